@@ -1,0 +1,77 @@
+/*
+ * analytics.c - the analytics JSON object of a record, see analytics.h.
+ *
+ * Broker thread and the checker.
+ */
+#include "analytics.h"
+
+#include <math.h>
+
+#include "timestamp.h"
+
+static cJSON *reading_value(const struct cnc_reading *r) {
+    switch (r->kind) {
+    case CNC_VALUE_NUMBER:
+        return cJSON_CreateNumber(r->num);
+    case CNC_VALUE_BOOL:
+        return cJSON_CreateBool(r->num != 0.0);
+    case CNC_VALUE_STRING:
+        return cJSON_CreateString(r->str);
+    case CNC_VALUE_NULL:
+        break;
+    }
+    return cJSON_CreateNull();
+}
+
+static cJSON *number_or_null(double v) {
+    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+}
+
+cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_record *rec,
+                            bool with_readings) {
+    char ts[25];
+    cnc_timestamp_format(msg->ts_ms, ts);
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) {
+        return NULL;
+    }
+    const struct cnc_efficiency *e = &rec->efficiency;
+    cJSON_AddStringToObject(o, "cnc_id", msg->cnc_id);
+    cJSON_AddStringToObject(o, "ts", ts);
+    cJSON_AddStringToObject(o, "part_program", msg->part_program);
+    cJSON_AddStringToObject(o, "handler", rec->handler);
+    if (e->present) {
+        cJSON_AddItemToObject(o, "mode",
+                              e->mode ? cJSON_CreateString(e->mode) : cJSON_CreateNull());
+        cJSON_AddItemToObject(o, "efficiency_score", number_or_null(e->score));
+        cJSON_AddItemToObject(o, "efficiency_level",
+                              e->level ? cJSON_CreateString(e->level) : cJSON_CreateNull());
+    } else {
+        cJSON_AddNullToObject(o, "mode");
+        cJSON_AddNullToObject(o, "efficiency_score");
+        cJSON_AddNullToObject(o, "efficiency_level");
+    }
+    if (with_readings) {
+        cJSON *rd = cJSON_AddObjectToObject(o, "readings");
+        for (size_t i = 0; rd != NULL && i < rec->n_readings; i++) {
+            cJSON_AddItemToObject(rd, rec->readings[i].name, reading_value(&rec->readings[i]));
+        }
+    } else {
+        cJSON_AddNumberToObject(o, "readings", (double)rec->n_readings);
+    }
+    cJSON *an = cJSON_AddArrayToObject(o, "anomalies");
+    for (size_t i = 0; an != NULL && i < rec->n_anomalies; i++) {
+        const struct cnc_anomaly *a = &rec->anomalies[i];
+        cJSON *x = cJSON_CreateObject();
+        if (x == NULL) {
+            break;
+        }
+        cJSON_AddStringToObject(x, "rule", a->rule);
+        cJSON_AddStringToObject(x, "variable", a->variable);
+        cJSON_AddItemToObject(x, "value", number_or_null(a->value));
+        cJSON_AddItemToObject(x, "threshold", number_or_null(a->threshold));
+        cJSON_AddStringToObject(x, "severity", cnc_severity_name(a->severity));
+        cJSON_AddItemToArray(an, x);
+    }
+    return o;
+}

@@ -1,0 +1,847 @@
+/*
+ * config.c - load the YAML configuration into struct cnc_config (see config.h).
+ *
+ * Broker thread at init and reload; the offline checker. libyaml builds the
+ * node tree (with line marks); the key tables below are the single statement
+ * of which keys exist, their types, bounds and defaults.
+ */
+#include "config.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mosquitto.h>
+#include <yaml.h>
+
+enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_ENUM, CFG_TOPIC_FILTERS, CFG_PUB_TOPIC };
+
+struct cfg_key {
+    const char *key;
+    enum cfg_type type;
+    size_t offset; /* within the section struct */
+    const char *dflt;
+    long long min, max;         /* CFG_INT, CFG_SIZE */
+    const char *const *choices; /* CFG_ENUM: NULL-terminated, value = index */
+    const char *help;
+};
+
+struct cfg_section {
+    const char *name;
+    const struct cfg_key *keys;
+    size_t n_keys;
+    size_t offset; /* of the section struct within struct cnc_config */
+};
+
+static const char *const unknown_fields_choices[] = {"reject", "ignore", NULL};
+static const char *const on_invalid_choices[] = {"reject", "pass", NULL};
+static const char *const fsync_choices[] = {"never", "batch", "always", NULL};
+
+#define K(sec, field) offsetof(struct sec, field)
+
+static const struct cfg_key ingest_keys[] = {
+    {"topics", CFG_TOPIC_FILTERS, K(cnc_ingest_config, topics), "cnc/+/data", 0, 0, NULL,
+     "topic filters whose messages are validated; the first + level must equal cnc_id"},
+    {"max_message_bytes", CFG_SIZE, K(cnc_ingest_config, max_message_bytes), "65536", 2, 268435456,
+     NULL, "larger messages are rejected with too_large"},
+    {"max_payload_fields", CFG_INT, K(cnc_ingest_config, max_payload_fields), "256", 1, 65536, NULL,
+     "more payload members are rejected with too_many_fields"},
+    {"unknown_fields", CFG_ENUM, K(cnc_ingest_config, unknown_fields), "reject", 0, 0,
+     unknown_fields_choices, "extra top-level members: reject (unknown_field) or ignore"},
+    {"allow_nested", CFG_BOOL, K(cnc_ingest_config, allow_nested), "false", 0, 0, NULL,
+     "allow objects and arrays as payload values"},
+    {"max_future_skew_s", CFG_INT, K(cnc_ingest_config, max_future_skew_s), "300", 0, 315360000,
+     NULL, "timestamps further ahead of the broker clock are out of range"},
+    {"on_invalid", CFG_ENUM, K(cnc_ingest_config, on_invalid), "reject", 0, 0, on_invalid_choices,
+     "reject: drop invalid messages; pass: deliver them but still report"},
+    {"rejected_topic", CFG_PUB_TOPIC, K(cnc_ingest_config, rejected_topic), "cnc/rejected", 0, 0,
+     NULL, "reject reports go to <rejected_topic>/<client_id>; \"\" turns them off"},
+};
+
+static const struct cfg_key mysql_keys[] = {
+    {"host", CFG_STR, K(cnc_mysql_config, host), "127.0.0.1", 0, 0, NULL, "server address"},
+    {"port", CFG_INT, K(cnc_mysql_config, port), "3306", 1, 65535, NULL, "server TCP port"},
+    {"socket", CFG_STR, K(cnc_mysql_config, socket), "", 0, 0, NULL,
+     "Unix socket path; used instead of host/port when set"},
+    {"user", CFG_STR, K(cnc_mysql_config, user), "cnc", 0, 0, NULL, "database user"},
+    {"password_file", CFG_STR, K(cnc_mysql_config, password_file), "", 0, 0, NULL,
+     "file holding the password (not world-readable)"},
+    {"database", CFG_STR, K(cnc_mysql_config, database), "cnc", 0, 0, NULL, "schema name"},
+    {"create_schema", CFG_BOOL, K(cnc_mysql_config, create_schema), "false", 0, 0, NULL,
+     "apply sql/schema.sql at start"},
+};
+
+static const struct cfg_key writer_keys[] = {
+    {"batch_size", CFG_INT, K(cnc_writer_config, batch_size), "1000", 1, 100000, NULL,
+     "records per database transaction at most"},
+    {"flush_interval_ms", CFG_INT, K(cnc_writer_config, flush_interval_ms), "100", 1, 60000, NULL,
+     "a partial batch is written after this long"},
+};
+
+static const struct cfg_key spool_keys[] = {
+    {"dir", CFG_STR, K(cnc_spool_config, dir), "/var/lib/mosquitto/cnc_spool", 0, 0, NULL,
+     "spool folder, writable by the broker's user"},
+    {"max_bytes", CFG_SIZE, K(cnc_spool_config, max_bytes), "1GiB", 1048576, (long long)1 << 50,
+     NULL, "when full, new messages are rejected with spool_full"},
+    {"fsync", CFG_ENUM, K(cnc_spool_config, fsync), "never", 0, 0, fsync_choices,
+     "never (survives a broker crash), batch or always (survive power loss)"},
+};
+
+static const struct cfg_key analytics_keys[] = {
+    {"topic", CFG_PUB_TOPIC, K(cnc_analytics_config, topic), "cnc/analytics", 0, 0, NULL,
+     "analytics go to <topic>/<cnc_id>; \"\" turns them off"},
+};
+
+static const struct cfg_key metrics_keys[] = {
+    {"topic", CFG_PUB_TOPIC, K(cnc_metrics_config, topic), "cnc/ingest/stats", 0, 0, NULL,
+     "retained counters are published here; \"\" turns that off"},
+    {"interval_s", CFG_INT, K(cnc_metrics_config, interval_s), "10", 1, 86400, NULL,
+     "how often counters are logged and published"},
+};
+
+#define SECTION(name, keys, field)                                                                 \
+    { name, keys, sizeof(keys) / sizeof(keys[0]), offsetof(struct cnc_config, field) }
+
+static const struct cfg_section sections[] = {
+    SECTION("ingest", ingest_keys, ingest),          SECTION("mysql", mysql_keys, mysql),
+    SECTION("writer", writer_keys, writer),          SECTION("spool", spool_keys, spool),
+    SECTION("analytics", analytics_keys, analytics), SECTION("metrics", metrics_keys, metrics),
+};
+#define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
+
+/* Top-level keys that are not fixed-key sections; their bits follow the sections'. */
+static const char *const special_keys[] = {"handlers", "routes", "handler_modules"};
+#define N_SPECIAL (sizeof(special_keys) / sizeof(special_keys[0]))
+
+struct loader {
+    const char *name;
+    yaml_document_t doc;
+    struct cnc_config *cfg;
+    char *err;
+    size_t err_len;
+};
+
+static int fail(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt, ...) {
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    int line = node != NULL ? (int)node->start_mark.line + 1 : 1;
+    snprintf(ld->err, ld->err_len, "%s:%d: %s: %s", ld->name, line, key, msg);
+    return -1;
+}
+
+static const char *scalar(const yaml_node_t *n) {
+    return (const char *)n->data.scalar.value;
+}
+
+static bool plain(const yaml_node_t *n) {
+    return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+}
+
+static yaml_node_t *node_at(struct loader *ld, int index) {
+    return yaml_document_get_node(&ld->doc, index);
+}
+
+static int parse_bool(const char *s, bool *out) {
+    static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On"};
+    static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off"};
+    for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
+        if (strcmp(s, yes[i]) == 0) {
+            *out = true;
+            return 0;
+        }
+        if (strcmp(s, no[i]) == 0) {
+            *out = false;
+            return 0;
+        }
+    }
+    return -1;
+}
+
+/* Integers, and for sizes the suffixes K/M/G/T with optional "iB" (powers of 1024). */
+static int parse_int(const char *s, bool size, long long *out) {
+    char *end;
+    errno = 0;
+    long long v = strtoll(s, &end, 10);
+    if (end == s || errno != 0) {
+        return -1;
+    }
+    if (size && *end != '\0') {
+        int shift = 0;
+        switch (*end) {
+        case 'K':
+        case 'k':
+            shift = 10;
+            break;
+        case 'M':
+        case 'm':
+            shift = 20;
+            break;
+        case 'G':
+        case 'g':
+            shift = 30;
+            break;
+        case 'T':
+        case 't':
+            shift = 40;
+            break;
+        default:
+            return -1;
+        }
+        end++;
+        if (strcmp(end, "iB") == 0 || strcmp(end, "B") == 0) {
+            end += strlen(end);
+        }
+        if (v < 0 || v > (LLONG_MAX >> shift)) {
+            return -1;
+        }
+        v <<= shift;
+    }
+    if (*end != '\0') {
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static char **string_list_dup(const char *const *items, size_t n) {
+    char **list = calloc(n + 1, sizeof *list);
+    if (list == NULL) {
+        return NULL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        list[i] = strdup(items[i]);
+        if (list[i] == NULL) {
+            for (size_t k = 0; k < i; k++) {
+                free(list[k]);
+            }
+            free(list);
+            return NULL;
+        }
+    }
+    return list;
+}
+
+static void string_list_free(char **list, size_t n) {
+    if (list == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < n; i++) {
+        free(list[i]);
+    }
+    free(list);
+}
+
+/*
+ * Sets one key from text (a default) or from a YAML node. For lists the
+ * default text is a single item. Replaces and frees any earlier value.
+ */
+static int set_key(struct loader *ld, void *section, const struct cfg_key *k, const char *path,
+                   const char *text, yaml_node_t *node) {
+    char *field = (char *)section + k->offset;
+
+    if (node != NULL && k->type != CFG_TOPIC_FILTERS && node->type != YAML_SCALAR_NODE) {
+        return fail(ld, node, path, "must be a single value, not a %s",
+                    node->type == YAML_MAPPING_NODE ? "mapping" : "list");
+    }
+    if (node != NULL && k->type != CFG_TOPIC_FILTERS) {
+        text = scalar(node);
+    }
+    switch (k->type) {
+    case CFG_STR:
+    case CFG_PUB_TOPIC: {
+        if (k->type == CFG_PUB_TOPIC && text[0] != '\0' &&
+            mosquitto_pub_topic_check(text) != MOSQ_ERR_SUCCESS) {
+            return fail(ld, node, path, "\"%s\" is not a valid topic to publish on", text);
+        }
+        char *copy = strdup(text);
+        if (copy == NULL) {
+            return fail(ld, node, path, "out of memory");
+        }
+        free(*(char **)field);
+        *(char **)field = copy;
+        return 0;
+    }
+    case CFG_INT:
+    case CFG_SIZE: {
+        long long v;
+        if (parse_int(text, k->type == CFG_SIZE, &v) != 0 || v < k->min || v > k->max) {
+            return fail(ld, node, path, "must be an integer from %lld to %lld%s, not \"%s\"",
+                        k->min, k->max, k->type == CFG_SIZE ? " (suffixes K, M, G, T allowed)" : "",
+                        text);
+        }
+        *(long long *)field = v;
+        return 0;
+    }
+    case CFG_BOOL:
+        if (parse_bool(text, (bool *)field) != 0) {
+            return fail(ld, node, path, "must be true or false, not \"%s\"", text);
+        }
+        return 0;
+    case CFG_ENUM:
+        for (int i = 0; k->choices[i] != NULL; i++) {
+            if (strcmp(text, k->choices[i]) == 0) {
+                *(int *)field = i;
+                return 0;
+            }
+        }
+        {
+            char list[128] = "";
+            for (int i = 0; k->choices[i] != NULL; i++) {
+                strncat(list, i ? ", " : "", sizeof list - strlen(list) - 1);
+                strncat(list, k->choices[i], sizeof list - strlen(list) - 1);
+            }
+            return fail(ld, node, path, "must be one of %s, not \"%s\"", list, text);
+        }
+    case CFG_TOPIC_FILTERS: {
+        /* field is char **list followed by size_t count (struct layout in config.h). */
+        char ***list = (char ***)field;
+        size_t *count = (size_t *)(field + sizeof(char **));
+        const char *items[256];
+        size_t n = 0;
+        if (node == NULL) {
+            items[n++] = text;
+        } else if (node->type == YAML_SCALAR_NODE) {
+            items[n++] = scalar(node);
+        } else if (node->type == YAML_SEQUENCE_NODE) {
+            for (yaml_node_item_t *it = node->data.sequence.items.start;
+                 it < node->data.sequence.items.top; it++) {
+                yaml_node_t *item = node_at(ld, *it);
+                if (item->type != YAML_SCALAR_NODE) {
+                    return fail(ld, item, path, "each topic filter must be a string");
+                }
+                if (n == sizeof items / sizeof items[0]) {
+                    return fail(ld, item, path, "at most 256 topic filters");
+                }
+                items[n++] = scalar(item);
+            }
+        } else {
+            return fail(ld, node, path, "must be a list of topic filters");
+        }
+        if (n == 0) {
+            return fail(ld, node, path, "needs at least one topic filter");
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (items[i][0] == '\0' || mosquitto_sub_topic_check(items[i]) != MOSQ_ERR_SUCCESS) {
+                return fail(ld, node, path, "\"%s\" is not a valid topic filter", items[i]);
+            }
+        }
+        char **copy = string_list_dup(items, n);
+        if (copy == NULL) {
+            return fail(ld, node, path, "out of memory");
+        }
+        string_list_free(*list, *count);
+        *list = copy;
+        *count = n;
+        return 0;
+    }
+    }
+    return fail(ld, node, path, "internal error: unknown key type");
+}
+
+static void section_free(const struct cfg_section *sec, struct cnc_config *cfg) {
+    char *base = (char *)cfg + sec->offset;
+    for (size_t i = 0; i < sec->n_keys; i++) {
+        const struct cfg_key *k = &sec->keys[i];
+        char *field = base + k->offset;
+        if (k->type == CFG_STR || k->type == CFG_PUB_TOPIC) {
+            free(*(char **)field);
+        } else if (k->type == CFG_TOPIC_FILTERS) {
+            string_list_free(*(char ***)field, *(size_t *)(field + sizeof(char **)));
+        }
+    }
+}
+
+static int load_section(struct loader *ld, const struct cfg_section *sec, yaml_node_t *map) {
+    char path[160];
+    if (map->type != YAML_MAPPING_NODE) {
+        return fail(ld, map, sec->name, "must be a mapping of keys");
+    }
+    uint64_t seen = 0;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = node_at(ld, p->key);
+        yaml_node_t *vn = node_at(ld, p->value);
+        if (kn->type != YAML_SCALAR_NODE) {
+            return fail(ld, kn, sec->name, "keys must be plain names");
+        }
+        size_t i;
+        for (i = 0; i < sec->n_keys; i++) {
+            if (strcmp(scalar(kn), sec->keys[i].key) == 0) {
+                break;
+            }
+        }
+        snprintf(path, sizeof path, "%s.%s", sec->name, scalar(kn));
+        if (i == sec->n_keys) {
+            char known[256] = "";
+            for (size_t j = 0; j < sec->n_keys; j++) {
+                strncat(known, j ? ", " : "", sizeof known - strlen(known) - 1);
+                strncat(known, sec->keys[j].key, sizeof known - strlen(known) - 1);
+            }
+            return fail(ld, kn, path, "unknown key (known keys: %s)", known);
+        }
+        if (seen & (UINT64_C(1) << i)) {
+            return fail(ld, kn, path, "duplicate key");
+        }
+        seen |= UINT64_C(1) << i;
+        if (set_key(ld, (char *)ld->cfg + sec->offset, &sec->keys[i], path, NULL, vn) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static int record_line(struct loader *ld, const char *path, int line) {
+    struct cnc_config *cfg = ld->cfg;
+    struct cnc_config_line *n = realloc(cfg->lines, (cfg->n_lines + 1) * sizeof *n);
+    if (n == NULL) {
+        return -1;
+    }
+    cfg->lines = n;
+    n[cfg->n_lines].path = strdup(path);
+    if (n[cfg->n_lines].path == NULL) {
+        return -1;
+    }
+    n[cfg->n_lines].line = line;
+    cfg->n_lines++;
+    return 0;
+}
+
+/*
+ * Converts a YAML subtree to cJSON for handler params and rules. Plain
+ * scalars become numbers, booleans or null where they read as such; quoted
+ * scalars stay strings. Records the line of every mapping key and list item.
+ */
+static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path) {
+    char sub[256];
+    if (record_line(ld, path, (int)n->start_mark.line + 1) != 0) {
+        fail(ld, n, path, "out of memory");
+        return NULL;
+    }
+    if (n->type == YAML_SCALAR_NODE) {
+        const char *s = scalar(n);
+        if (plain(n)) {
+            bool b;
+            char *end;
+            if (strcmp(s, "null") == 0 || strcmp(s, "~") == 0 || s[0] == '\0') {
+                return cJSON_CreateNull();
+            }
+            if (parse_bool(s, &b) == 0) {
+                return cJSON_CreateBool(b);
+            }
+            double d = strtod(s, &end);
+            if (end != s && *end == '\0') {
+                return cJSON_CreateNumber(d);
+            }
+        }
+        return cJSON_CreateString(s);
+    }
+    if (n->type == YAML_SEQUENCE_NODE) {
+        cJSON *arr = cJSON_CreateArray();
+        size_t i = 0;
+        for (yaml_node_item_t *it = n->data.sequence.items.start;
+             arr != NULL && it < n->data.sequence.items.top; it++, i++) {
+            snprintf(sub, sizeof sub, "%s[%zu]", path, i);
+            cJSON *v = to_json(ld, node_at(ld, *it), sub);
+            if (v == NULL) {
+                cJSON_Delete(arr);
+                return NULL;
+            }
+            cJSON_AddItemToArray(arr, v);
+        }
+        return arr;
+    }
+    cJSON *obj = cJSON_CreateObject();
+    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+         obj != NULL && p < n->data.mapping.pairs.top; p++) {
+        yaml_node_t *kn = node_at(ld, p->key);
+        if (kn->type != YAML_SCALAR_NODE) {
+            fail(ld, kn, path, "keys must be plain names");
+            cJSON_Delete(obj);
+            return NULL;
+        }
+        snprintf(sub, sizeof sub, "%s.%s", path, scalar(kn));
+        if (cJSON_GetObjectItemCaseSensitive(obj, scalar(kn)) != NULL) {
+            fail(ld, kn, sub, "duplicate key");
+            cJSON_Delete(obj);
+            return NULL;
+        }
+        cJSON *v = to_json(ld, node_at(ld, p->value), sub);
+        if (v == NULL) {
+            cJSON_Delete(obj);
+            return NULL;
+        }
+        cJSON_AddItemToObject(obj, scalar(kn), v);
+    }
+    return obj;
+}
+
+static int load_handlers(struct loader *ld, yaml_node_t *map) {
+    struct cnc_config *cfg = ld->cfg;
+    char path[256];
+    if (map->type != YAML_MAPPING_NODE) {
+        return fail(ld, map, "handlers", "must be a mapping of instance name to {type, params}");
+    }
+    size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    cfg->handlers = calloc(n ? n : 1, sizeof *cfg->handlers);
+    if (cfg->handlers == NULL) {
+        return fail(ld, map, "handlers", "out of memory");
+    }
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = node_at(ld, p->key);
+        yaml_node_t *vn = node_at(ld, p->value);
+        if (kn->type != YAML_SCALAR_NODE || scalar(kn)[0] == '\0') {
+            return fail(ld, kn, "handlers", "instance names must be non-empty strings");
+        }
+        const char *name = scalar(kn);
+        snprintf(path, sizeof path, "handlers.%s", name);
+        for (size_t i = 0; i < cfg->n_handlers; i++) {
+            if (strcmp(cfg->handlers[i].name, name) == 0) {
+                return fail(ld, kn, path, "duplicate handler instance");
+            }
+        }
+        struct cnc_handler_config *h = &cfg->handlers[cfg->n_handlers++];
+        h->line = (int)kn->start_mark.line + 1;
+        h->name = strdup(name);
+        if (h->name == NULL) {
+            return fail(ld, kn, path, "out of memory");
+        }
+        if (vn->type != YAML_MAPPING_NODE) {
+            return fail(ld, vn, path, "must be a mapping with type: and optional params:, rules:");
+        }
+        for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
+             q++) {
+            yaml_node_t *k2 = node_at(ld, q->key);
+            yaml_node_t *v2 = node_at(ld, q->value);
+            char sub[300];
+            const char *key = k2->type == YAML_SCALAR_NODE ? scalar(k2) : "?";
+            snprintf(sub, sizeof sub, "%s.%s", path, key);
+            if (strcmp(key, "type") == 0) {
+                if (h->type != NULL) {
+                    return fail(ld, k2, sub, "duplicate key");
+                }
+                if (v2->type != YAML_SCALAR_NODE) {
+                    return fail(ld, v2, sub, "must be a handler type name");
+                }
+                h->type = strdup(scalar(v2));
+                if (h->type == NULL) {
+                    return fail(ld, v2, sub, "out of memory");
+                }
+            } else if (strcmp(key, "params") == 0) {
+                if (h->params != NULL) {
+                    return fail(ld, k2, sub, "duplicate key");
+                }
+                if (v2->type != YAML_MAPPING_NODE) {
+                    return fail(ld, v2, sub, "must be a mapping");
+                }
+                if ((h->params = to_json(ld, v2, sub)) == NULL) {
+                    return -1;
+                }
+            } else if (strcmp(key, "rules") == 0) {
+                if (h->rules != NULL) {
+                    return fail(ld, k2, sub, "duplicate key");
+                }
+                if (v2->type != YAML_SEQUENCE_NODE) {
+                    return fail(ld, v2, sub, "must be a list of rules");
+                }
+                if ((h->rules = to_json(ld, v2, sub)) == NULL) {
+                    return -1;
+                }
+            } else {
+                return fail(ld, k2, sub, "unknown key (known keys: type, params, rules)");
+            }
+        }
+        if (h->type == NULL) {
+            return fail(ld, vn, path, "type: is required");
+        }
+    }
+    return 0;
+}
+
+static int load_routes(struct loader *ld, yaml_node_t *seq) {
+    struct cnc_config *cfg = ld->cfg;
+    if (seq->type != YAML_SEQUENCE_NODE) {
+        return fail(ld, seq, "routes", "must be a list of {match: PATTERN, handler: NAME}");
+    }
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    cfg->routes = calloc(n ? n : 1, sizeof *cfg->routes);
+    if (cfg->routes == NULL) {
+        return fail(ld, seq, "routes", "out of memory");
+    }
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        char path[64];
+        snprintf(path, sizeof path, "routes[%zu]", cfg->n_routes);
+        struct cnc_route_config *r = &cfg->routes[cfg->n_routes++];
+        r->line = (int)item->start_mark.line + 1;
+        if (item->type != YAML_MAPPING_NODE) {
+            return fail(ld, item, path, "must be a mapping {match: PATTERN, handler: NAME}");
+        }
+        for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+             p++) {
+            yaml_node_t *kn = node_at(ld, p->key);
+            yaml_node_t *vn = node_at(ld, p->value);
+            const char *key = kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?";
+            char sub[96];
+            snprintf(sub, sizeof sub, "%s.%s", path, key);
+            char **dst = strcmp(key, "match") == 0     ? &r->match
+                         : strcmp(key, "handler") == 0 ? &r->handler
+                                                       : NULL;
+            if (dst == NULL) {
+                return fail(ld, kn, sub, "unknown key (known keys: match, handler)");
+            }
+            if (*dst != NULL) {
+                return fail(ld, kn, sub, "duplicate key");
+            }
+            if (vn->type != YAML_SCALAR_NODE || scalar(vn)[0] == '\0') {
+                return fail(ld, vn, sub, "must be a non-empty string");
+            }
+            if ((*dst = strdup(scalar(vn))) == NULL) {
+                return fail(ld, vn, sub, "out of memory");
+            }
+        }
+        if (r->match == NULL || r->handler == NULL) {
+            return fail(ld, item, path, "needs both match: and handler:");
+        }
+    }
+    return 0;
+}
+
+static int load_modules(struct loader *ld, yaml_node_t *seq) {
+    struct cnc_config *cfg = ld->cfg;
+    cfg->handler_modules_line = (int)seq->start_mark.line + 1;
+    if (seq->type != YAML_SEQUENCE_NODE) {
+        return fail(ld, seq, "handler_modules", "must be a list of shared library paths");
+    }
+    size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    cfg->handler_modules = calloc(n + 1, sizeof(char *));
+    if (cfg->handler_modules == NULL) {
+        return fail(ld, seq, "handler_modules", "out of memory");
+    }
+    for (yaml_node_item_t *it = seq->data.sequence.items.start; it < seq->data.sequence.items.top;
+         it++) {
+        yaml_node_t *item = node_at(ld, *it);
+        if (item->type != YAML_SCALAR_NODE || scalar(item)[0] == '\0') {
+            return fail(ld, item, "handler_modules", "each entry must be a path");
+        }
+        if ((cfg->handler_modules[cfg->n_handler_modules] = strdup(scalar(item))) == NULL) {
+            return fail(ld, item, "handler_modules", "out of memory");
+        }
+        cfg->n_handler_modules++;
+    }
+    return 0;
+}
+
+static int apply_defaults(struct loader *ld) {
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        const struct cfg_section *sec = &sections[s];
+        for (size_t i = 0; i < sec->n_keys; i++) {
+            if (set_key(ld, (char *)ld->cfg + sec->offset, &sec->keys[i], sec->keys[i].key,
+                        sec->keys[i].dflt, NULL) != 0) {
+                return -1;
+            }
+        }
+    }
+    return 0;
+}
+
+static int load_root(struct loader *ld) {
+    yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
+    if (root == NULL) {
+        return fail(ld, NULL, "(file)", "the file is empty");
+    }
+    if (root->type != YAML_MAPPING_NODE) {
+        return fail(ld, root, "(file)", "the top level must be a mapping of sections");
+    }
+    for (yaml_node_pair_t *p = root->data.mapping.pairs.start; p < root->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = node_at(ld, p->key);
+        yaml_node_t *vn = node_at(ld, p->value);
+        const char *key = kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?";
+        unsigned bit = 0;
+        int rc = -2;
+        for (size_t s = 0; s < N_SECTIONS && rc == -2; s++) {
+            if (strcmp(key, sections[s].name) == 0) {
+                bit = 1u << s;
+                if (ld->cfg->sections_present & bit) {
+                    return fail(ld, kn, key, "duplicate section");
+                }
+                rc = load_section(ld, &sections[s], vn);
+            }
+        }
+        for (size_t s = 0; s < N_SPECIAL && rc == -2; s++) {
+            if (strcmp(key, special_keys[s]) == 0) {
+                bit = 1u << (N_SECTIONS + s);
+                if (ld->cfg->sections_present & bit) {
+                    return fail(ld, kn, key, "duplicate section");
+                }
+                rc = s == 0   ? load_handlers(ld, vn)
+                     : s == 1 ? load_routes(ld, vn)
+                              : load_modules(ld, vn);
+            }
+        }
+        if (rc == -2) {
+            return fail(ld, kn, key,
+                        "unknown section (known: ingest, handlers, routes, handler_modules, "
+                        "mysql, writer, spool, analytics, metrics)");
+        }
+        if (rc != 0) {
+            return -1;
+        }
+        ld->cfg->sections_present |= bit;
+    }
+    if (ld->cfg->n_routes == 0) {
+        return fail(ld, root, "routes",
+                    "at least one route is required (e.g. {match: \"*\", handler: any})");
+    }
+    return 0;
+}
+
+struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, size_t len, char *err,
+                                          size_t err_len) {
+    struct loader ld = {.name = name, .err = err, .err_len = err_len};
+    yaml_parser_t parser;
+
+    ld.cfg = calloc(1, sizeof *ld.cfg);
+    if (ld.cfg == NULL || (ld.cfg->path = strdup(name)) == NULL) {
+        snprintf(err, err_len, "%s: out of memory", name);
+        free(ld.cfg);
+        return NULL;
+    }
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(err, err_len, "%s: out of memory", name);
+        cnc_config_destroy(ld.cfg);
+        return NULL;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    if (!yaml_parser_load(&parser, &ld.doc)) {
+        snprintf(err, err_len, "%s:%zu: (yaml): %s%s%s", name, parser.problem_mark.line + 1,
+                 parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
+                 parser.context ? parser.context : "");
+        yaml_parser_delete(&parser);
+        cnc_config_destroy(ld.cfg);
+        return NULL;
+    }
+    int rc = apply_defaults(&ld);
+    if (rc == 0) {
+        rc = load_root(&ld);
+    }
+    yaml_document_delete(&ld.doc);
+    yaml_parser_delete(&parser);
+    if (rc != 0) {
+        cnc_config_destroy(ld.cfg);
+        return NULL;
+    }
+    return ld.cfg;
+}
+
+struct cnc_config *cnc_config_load(const char *path, char *err, size_t err_len) {
+    FILE *f = fopen(path, "rb");
+    if (f == NULL) {
+        snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
+        return NULL;
+    }
+    char *buf = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 8192;
+            char *nb = cap > (64u << 20) ? NULL : realloc(buf, cap);
+            if (nb == NULL) {
+                snprintf(err, err_len, "%s: too large or out of memory", path);
+                free(buf);
+                fclose(f);
+                return NULL;
+            }
+            buf = nb;
+        }
+        size_t got = fread(buf + len, 1, cap - len, f);
+        len += got;
+        if (got == 0) {
+            break;
+        }
+    }
+    int read_error = ferror(f);
+    fclose(f);
+    if (read_error) {
+        snprintf(err, err_len, "%s: read error", path);
+        free(buf);
+        return NULL;
+    }
+    struct cnc_config *cfg = cnc_config_load_buffer(path, buf, len, err, err_len);
+    free(buf);
+    return cfg;
+}
+
+void cnc_config_destroy(struct cnc_config *cfg) {
+    if (cfg == NULL) {
+        return;
+    }
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        section_free(&sections[s], cfg);
+    }
+    for (size_t i = 0; i < cfg->n_handlers; i++) {
+        free(cfg->handlers[i].name);
+        free(cfg->handlers[i].type);
+        cJSON_Delete(cfg->handlers[i].params);
+        cJSON_Delete(cfg->handlers[i].rules);
+    }
+    free(cfg->handlers);
+    for (size_t i = 0; i < cfg->n_routes; i++) {
+        free(cfg->routes[i].match);
+        free(cfg->routes[i].handler);
+    }
+    free(cfg->routes);
+    string_list_free(cfg->handler_modules, cfg->n_handler_modules);
+    for (size_t i = 0; i < cfg->n_lines; i++) {
+        free(cfg->lines[i].path);
+    }
+    free(cfg->lines);
+    free(cfg->path);
+    free(cfg);
+}
+
+bool cnc_config_has(const struct cnc_config *cfg, const char *section) {
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        if (strcmp(section, sections[s].name) == 0) {
+            return (cfg->sections_present >> s) & 1u;
+        }
+    }
+    for (size_t s = 0; s < N_SPECIAL; s++) {
+        if (strcmp(section, special_keys[s]) == 0) {
+            return (cfg->sections_present >> (N_SECTIONS + s)) & 1u;
+        }
+    }
+    return false;
+}
+
+int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallback) {
+    for (size_t i = 0; i < cfg->n_lines; i++) {
+        if (strcmp(cfg->lines[i].path, path) == 0) {
+            return cfg->lines[i].line;
+        }
+    }
+    return fallback;
+}
+
+void cnc_config_print_keys(FILE *out) {
+    static const char *const type_names[] = {"string", "integer",       "size", "boolean",
+                                             "choice", "topic filters", "topic"};
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        const struct cfg_section *sec = &sections[s];
+        fprintf(out, "%s:\n", sec->name);
+        for (size_t i = 0; i < sec->n_keys; i++) {
+            const struct cfg_key *k = &sec->keys[i];
+            fprintf(out, "  %-20s %-14s default %-28s %s\n", k->key, type_names[k->type],
+                    k->dflt[0] ? k->dflt : "\"\"", k->help);
+        }
+    }
+}

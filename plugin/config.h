@@ -1,0 +1,133 @@
+/*
+ * config.h - the YAML configuration (DESIGN.md "Config"), loaded into a struct.
+ *
+ * Loaded on the broker thread at init and on MOSQ_EVT_RELOAD, and by the
+ * offline checker. A loaded config is immutable; a reload builds a new one
+ * and swaps it in only when it is valid.
+ *
+ * Every fixed-key section is described by a table (config_keys.c) of
+ * {key, type, default, bounds, offset}: the same table fills the struct,
+ * supplies defaults, refuses unknown and duplicate keys and prints the key
+ * reference (cnc-ingest-check --keys). Errors name the file, line and key:
+ * "cnc_ingest.yaml:12: ingest.max_message_bytes: must be an integer from 2 to 268435456".
+ */
+#ifndef CNC_CONFIG_H
+#define CNC_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+enum cnc_unknown_fields { CNC_UNKNOWN_FIELDS_REJECT = 0, CNC_UNKNOWN_FIELDS_IGNORE };
+enum cnc_on_invalid { CNC_ON_INVALID_REJECT = 0, CNC_ON_INVALID_PASS };
+enum cnc_fsync { CNC_FSYNC_NEVER = 0, CNC_FSYNC_BATCH, CNC_FSYNC_ALWAYS };
+
+struct cnc_ingest_config {
+    char **topics;
+    size_t n_topics;
+    long long max_message_bytes;
+    long long max_payload_fields;
+    int unknown_fields; /* enum cnc_unknown_fields */
+    bool allow_nested;
+    long long max_future_skew_s;
+    int on_invalid; /* enum cnc_on_invalid */
+    char *rejected_topic;
+};
+
+struct cnc_mysql_config {
+    char *host;
+    long long port;
+    char *socket;
+    char *user;
+    char *password_file;
+    char *database;
+    bool create_schema;
+};
+
+struct cnc_writer_config {
+    long long batch_size;
+    long long flush_interval_ms;
+};
+
+struct cnc_spool_config {
+    char *dir;
+    long long max_bytes;
+    int fsync; /* enum cnc_fsync */
+};
+
+struct cnc_analytics_config {
+    char *topic; /* "" turns analytics publishing off */
+};
+
+struct cnc_metrics_config {
+    char *topic; /* "" turns the retained metrics message off */
+    long long interval_s;
+};
+
+/* A handler instance as written under `handlers:`. */
+struct cnc_handler_config {
+    char *name;
+    char *type;
+    cJSON *params; /* NULL when absent */
+    cJSON *rules;  /* NULL when absent; a JSON array */
+    int line;
+};
+
+/* One entry of `routes:`. */
+struct cnc_route_config {
+    char *match;
+    char *handler;
+    int line;
+};
+
+/* Where each key under a handler's params/rules stood, for error messages. */
+struct cnc_config_line {
+    char *path; /* "handlers.type_a.params.spindle_max" */
+    int line;
+};
+
+struct cnc_config {
+    char *path;
+    unsigned sections_present; /* bit per section, see cnc_config_has() */
+    struct cnc_ingest_config ingest;
+    struct cnc_mysql_config mysql;
+    struct cnc_writer_config writer;
+    struct cnc_spool_config spool;
+    struct cnc_analytics_config analytics;
+    struct cnc_metrics_config metrics;
+    struct cnc_handler_config *handlers;
+    size_t n_handlers;
+    struct cnc_route_config *routes;
+    size_t n_routes;
+    char **handler_modules;
+    size_t n_handler_modules;
+    int handler_modules_line;
+    struct cnc_config_line *lines;
+    size_t n_lines;
+};
+
+/*
+ * Loads and checks a config file. Returns a new config (free with
+ * cnc_config_destroy), or NULL with a one-line message naming the file, line
+ * and key in err. On error nothing is allocated.
+ */
+struct cnc_config *cnc_config_load(const char *path, char *err, size_t err_len);
+
+/* The same from a buffer; name is used in messages. */
+struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, size_t len, char *err,
+                                          size_t err_len);
+
+void cnc_config_destroy(struct cnc_config *cfg);
+
+/* True when the named top-level section ("mysql", ...) was written in the file. */
+bool cnc_config_has(const struct cnc_config *cfg, const char *section);
+
+/* Line of a key path recorded under handlers (see cnc_config_line); fallback if unknown. */
+int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallback);
+
+/* Writes the key reference (every section, key, type, default, meaning). */
+void cnc_config_print_keys(FILE *out);
+
+#endif

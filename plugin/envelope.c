@@ -1,0 +1,384 @@
+/*
+ * envelope.c - the envelope validator, see envelope.h.
+ *
+ * Broker thread. The order of checks is part of the contract: a message with
+ * several faults is always reported with the same (first) one, so tests and
+ * MES engineers see stable reasons.
+ */
+#include "envelope.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "timestamp.h"
+#include "utf8.h"
+
+enum { F_CNC_ID, F_PART_PROGRAM, F_TIMESTAMP, F_PAYLOAD, N_FIELDS };
+static const char *const field_names[N_FIELDS] = {"cnc_id", "part_program", "timestamp", "payload"};
+
+static const char *type_name(const cJSON *v) {
+    if (cJSON_IsString(v)) {
+        return "a string";
+    }
+    if (cJSON_IsNumber(v)) {
+        return "a number";
+    }
+    if (cJSON_IsBool(v)) {
+        return "a boolean";
+    }
+    if (cJSON_IsNull(v)) {
+        return "null";
+    }
+    if (cJSON_IsArray(v)) {
+        return "an array";
+    }
+    return "an object";
+}
+
+bool cnc_envelope_valid_cnc_id(const char *s, size_t len) {
+    if (len == 0 || len > CNC_CNC_ID_MAX) {
+        return false;
+    }
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        bool ok = (c >= '0' && c <= '9') || (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') ||
+                  c == '_' || c == '.' || c == ':' || c == '-';
+        if (!ok) {
+            return false;
+        }
+    }
+    return true;
+}
+
+/*
+ * Finds a member name that occurs twice among obj's children. Small objects
+ * are compared pairwise; larger ones go through an open-addressing set.
+ * Returns the repeated name or NULL; allocation failure sets *nomem.
+ */
+static const char *duplicate_name(const cJSON *obj, size_t n, bool *nomem) {
+    *nomem = false;
+    if (n <= 16) {
+        for (const cJSON *a = obj->child; a != NULL; a = a->next) {
+            for (const cJSON *b = a->next; b != NULL; b = b->next) {
+                if (strcmp(a->string, b->string) == 0) {
+                    return a->string;
+                }
+            }
+        }
+        return NULL;
+    }
+    size_t cap = 32;
+    while (cap < n * 2) {
+        cap <<= 1;
+    }
+    const char **set = calloc(cap, sizeof *set);
+    if (set == NULL) {
+        *nomem = true;
+        return NULL;
+    }
+    const char *dup = NULL;
+    for (const cJSON *a = obj->child; a != NULL && dup == NULL; a = a->next) {
+        size_t i = (size_t)XXH3_64bits(a->string, strlen(a->string)) & (cap - 1);
+        while (set[i] != NULL) {
+            if (strcmp(set[i], a->string) == 0) {
+                dup = a->string;
+                break;
+            }
+            i = (i + 1) & (cap - 1);
+        }
+        set[i] = a->string;
+    }
+    free(set);
+    return dup;
+}
+
+static size_t count_children(const cJSON *obj) {
+    size_t n = 0;
+    for (const cJSON *c = obj->child; c != NULL; c = c->next) {
+        n++;
+    }
+    return n;
+}
+
+/* The name of child v (the index-th) of the value at prefix: "payload.spin", "payload.a[2]". */
+static const char *member_path(char *buf, size_t len, const char *prefix, const cJSON *v,
+                               size_t index) {
+    if (v->string != NULL) {
+        snprintf(buf, len, "%s.%s", prefix, v->string);
+    } else {
+        snprintf(buf, len, "%s[%zu]", prefix, index);
+    }
+    return buf;
+}
+
+/*
+ * Checks one payload value (recursively for nested ones). The value's path
+ * is only formatted on the reject path: the accept path does no printf.
+ */
+static int check_value(const struct cnc_envelope_limits *lim, const cJSON *v, const char *prefix,
+                       size_t index, struct cnc_reject *rej) {
+    char path[sizeof rej->field];
+    char sub[2 * sizeof rej->field];
+    if (cJSON_IsNumber(v)) {
+        if (!isfinite(v->valuedouble)) {
+            return cnc_reject_set(rej, CNC_REJECT_BAD_PAYLOAD_VALUE,
+                                  member_path(path, sizeof path, prefix, v, index),
+                                  "number is not finite (out of double range)");
+        }
+        return 0;
+    }
+    if (cJSON_IsString(v)) {
+        size_t n = strlen(v->valuestring);
+        if (n > CNC_PAYLOAD_STRING_MAX) {
+            return cnc_reject_set(rej, CNC_REJECT_BAD_PAYLOAD_VALUE,
+                                  member_path(path, sizeof path, prefix, v, index),
+                                  "string of %zu bytes, limit %d", n, CNC_PAYLOAD_STRING_MAX);
+        }
+        return 0;
+    }
+    if (cJSON_IsBool(v) || cJSON_IsNull(v)) {
+        return 0;
+    }
+    member_path(path, sizeof path, prefix, v, index);
+    if (!lim->allow_nested) {
+        return cnc_reject_set(rej, CNC_REJECT_BAD_PAYLOAD_VALUE, path,
+                              "%s is not allowed here (ingest.allow_nested is false)",
+                              type_name(v));
+    }
+    if (cJSON_IsObject(v)) {
+        bool nomem;
+        const char *dup = duplicate_name(v, count_children(v), &nomem);
+        if (nomem) {
+            return cnc_reject_set(rej, CNC_REJECT_TOO_LARGE, path, "out of memory");
+        }
+        if (dup != NULL) {
+            snprintf(sub, sizeof sub, "%s.%s", path, dup);
+            return cnc_reject_set(rej, CNC_REJECT_DUPLICATE_KEY, sub, "key appears twice");
+        }
+    }
+    size_t i = 0;
+    for (const cJSON *c = v->child; c != NULL; c = c->next, i++) {
+        int rc = check_value(lim, c, path, i, rej);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int check_payload(const struct cnc_envelope_limits *lim, const cJSON *payload,
+                         struct cnc_reject *rej) {
+    char path[sizeof rej->field];
+    size_t n = count_children(payload);
+    if (n > lim->max_payload_fields) {
+        return cnc_reject_set(rej, CNC_REJECT_TOO_MANY_FIELDS, "payload",
+                              "%zu members, limit %zu (ingest.max_payload_fields)", n,
+                              lim->max_payload_fields);
+    }
+    bool nomem;
+    const char *dup = duplicate_name(payload, n, &nomem);
+    if (nomem) {
+        return cnc_reject_set(rej, CNC_REJECT_TOO_LARGE, "payload", "out of memory");
+    }
+    if (dup != NULL) {
+        snprintf(path, sizeof path, "payload.%s", dup);
+        return cnc_reject_set(rej, CNC_REJECT_DUPLICATE_KEY, path, "key appears twice");
+    }
+    size_t i = 0;
+    for (const cJSON *v = payload->child; v != NULL; v = v->next, i++) {
+        size_t name_len = strlen(v->string);
+        size_t chars;
+        if (name_len == 0 || name_len > CNC_PAYLOAD_NAME_MAX ||
+            !utf8_printable(v->string, name_len, &chars)) {
+            return cnc_reject_set(
+                rej, CNC_REJECT_BAD_PAYLOAD_VALUE, member_path(path, sizeof path, "payload", v, i),
+                "member names must be 1-%d bytes of printable text", CNC_PAYLOAD_NAME_MAX);
+        }
+        int rc = check_value(lim, v, "payload", i, rej);
+        if (rc != 0) {
+            return rc;
+        }
+    }
+    return 0;
+}
+
+static int check_timestamp(const struct cnc_envelope_limits *lim, const cJSON *ts, int64_t now_ms,
+                           int64_t *out, struct cnc_reject *rej) {
+    enum cnc_ts_result r;
+    if (cJSON_IsNumber(ts)) {
+        r = cnc_timestamp_from_number(ts->valuedouble, out);
+    } else {
+        r = cnc_timestamp_from_string(ts->valuestring, strlen(ts->valuestring), out);
+    }
+    if (r == CNC_TS_BAD) {
+        return cnc_reject_set(rej, CNC_REJECT_BAD_TIMESTAMP, "timestamp",
+                              "not epoch seconds, epoch milliseconds or RFC 3339 with a zone");
+    }
+    if (r == CNC_TS_OUT_OF_RANGE || *out < CNC_TS_MIN_MS) {
+        return cnc_reject_set(rej, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp",
+                              "before 2000-01-01T00:00:00Z");
+    }
+    if (*out > now_ms + lim->max_future_skew_ms) {
+        return cnc_reject_set(rej, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp",
+                              "%lld s ahead of the broker clock, limit %lld s "
+                              "(ingest.max_future_skew_s)",
+                              (long long)((*out - now_ms) / 1000),
+                              (long long)(lim->max_future_skew_ms / 1000));
+    }
+    return 0;
+}
+
+/* The fields in contract order, after the members have been sorted into slots. */
+static int check_fields(const struct cnc_envelope_limits *lim, cJSON *const f[N_FIELDS],
+                        const char *topic_cnc_id, size_t topic_cnc_id_len, int64_t now_ms,
+                        struct cnc_message *msg, struct cnc_reject *rej) {
+    for (int i = 0; i < N_FIELDS; i++) {
+        if (f[i] == NULL) {
+            return cnc_reject_set(rej, CNC_REJECT_MISSING_FIELD, field_names[i],
+                                  "required member \"%s\" is missing", field_names[i]);
+        }
+    }
+    static const char *const expected[N_FIELDS] = {"a string", "a string", "a string or a number",
+                                                   "an object"};
+    const bool type_ok[N_FIELDS] = {
+        cJSON_IsString(f[F_CNC_ID]),
+        cJSON_IsString(f[F_PART_PROGRAM]),
+        cJSON_IsString(f[F_TIMESTAMP]) || cJSON_IsNumber(f[F_TIMESTAMP]),
+        cJSON_IsObject(f[F_PAYLOAD]),
+    };
+    for (int i = 0; i < N_FIELDS; i++) {
+        if (!type_ok[i]) {
+            return cnc_reject_set(rej, CNC_REJECT_WRONG_TYPE, field_names[i], "must be %s, not %s",
+                                  expected[i], type_name(f[i]));
+        }
+    }
+
+    const char *id = f[F_CNC_ID]->valuestring;
+    size_t id_len = strlen(id);
+    if (!cnc_envelope_valid_cnc_id(id, id_len)) {
+        return cnc_reject_set(rej, CNC_REJECT_BAD_CNC_ID, "cnc_id",
+                              "must be 1-%d characters of A-Z a-z 0-9 _ . : -", CNC_CNC_ID_MAX);
+    }
+    memcpy(rej->cnc_id, id, id_len + 1);
+    if (topic_cnc_id != NULL &&
+        (topic_cnc_id_len != id_len || memcmp(topic_cnc_id, id, id_len) != 0)) {
+        return cnc_reject_set(rej, CNC_REJECT_TOPIC_MISMATCH, "cnc_id",
+                              "cnc_id \"%s\" differs from the topic's level \"%.*s\"", id,
+                              (int)(topic_cnc_id_len > 64 ? 64 : topic_cnc_id_len), topic_cnc_id);
+    }
+
+    const char *pp = f[F_PART_PROGRAM]->valuestring;
+    size_t chars;
+    if (!utf8_printable(pp, strlen(pp), &chars) || chars == 0 || chars > CNC_PART_PROGRAM_MAX) {
+        return cnc_reject_set(rej, CNC_REJECT_BAD_PART_PROGRAM, "part_program",
+                              "must be 1-%d printable characters", CNC_PART_PROGRAM_MAX);
+    }
+
+    int rc = check_timestamp(lim, f[F_TIMESTAMP], now_ms, &msg->ts_ms, rej);
+    if (rc != 0) {
+        return rc;
+    }
+    rc = check_payload(lim, f[F_PAYLOAD], rej);
+    if (rc != 0) {
+        return rc;
+    }
+    msg->cnc_id = id;
+    msg->part_program = pp;
+    msg->payload = f[F_PAYLOAD];
+    return 0;
+}
+
+/* Sorts the top-level members into the four slots; duplicate and unknown members are refused. */
+static int sort_members(const struct cnc_envelope_limits *lim, const cJSON *root,
+                        cJSON *f[N_FIELDS], struct cnc_reject *rej) {
+    const char *unknown = NULL;
+    for (cJSON *c = root->child; c != NULL; c = c->next) {
+        int slot = -1;
+        for (int i = 0; i < N_FIELDS; i++) {
+            if (strcmp(c->string, field_names[i]) == 0) {
+                slot = i;
+                break;
+            }
+        }
+        if (slot < 0) {
+            if (unknown == NULL) {
+                unknown = c->string;
+            }
+        } else if (f[slot] != NULL) {
+            return cnc_reject_set(rej, CNC_REJECT_DUPLICATE_KEY, field_names[slot],
+                                  "key appears twice");
+        } else {
+            f[slot] = c;
+        }
+    }
+    if (unknown != NULL) {
+        /* Unknown members may repeat each other too: a duplicate is reported first. */
+        bool nomem;
+        const char *dup = duplicate_name(root, count_children(root), &nomem);
+        if (dup != NULL) {
+            return cnc_reject_set(rej, CNC_REJECT_DUPLICATE_KEY, dup, "key appears twice");
+        }
+        if (lim->reject_unknown_fields) {
+            return cnc_reject_set(rej, CNC_REJECT_UNKNOWN_FIELD, unknown,
+                                  "only cnc_id, part_program, timestamp and payload are allowed");
+        }
+    }
+    return 0;
+}
+
+int cnc_envelope_parse(const struct cnc_envelope_limits *lim, const char *buf, size_t len,
+                       const char *topic_cnc_id, size_t topic_cnc_id_len, int64_t now_ms,
+                       cJSON **root, struct cnc_message *msg, struct cnc_reject *rej) {
+    *root = NULL;
+    rej->cnc_id[0] = '\0';
+    if (len == 0 || buf == NULL) {
+        return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL, "empty message");
+    }
+    if (len > lim->max_message_bytes) {
+        return cnc_reject_set(rej, CNC_REJECT_TOO_LARGE, NULL,
+                              "%zu bytes, limit %zu (ingest.max_message_bytes)", len,
+                              lim->max_message_bytes);
+    }
+    size_t bad = utf8_invalid_at(buf, len);
+    if (bad < len) {
+        return cnc_reject_set(
+            rej, CNC_REJECT_NOT_JSON, NULL,
+            buf[bad] == '\0' ? "NUL byte at offset %zu" : "invalid UTF-8 at byte offset %zu", bad);
+    }
+    const char *end = NULL;
+    cJSON *r = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
+    if (r == NULL) {
+        return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL,
+                              "JSON syntax error at byte offset %zu",
+                              end != NULL ? (size_t)(end - buf) : (size_t)0);
+    }
+    while (end < buf + len && (*end == ' ' || *end == '\t' || *end == '\n' || *end == '\r')) {
+        end++;
+    }
+    if (end != buf + len) {
+        cJSON_Delete(r);
+        return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL,
+                              "data after the JSON value at byte offset %zu", (size_t)(end - buf));
+    }
+    if (!cJSON_IsObject(r)) {
+        int rc = cnc_reject_set(rej, CNC_REJECT_NOT_OBJECT, NULL,
+                                "the message is %s, not a JSON object", type_name(r));
+        cJSON_Delete(r);
+        return rc;
+    }
+    cJSON *f[N_FIELDS] = {NULL, NULL, NULL, NULL};
+    int rc = sort_members(lim, r, f, rej);
+    if (rc == 0) {
+        rc = check_fields(lim, f, topic_cnc_id, topic_cnc_id_len, now_ms, msg, rej);
+    }
+    if (rc != 0) {
+        cJSON_Delete(r);
+        return rc;
+    }
+    *root = r;
+    return 0;
+}

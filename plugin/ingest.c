@@ -1,0 +1,167 @@
+/*
+ * ingest.c - the per-message pipeline, see ingest.h.
+ *
+ * Broker thread. The accept path allocates only inside cJSON's parse: the
+ * record arrays are sized once per config generation.
+ */
+#include "ingest.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EXTRA_READINGS 32 /* room for readings a handler derives beyond the payload */
+#define MAX_ANOMALIES 64
+
+struct cnc_ingest {
+    struct cnc_config *cfg;
+    struct cnc_route_table *routes;
+    struct cnc_envelope_limits limits;
+    struct cnc_reading *readings;
+    size_t max_readings;
+    struct cnc_anomaly *anomalies;
+    /* Output topic prefixes ("cnc/rejected/") that are never inspected. */
+    char *own_prefix[3];
+    size_t own_prefix_len[3];
+};
+
+int64_t cnc_now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_registry *reg,
+                                     char *err, size_t err_len) {
+    struct cnc_ingest *ing = calloc(1, sizeof *ing);
+    if (ing == NULL) {
+        cnc_config_destroy(cfg);
+        snprintf(err, err_len, "out of memory");
+        return NULL;
+    }
+    ing->cfg = cfg;
+    ing->limits = (struct cnc_envelope_limits){
+        .max_message_bytes = (size_t)cfg->ingest.max_message_bytes,
+        .max_payload_fields = (size_t)cfg->ingest.max_payload_fields,
+        .reject_unknown_fields = cfg->ingest.unknown_fields == CNC_UNKNOWN_FIELDS_REJECT,
+        .allow_nested = cfg->ingest.allow_nested,
+        .max_future_skew_ms = cfg->ingest.max_future_skew_s * 1000,
+    };
+    ing->max_readings = (size_t)cfg->ingest.max_payload_fields + EXTRA_READINGS;
+    ing->readings = calloc(ing->max_readings, sizeof *ing->readings);
+    ing->anomalies = calloc(MAX_ANOMALIES, sizeof *ing->anomalies);
+    if (ing->readings == NULL || ing->anomalies == NULL) {
+        snprintf(err, err_len, "out of memory");
+        cnc_ingest_destroy(ing);
+        return NULL;
+    }
+    const char *own[3] = {cfg->ingest.rejected_topic, cfg->analytics.topic, cfg->metrics.topic};
+    for (int i = 0; i < 3; i++) {
+        if (own[i][0] == '\0') {
+            continue;
+        }
+        size_t n = strlen(own[i]);
+        ing->own_prefix[i] = malloc(n + 2);
+        if (ing->own_prefix[i] == NULL) {
+            snprintf(err, err_len, "out of memory");
+            cnc_ingest_destroy(ing);
+            return NULL;
+        }
+        memcpy(ing->own_prefix[i], own[i], n);
+        memcpy(ing->own_prefix[i] + n, "/", 2);
+        ing->own_prefix_len[i] = n + 1;
+    }
+    ing->routes = cnc_route_table_build(cfg, reg, err, err_len);
+    if (ing->routes == NULL) {
+        cnc_ingest_destroy(ing);
+        return NULL;
+    }
+    return ing;
+}
+
+void cnc_ingest_destroy(struct cnc_ingest *ing) {
+    if (ing == NULL) {
+        return;
+    }
+    cnc_route_table_destroy(ing->routes);
+    cnc_config_destroy(ing->cfg);
+    free(ing->readings);
+    free(ing->anomalies);
+    for (int i = 0; i < 3; i++) {
+        free(ing->own_prefix[i]);
+    }
+    free(ing);
+}
+
+const struct cnc_config *cnc_ingest_config(const struct cnc_ingest *ing) {
+    return ing->cfg;
+}
+
+const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing) {
+    return ing->routes;
+}
+
+bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
+                      struct cnc_topic_capture *cap) {
+    const struct cnc_ingest_config *ic = &ing->cfg->ingest;
+    size_t i;
+    for (i = 0; i < ic->n_topics; i++) {
+        if (cnc_topic_match(ic->topics[i], topic, cap)) {
+            break;
+        }
+    }
+    if (i == ic->n_topics) {
+        return false;
+    }
+    cap->filter_index = (int)i;
+    for (int k = 0; k < 3; k++) {
+        if (ing->own_prefix[k] != NULL) {
+            size_t n = ing->own_prefix_len[k];
+            /* The topic itself ("cnc/rejected") or anything below it. */
+            if (strncmp(topic, ing->own_prefix[k], n - 1) == 0 &&
+                (topic[n - 1] == '\0' || topic[n - 1] == '/')) {
+                return false;
+            }
+        }
+    }
+    return true;
+}
+
+int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *cap,
+                       const void *payload, size_t len, int64_t now_ms,
+                       struct cnc_ingest_result *res) {
+    res->root = NULL;
+    res->instance = NULL;
+    res->rej.code = CNC_REJECT_NONE;
+    res->rec = (struct cnc_record){
+        .readings = ing->readings,
+        .max_readings = ing->max_readings,
+        .anomalies = ing->anomalies,
+        .max_anomalies = MAX_ANOMALIES,
+    };
+    int rc = cnc_envelope_parse(&ing->limits, payload, len, cap != NULL ? cap->plus : NULL,
+                                cap != NULL ? cap->plus_len : 0, now_ms, &res->root, &res->msg,
+                                &res->rej);
+    if (rc != 0) {
+        return rc;
+    }
+    res->instance = cnc_route_lookup(ing->routes, res->msg.cnc_id, strlen(res->msg.cnc_id));
+    if (res->instance == NULL) {
+        return cnc_reject_set(&res->rej, CNC_REJECT_NO_ROUTE, "cnc_id",
+                              "no route matches cnc_id \"%s\"", res->msg.cnc_id);
+    }
+    res->rec.handler = res->instance->name;
+    char detail[sizeof res->rej.detail] = "";
+    if (res->instance->type->process(res->instance->state, &res->msg, &res->rec, detail,
+                                     sizeof detail) != 0) {
+        return cnc_reject_set(&res->rej, CNC_REJECT_HANDLER_REJECTED, NULL, "%s: %s",
+                              res->instance->name, detail[0] ? detail : "refused by the handler");
+    }
+    return 0;
+}
+
+void cnc_ingest_result_release(struct cnc_ingest_result *res) {
+    cJSON_Delete(res->root);
+    res->root = NULL;
+}

@@ -1,0 +1,67 @@
+/*
+ * ingest.h - one message through the pipeline: topic filter, envelope,
+ * route, handler. Independent of the broker, so the plugin, the offline
+ * checker, the benchmark and the fuzz harness run the same code.
+ *
+ * Broker thread (one cnc_ingest is used by one thread at a time). A
+ * cnc_ingest is one config generation: it owns the config and the route
+ * table; reload builds a new one and the plugin swaps the pointer.
+ */
+#ifndef CNC_INGEST_H
+#define CNC_INGEST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "envelope.h"
+#include "registry.h"
+#include "reject.h"
+#include "route.h"
+#include "topic.h"
+
+struct cnc_ingest;
+
+struct cnc_ingest_result {
+    struct cnc_reject rej; /* rej.code == CNC_REJECT_NONE: accepted */
+    struct cnc_message msg;
+    struct cnc_record rec; /* arrays owned by the cnc_ingest, valid until the next message */
+    const struct cnc_handler_instance *instance;
+    cJSON *root; /* the parsed message; cnc_ingest_result_release frees it */
+};
+
+/*
+ * Takes ownership of cfg (also on failure) and builds its route table from
+ * reg, which must outlive the result. Returns NULL with "FILE:LINE: KEY:
+ * reason" in err.
+ */
+struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_registry *reg,
+                                     char *err, size_t err_len);
+void cnc_ingest_destroy(struct cnc_ingest *ing);
+
+const struct cnc_config *cnc_ingest_config(const struct cnc_ingest *ing);
+const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing);
+
+/*
+ * True when topic is one to validate: it matches an ingest filter and is not
+ * one of the plugin's own output topics (rejected, analytics, metrics).
+ */
+bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
+                      struct cnc_topic_capture *cap);
+
+/*
+ * Validates, routes and runs the handler. Returns 0 (accepted) or
+ * CNC_EREJECT with res->rej filled. Call cnc_ingest_result_release after
+ * either.
+ */
+int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *cap,
+                       const void *payload, size_t len, int64_t now_ms,
+                       struct cnc_ingest_result *res);
+
+void cnc_ingest_result_release(struct cnc_ingest_result *res);
+
+/* Wall clock in UTC milliseconds. */
+int64_t cnc_now_ms(void);
+
+#endif

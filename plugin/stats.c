@@ -1,0 +1,67 @@
+/*
+ * stats.c - counters, summary line and metrics JSON, see stats.h.
+ *
+ * Broker thread.
+ */
+#include "stats.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "timestamp.h"
+
+void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code) {
+    s->received++;
+    if (code == CNC_REJECT_NONE) {
+        s->accepted++;
+    } else {
+        s->rejected++;
+        s->by_reason[code]++;
+    }
+}
+
+void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len) {
+    int n = snprintf(buf, len, "received=%llu accepted=%llu rejected=%llu",
+                     (unsigned long long)s->received, (unsigned long long)s->accepted,
+                     (unsigned long long)s->rejected);
+    int any = 0;
+    for (int c = 1; c < CNC_REJECT__COUNT && n > 0 && (size_t)n < len; c++) {
+        if (s->by_reason[c] != 0) {
+            n += snprintf(buf + n, len - (size_t)n, "%s%s=%llu", any ? " " : " (",
+                          cnc_reject_name((enum cnc_reject_code)c),
+                          (unsigned long long)s->by_reason[c]);
+            any = 1;
+        }
+    }
+    if (any && n > 0 && (size_t)n < len) {
+        snprintf(buf + n, len - (size_t)n, ")");
+    }
+}
+
+char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms) {
+    char when[25];
+    cnc_timestamp_format(now_ms, when);
+    cJSON *o = cJSON_CreateObject();
+    cJSON *by = cJSON_CreateObject();
+    char *out = NULL;
+    if (o == NULL || by == NULL) {
+        cJSON_Delete(o);
+        cJSON_Delete(by);
+        return NULL;
+    }
+    for (int c = 1; c < CNC_REJECT__COUNT; c++) {
+        cJSON_AddNumberToObject(by, cnc_reject_name((enum cnc_reject_code)c),
+                                (double)s->by_reason[c]);
+    }
+    cJSON_AddStringToObject(o, "at", when);
+    cJSON_AddNumberToObject(o, "received", (double)s->received);
+    cJSON_AddNumberToObject(o, "accepted", (double)s->accepted);
+    cJSON_AddNumberToObject(o, "rejected", (double)s->rejected);
+    cJSON_AddItemToObject(o, "rejected_by_reason", by);
+    out = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    return out;
+}

@@ -1,0 +1,31 @@
+/*
+ * stats.h - ingest counters and their two outputs: a one-line log summary
+ * and the retained JSON on the metrics topic (DESIGN.md "Published topics").
+ *
+ * Broker thread: the message callback increments, TICK reports. Counters the
+ * writer thread will update are to be C11 atomics read from here.
+ */
+#ifndef CNC_STATS_H
+#define CNC_STATS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cnc_error.h"
+
+struct cnc_stats {
+    uint64_t received; /* messages on ingest topics */
+    uint64_t accepted;
+    uint64_t rejected; /* including those let through by on_invalid: pass */
+    uint64_t by_reason[CNC_REJECT__COUNT];
+};
+
+void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code);
+
+/* "received=10 accepted=8 rejected=2 (not_json=1 no_route=1)" */
+void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len);
+
+/* The metrics object as compact JSON; free() it. NULL on allocation failure. */
+char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms);
+
+#endif

@@ -1,0 +1,198 @@
+/*
+ * timestamp.c - parse and format envelope timestamps, see timestamp.h.
+ *
+ * Any thread. Civil-date arithmetic after H. Hinnant's days_from_civil, so no
+ * time zone or locale state is touched.
+ */
+#include "timestamp.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdlib.h>
+
+#define MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+    y -= m <= 2;
+    const int64_t era = (y >= 0 ? y : y - 399) / 400;
+    const unsigned yoe = (unsigned)(y - era * 400);
+    const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + (int64_t)doe - 719468;
+}
+
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
+    z += 719468;
+    const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
+    const unsigned doe = (unsigned)(z - era * 146097);
+    const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
+    const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    const unsigned mp = (5 * doy + 2) / 153;
+    *d = doy - (153 * mp + 2) / 5 + 1;
+    *m = mp < 10 ? mp + 3 : mp - 9;
+    *y = (int)(yoe + era * 400 + (*m <= 2));
+}
+
+static bool is_leap(int64_t y) {
+    return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+}
+
+static unsigned days_in_month(int64_t y, unsigned m) {
+    static const unsigned dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    return m == 2 && is_leap(y) ? 29 : dim[m - 1];
+}
+
+enum cnc_ts_result cnc_timestamp_from_number(double v, int64_t *ms) {
+    if (!isfinite(v)) {
+        return CNC_TS_BAD;
+    }
+    double x = v >= 1e12 ? v : v * 1000.0;
+    if (x < 0 || x > (double)MAX_MS) {
+        return CNC_TS_OUT_OF_RANGE;
+    }
+    *ms = (int64_t)floor(x + 0.5);
+    return CNC_TS_OK;
+}
+
+/* Reads exactly n digits at s[*i]. */
+static bool digits(const char *s, size_t len, size_t *i, int n, unsigned *out) {
+    unsigned v = 0;
+    for (int k = 0; k < n; k++) {
+        if (*i >= len || s[*i] < '0' || s[*i] > '9') {
+            return false;
+        }
+        v = v * 10 + (unsigned)(s[*i] - '0');
+        (*i)++;
+    }
+    *out = v;
+    return true;
+}
+
+static bool expect(const char *s, size_t len, size_t *i, char c) {
+    if (*i >= len || s[*i] != c) {
+        return false;
+    }
+    (*i)++;
+    return true;
+}
+
+static enum cnc_ts_result from_digit_string(const char *s, size_t len, int64_t *ms) {
+    size_t i = 0;
+    size_t dots = 0;
+    if (len == 0 || len > 32) {
+        return CNC_TS_BAD;
+    }
+    for (i = 0; i < len; i++) {
+        if (s[i] == '.') {
+            dots++;
+            if (i == 0 || i == len - 1) {
+                return CNC_TS_BAD;
+            }
+        } else if (s[i] < '0' || s[i] > '9') {
+            return CNC_TS_BAD;
+        }
+    }
+    if (dots > 1) {
+        return CNC_TS_BAD;
+    }
+    char buf[33];
+    for (i = 0; i < len; i++) {
+        buf[i] = s[i];
+    }
+    buf[len] = '\0';
+    return cnc_timestamp_from_number(strtod(buf, NULL), ms);
+}
+
+enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t *ms) {
+    size_t i = 0;
+    unsigned year, mon, day, hour, min, sec, frac_ms = 0;
+
+    if (len > 0 && len <= 32 && s[0] >= '0' && s[0] <= '9' && (len < 5 || s[4] != '-')) {
+        return from_digit_string(s, len, ms);
+    }
+    if (!digits(s, len, &i, 4, &year) || !expect(s, len, &i, '-') || !digits(s, len, &i, 2, &mon) ||
+        !expect(s, len, &i, '-') || !digits(s, len, &i, 2, &day)) {
+        return CNC_TS_BAD;
+    }
+    if (i >= len || (s[i] != 'T' && s[i] != 't' && s[i] != ' ')) {
+        return CNC_TS_BAD;
+    }
+    i++;
+    if (!digits(s, len, &i, 2, &hour) || !expect(s, len, &i, ':') || !digits(s, len, &i, 2, &min) ||
+        !expect(s, len, &i, ':') || !digits(s, len, &i, 2, &sec)) {
+        return CNC_TS_BAD;
+    }
+    if (i < len && s[i] == '.') {
+        i++;
+        size_t start = i;
+        unsigned scale = 100;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            frac_ms += (unsigned)(s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+        if (i == start) {
+            return CNC_TS_BAD;
+        }
+    }
+    int offset_min = 0;
+    if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
+        i++;
+    } else if (i < len && (s[i] == '+' || s[i] == '-')) {
+        int sign = s[i] == '-' ? -1 : 1;
+        unsigned oh, om;
+        i++;
+        if (!digits(s, len, &i, 2, &oh) || !expect(s, len, &i, ':') ||
+            !digits(s, len, &i, 2, &om) || oh > 23 || om > 59) {
+            return CNC_TS_BAD;
+        }
+        offset_min = sign * (int)(oh * 60 + om);
+    } else {
+        return CNC_TS_BAD; /* RFC 3339 requires a zone */
+    }
+    if (i != len) {
+        return CNC_TS_BAD;
+    }
+    if (mon < 1 || mon > 12 || day < 1 || day > days_in_month(year, mon) || hour > 23 || min > 59 ||
+        sec > 60) {
+        return CNC_TS_BAD;
+    }
+    int64_t days = days_from_civil(year, mon, day);
+    int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - (int64_t)offset_min * 60;
+    int64_t v = secs * 1000 + frac_ms;
+    if (v < 0 || v > MAX_MS) {
+        return CNC_TS_OUT_OF_RANGE;
+    }
+    *ms = v;
+    return CNC_TS_OK;
+}
+
+void cnc_timestamp_format(int64_t ms, char out[25]) {
+    int64_t days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
+    int64_t rem = ms - days * 86400000;
+    int y;
+    unsigned m, d;
+    civil_from_days(days, &y, &m, &d);
+    unsigned h = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60),
+             s = (unsigned)(rem / 1000 % 60), f = (unsigned)(rem % 1000);
+    /* Hand-rolled to stay clear of snprintf's locale lock on the hot path. */
+    char *p = out;
+    unsigned yy = (unsigned)(y < 0 ? 0 : y > 9999 ? 9999 : y);
+    *p++ = (char)('0' + yy / 1000);
+    *p++ = (char)('0' + yy / 100 % 10);
+    *p++ = (char)('0' + yy / 10 % 10);
+    *p++ = (char)('0' + yy % 10);
+    const unsigned parts[6] = {m, d, h, mi, s, f};
+    const char seps[6] = {'-', '-', 'T', ':', ':', '.'};
+    for (int k = 0; k < 5; k++) {
+        *p++ = seps[k];
+        *p++ = (char)('0' + parts[k] / 10);
+        *p++ = (char)('0' + parts[k] % 10);
+    }
+    *p++ = '.';
+    *p++ = (char)('0' + f / 100);
+    *p++ = (char)('0' + f / 10 % 10);
+    *p++ = (char)('0' + f % 10);
+    *p++ = 'Z';
+    *p = '\0';
+}

@@ -1,0 +1,33 @@
+/*
+ * timestamp.h - the envelope's timestamp forms, normalised to UTC milliseconds.
+ *
+ * Any thread; pure functions (no locale, no time zone database, no libc
+ * time conversion that takes a lock).
+ *
+ * Accepted forms (DESIGN.md, "The envelope"):
+ *   - a JSON number or a string of digits with an optional fraction:
+ *     epoch seconds when below 1e12, epoch milliseconds from 1e12 on;
+ *   - RFC 3339 with a zone: 2025-05-16T07:03:49.250Z, ...+02:00; 't' or a
+ *     space may stand for 'T', 'z' for 'Z'; fractions beyond ms are truncated.
+ */
+#ifndef CNC_TIMESTAMP_H
+#define CNC_TIMESTAMP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define CNC_TS_MIN_MS INT64_C(946684800000) /* 2000-01-01T00:00:00Z */
+
+enum cnc_ts_result {
+    CNC_TS_OK = 0,
+    CNC_TS_BAD = -1,          /* not a timestamp in any accepted form */
+    CNC_TS_OUT_OF_RANGE = -2, /* a timestamp, but absurd (negative, year > 9999) */
+};
+
+enum cnc_ts_result cnc_timestamp_from_number(double v, int64_t *ms);
+enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t *ms);
+
+/* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL) into out[25]. */
+void cnc_timestamp_format(int64_t ms, char out[25]);
+
+#endif

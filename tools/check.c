@@ -1,0 +1,219 @@
+/*
+ * check.c - cnc-ingest-check, the offline config checker and message tester.
+ *
+ *   cnc-ingest-check CONFIG                      check a config, exit 1 naming key and line
+ *   cnc-ingest-check CONFIG MESSAGES.jsonl|-     also run each line through the pipeline
+ *   cnc-ingest-check --keys                      the config key reference
+ *   cnc-ingest-check --types [CONFIG]            the handler types (with CONFIG's modules)
+ *
+ * Options: --topic T publishes every message on T (default: the first ingest
+ * filter with `+` replaced by the message's cnc_id and `#` by "data");
+ * --now MS fixes the clock for timestamp range checks.
+ *
+ * Single-threaded command-line tool; the same code as the plugin, no broker.
+ * Output: one JSON object per message line on stdout.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+
+#include "analytics.h"
+#include "config.h"
+#include "ingest.h"
+#include "registry.h"
+
+static void usage(void) {
+    fprintf(stderr, "usage: cnc-ingest-check [--topic T] [--now MS] CONFIG [MESSAGES.jsonl|-]\n"
+                    "       cnc-ingest-check --keys\n"
+                    "       cnc-ingest-check --types [CONFIG]\n");
+}
+
+static void print_type(const struct cnc_handler_type *t, const char *origin, void *arg) {
+    (void)arg;
+    printf("%-20s %-10s %s\n", t->name, origin, t->description ? t->description : "");
+}
+
+/* The topic a collector would use for this message under filter. */
+static void derive_topic(const char *filter, const char *line, char *out, size_t out_len) {
+    char id[65] = "unknown";
+    cJSON *j = cJSON_Parse(line);
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cnc_id");
+    if (cJSON_IsString(c) && strlen(c->valuestring) < sizeof id && c->valuestring[0] != '\0' &&
+        strpbrk(c->valuestring, "/+#") == NULL) {
+        strcpy(id, c->valuestring);
+    }
+    cJSON_Delete(j);
+    size_t o = 0;
+    for (const char *f = filter; *f != '\0' && o + 1 < out_len; f++) {
+        const char *rep = *f == '+' ? id : *f == '#' ? "data" : NULL;
+        if (rep == NULL) {
+            out[o++] = *f;
+            continue;
+        }
+        for (; *rep != '\0' && o + 1 < out_len; rep++) {
+            out[o++] = *rep;
+        }
+    }
+    out[o] = '\0';
+}
+
+static void emit(cJSON *o) {
+    char *s = cJSON_PrintUnformatted(o);
+    if (s != NULL) {
+        puts(s);
+        free(s);
+    }
+    cJSON_Delete(o);
+}
+
+static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topic, int64_t now) {
+    const struct cnc_config *cfg = cnc_ingest_config(ing);
+    char *line = NULL;
+    size_t cap = 0;
+    ssize_t n;
+    long lineno = 0;
+    long accepted = 0, rejected = 0, skipped = 0;
+    while ((n = getline(&line, &cap, in)) >= 0) {
+        lineno++;
+        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+            line[--n] = '\0';
+        }
+        char topic[512];
+        if (fixed_topic != NULL) {
+            snprintf(topic, sizeof topic, "%s", fixed_topic);
+        } else {
+            derive_topic(cfg->ingest.topics[0], line, topic, sizeof topic);
+        }
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddNumberToObject(o, "line", (double)lineno);
+        cJSON_AddStringToObject(o, "topic", topic);
+        struct cnc_topic_capture cap_;
+        if (!cnc_ingest_wants(ing, topic, &cap_)) {
+            cJSON_AddStringToObject(o, "verdict", "not_inspected");
+            skipped++;
+            emit(o);
+            continue;
+        }
+        struct cnc_ingest_result res;
+        int rc = cnc_ingest_process(ing, &cap_, line, (size_t)n, now, &res);
+        if (rc == 0) {
+            accepted++;
+            cJSON_AddStringToObject(o, "verdict", "accepted");
+            cJSON_AddStringToObject(o, "handler", res.instance->name);
+            cJSON_AddStringToObject(o, "handler_type", res.instance->type->name);
+            cJSON_AddItemToObject(o, "record", cnc_analytics_object(&res.msg, &res.rec, true));
+        } else {
+            rejected++;
+            cJSON_AddStringToObject(o, "verdict",
+                                    cfg->ingest.on_invalid == CNC_ON_INVALID_PASS ? "passed_invalid"
+                                                                                  : "rejected");
+            cJSON_AddStringToObject(o, "reason", cnc_reject_name(res.rej.code));
+            if (res.rej.field[0]) {
+                cJSON_AddStringToObject(o, "field", res.rej.field);
+            } else {
+                cJSON_AddNullToObject(o, "field");
+            }
+            cJSON_AddStringToObject(o, "detail", res.rej.detail);
+            if (res.instance != NULL) {
+                cJSON_AddStringToObject(o, "handler", res.instance->name);
+            }
+        }
+        cnc_ingest_result_release(&res);
+        emit(o);
+    }
+    free(line);
+    fprintf(stderr, "%ld messages: %ld accepted, %ld rejected, %ld not on an ingest topic\n",
+            lineno, accepted, rejected, skipped);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    const char *topic = NULL;
+    int64_t now = cnc_now_ms();
+    const char *pos[2] = {NULL, NULL};
+    int npos = 0;
+    int want_types = 0;
+    char err[1024];
+
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--keys") == 0) {
+            cnc_config_print_keys(stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--types") == 0) {
+            want_types = 1;
+        } else if (strcmp(argv[i], "--topic") == 0 && i + 1 < argc) {
+            topic = argv[++i];
+        } else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
+            now = strtoll(argv[++i], NULL, 10);
+        } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
+            usage();
+            return 0;
+        } else if (npos < 2 && (argv[i][0] != '-' || strcmp(argv[i], "-") == 0)) {
+            pos[npos++] = argv[i];
+        } else {
+            usage();
+            return 2;
+        }
+    }
+    if (want_types && npos == 0) {
+        struct cnc_registry *reg = cnc_registry_create(NULL, 0, err, sizeof err);
+        if (reg == NULL) {
+            fprintf(stderr, "%s\n", err);
+            return 1;
+        }
+        cnc_registry_each(reg, print_type, NULL);
+        cnc_registry_destroy(reg);
+        return 0;
+    }
+    if (npos == 0) {
+        usage();
+        return 2;
+    }
+    struct cnc_config *cfg = cnc_config_load(pos[0], err, sizeof err);
+    if (cfg == NULL) {
+        fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    struct cnc_registry *reg =
+        cnc_registry_create(cfg->handler_modules, cfg->n_handler_modules, err, sizeof err);
+    if (reg == NULL) {
+        fprintf(stderr, "%s:%d: %s\n", pos[0], cfg->handler_modules_line, err);
+        cnc_config_destroy(cfg);
+        return 1;
+    }
+    if (want_types) {
+        cnc_registry_each(reg, print_type, NULL);
+    }
+    struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, err, sizeof err);
+    if (ing == NULL) {
+        fprintf(stderr, "%s\n", err);
+        cnc_registry_destroy(reg);
+        return 1;
+    }
+    const struct cnc_config *c = cnc_ingest_config(ing);
+    fprintf(
+        stderr,
+        "%s: OK: %zu topic filters, %zu handler instances, %zu exact routes, %zu glob routes%s\n",
+        pos[0], c->ingest.n_topics, c->n_handlers,
+        cnc_route_table_exact_count(cnc_ingest_routes(ing)),
+        cnc_route_table_glob_count(cnc_ingest_routes(ing)),
+        cnc_config_has(c, "mysql") ? "" : "; no mysql section: nothing would be stored");
+    int rc = 0;
+    if (npos == 2) {
+        FILE *in = strcmp(pos[1], "-") == 0 ? stdin : fopen(pos[1], "r");
+        if (in == NULL) {
+            perror(pos[1]);
+            rc = 1;
+        } else {
+            rc = run_messages(ing, in, topic, now);
+            if (in != stdin) {
+                fclose(in);
+            }
+        }
+    }
+    cnc_ingest_destroy(ing);
+    cnc_registry_destroy(reg);
+    return rc;
+}
