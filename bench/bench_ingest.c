@@ -17,6 +17,13 @@
 #include "ingest.h"
 #include "registry.h"
 
+#define OTHER_TOPIC_ITERATIONS 2000000L
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static double now_s(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -91,28 +98,32 @@ int main(int argc, char **argv) {
         }
         /* The topic a collector would use: cnc/<cnc_id>/data. */
         char topic[128];
-        const char *id = strstr(line, "\"cnc_id\": \"");
-        int idlen = 0;
-        if (id != NULL) {
-            id += 11;
-            idlen = (int)strcspn(id, "\"");
-        }
-        snprintf(topic, sizeof topic, "cnc/%.*s/data", idlen, id ? id : "x");
+        cJSON *j = cJSON_Parse(line);
+        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "cnc_id");
+        snprintf(topic, sizeof topic, "cnc/%s/data",
+                 cJSON_IsString(id) ? id->valuestring : "unknown");
+        cJSON_Delete(j);
         struct cnc_topic_capture tc;
         struct cnc_ingest_result res;
         int64_t now = cnc_now_ms();
         int accepted = 0;
-        double t0 = now_s();
-        for (long i = 0; i < iterations; i++) {
-            if (!cnc_ingest_wants(ing, topic, &tc)) {
-                continue;
+        /* Five rounds; the median resists the other tenants of a shared machine. */
+        double rounds[5];
+        for (int r = 0; r < 5; r++) {
+            double t0 = now_s();
+            for (long i = 0; i < iterations / 5; i++) {
+                if (!cnc_ingest_wants(ing, topic, &tc)) {
+                    continue;
+                }
+                accepted = cnc_ingest_process(ing, &tc, line, (size_t)n, now, &res) == 0;
+                cnc_ingest_result_release(&res);
             }
-            accepted = cnc_ingest_process(ing, &tc, line, (size_t)n, now, &res) == 0;
-            cnc_ingest_result_release(&res);
+            rounds[r] = (now_s() - t0) * 1e9 / (double)(iterations / 5);
         }
-        double ns = (now_s() - t0) * 1e9 / (double)iterations;
-        printf("%8.0f ns/msg  %4zd bytes  %-8s  %.60s\n", ns, n, accepted ? "accepted" : "rejected",
-               line);
+        qsort(rounds, 5, sizeof rounds[0], cmp_double);
+        double ns = rounds[2];
+        printf("%8.0f ns/msg median (min %5.0f)  %4zd bytes  %-8s  %.50s\n", ns, rounds[0], n,
+               accepted ? "accepted" : "rejected", line);
         total_ns += ns;
         count++;
     }
@@ -120,13 +131,13 @@ int main(int argc, char **argv) {
     struct cnc_topic_capture tc;
     volatile int wants = 0;
     double t0 = now_s();
-    for (long i = 0; i < iterations * 10; i++) {
+    for (long i = 0; i < OTHER_TOPIC_ITERATIONS; i++) {
         wants += cnc_ingest_wants(ing, "factory/line1/temperature", &tc);
     }
-    printf("%8.1f ns/msg  other topic (not inspected)\n",
-           (now_s() - t0) * 1e9 / (double)(iterations * 10));
+    printf("%8.1f ns/msg  other topic (not inspected%s)\n",
+           (now_s() - t0) * 1e9 / (double)OTHER_TOPIC_ITERATIONS, wants ? "!" : "");
     if (count > 0) {
-        printf("%8.0f ns/msg  mean over %d samples\n", total_ns / count, count);
+        printf("%8.0f ns/msg  mean of medians over %d samples\n", total_ns / count, count);
     }
     free(line);
     fclose(f);

@@ -64,7 +64,7 @@ static const char *duplicate_name(const cJSON *obj, size_t n, bool *nomem) {
     if (n <= 16) {
         for (const cJSON *a = obj->child; a != NULL; a = a->next) {
             for (const cJSON *b = a->next; b != NULL; b = b->next) {
-                if (strcmp(a->string, b->string) == 0) {
+                if (a->string[0] == b->string[0] && strcmp(a->string, b->string) == 0) {
                     return a->string;
                 }
             }
@@ -236,6 +236,13 @@ static int check_timestamp(const struct cnc_envelope_limits *lim, const cJSON *t
 static int check_fields(const struct cnc_envelope_limits *lim, cJSON *const f[N_FIELDS],
                         const char *topic_cnc_id, size_t topic_cnc_id_len, int64_t now_ms,
                         struct cnc_message *msg, struct cnc_reject *rej) {
+    /* Name the machine in any later reject, as soon as its id is known to be sound. */
+    if (f[F_CNC_ID] != NULL && cJSON_IsString(f[F_CNC_ID])) {
+        size_t n = strlen(f[F_CNC_ID]->valuestring);
+        if (cnc_envelope_valid_cnc_id(f[F_CNC_ID]->valuestring, n)) {
+            memcpy(rej->cnc_id, f[F_CNC_ID]->valuestring, n + 1);
+        }
+    }
     for (int i = 0; i < N_FIELDS; i++) {
         if (f[i] == NULL) {
             return cnc_reject_set(rej, CNC_REJECT_MISSING_FIELD, field_names[i],
@@ -263,7 +270,6 @@ static int check_fields(const struct cnc_envelope_limits *lim, cJSON *const f[N_
         return cnc_reject_set(rej, CNC_REJECT_BAD_CNC_ID, "cnc_id",
                               "must be 1-%d characters of A-Z a-z 0-9 _ . : -", CNC_CNC_ID_MAX);
     }
-    memcpy(rej->cnc_id, id, id_len + 1);
     if (topic_cnc_id != NULL &&
         (topic_cnc_id_len != id_len || memcmp(topic_cnc_id, id, id_len) != 0)) {
         return cnc_reject_set(rej, CNC_REJECT_TOPIC_MISMATCH, "cnc_id",
@@ -297,12 +303,14 @@ static int sort_members(const struct cnc_envelope_limits *lim, const cJSON *root
                         cJSON *f[N_FIELDS], struct cnc_reject *rej) {
     const char *unknown = NULL;
     for (cJSON *c = root->child; c != NULL; c = c->next) {
-        int slot = -1;
-        for (int i = 0; i < N_FIELDS; i++) {
-            if (strcmp(c->string, field_names[i]) == 0) {
-                slot = i;
-                break;
-            }
+        /* The four names differ in their first byte. */
+        int slot = c->string[0] == 'c'   ? F_CNC_ID
+                   : c->string[0] == 't' ? F_TIMESTAMP
+                   : c->string[0] == 'p'
+                       ? (c->string[1] == 'a' && c->string[2] == 'r' ? F_PART_PROGRAM : F_PAYLOAD)
+                       : -1;
+        if (slot >= 0 && strcmp(c->string, field_names[slot]) != 0) {
+            slot = -1;
         }
         if (slot < 0) {
             if (unknown == NULL) {

@@ -6,6 +6,8 @@
  */
 #include "ingest.h"
 
+#include "json_arena.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +15,7 @@
 
 #define EXTRA_READINGS 32 /* room for readings a handler derives beyond the payload */
 #define MAX_ANOMALIES 64
+#define ARENA_BYTES (64 * 1024) /* a 64 KB message of tiny values overflows into malloc */
 
 struct cnc_ingest {
     struct cnc_config *cfg;
@@ -21,6 +24,7 @@ struct cnc_ingest {
     struct cnc_reading *readings;
     size_t max_readings;
     struct cnc_anomaly *anomalies;
+    struct cnc_json_arena arena; /* the parsed message lives here */
     /* Output topic prefixes ("cnc/rejected/") that are never inspected. */
     char *own_prefix[3];
     size_t own_prefix_len[3];
@@ -51,7 +55,9 @@ struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_re
     ing->max_readings = (size_t)cfg->ingest.max_payload_fields + EXTRA_READINGS;
     ing->readings = calloc(ing->max_readings, sizeof *ing->readings);
     ing->anomalies = calloc(MAX_ANOMALIES, sizeof *ing->anomalies);
-    if (ing->readings == NULL || ing->anomalies == NULL) {
+    cnc_json_arena_install();
+    if (ing->readings == NULL || ing->anomalies == NULL ||
+        cnc_json_arena_init(&ing->arena, ARENA_BYTES) != 0) {
         snprintf(err, err_len, "out of memory");
         cnc_ingest_destroy(ing);
         return NULL;
@@ -88,6 +94,7 @@ void cnc_ingest_destroy(struct cnc_ingest *ing) {
     cnc_config_destroy(ing->cfg);
     free(ing->readings);
     free(ing->anomalies);
+    cnc_json_arena_destroy(&ing->arena);
     for (int i = 0; i < 3; i++) {
         free(ing->own_prefix[i]);
     }
@@ -119,7 +126,8 @@ bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
         if (ing->own_prefix[k] != NULL) {
             size_t n = ing->own_prefix_len[k];
             /* The topic itself ("cnc/rejected") or anything below it. */
-            if (strncmp(topic, ing->own_prefix[k], n - 1) == 0 &&
+            if (topic[0] == ing->own_prefix[k][0] &&
+                strncmp(topic, ing->own_prefix[k], n - 1) == 0 &&
                 (topic[n - 1] == '\0' || topic[n - 1] == '/')) {
                 return false;
             }
@@ -140,9 +148,11 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
         .anomalies = ing->anomalies,
         .max_anomalies = MAX_ANOMALIES,
     };
+    cnc_json_arena_begin(&ing->arena);
     int rc = cnc_envelope_parse(&ing->limits, payload, len, cap != NULL ? cap->plus : NULL,
                                 cap != NULL ? cap->plus_len : 0, now_ms, &res->root, &res->msg,
                                 &res->rej);
+    cnc_json_arena_end();
     if (rc != 0) {
         return rc;
     }

@@ -1,0 +1,43 @@
+/*
+ * json_arena.h - a bump allocator for cJSON's parse of one message.
+ *
+ * Broker thread (any thread may own an arena; the active arena is
+ * thread-local). cJSON allocates every node, key and string separately;
+ * with malloc/free that is half the cost of validating a message. While an
+ * arena is active on a thread, cJSON's allocations on that thread come from
+ * it; frees of arena memory are no-ops, and the arena is reset by the next
+ * cnc_json_arena_begin(). Everything else (other threads, other cJSON users
+ * in the broker process, an arena that is full) gets plain malloc/free.
+ *
+ * cJSON's hooks are process-wide: cnc_json_arena_install() sets them once.
+ * A plugin loaded alongside that sets its own cJSON hooks would replace
+ * ours; then parsing simply falls back to malloc (correct, slower).
+ */
+#ifndef CNC_JSON_ARENA_H
+#define CNC_JSON_ARENA_H
+
+#include <stddef.h>
+
+struct cnc_json_arena {
+    char *base;
+    size_t size;
+    size_t used;
+};
+
+/* Sets cJSON's hooks to the arena-aware allocator; idempotent. */
+void cnc_json_arena_install(void);
+
+/* Returns 0 or CNC_ENOMEM. */
+int cnc_json_arena_init(struct cnc_json_arena *a, size_t size);
+void cnc_json_arena_destroy(struct cnc_json_arena *a);
+
+/*
+ * Makes a the calling thread's active arena, emptied. Everything allocated
+ * from it before must have been released (cJSON_Delete'd) already.
+ */
+void cnc_json_arena_begin(struct cnc_json_arena *a);
+
+/* Stops allocating from the arena; its memory stays valid until the next begin. */
+void cnc_json_arena_end(void);
+
+#endif

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# test.sh - installs what is missing, builds, and runs every test of cnc-ingest:
+#   1. unit tests (cmocka via ctest)
+#   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
+#   3. the fuzz harnesses: corpus replay plus a short fuzzing run (FUZZ_SECONDS, default 20)
+#   4. integration tests: a real mosquitto with the built plugin (pytest)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+echo "== build"
+scripts/build.sh build
+echo "== unit tests"
+(cd build && ctest --output-on-failure)
+
+echo "== unit tests under ASan+UBSan"
+scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCNC_SANITIZE=ON
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure)
+
+echo "== fuzz harnesses"
+CC=clang cmake -S . -B build-fuzz -DCNC_FUZZ=ON -DCNC_TESTS=OFF >/dev/null
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_envelope fuzz_config
+for f in envelope config; do
+  ./build-fuzz/fuzz_$f tests/fuzz/corpus/$f -runs=0
+  work=$(mktemp -d)
+  if ! ./build-fuzz/fuzz_$f "$work" tests/fuzz/corpus/$f -max_total_time="${FUZZ_SECONDS:-20}" \
+      -print_final_stats=1 -artifact_prefix="$work/" >"$work/log" 2>&1; then
+    tail -40 "$work/log"
+    echo "fuzz_$f found a crash; the input is in $work" >&2
+    exit 1
+  fi
+  grep -E '^stat::number_of_executed_units' "$work/log" | sed "s/^/fuzz_$f: /"
+  rm -rf "$work"
+done
+
+echo "== integration tests (real mosquitto + plugin)"
+CNC_BUILD_DIR="$PWD/build" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

@@ -1,0 +1,158 @@
+"""conftest.py - fixtures that run a real mosquitto with the built plugin.
+
+Each broker gets a private folder (config YAML, mosquitto.conf, log) and a
+free port on 127.0.0.1; it is stopped at the end of the test. The build
+folder comes from CNC_BUILD_DIR (default: build/ in the checkout).
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import threading
+import time
+
+import paho.mqtt.client as mqtt
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+BUILD = pathlib.Path(os.environ.get("CNC_BUILD_DIR", ROOT / "build"))
+PLUGIN = BUILD / "cnc_ingest.so"
+SAMPLES = ROOT.parent / "shared" / "samples"
+if not SAMPLES.exists():
+    SAMPLES = ROOT / "tests" / "integration" / "samples"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate, timeout=10.0, interval=0.02, what="condition"):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}")
+
+
+class Broker:
+    def __init__(self, workdir, yaml_text, extra_conf=""):
+        self.dir = pathlib.Path(workdir)
+        self.port = free_port()
+        self.yaml = self.dir / "cnc_ingest.yaml"
+        self.yaml.write_text(yaml_text)
+        self.log = self.dir / "mosquitto.log"
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            "user root\n"
+            f"log_dest file {self.log}\n"
+            "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n"
+            f"plugin {PLUGIN}\n"
+            f"plugin_opt_config_file {self.yaml}\n" + extra_conf
+        )
+        self.proc = None
+
+    def start(self, expect_running=True):
+        self.proc = subprocess.Popen(
+            ["mosquitto", "-c", str(self.conf)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        if expect_running:
+            wait_for(self._listening, what=f"mosquitto on port {self.port}\n{self.log_text()}")
+        return self
+
+    def _listening(self):
+        if self.proc.poll() is not None:
+            raise AssertionError(f"mosquitto exited with {self.proc.returncode}:\n{self.log_text()}")
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return True
+        except OSError:
+            return False
+
+    def log_text(self):
+        return self.log.read_text(errors="replace") if self.log.exists() else ""
+
+    def reload(self):
+        self.proc.send_signal(signal.SIGHUP)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def broker_factory(tmp_path):
+    brokers = []
+
+    def make(yaml_text, extra_conf="", start=True):
+        sub = tmp_path / f"broker{len(brokers)}"
+        sub.mkdir()
+        b = Broker(sub, yaml_text, extra_conf)
+        brokers.append(b)
+        return b.start() if start else b
+
+    yield make
+    for b in brokers:
+        b.stop()
+
+
+class Collector:
+    """A paho MQTT v5 subscriber that records every message it receives."""
+
+    def __init__(self, port, topics=("#",)):
+        self.messages = []
+        self.lock = threading.Lock()
+        self.subscribed = threading.Event()
+        self.client = mqtt.Client(client_id=f"collector-{time.monotonic_ns()}", protocol=mqtt.MQTTv5)
+        self.client.on_message = self._on_message
+        self.client.on_subscribe = lambda *a: self.subscribed.set()
+        self.client.connect("127.0.0.1", port)
+        self.client.loop_start()
+        self.client.subscribe([(t, mqtt.SubscribeOptions(qos=2)) for t in topics])
+        assert self.subscribed.wait(10), "subscription not acknowledged"
+
+    def _on_message(self, client, userdata, msg):
+        with self.lock:
+            self.messages.append((msg.topic, msg.payload, msg.retain))
+
+    def topics(self, prefix=""):
+        with self.lock:
+            return [(t, p) for t, p, _ in self.messages if t.startswith(prefix)]
+
+    def wait_count(self, prefix, n, timeout=10):
+        wait_for(lambda: len(self.topics(prefix)) >= n, timeout, what=f"{n} messages on {prefix}*")
+        return self.topics(prefix)
+
+    def close(self):
+        self.client.loop_stop()
+        self.client.disconnect()
+
+
+@pytest.fixture
+def collector_factory():
+    made = []
+
+    def make(port, topics=("#",)):
+        c = Collector(port, topics)
+        made.append(c)
+        return c
+
+    yield make
+    for c in made:
+        c.close()
+
+
+def sample_lines(name):
+    return [l for l in (SAMPLES / name).read_text().splitlines() if l.strip()]

@@ -1,0 +1,238 @@
+"""test_ingest_broker.py - the core ingest capability against a real mosquitto
+running the built plugin: valid messages reach subscribers unchanged at every
+QoS and protocol, invalid ones are refused with the right reason (and 0x87
+for MQTT v5 publishers), reports land on the rejected topic, the publisher
+stays connected, counters are published, a broken config stops the broker.
+"""
+import json
+import subprocess
+import time
+
+import pytest
+
+from conftest import sample_lines, wait_for
+from mqtt_raw import RawPublisher
+
+BASE_YAML = """
+ingest:
+  topics: ["cnc/+/data"]
+  max_message_bytes: 4096
+handlers:
+  lathes: {type: generic}
+  any: {type: generic}
+routes:
+  - {match: CNC001, handler: lathes}
+  - {match: "*", handler: any}
+metrics: {topic: cnc/ingest/stats, interval_s: 1}
+"""
+
+NOT_AUTHORIZED = 0x87
+
+
+def cnc_id_of(line):
+    try:
+        value = json.loads(line).get("cnc_id")
+        return value if isinstance(value, str) and value else "CNC001"
+    except (ValueError, AttributeError):
+        return "CNC001"
+
+
+# (description, topic, message, reason, field) beyond ../shared/samples/invalid.jsonl
+def env(cnc_id="CNC001", pp='"program_01"', ts='"1747379028"', payload='{"spin":200}'):
+    return f'{{"cnc_id":"{cnc_id}","part_program":{pp},"timestamp":{ts},"payload":{payload}}}'
+
+
+WIDER_INVALID = [
+    ("empty", "cnc/CNC001/data", "", "not_json", None),
+    ("array", "cnc/CNC001/data", "[1,2]", "not_object", None),
+    ("oversize", "cnc/CNC001/data", env(payload='{"s":"' + "x" * 250 + '"' + ',"t":"' + "y" * 250 + '"' * 1 + "}" ) + " " * 4000, "too_large", None),
+    ("bad utf-8", "cnc/CNC001/data", b'{"cnc_id":"CNC001\xff"}', "not_json", None),
+    ("65-char id", "cnc/" + "A" * 65 + "/data", env(cnc_id="A" * 65), "bad_cnc_id", "cnc_id"),
+    ("topic mismatch", "cnc/CNC002/data", env(), "topic_mismatch", "cnc_id"),
+    ("empty program", "cnc/CNC001/data", env(pp='""'), "bad_part_program", "part_program"),
+    ("1999", "cnc/CNC001/data", env(ts='"1999-12-31T23:59:59Z"'), "timestamp_out_of_range", "timestamp"),
+    ("future", "cnc/CNC001/data", env(ts=str(int(time.time()) + 86400)), "timestamp_out_of_range", "timestamp"),
+    ("no zone", "cnc/CNC001/data", env(ts='"2025-05-16T07:03:49"'), "bad_timestamp", "timestamp"),
+    ("nested", "cnc/CNC001/data", env(payload='{"pos":{"x":1}}'), "bad_payload_value", "payload.pos"),
+    ("infinite", "cnc/CNC001/data", env(payload='{"spin":1e999}'), "bad_payload_value", "payload.spin"),
+    ("dup in payload", "cnc/CNC001/data", env(payload='{"spin":1,"spin":2}'), "duplicate_key", "payload.spin"),
+    ("too many", "cnc/CNC001/data", env(payload="{" + ",".join(f'"m{i}":{i}' for i in range(257)) + "}"), "too_many_fields", "payload"),
+]
+
+
+@pytest.fixture
+def broker(broker_factory):
+    return broker_factory(BASE_YAML)
+
+
+@pytest.mark.parametrize("protocol", [5, 4])
+@pytest.mark.parametrize("qos", [0, 1, 2])
+def test_valid_samples_reach_subscribers_unchanged(broker, collector_factory, protocol, qos):
+    sub = collector_factory(broker.port)
+    pub = RawPublisher(broker.port, f"valid-{protocol}-{qos}", protocol=5 if protocol == 5 else 4)
+    lines = sample_lines("valid.jsonl")
+    for line in lines:
+        reason = pub.publish(f"cnc/{cnc_id_of(line)}/data", line, qos=qos)
+        assert reason in (None, 0), f"valid message refused with {reason:#x}: {line}"
+    got = sub.wait_count("cnc/", len(lines))
+    data = [(t, p.decode()) for t, p in got if t.endswith("/data")]
+    assert data == [(f"cnc/{cnc_id_of(l)}/data", l) for l in lines]
+    assert pub.ping()
+    pub.close()
+    time.sleep(0.2)
+    assert sub.topics("cnc/rejected") == []
+
+
+@pytest.mark.parametrize("qos", [1, 2])
+def test_invalid_samples_refused_with_0x87_and_reported(broker, collector_factory, qos):
+    sub = collector_factory(broker.port)
+    pub = RawPublisher(broker.port, "bad-collector", protocol=5)
+    lines = sample_lines("invalid.jsonl")
+    expected = ["missing_field", "wrong_type", "bad_timestamp", "wrong_type", "unknown_field",
+                "duplicate_key", "not_json"]
+    assert len(lines) == len(expected)
+    for line in lines:
+        assert pub.publish(f"cnc/{cnc_id_of(line)}/data", line, qos=qos) == NOT_AUTHORIZED, line
+    # The connection survives the run of bad messages: a good one still goes through.
+    assert pub.ping()
+    good = sample_lines("valid.jsonl")[0]
+    assert pub.publish("cnc/CNC001/data", good, qos=qos) == 0
+    reports = sub.wait_count("cnc/rejected/", len(lines))
+    assert [t for t, _ in reports] == ["cnc/rejected/bad-collector"] * len(lines)
+    bodies = [json.loads(p) for _, p in reports]
+    assert [b["reason"] for b in bodies] == expected
+    assert [b["field"] for b in bodies] == ["timestamp", "cnc_id", "timestamp", "payload", "note",
+                                            "cnc_id", None]
+    for body, line in zip(bodies, lines):
+        assert body["client_id"] == "bad-collector"
+        assert body["message"] == line[:256]
+        assert body["detail"]
+        assert body["received_at"].endswith("Z")
+    # None of the invalid messages reached the subscriber on '#'.
+    wait_for(lambda: len(sub.topics("cnc/CNC001/data")) == 1, what="the good message")
+    assert [p.decode() for _, p in sub.topics("cnc/CNC001/data")] == [good]
+    pub.close()
+
+
+@pytest.mark.parametrize("case", WIDER_INVALID, ids=[c[0] for c in WIDER_INVALID])
+def test_wider_invalid_set(broker, collector_factory, case):
+    _, topic, message, reason, field = case
+    sub = collector_factory(broker.port, topics=("cnc/rejected/#", "cnc/+/data"))
+    pub = RawPublisher(broker.port, "wide", protocol=5)
+    assert pub.publish(topic, message, qos=1) == NOT_AUTHORIZED
+    (report_topic, body), = sub.wait_count("cnc/rejected/", 1)
+    report = json.loads(body)
+    assert (report["reason"], report["field"]) == (reason, field), report
+    assert report["topic"] == topic
+    assert pub.ping()
+    assert sub.topics("cnc/") == [(report_topic, body)]
+    pub.close()
+
+
+def test_v311_publisher_is_acked_and_stays_connected(broker, collector_factory):
+    """MQTT 3.1.1 has no reason codes: the publisher gets a plain PUBACK, the
+    message is still dropped and reported."""
+    sub = collector_factory(broker.port)
+    pub = RawPublisher(broker.port, "old-collector", protocol=4)
+    for _ in range(50):
+        assert pub.publish("cnc/CNC001/data", "not json at all", qos=1) == 0
+    assert pub.ping()
+    reports = sub.wait_count("cnc/rejected/old-collector", 50)
+    assert all(json.loads(p)["reason"] == "not_json" for _, p in reports)
+    assert sub.topics("cnc/CNC001") == []
+    pub.close()
+
+
+def test_qos0_invalid_dropped_silently_but_reported(broker, collector_factory):
+    sub = collector_factory(broker.port)
+    pub = RawPublisher(broker.port, "q0", protocol=5)
+    pub.publish("cnc/CNC001/data", "{}", qos=0)
+    assert pub.ping()
+    (_, body), = sub.wait_count("cnc/rejected/q0", 1)
+    assert json.loads(body)["reason"] == "missing_field"
+    assert sub.topics("cnc/CNC001") == []
+    pub.close()
+
+
+def test_other_topics_untouched(broker, collector_factory):
+    sub = collector_factory(broker.port)
+    pub = RawPublisher(broker.port, "other", protocol=5)
+    assert pub.publish("factory/line1/temperature", "not json", qos=1) == 0
+    assert pub.publish("cnc/CNC001/status", "offline", qos=1) == 0
+    # The plugin's own output topics are never inspected.
+    assert pub.publish("cnc/rejected/x", "anything", qos=1) == 0
+    got = sub.wait_count("", 3)
+    assert [(t, p) for t, p in got] == [("factory/line1/temperature", b"not json"),
+                                        ("cnc/CNC001/status", b"offline"),
+                                        ("cnc/rejected/x", b"anything")]
+    pub.close()
+
+
+def test_no_route(broker_factory, collector_factory):
+    b = broker_factory(BASE_YAML.replace('  - {match: "*", handler: any}\n', ""))
+    sub = collector_factory(b.port)
+    pub = RawPublisher(b.port, "router", protocol=5)
+    assert pub.publish("cnc/CNC001/data", env(), qos=1) == 0
+    assert pub.publish("cnc/CNC999/data", env(cnc_id="CNC999"), qos=1) == NOT_AUTHORIZED
+    (_, body), = sub.wait_count("cnc/rejected/", 1)
+    report = json.loads(body)
+    assert (report["reason"], report["field"], report["cnc_id"]) == ("no_route", "cnc_id", "CNC999")
+    pub.close()
+
+
+def test_on_invalid_pass_delivers_and_reports(broker_factory, collector_factory):
+    b = broker_factory(BASE_YAML.replace("max_message_bytes: 4096", "on_invalid: pass"))
+    sub = collector_factory(b.port)
+    pub = RawPublisher(b.port, "migrating", protocol=5)
+    assert pub.publish("cnc/CNC001/data", "not json at all", qos=1) == 0
+    (_, body), = sub.wait_count("cnc/rejected/", 1)
+    assert json.loads(body)["reason"] == "not_json"
+    wait_for(lambda: sub.topics("cnc/CNC001/data"), what="the passed message")
+    assert sub.topics("cnc/CNC001/data") == [("cnc/CNC001/data", b"not json at all")]
+    pub.close()
+
+
+def test_metrics_published_retained(broker, collector_factory):
+    pub = RawPublisher(broker.port, "counted", protocol=5)
+    for line in sample_lines("valid.jsonl"):
+        pub.publish(f"cnc/{cnc_id_of(line)}/data", line, qos=1)
+    for line in sample_lines("invalid.jsonl"):
+        pub.publish(f"cnc/{cnc_id_of(line)}/data", line, qos=1)
+    pub.close()
+
+    def counted():
+        sub = collector_factory(broker.port, topics=("cnc/ingest/stats",))
+        try:
+            wait_for(lambda: sub.topics("cnc/ingest/stats"), timeout=3, what="metrics")
+        except AssertionError:
+            return None
+        stats = json.loads(sub.topics("cnc/ingest/stats")[-1][1])
+        return stats if stats["received"] == 11 else None
+
+    wait_for(lambda: counted() is not None, timeout=10, interval=0.5, what="metrics with 11 received")
+    stats = counted()
+    assert (stats["accepted"], stats["rejected"]) == (4, 7)
+    by = stats["rejected_by_reason"]
+    assert (by["wrong_type"], by["missing_field"], by["not_json"], by["duplicate_key"]) == (2, 1, 1, 1)
+    wait_for(lambda: "cnc_ingest: received=11 accepted=4 rejected=7" in broker.log_text(),
+             what="the summary log line")
+
+
+BROKEN_CONFIGS = [
+    ("ingest:\n  max_message_bytez: 10\n" + BASE_YAML.split("\n", 4)[-1], "ingest.max_message_bytez: unknown key"),
+    ("handlers: {a: {type: generic}}\nroutes:\n  - {match: X, handler: b}\n", ":3: routes[0]: handler \"b\" is not defined"),
+    ("ingest: {topics: [\"cnc/#/x\"]}\nhandlers: {a: {type: generic}}\nroutes: [{match: X, handler: a}]\n", ":1: ingest.topics: \"cnc/#/x\" is not a valid topic filter"),
+    ("handlers:\n  a: {type: lathe}\nroutes: [{match: X, handler: a}]\n", ":2: handlers.a.type: unknown handler type \"lathe\""),
+    ("ingest:\n  allow_nested: sometimes\nhandlers: {a: {type: generic}}\nroutes: [{match: X, handler: a}]\n", ":2: ingest.allow_nested: must be true or false"),
+]
+
+
+@pytest.mark.parametrize("yaml_text,expected", BROKEN_CONFIGS, ids=["unknown-key", "missing-handler", "bad-filter", "bad-type", "bad-bool"])
+def test_broken_config_stops_broker(broker_factory, yaml_text, expected):
+    b = broker_factory(yaml_text, start=False)
+    b.start(expect_running=False)
+    rc = b.proc.wait(timeout=10)
+    assert rc != 0
+    log = b.log_text() + b.proc.stderr.read().decode(errors="replace")
+    assert expected in log, log
+    assert str(b.yaml) in log

@@ -1,0 +1,194 @@
+/*
+ * test_config.c - the YAML config loader (plugin/config.c): defaults, every
+ * key type, and errors that name the file, line and key.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "config.h"
+
+static struct cnc_config *load(const char *yaml, char *err, size_t len) {
+    return cnc_config_load_buffer("t.yaml", yaml, strlen(yaml), err, len);
+}
+
+#define MINIMAL "handlers: {any: {type: generic}}\nroutes: [{match: \"*\", handler: any}]\n"
+
+static void expect_error(const char *yaml, const char *expected) {
+    char err[512] = "";
+    struct cnc_config *cfg = load(yaml, err, sizeof err);
+    if (cfg != NULL) {
+        cnc_config_destroy(cfg);
+        fail_msg("accepted, expected error \"%s\":\n%s", expected, yaml);
+    }
+    if (strstr(err, expected) == NULL) {
+        fail_msg("error \"%s\" does not contain \"%s\"", err, expected);
+    }
+}
+
+static void defaults(void **state) {
+    (void)state;
+    char err[512];
+    struct cnc_config *cfg = load(MINIMAL, err, sizeof err);
+    assert_non_null(cfg);
+    assert_int_equal(cfg->ingest.n_topics, 1);
+    assert_string_equal(cfg->ingest.topics[0], "cnc/+/data");
+    assert_int_equal(cfg->ingest.max_message_bytes, 65536);
+    assert_int_equal(cfg->ingest.max_payload_fields, 256);
+    assert_int_equal(cfg->ingest.unknown_fields, CNC_UNKNOWN_FIELDS_REJECT);
+    assert_false(cfg->ingest.allow_nested);
+    assert_int_equal(cfg->ingest.max_future_skew_s, 300);
+    assert_int_equal(cfg->ingest.on_invalid, CNC_ON_INVALID_REJECT);
+    assert_string_equal(cfg->ingest.rejected_topic, "cnc/rejected");
+    assert_int_equal(cfg->writer.batch_size, 1000);
+    assert_int_equal(cfg->writer.flush_interval_ms, 100);
+    assert_int_equal(cfg->spool.max_bytes, 1LL << 30);
+    assert_string_equal(cfg->analytics.topic, "cnc/analytics");
+    assert_string_equal(cfg->metrics.topic, "cnc/ingest/stats");
+    assert_false(cnc_config_has(cfg, "mysql"));
+    assert_true(cnc_config_has(cfg, "routes"));
+    assert_int_equal(cfg->n_handlers, 1);
+    assert_int_equal(cfg->n_routes, 1);
+    assert_int_equal(cfg->routes[0].line, 2);
+    cnc_config_destroy(cfg);
+}
+
+static void every_key_type(void **state) {
+    (void)state;
+    char err[512];
+    const char *yaml = "ingest:\n"
+                       "  topics: [\"cnc/+/data\", \"plant/+/cnc/#\"]\n"
+                       "  max_message_bytes: 16KiB\n"
+                       "  max_payload_fields: 32\n"
+                       "  unknown_fields: ignore\n"
+                       "  allow_nested: yes\n"
+                       "  max_future_skew_s: 0\n"
+                       "  on_invalid: pass\n"
+                       "  rejected_topic: \"\"\n"
+                       "mysql: {host: db.local, port: 3307, user: cnc, database: plant}\n"
+                       "spool: {max_bytes: 2G, fsync: batch}\n"
+                       "handler_modules: [/opt/x.so]\n" MINIMAL;
+    struct cnc_config *cfg = load(yaml, err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(cfg->ingest.n_topics, 2);
+    assert_string_equal(cfg->ingest.topics[1], "plant/+/cnc/#");
+    assert_int_equal(cfg->ingest.max_message_bytes, 16384);
+    assert_int_equal(cfg->ingest.max_payload_fields, 32);
+    assert_int_equal(cfg->ingest.unknown_fields, CNC_UNKNOWN_FIELDS_IGNORE);
+    assert_true(cfg->ingest.allow_nested);
+    assert_int_equal(cfg->ingest.max_future_skew_s, 0);
+    assert_int_equal(cfg->ingest.on_invalid, CNC_ON_INVALID_PASS);
+    assert_string_equal(cfg->ingest.rejected_topic, "");
+    assert_true(cnc_config_has(cfg, "mysql"));
+    assert_string_equal(cfg->mysql.host, "db.local");
+    assert_int_equal(cfg->mysql.port, 3307);
+    assert_string_equal(cfg->mysql.database, "plant");
+    assert_int_equal(cfg->spool.max_bytes, 2LL << 30);
+    assert_int_equal(cfg->spool.fsync, CNC_FSYNC_BATCH);
+    assert_int_equal(cfg->n_handler_modules, 1);
+    assert_string_equal(cfg->handler_modules[0], "/opt/x.so");
+    cnc_config_destroy(cfg);
+}
+
+static void handler_params_to_json(void **state) {
+    (void)state;
+    char err[512];
+    const char *yaml = "handlers:\n"
+                       "  t:\n"
+                       "    type: generic\n"
+                       "    params:\n"
+                       "      spindle_max: 12000\n"
+                       "      statuses: [running, idle]\n"
+                       "      label: \"42\"\n"
+                       "      strict: true\n"
+                       "routes: [{match: \"*\", handler: t}]\n";
+    struct cnc_config *cfg = load(yaml, err, sizeof err);
+    assert_non_null(cfg);
+    const cJSON *p = cfg->handlers[0].params;
+    assert_true(cJSON_IsNumber(cJSON_GetObjectItem(p, "spindle_max")));
+    assert_int_equal(cJSON_GetObjectItem(p, "spindle_max")->valueint, 12000);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(p, "statuses")), 2);
+    assert_true(cJSON_IsString(cJSON_GetObjectItem(p, "label"))); /* quoted stays text */
+    assert_true(cJSON_IsTrue(cJSON_GetObjectItem(p, "strict")));
+    assert_int_equal(cnc_config_line_of(cfg, "handlers.t.params.spindle_max", 0), 5);
+    assert_int_equal(cnc_config_line_of(cfg, "handlers.t.params.strict", 0), 8);
+    cnc_config_destroy(cfg);
+}
+
+static void errors_name_key_and_line(void **state) {
+    (void)state;
+    expect_error("ingest:\n  max_message_bytez: 10\n" MINIMAL,
+                 "t.yaml:2: ingest.max_message_bytez: unknown key");
+    expect_error("ingest:\n  allow_nested: true\n  allow_nested: false\n" MINIMAL,
+                 "t.yaml:3: ingest.allow_nested: duplicate key");
+    expect_error("ingest:\n  max_message_bytes: lots\n" MINIMAL,
+                 "t.yaml:2: ingest.max_message_bytes: must be an integer");
+    expect_error("ingest:\n  max_message_bytes: 1\n" MINIMAL,
+                 "t.yaml:2: ingest.max_message_bytes: must be an integer from 2");
+    expect_error("ingest:\n  allow_nested: maybe\n" MINIMAL,
+                 "t.yaml:2: ingest.allow_nested: must be true or false");
+    expect_error("ingest:\n  on_invalid: drop\n" MINIMAL,
+                 "t.yaml:2: ingest.on_invalid: must be one of reject, pass");
+    expect_error("ingest:\n  topics: [\"cnc/#/data\"]\n" MINIMAL,
+                 "t.yaml:2: ingest.topics: \"cnc/#/data\" is not a valid topic filter");
+    expect_error("ingest:\n  topics: []\n" MINIMAL, "ingest.topics: needs at least one");
+    expect_error("ingest:\n  rejected_topic: \"cnc/+/x\"\n" MINIMAL,
+                 "t.yaml:2: ingest.rejected_topic: \"cnc/+/x\" is not a valid topic");
+    expect_error("ingest:\n  topics: {a: 1}\n" MINIMAL, "ingest.topics: must be a list");
+    expect_error("ingest:\n  max_payload_fields: [1]\n" MINIMAL,
+                 "ingest.max_payload_fields: must be a single value");
+    expect_error("ingest: 5\n" MINIMAL, "t.yaml:1: ingest: must be a mapping");
+    expect_error("ingset:\n  topics: [a]\n" MINIMAL, "t.yaml:1: ingset: unknown section");
+    expect_error("mysql: {}\nmysql: {}\n" MINIMAL, "t.yaml:2: mysql: duplicate section");
+    expect_error("mysql: {port: 70000}\n" MINIMAL,
+                 "mysql.port: must be an integer from 1 to 65535");
+    expect_error("", "the file is empty");
+    expect_error("- a\n- b\n", "the top level must be a mapping");
+    expect_error("ingest: {topics: [\"a\"]\n", "(yaml)");
+    expect_error("handlers: {any: {type: generic}}\n", "routes: at least one route is required");
+    expect_error("handlers: {any: {params: {}}}\nroutes: [{match: a, handler: any}]\n",
+                 "t.yaml:1: handlers.any: type: is required");
+    expect_error("handlers:\n  any: {type: generic, kind: x}\nroutes: [{match: a, handler: any}]\n",
+                 "t.yaml:2: handlers.any.kind: unknown key");
+    expect_error("handlers:\n  any: {type: generic}\n  any: {type: generic}\n"
+                 "routes: [{match: a, handler: any}]\n",
+                 "t.yaml:3: handlers.any: duplicate handler instance");
+    expect_error("handlers: {any: {type: generic}}\nroutes:\n  - {match: a}\n",
+                 "t.yaml:3: routes[0]: needs both match: and handler:");
+    expect_error("handlers: {any: {type: generic}}\nroutes:\n  - {match: a, handler: any, x: 1}\n",
+                 "t.yaml:3: routes[0].x: unknown key");
+    expect_error("handlers:\n  t:\n    type: generic\n    params: {a: 1, a: 2}\n"
+                 "routes: [{match: a, handler: t}]\n",
+                 "t.yaml:4: handlers.t.params.a: duplicate key");
+}
+
+static void load_file(void **state) {
+    (void)state;
+    char err[512];
+    struct cnc_config *cfg =
+        cnc_config_load(CNC_SOURCE_DIR "/config/cnc_ingest.yaml", err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    cnc_config_destroy(cfg);
+    assert_null(cnc_config_load("/nonexistent/cnc.yaml", err, sizeof err));
+    assert_non_null(strstr(err, "/nonexistent/cnc.yaml: cannot open"));
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(every_key_type),
+        cmocka_unit_test(handler_params_to_json),
+        cmocka_unit_test(errors_name_key_and_line),
+        cmocka_unit_test(load_file),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

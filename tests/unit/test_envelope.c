@@ -1,0 +1,332 @@
+/*
+ * test_envelope.c - the envelope contract (plugin/envelope.c): every reject
+ * code the validator owns, the field it names, boundaries and accepted forms.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "envelope.h"
+
+#define NOW INT64_C(1747400000000) /* 2025-05-16T12:53:20Z */
+
+static const struct cnc_envelope_limits limits = {
+    .max_message_bytes = 65536,
+    .max_payload_fields = 256,
+    .reject_unknown_fields = true,
+    .allow_nested = false,
+    .max_future_skew_ms = 300000,
+};
+
+#define ENV(id, pp, ts, payload)                                                                   \
+    "{\"cnc_id\":" id ",\"part_program\":" pp ",\"timestamp\":" ts ",\"payload\":" payload "}"
+#define OK_ENV(payload) ENV("\"CNC001\"", "\"program_01\"", "\"1747379028\"", payload)
+
+struct reject_case {
+    const char *json;
+    const char *topic_id; /* NULL: the filter has no + */
+    enum cnc_reject_code code;
+    const char *field; /* "" for none */
+};
+
+static const struct reject_case reject_cases[] = {
+    {"", NULL, CNC_REJECT_NOT_JSON, ""},
+    {"not json at all", NULL, CNC_REJECT_NOT_JSON, ""},
+    {"{\"cnc_id\":\"a\"", NULL, CNC_REJECT_NOT_JSON, ""},
+    {OK_ENV("{}") " {}", NULL, CNC_REJECT_NOT_JSON, ""},
+    {"{\"cnc_id\":\"\xC3\x28\"}", NULL, CNC_REJECT_NOT_JSON, ""},
+    {"[1,2]", NULL, CNC_REJECT_NOT_OBJECT, ""},
+    {"\"text\"", NULL, CNC_REJECT_NOT_OBJECT, ""},
+    {"42", NULL, CNC_REJECT_NOT_OBJECT, ""},
+    {"{\"part_program\":\"p\",\"timestamp\":1747379028,\"payload\":{}}", NULL,
+     CNC_REJECT_MISSING_FIELD, "cnc_id"},
+    {"{\"cnc_id\":\"A\",\"timestamp\":1747379028,\"payload\":{}}", NULL, CNC_REJECT_MISSING_FIELD,
+     "part_program"},
+    {"{\"cnc_id\":\"A\",\"part_program\":\"p\",\"payload\":{}}", NULL, CNC_REJECT_MISSING_FIELD,
+     "timestamp"},
+    {"{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028}", NULL,
+     CNC_REJECT_MISSING_FIELD, "payload"},
+    {ENV("1", "\"p\"", "1747379028", "{}"), NULL, CNC_REJECT_WRONG_TYPE, "cnc_id"},
+    {ENV("\"A\"", "[]", "1747379028", "{}"), NULL, CNC_REJECT_WRONG_TYPE, "part_program"},
+    {ENV("\"A\"", "\"p\"", "true", "{}"), NULL, CNC_REJECT_WRONG_TYPE, "timestamp"},
+    {ENV("\"A\"", "\"p\"", "null", "{}"), NULL, CNC_REJECT_WRONG_TYPE, "timestamp"},
+    {ENV("\"A\"", "\"p\"", "1747379028", "\"spin=200\""), NULL, CNC_REJECT_WRONG_TYPE, "payload"},
+    {ENV("\"A\"", "\"p\"", "1747379028", "[1]"), NULL, CNC_REJECT_WRONG_TYPE, "payload"},
+    {OK_ENV("{}") "", NULL, CNC_REJECT_NONE, ""},
+    {"{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028,\"payload\":{},"
+     "\"note\":\"x\"}",
+     NULL, CNC_REJECT_UNKNOWN_FIELD, "note"},
+    {"{\"cnc_id\":\"A\",\"cnc_id\":\"B\",\"part_program\":\"p\",\"timestamp\":1747379028,"
+     "\"payload\":{}}",
+     NULL, CNC_REJECT_DUPLICATE_KEY, "cnc_id"},
+    {"{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028,\"payload\":{},"
+     "\"x\":1,\"x\":2}",
+     NULL, CNC_REJECT_DUPLICATE_KEY, "x"},
+    {OK_ENV("{\"spin\":1,\"feed\":2,\"spin\":3}"), NULL, CNC_REJECT_DUPLICATE_KEY, "payload.spin"},
+    {ENV("\"\"", "\"p\"", "1747379028", "{}"), NULL, CNC_REJECT_BAD_CNC_ID, "cnc_id"},
+    {ENV("\"CNC 001\"", "\"p\"", "1747379028", "{}"), NULL, CNC_REJECT_BAD_CNC_ID, "cnc_id"},
+    {ENV("\"CNC/001\"", "\"p\"", "1747379028", "{}"), NULL, CNC_REJECT_BAD_CNC_ID, "cnc_id"},
+    {ENV("\""
+         "0123456789012345678901234567890123456789012345678901234567890123"
+         "4"
+         "\"",
+         "\"p\"", "1747379028", "{}"),
+     NULL, CNC_REJECT_BAD_CNC_ID, "cnc_id"},
+    {OK_ENV("{}"), "CNC002", CNC_REJECT_TOPIC_MISMATCH, "cnc_id"},
+    {OK_ENV("{}"), "CNC00", CNC_REJECT_TOPIC_MISMATCH, "cnc_id"},
+    {ENV("\"A\"", "\"\"", "1747379028", "{}"), NULL, CNC_REJECT_BAD_PART_PROGRAM, "part_program"},
+    {ENV("\"A\"", "\"p\\n1\"", "1747379028", "{}"), NULL, CNC_REJECT_BAD_PART_PROGRAM,
+     "part_program"},
+    {ENV("\"A\"", "\"p\"", "\"yesterday\"", "{}"), NULL, CNC_REJECT_BAD_TIMESTAMP, "timestamp"},
+    {ENV("\"A\"", "\"p\"", "\"2025-05-16T07:03:49\"", "{}"), NULL, CNC_REJECT_BAD_TIMESTAMP,
+     "timestamp"},
+    {ENV("\"A\"", "\"p\"", "\"2025-02-30T07:03:49Z\"", "{}"), NULL, CNC_REJECT_BAD_TIMESTAMP,
+     "timestamp"},
+    {ENV("\"A\"", "\"p\"", "1e999", "{}"), NULL, CNC_REJECT_BAD_TIMESTAMP, "timestamp"},
+    {ENV("\"A\"", "\"p\"", "\"1999-12-31T23:59:59.999Z\"", "{}"), NULL,
+     CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"},
+    {ENV("\"A\"", "\"p\"", "946684799", "{}"), NULL, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE,
+     "timestamp"},
+    {ENV("\"A\"", "\"p\"", "-1", "{}"), NULL, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"},
+    /* NOW + 300 s is the limit: one ms later is out of range. */
+    {ENV("\"A\"", "\"p\"", "1747400300001", "{}"), NULL, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE,
+     "timestamp"},
+    {OK_ENV("{\"pos\":{\"x\":1}}"), NULL, CNC_REJECT_BAD_PAYLOAD_VALUE, "payload.pos"},
+    {OK_ENV("{\"axes\":[1,2]}"), NULL, CNC_REJECT_BAD_PAYLOAD_VALUE, "payload.axes"},
+    {OK_ENV("{\"spin\":1e999}"), NULL, CNC_REJECT_BAD_PAYLOAD_VALUE, "payload.spin"},
+    {OK_ENV("{\"spin\":-1e999}"), NULL, CNC_REJECT_BAD_PAYLOAD_VALUE, "payload.spin"},
+    {OK_ENV("{\"\":1}"), NULL, CNC_REJECT_BAD_PAYLOAD_VALUE, "payload."},
+};
+
+static void check_case(const struct reject_case *c, const struct cnc_envelope_limits *lim) {
+    cJSON *root = NULL;
+    struct cnc_message msg;
+    struct cnc_reject rej;
+    int rc = cnc_envelope_parse(lim, c->json, strlen(c->json), c->topic_id,
+                                c->topic_id ? strlen(c->topic_id) : 0, NOW, &root, &msg, &rej);
+    if (c->code == CNC_REJECT_NONE) {
+        if (rc != 0) {
+            fail_msg("%s: unexpected %s (%s)", c->json, cnc_reject_name(rej.code), rej.detail);
+        }
+        cJSON_Delete(root);
+        return;
+    }
+    if (rc != CNC_EREJECT || rej.code != c->code || strcmp(rej.field, c->field) != 0) {
+        fail_msg("%s: expected %s/%s, got rc=%d %s/%s (%s)", c->json, cnc_reject_name(c->code),
+                 c->field, rc, rc ? cnc_reject_name(rej.code) : "accepted", rc ? rej.field : "",
+                 rc ? rej.detail : "");
+    }
+    assert_null(root);
+    assert_true(rej.detail[0] != '\0');
+}
+
+static void every_reject(void **state) {
+    (void)state;
+    for (size_t i = 0; i < sizeof reject_cases / sizeof reject_cases[0]; i++) {
+        check_case(&reject_cases[i], &limits);
+    }
+}
+
+/* Builds an envelope whose payload has n members m0..m(n-1). */
+static char *payload_with_fields(size_t n) {
+    size_t cap = n * 24 + 200;
+    char *s = malloc(cap);
+    size_t o = (size_t)snprintf(s, cap,
+                                "{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":"
+                                "1747379028,\"payload\":{");
+    for (size_t i = 0; i < n; i++) {
+        o += (size_t)snprintf(s + o, cap - o, "%s\"m%zu\":%zu", i ? "," : "", i, i);
+    }
+    snprintf(s + o, cap - o, "}}");
+    return s;
+}
+
+static int parse(const char *json, const struct cnc_envelope_limits *lim, const char *topic_id,
+                 struct cnc_message *msg, struct cnc_reject *rej, cJSON **root) {
+    return cnc_envelope_parse(lim, json, strlen(json), topic_id, topic_id ? strlen(topic_id) : 0,
+                              NOW, root, msg, rej);
+}
+
+static void boundaries(void **state) {
+    (void)state;
+    cJSON *root;
+    struct cnc_message msg;
+    struct cnc_reject rej;
+    char buf[1024];
+
+    /* cnc_id of exactly 64 characters, every allowed character class. */
+    const char *id64 = "Aa0_.:-Aa0_.:-Aa0_.:-Aa0_.:-Aa0_.:-Aa0_.:-Aa0_.:-Aa0_.:-Aa0_.:-1";
+    assert_int_equal(strlen(id64), 64);
+    snprintf(buf, sizeof buf, ENV("\"%s\"", "\"p\"", "1747379028", "{}"), id64);
+    assert_int_equal(parse(buf, &limits, id64, &msg, &rej, &root), 0);
+    assert_string_equal(msg.cnc_id, id64);
+    cJSON_Delete(root);
+
+    /* part_program of 128 characters (multi-byte ones count once), 129 refused. */
+    char pp[600] = "";
+    for (int i = 0; i < 128; i++) {
+        strcat(pp, "\xC3\xA4");
+    }
+    snprintf(buf, sizeof buf, ENV("\"A\"", "\"%s\"", "1747379028", "{}"), pp);
+    assert_int_equal(parse(buf, &limits, NULL, &msg, &rej, &root), 0);
+    cJSON_Delete(root);
+    strcat(pp, "x");
+    snprintf(buf, sizeof buf, ENV("\"A\"", "\"%s\"", "1747379028", "{}"), pp);
+    assert_int_equal(parse(buf, &limits, NULL, &msg, &rej, &root), CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_BAD_PART_PROGRAM);
+
+    /* Payload strings up to 256 bytes. */
+    char s256[300];
+    memset(s256, 'x', 256);
+    s256[256] = '\0';
+    snprintf(buf, sizeof buf, OK_ENV("{\"operator\":\"%s\"}"), s256);
+    assert_int_equal(parse(buf, &limits, NULL, &msg, &rej, &root), 0);
+    cJSON_Delete(root);
+    snprintf(buf, sizeof buf, OK_ENV("{\"operator\":\"%sy\"}"), s256);
+    assert_int_equal(parse(buf, &limits, NULL, &msg, &rej, &root), CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_BAD_PAYLOAD_VALUE);
+    assert_string_equal(rej.field, "payload.operator");
+
+    /* Timestamp exactly at the future limit is accepted. */
+    assert_int_equal(
+        parse(ENV("\"A\"", "\"p\"", "1747400300000", "{}"), &limits, NULL, &msg, &rej, &root), 0);
+    cJSON_Delete(root);
+}
+
+static void field_and_size_limits(void **state) {
+    (void)state;
+    cJSON *root;
+    struct cnc_message msg;
+    struct cnc_reject rej;
+
+    char *at = payload_with_fields(256);
+    assert_int_equal(parse(at, &limits, NULL, &msg, &rej, &root), 0);
+    cJSON_Delete(root);
+    char *over = payload_with_fields(257);
+    assert_int_equal(parse(over, &limits, NULL, &msg, &rej, &root), CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_TOO_MANY_FIELDS);
+    assert_string_equal(rej.field, "payload");
+
+    /* Duplicate detection in a large payload (the hashed path). */
+    char *dup = payload_with_fields(100);
+    char *p = strstr(dup, "\"m57\"");
+    memcpy(p, "\"m12\"", 5);
+    assert_int_equal(parse(dup, &limits, NULL, &msg, &rej, &root), CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_DUPLICATE_KEY);
+    assert_string_equal(rej.field, "payload.m12");
+
+    /* max_message_bytes: exactly at the limit passes, one byte more is too_large. */
+    struct cnc_envelope_limits small = limits;
+    small.max_message_bytes = strlen(at);
+    assert_int_equal(parse(at, &small, NULL, &msg, &rej, &root), 0);
+    cJSON_Delete(root);
+    small.max_message_bytes = strlen(at) - 1;
+    assert_int_equal(parse(at, &small, NULL, &msg, &rej, &root), CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_TOO_LARGE);
+    free(at);
+    free(over);
+    free(dup);
+}
+
+static void accepted_forms(void **state) {
+    (void)state;
+    cJSON *root;
+    struct cnc_message msg;
+    struct cnc_reject rej;
+    static const struct {
+        const char *ts;
+        int64_t ms;
+    } forms[] = {
+        {"\"1747379028\"", INT64_C(1747379028000)},
+        {"1747379029", INT64_C(1747379029000)},
+        {"1747379029.5", INT64_C(1747379029500)},
+        {"1747379030250", INT64_C(1747379030250)},
+        {"\"2025-05-16T07:03:49.250Z\"", INT64_C(1747379029250)},
+        {"\"2025-05-16T09:03:49.250+02:00\"", INT64_C(1747379029250)},
+    };
+    for (size_t i = 0; i < sizeof forms / sizeof forms[0]; i++) {
+        char buf[512];
+        snprintf(buf, sizeof buf,
+                 ENV("\"PRESS-04\"", "\"P-118\"", "%s",
+                     "{\"mode\":\"active\",\"temperature\":72.4,\"door_open\":true,"
+                     "\"alarm\":null}"),
+                 forms[i].ts);
+        assert_int_equal(parse(buf, &limits, "PRESS-04", &msg, &rej, &root), 0);
+        assert_int_equal(msg.ts_ms, forms[i].ms);
+        assert_string_equal(msg.cnc_id, "PRESS-04");
+        assert_string_equal(msg.part_program, "P-118");
+        assert_non_null(cJSON_GetObjectItemCaseSensitive(msg.payload, "temperature"));
+        cJSON_Delete(root);
+    }
+    /* Whitespace around the object and pretty-printed JSON are fine. */
+    const char *pretty = "\n {\n  \"cnc_id\": \"A\",\n  \"part_program\": \"p\",\n"
+                         "  \"timestamp\": 1747379028,\n  \"payload\": {}\n }\r\n";
+    assert_int_equal(parse(pretty, &limits, NULL, &msg, &rej, &root), 0);
+    cJSON_Delete(root);
+}
+
+static void options(void **state) {
+    (void)state;
+    cJSON *root;
+    struct cnc_message msg;
+    struct cnc_reject rej;
+    struct cnc_envelope_limits lax = limits;
+    lax.reject_unknown_fields = false;
+    lax.allow_nested = true;
+
+    const char *extra = "{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028,"
+                        "\"payload\":{},\"note\":\"x\"}";
+    assert_int_equal(parse(extra, &lax, NULL, &msg, &rej, &root), 0);
+    cJSON_Delete(root);
+    /* Even ignored members may not repeat. */
+    const char *twice = "{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028,"
+                        "\"payload\":{},\"note\":\"x\",\"note\":\"y\"}";
+    assert_int_equal(parse(twice, &lax, NULL, &msg, &rej, &root), CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_DUPLICATE_KEY);
+
+    assert_int_equal(
+        parse(OK_ENV("{\"pos\":{\"x\":1,\"y\":[1,2,{\"z\":3}]}}"), &lax, NULL, &msg, &rej, &root),
+        0);
+    cJSON_Delete(root);
+    /* Nested values are still checked when allowed. */
+    assert_int_equal(parse(OK_ENV("{\"pos\":{\"x\":1,\"x\":2}}"), &lax, NULL, &msg, &rej, &root),
+                     CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_DUPLICATE_KEY);
+    assert_string_equal(rej.field, "payload.pos.x");
+    assert_int_equal(parse(OK_ENV("{\"pos\":{\"y\":[1,1e999]}}"), &lax, NULL, &msg, &rej, &root),
+                     CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_BAD_PAYLOAD_VALUE);
+    assert_string_equal(rej.field, "payload.pos.y[1]");
+}
+
+static void cnc_id_reported(void **state) {
+    (void)state;
+    cJSON *root;
+    struct cnc_message msg;
+    struct cnc_reject rej;
+    /* A sound cnc_id is carried into the reject even when another field is at fault. */
+    assert_int_equal(parse("{\"cnc_id\":\"CNC001\",\"part_program\":\"p\",\"payload\":{}}", &limits,
+                           NULL, &msg, &rej, &root),
+                     CNC_EREJECT);
+    assert_string_equal(rej.cnc_id, "CNC001");
+    assert_int_equal(parse("not json", &limits, NULL, &msg, &rej, &root), CNC_EREJECT);
+    assert_string_equal(rej.cnc_id, "");
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_reject),
+        cmocka_unit_test(boundaries),
+        cmocka_unit_test(field_and_size_limits),
+        cmocka_unit_test(accepted_forms),
+        cmocka_unit_test(options),
+        cmocka_unit_test(cnc_id_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
