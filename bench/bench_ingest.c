@@ -19,19 +19,22 @@
 
 #define OTHER_TOPIC_ITERATIONS 2000000L
 
-static int cmp_double(const void *a, const void *b) {
+static int cmp_double(const void *a, const void *b)
+{
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
 }
 
-static double now_s(void) {
+static double now_s(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 /* A config with `machines` exact routes (M00000..) plus the samples' ids and a glob fallback. */
-static char *make_config(long machines) {
+static char *make_config(long machines)
+{
     size_t cap = (size_t)machines * 48 + 4096;
     char *y = malloc(cap);
     if (y == NULL) {
@@ -50,7 +53,8 @@ static char *make_config(long machines) {
     return y;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     long machines = 10000, iterations = 200000;
     const char *samples = NULL;
     char err[1024];

@@ -14,7 +14,8 @@
 
 static int generic_instance; /* generic keeps no state: every instance shares this */
 
-static void *generic_create(const cJSON *params, char *err, size_t err_len) {
+static void *generic_create(const cJSON *params, char *err, size_t err_len)
+{
     if (params != NULL && params->child != NULL) {
         snprintf(err, err_len, "params.%s: the generic handler takes no parameters",
                  params->child->string);
@@ -24,7 +25,8 @@ static void *generic_create(const cJSON *params, char *err, size_t err_len) {
 }
 
 static int generic_process(void *instance, const struct cnc_message *msg, struct cnc_record *rec,
-                           char *detail, size_t detail_len) {
+                           char *detail, size_t detail_len)
+{
     (void)instance;
     for (const cJSON *v = msg->payload->child; v != NULL; v = v->next) {
         struct cnc_reading r = {.name = v->string};
@@ -50,7 +52,8 @@ static int generic_process(void *instance, const struct cnc_message *msg, struct
     return 0;
 }
 
-static void generic_destroy(void *instance) {
+static void generic_destroy(void *instance)
+{
     (void)instance;
 }
 

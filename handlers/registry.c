@@ -29,7 +29,8 @@ struct cnc_registry {
     size_t n_modules;
 };
 
-const struct cnc_handler_type *cnc_registry_find(const struct cnc_registry *reg, const char *name) {
+const struct cnc_handler_type *cnc_registry_find(const struct cnc_registry *reg, const char *name)
+{
     for (size_t i = 0; i < reg->n_entries; i++) {
         if (strcmp(reg->entries[i].type->name, name) == 0) {
             return reg->entries[i].type;
@@ -39,7 +40,8 @@ const struct cnc_handler_type *cnc_registry_find(const struct cnc_registry *reg,
 }
 
 static int add_entry(struct cnc_registry *reg, const struct cnc_handler_type *t, const char *origin,
-                     char *err, size_t err_len) {
+                     char *err, size_t err_len)
+{
     if (t->name == NULL || t->create == NULL || t->process == NULL || t->destroy == NULL) {
         snprintf(err, err_len, "handler_modules: %s: a handler type lacks a name or function",
                  origin);
@@ -62,7 +64,8 @@ static int add_entry(struct cnc_registry *reg, const struct cnc_handler_type *t,
     return 0;
 }
 
-static int load_module(struct cnc_registry *reg, const char *path, char *err, size_t err_len) {
+static int load_module(struct cnc_registry *reg, const char *path, char *err, size_t err_len)
+{
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) {
         snprintf(err, err_len, "handler_modules: cannot load %s: %s", path, dlerror());
@@ -100,7 +103,8 @@ static int load_module(struct cnc_registry *reg, const char *path, char *err, si
 }
 
 struct cnc_registry *cnc_registry_create(char *const *modules, size_t n_modules, char *err,
-                                         size_t err_len) {
+                                         size_t err_len)
+{
     struct cnc_registry *reg = calloc(1, sizeof *reg);
     if (reg == NULL) {
         snprintf(err, err_len, "out of memory");
@@ -130,13 +134,15 @@ struct cnc_registry *cnc_registry_create(char *const *modules, size_t n_modules,
 
 void cnc_registry_each(const struct cnc_registry *reg,
                        void (*fn)(const struct cnc_handler_type *t, const char *origin, void *arg),
-                       void *arg) {
+                       void *arg)
+{
     for (size_t i = 0; i < reg->n_entries; i++) {
         fn(reg->entries[i].type, reg->entries[i].origin, arg);
     }
 }
 
-void cnc_registry_destroy(struct cnc_registry *reg) {
+void cnc_registry_destroy(struct cnc_registry *reg)
+{
     if (reg == NULL) {
         return;
     }

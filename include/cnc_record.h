@@ -79,7 +79,8 @@ struct cnc_record {
     struct cnc_efficiency efficiency;
 };
 
-static inline int cnc_record_add_reading(struct cnc_record *rec, const struct cnc_reading *r) {
+static inline int cnc_record_add_reading(struct cnc_record *rec, const struct cnc_reading *r)
+{
     if (rec->n_readings >= rec->max_readings) {
         return -1;
     }
@@ -87,7 +88,8 @@ static inline int cnc_record_add_reading(struct cnc_record *rec, const struct cn
     return 0;
 }
 
-static inline int cnc_record_add_anomaly(struct cnc_record *rec, const struct cnc_anomaly *a) {
+static inline int cnc_record_add_anomaly(struct cnc_record *rec, const struct cnc_anomaly *a)
+{
     if (rec->n_anomalies >= rec->max_anomalies) {
         return -1;
     }

@@ -9,7 +9,8 @@
 
 #include "timestamp.h"
 
-static cJSON *reading_value(const struct cnc_reading *r) {
+static cJSON *reading_value(const struct cnc_reading *r)
+{
     switch (r->kind) {
     case CNC_VALUE_NUMBER:
         return cJSON_CreateNumber(r->num);
@@ -23,12 +24,14 @@ static cJSON *reading_value(const struct cnc_reading *r) {
     return cJSON_CreateNull();
 }
 
-static cJSON *number_or_null(double v) {
+static cJSON *number_or_null(double v)
+{
     return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
 }
 
 cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_record *rec,
-                            bool with_readings) {
+                            bool with_readings)
+{
     char ts[25];
     cnc_timestamp_format(msg->ts_ms, ts);
     cJSON *o = cJSON_CreateObject();

@@ -104,7 +104,9 @@ static const struct cfg_key metrics_keys[] = {
 };
 
 #define SECTION(name, keys, field)                                                                 \
-    { name, keys, sizeof(keys) / sizeof(keys[0]), offsetof(struct cnc_config, field) }
+    {                                                                                              \
+        name, keys, sizeof(keys) / sizeof(keys[0]), offsetof(struct cnc_config, field)             \
+    }
 
 static const struct cfg_section sections[] = {
     SECTION("ingest", ingest_keys, ingest),          SECTION("mysql", mysql_keys, mysql),
@@ -125,7 +127,8 @@ struct loader {
     size_t err_len;
 };
 
-static int fail(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt, ...) {
+static int fail(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
+{
     char msg[512];
     va_list ap;
     va_start(ap, fmt);
@@ -136,19 +139,23 @@ static int fail(struct loader *ld, const yaml_node_t *node, const char *key, con
     return -1;
 }
 
-static const char *scalar(const yaml_node_t *n) {
+static const char *scalar(const yaml_node_t *n)
+{
     return (const char *)n->data.scalar.value;
 }
 
-static bool plain(const yaml_node_t *n) {
+static bool plain(const yaml_node_t *n)
+{
     return n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
 }
 
-static yaml_node_t *node_at(struct loader *ld, int index) {
+static yaml_node_t *node_at(struct loader *ld, int index)
+{
     return yaml_document_get_node(&ld->doc, index);
 }
 
-static int parse_bool(const char *s, bool *out) {
+static int parse_bool(const char *s, bool *out)
+{
     static const char *const yes[] = {"true", "True", "TRUE", "yes", "Yes", "on", "On"};
     static const char *const no[] = {"false", "False", "FALSE", "no", "No", "off", "Off"};
     for (size_t i = 0; i < sizeof yes / sizeof yes[0]; i++) {
@@ -165,7 +172,8 @@ static int parse_bool(const char *s, bool *out) {
 }
 
 /* Integers, and for sizes the suffixes K/M/G/T with optional "iB" (powers of 1024). */
-static int parse_int(const char *s, bool size, long long *out) {
+static int parse_int(const char *s, bool size, long long *out)
+{
     char *end;
     errno = 0;
     long long v = strtoll(s, &end, 10);
@@ -210,7 +218,8 @@ static int parse_int(const char *s, bool size, long long *out) {
     return 0;
 }
 
-static char **string_list_dup(const char *const *items, size_t n) {
+static char **string_list_dup(const char *const *items, size_t n)
+{
     char **list = calloc(n + 1, sizeof *list);
     if (list == NULL) {
         return NULL;
@@ -228,7 +237,8 @@ static char **string_list_dup(const char *const *items, size_t n) {
     return list;
 }
 
-static void string_list_free(char **list, size_t n) {
+static void string_list_free(char **list, size_t n)
+{
     if (list == NULL) {
         return;
     }
@@ -243,7 +253,8 @@ static void string_list_free(char **list, size_t n) {
  * default text is a single item. Replaces and frees any earlier value.
  */
 static int set_key(struct loader *ld, void *section, const struct cfg_key *k, const char *path,
-                   const char *text, yaml_node_t *node) {
+                   const char *text, yaml_node_t *node)
+{
     char *field = (char *)section + k->offset;
 
     if (node != NULL && k->type != CFG_TOPIC_FILTERS && node->type != YAML_SCALAR_NODE) {
@@ -345,7 +356,8 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
     return fail(ld, node, path, "internal error: unknown key type");
 }
 
-static void section_free(const struct cfg_section *sec, struct cnc_config *cfg) {
+static void section_free(const struct cfg_section *sec, struct cnc_config *cfg)
+{
     char *base = (char *)cfg + sec->offset;
     for (size_t i = 0; i < sec->n_keys; i++) {
         const struct cfg_key *k = &sec->keys[i];
@@ -358,7 +370,8 @@ static void section_free(const struct cfg_section *sec, struct cnc_config *cfg) 
     }
 }
 
-static int load_section(struct loader *ld, const struct cfg_section *sec, yaml_node_t *map) {
+static int load_section(struct loader *ld, const struct cfg_section *sec, yaml_node_t *map)
+{
     char path[160];
     if (map->type != YAML_MAPPING_NODE) {
         return fail(ld, map, sec->name, "must be a mapping of keys");
@@ -397,7 +410,8 @@ static int load_section(struct loader *ld, const struct cfg_section *sec, yaml_n
     return 0;
 }
 
-static int record_line(struct loader *ld, const char *path, int line) {
+static int record_line(struct loader *ld, const char *path, int line)
+{
     struct cnc_config *cfg = ld->cfg;
     struct cnc_config_line *n = realloc(cfg->lines, (cfg->n_lines + 1) * sizeof *n);
     if (n == NULL) {
@@ -418,7 +432,8 @@ static int record_line(struct loader *ld, const char *path, int line) {
  * scalars become numbers, booleans or null where they read as such; quoted
  * scalars stay strings. Records the line of every mapping key and list item.
  */
-static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path) {
+static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path)
+{
     char sub[256];
     if (record_line(ld, path, (int)n->start_mark.line + 1) != 0) {
         fail(ld, n, path, "out of memory");
@@ -482,7 +497,8 @@ static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path) {
     return obj;
 }
 
-static int load_handlers(struct loader *ld, yaml_node_t *map) {
+static int load_handlers(struct loader *ld, yaml_node_t *map)
+{
     struct cnc_config *cfg = ld->cfg;
     char path[256];
     if (map->type != YAML_MAPPING_NODE) {
@@ -565,7 +581,8 @@ static int load_handlers(struct loader *ld, yaml_node_t *map) {
     return 0;
 }
 
-static int load_routes(struct loader *ld, yaml_node_t *seq) {
+static int load_routes(struct loader *ld, yaml_node_t *seq)
+{
     struct cnc_config *cfg = ld->cfg;
     if (seq->type != YAML_SEQUENCE_NODE) {
         return fail(ld, seq, "routes", "must be a list of {match: PATTERN, handler: NAME}");
@@ -615,7 +632,8 @@ static int load_routes(struct loader *ld, yaml_node_t *seq) {
     return 0;
 }
 
-static int load_modules(struct loader *ld, yaml_node_t *seq) {
+static int load_modules(struct loader *ld, yaml_node_t *seq)
+{
     struct cnc_config *cfg = ld->cfg;
     cfg->handler_modules_line = (int)seq->start_mark.line + 1;
     if (seq->type != YAML_SEQUENCE_NODE) {
@@ -640,7 +658,8 @@ static int load_modules(struct loader *ld, yaml_node_t *seq) {
     return 0;
 }
 
-static int apply_defaults(struct loader *ld) {
+static int apply_defaults(struct loader *ld)
+{
     for (size_t s = 0; s < N_SECTIONS; s++) {
         const struct cfg_section *sec = &sections[s];
         for (size_t i = 0; i < sec->n_keys; i++) {
@@ -653,7 +672,8 @@ static int apply_defaults(struct loader *ld) {
     return 0;
 }
 
-static int load_root(struct loader *ld) {
+static int load_root(struct loader *ld)
+{
     yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
     if (root == NULL) {
         return fail(ld, NULL, "(file)", "the file is empty");
@@ -706,7 +726,8 @@ static int load_root(struct loader *ld) {
 }
 
 struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, size_t len, char *err,
-                                          size_t err_len) {
+                                          size_t err_len)
+{
     struct loader ld = {.name = name, .err = err, .err_len = err_len};
     yaml_parser_t parser;
 
@@ -743,7 +764,8 @@ struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, si
     return ld.cfg;
 }
 
-struct cnc_config *cnc_config_load(const char *path, char *err, size_t err_len) {
+struct cnc_config *cnc_config_load(const char *path, char *err, size_t err_len)
+{
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
@@ -781,7 +803,8 @@ struct cnc_config *cnc_config_load(const char *path, char *err, size_t err_len) 
     return cfg;
 }
 
-void cnc_config_destroy(struct cnc_config *cfg) {
+void cnc_config_destroy(struct cnc_config *cfg)
+{
     if (cfg == NULL) {
         return;
     }
@@ -809,7 +832,8 @@ void cnc_config_destroy(struct cnc_config *cfg) {
     free(cfg);
 }
 
-bool cnc_config_has(const struct cnc_config *cfg, const char *section) {
+bool cnc_config_has(const struct cnc_config *cfg, const char *section)
+{
     for (size_t s = 0; s < N_SECTIONS; s++) {
         if (strcmp(section, sections[s].name) == 0) {
             return (cfg->sections_present >> s) & 1u;
@@ -823,7 +847,8 @@ bool cnc_config_has(const struct cnc_config *cfg, const char *section) {
     return false;
 }
 
-int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallback) {
+int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallback)
+{
     for (size_t i = 0; i < cfg->n_lines; i++) {
         if (strcmp(cfg->lines[i].path, path) == 0) {
             return cfg->lines[i].line;
@@ -832,7 +857,8 @@ int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallb
     return fallback;
 }
 
-void cnc_config_print_keys(FILE *out) {
+void cnc_config_print_keys(FILE *out)
+{
     static const char *const type_names[] = {"string", "integer",       "size", "boolean",
                                              "choice", "topic filters", "topic"};
     for (size_t s = 0; s < N_SECTIONS; s++) {

@@ -20,7 +20,8 @@
 enum { F_CNC_ID, F_PART_PROGRAM, F_TIMESTAMP, F_PAYLOAD, N_FIELDS };
 static const char *const field_names[N_FIELDS] = {"cnc_id", "part_program", "timestamp", "payload"};
 
-static const char *type_name(const cJSON *v) {
+static const char *type_name(const cJSON *v)
+{
     if (cJSON_IsString(v)) {
         return "a string";
     }
@@ -39,7 +40,8 @@ static const char *type_name(const cJSON *v) {
     return "an object";
 }
 
-bool cnc_envelope_valid_cnc_id(const char *s, size_t len) {
+bool cnc_envelope_valid_cnc_id(const char *s, size_t len)
+{
     if (len == 0 || len > CNC_CNC_ID_MAX) {
         return false;
     }
@@ -59,7 +61,8 @@ bool cnc_envelope_valid_cnc_id(const char *s, size_t len) {
  * are compared pairwise; larger ones go through an open-addressing set.
  * Returns the repeated name or NULL; allocation failure sets *nomem.
  */
-static const char *duplicate_name(const cJSON *obj, size_t n, bool *nomem) {
+static const char *duplicate_name(const cJSON *obj, size_t n, bool *nomem)
+{
     *nomem = false;
     if (n <= 16) {
         for (const cJSON *a = obj->child; a != NULL; a = a->next) {
@@ -96,7 +99,8 @@ static const char *duplicate_name(const cJSON *obj, size_t n, bool *nomem) {
     return dup;
 }
 
-static size_t count_children(const cJSON *obj) {
+static size_t count_children(const cJSON *obj)
+{
     size_t n = 0;
     for (const cJSON *c = obj->child; c != NULL; c = c->next) {
         n++;
@@ -106,7 +110,8 @@ static size_t count_children(const cJSON *obj) {
 
 /* The name of child v (the index-th) of the value at prefix: "payload.spin", "payload.a[2]". */
 static const char *member_path(char *buf, size_t len, const char *prefix, const cJSON *v,
-                               size_t index) {
+                               size_t index)
+{
     if (v->string != NULL) {
         snprintf(buf, len, "%s.%s", prefix, v->string);
     } else {
@@ -120,7 +125,8 @@ static const char *member_path(char *buf, size_t len, const char *prefix, const 
  * is only formatted on the reject path: the accept path does no printf.
  */
 static int check_value(const struct cnc_envelope_limits *lim, const cJSON *v, const char *prefix,
-                       size_t index, struct cnc_reject *rej) {
+                       size_t index, struct cnc_reject *rej)
+{
     char path[sizeof rej->field];
     char sub[2 * sizeof rej->field];
     if (cJSON_IsNumber(v)) {
@@ -171,7 +177,8 @@ static int check_value(const struct cnc_envelope_limits *lim, const cJSON *v, co
 }
 
 static int check_payload(const struct cnc_envelope_limits *lim, const cJSON *payload,
-                         struct cnc_reject *rej) {
+                         struct cnc_reject *rej)
+{
     char path[sizeof rej->field];
     size_t n = count_children(payload);
     if (n > lim->max_payload_fields) {
@@ -207,7 +214,8 @@ static int check_payload(const struct cnc_envelope_limits *lim, const cJSON *pay
 }
 
 static int check_timestamp(const struct cnc_envelope_limits *lim, const cJSON *ts, int64_t now_ms,
-                           int64_t *out, struct cnc_reject *rej) {
+                           int64_t *out, struct cnc_reject *rej)
+{
     enum cnc_ts_result r;
     if (cJSON_IsNumber(ts)) {
         r = cnc_timestamp_from_number(ts->valuedouble, out);
@@ -235,7 +243,8 @@ static int check_timestamp(const struct cnc_envelope_limits *lim, const cJSON *t
 /* The fields in contract order, after the members have been sorted into slots. */
 static int check_fields(const struct cnc_envelope_limits *lim, cJSON *const f[N_FIELDS],
                         const char *topic_cnc_id, size_t topic_cnc_id_len, int64_t now_ms,
-                        struct cnc_message *msg, struct cnc_reject *rej) {
+                        struct cnc_message *msg, struct cnc_reject *rej)
+{
     /* Name the machine in any later reject, as soon as its id is known to be sound. */
     if (f[F_CNC_ID] != NULL && cJSON_IsString(f[F_CNC_ID])) {
         size_t n = strlen(f[F_CNC_ID]->valuestring);
@@ -300,7 +309,8 @@ static int check_fields(const struct cnc_envelope_limits *lim, cJSON *const f[N_
 
 /* Sorts the top-level members into the four slots; duplicate and unknown members are refused. */
 static int sort_members(const struct cnc_envelope_limits *lim, const cJSON *root,
-                        cJSON *f[N_FIELDS], struct cnc_reject *rej) {
+                        cJSON *f[N_FIELDS], struct cnc_reject *rej)
+{
     const char *unknown = NULL;
     for (cJSON *c = root->child; c != NULL; c = c->next) {
         /* The four names differ in their first byte. */
@@ -340,7 +350,8 @@ static int sort_members(const struct cnc_envelope_limits *lim, const cJSON *root
 
 int cnc_envelope_parse(const struct cnc_envelope_limits *lim, const char *buf, size_t len,
                        const char *topic_cnc_id, size_t topic_cnc_id_len, int64_t now_ms,
-                       cJSON **root, struct cnc_message *msg, struct cnc_reject *rej) {
+                       cJSON **root, struct cnc_message *msg, struct cnc_reject *rej)
+{
     *root = NULL;
     rej->cnc_id[0] = '\0';
     if (len == 0 || buf == NULL) {

@@ -30,14 +30,16 @@ struct cnc_ingest {
     size_t own_prefix_len[3];
 };
 
-int64_t cnc_now_ms(void) {
+int64_t cnc_now_ms(void)
+{
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_registry *reg,
-                                     char *err, size_t err_len) {
+                                     char *err, size_t err_len)
+{
     struct cnc_ingest *ing = calloc(1, sizeof *ing);
     if (ing == NULL) {
         cnc_config_destroy(cfg);
@@ -86,7 +88,8 @@ struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_re
     return ing;
 }
 
-void cnc_ingest_destroy(struct cnc_ingest *ing) {
+void cnc_ingest_destroy(struct cnc_ingest *ing)
+{
     if (ing == NULL) {
         return;
     }
@@ -101,16 +104,19 @@ void cnc_ingest_destroy(struct cnc_ingest *ing) {
     free(ing);
 }
 
-const struct cnc_config *cnc_ingest_config(const struct cnc_ingest *ing) {
+const struct cnc_config *cnc_ingest_config(const struct cnc_ingest *ing)
+{
     return ing->cfg;
 }
 
-const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing) {
+const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing)
+{
     return ing->routes;
 }
 
 bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
-                      struct cnc_topic_capture *cap) {
+                      struct cnc_topic_capture *cap)
+{
     const struct cnc_ingest_config *ic = &ing->cfg->ingest;
     size_t i;
     for (i = 0; i < ic->n_topics; i++) {
@@ -138,7 +144,8 @@ bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
 
 int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *cap,
                        const void *payload, size_t len, int64_t now_ms,
-                       struct cnc_ingest_result *res) {
+                       struct cnc_ingest_result *res)
+{
     res->root = NULL;
     res->instance = NULL;
     res->rej.code = CNC_REJECT_NONE;
@@ -171,7 +178,8 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
     return 0;
 }
 
-void cnc_ingest_result_release(struct cnc_ingest_result *res) {
+void cnc_ingest_result_release(struct cnc_ingest_result *res)
+{
     cJSON_Delete(res->root);
     res->root = NULL;
 }

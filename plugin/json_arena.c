@@ -35,7 +35,8 @@
 static _Thread_local struct cnc_json_arena *active; /* allocate from here */
 static _Thread_local struct cnc_json_arena *owner;  /* frees into here are no-ops */
 
-static void *arena_malloc(size_t n) {
+static void *arena_malloc(size_t n)
+{
     struct cnc_json_arena *a = active;
     if (a != NULL) {
         size_t need = (n + 15) & ~(size_t)15;
@@ -49,7 +50,8 @@ static void *arena_malloc(size_t n) {
     return malloc(n);
 }
 
-static void arena_free(void *p) {
+static void arena_free(void *p)
+{
     struct cnc_json_arena *a = owner;
     if (a != NULL && (char *)p >= a->base && (char *)p < a->base + a->size) {
         return;
@@ -57,7 +59,8 @@ static void arena_free(void *p) {
     free(p);
 }
 
-void cnc_json_arena_install(void) {
+void cnc_json_arena_install(void)
+{
     static atomic_flag installed = ATOMIC_FLAG_INIT;
     if (!atomic_flag_test_and_set(&installed)) {
         cJSON_Hooks hooks = {.malloc_fn = arena_malloc, .free_fn = arena_free};
@@ -65,14 +68,16 @@ void cnc_json_arena_install(void) {
     }
 }
 
-int cnc_json_arena_init(struct cnc_json_arena *a, size_t size) {
+int cnc_json_arena_init(struct cnc_json_arena *a, size_t size)
+{
     a->base = malloc(size);
     a->size = a->base != NULL ? size : 0;
     a->used = 0;
     return a->base != NULL ? 0 : CNC_ENOMEM;
 }
 
-void cnc_json_arena_destroy(struct cnc_json_arena *a) {
+void cnc_json_arena_destroy(struct cnc_json_arena *a)
+{
     if (owner == a) {
         owner = NULL;
     }
@@ -85,13 +90,15 @@ void cnc_json_arena_destroy(struct cnc_json_arena *a) {
     a->size = 0;
 }
 
-void cnc_json_arena_begin(struct cnc_json_arena *a) {
+void cnc_json_arena_begin(struct cnc_json_arena *a)
+{
     a->used = 0;
     ASAN_POISON_MEMORY_REGION(a->base, a->size);
     active = a;
     owner = a;
 }
 
-void cnc_json_arena_end(void) {
+void cnc_json_arena_end(void)
+{
     active = NULL;
 }

@@ -52,7 +52,8 @@ static const struct {
 #define N_CALLBACKS (sizeof callbacks / sizeof callbacks[0])
 
 /* A client id as one topic level: wildcards and separators become '_'. */
-static void topic_level(const char *in, char *out, size_t out_len) {
+static void topic_level(const char *in, char *out, size_t out_len)
+{
     size_t i = 0;
     if (in == NULL || in[0] == '\0') {
         in = "unknown";
@@ -65,7 +66,8 @@ static void topic_level(const char *in, char *out, size_t out_len) {
 }
 
 static void publish_reject(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
-                           const struct cnc_reject *rej, int64_t now_ms) {
+                           const struct cnc_reject *rej, int64_t now_ms)
+{
     const char *base = cnc_ingest_config(p->ingest)->ingest.rejected_topic;
     if (base[0] == '\0') {
         return;
@@ -82,7 +84,8 @@ static void publish_reject(struct cnc_plugin *p, const struct mosquitto_evt_mess
     }
 }
 
-static int on_message(int event, void *event_data, void *userdata) {
+static int on_message(int event, void *event_data, void *userdata)
+{
     struct mosquitto_evt_message *m = event_data;
     struct cnc_plugin *p = userdata;
     struct cnc_topic_capture cap;
@@ -106,7 +109,8 @@ static int on_message(int event, void *event_data, void *userdata) {
     return MOSQ_ERR_ACL_DENIED;
 }
 
-static void report(struct cnc_plugin *p, int64_t now_ms) {
+static void report(struct cnc_plugin *p, int64_t now_ms)
+{
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
     if (p->stats.received != p->reported_received) {
         char line[1024];
@@ -124,7 +128,8 @@ static void report(struct cnc_plugin *p, int64_t now_ms) {
     }
 }
 
-static int on_tick(int event, void *event_data, void *userdata) {
+static int on_tick(int event, void *event_data, void *userdata)
+{
     struct cnc_plugin *p = userdata;
     (void)event;
     (void)event_data;
@@ -138,7 +143,8 @@ static int on_tick(int event, void *event_data, void *userdata) {
     return MOSQ_ERR_SUCCESS;
 }
 
-static bool same_modules(const struct cnc_config *a, const struct cnc_config *b) {
+static bool same_modules(const struct cnc_config *a, const struct cnc_config *b)
+{
     if (a->n_handler_modules != b->n_handler_modules) {
         return false;
     }
@@ -150,7 +156,8 @@ static bool same_modules(const struct cnc_config *a, const struct cnc_config *b)
     return true;
 }
 
-static int on_reload(int event, void *event_data, void *userdata) {
+static int on_reload(int event, void *event_data, void *userdata)
+{
     struct cnc_plugin *p = userdata;
     char err[1024];
     (void)event;
@@ -184,7 +191,8 @@ static int on_reload(int event, void *event_data, void *userdata) {
     return MOSQ_ERR_SUCCESS;
 }
 
-static void plugin_destroy(struct cnc_plugin *p) {
+static void plugin_destroy(struct cnc_plugin *p)
+{
     if (p == NULL) {
         return;
     }
@@ -195,7 +203,8 @@ static void plugin_destroy(struct cnc_plugin *p) {
 }
 
 __attribute__((visibility("default"))) int mosquitto_plugin_version(int supported_version_count,
-                                                                    const int *supported_versions) {
+                                                                    const int *supported_versions)
+{
     for (int i = 0; i < supported_version_count; i++) {
         if (supported_versions[i] == 5) {
             return 5;
@@ -207,7 +216,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_version(int supporte
 __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugin_id_t *identifier,
                                                                  void **userdata,
                                                                  struct mosquitto_opt *options,
-                                                                 int option_count) {
+                                                                 int option_count)
+{
     char err[1024];
     const char *path = NULL;
 
@@ -287,7 +297,8 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
 }
 
 __attribute__((visibility("default"))) int
-mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count) {
+mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int option_count)
+{
     struct cnc_plugin *p = userdata;
     (void)options;
     (void)option_count;

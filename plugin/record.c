@@ -5,7 +5,8 @@
  */
 #include "cnc_record.h"
 
-const char *cnc_severity_name(enum cnc_severity s) {
+const char *cnc_severity_name(enum cnc_severity s)
+{
     switch (s) {
     case CNC_SEVERITY_INFO:
         return "info";

@@ -38,7 +38,8 @@ static const char *const reject_names[CNC_REJECT__COUNT] = {
     [CNC_REJECT_SPOOL_FULL] = "spool_full",
 };
 
-const char *cnc_reject_name(enum cnc_reject_code code) {
+const char *cnc_reject_name(enum cnc_reject_code code)
+{
     if ((unsigned)code >= CNC_REJECT__COUNT) {
         return "unknown";
     }
@@ -46,7 +47,8 @@ const char *cnc_reject_name(enum cnc_reject_code code) {
 }
 
 int cnc_reject_set(struct cnc_reject *rej, enum cnc_reject_code code, const char *field,
-                   const char *fmt, ...) {
+                   const char *fmt, ...)
+{
     va_list ap;
     rej->code = code;
     snprintf(rej->field, sizeof rej->field, "%s", field != NULL ? field : "");
@@ -58,7 +60,8 @@ int cnc_reject_set(struct cnc_reject *rej, enum cnc_reject_code code, const char
 
 /* The first `limit` bytes as valid UTF-8: bad bytes become U+FFFD, a character cut by the limit is
  * dropped. */
-static char *excerpt(const void *message, size_t len, size_t limit) {
+static char *excerpt(const void *message, size_t len, size_t limit)
+{
     const char *s = message;
     size_t n = len < limit ? len : limit;
     char *out = malloc(n * 3 + 1);
@@ -87,7 +90,8 @@ static char *excerpt(const void *message, size_t len, size_t limit) {
 }
 
 char *cnc_reject_report(const struct cnc_reject *rej, const char *topic, const char *client_id,
-                        int64_t received_ms, const void *message, size_t len) {
+                        int64_t received_ms, const void *message, size_t len)
+{
     char when[25];
     cJSON *o = cJSON_CreateObject();
     char *text = excerpt(message, len, 256);

@@ -39,19 +39,22 @@ struct cnc_route_table {
 };
 
 static int fail(char *err, size_t err_len, const struct cnc_config *cfg, int line, const char *key,
-                const char *fmt, const char *a, const char *b) {
+                const char *fmt, const char *a, const char *b)
+{
     char msg[300];
     snprintf(msg, sizeof msg, fmt, a, b);
     snprintf(err, err_len, "%s:%d: %s: %s", cfg->path, line, key, msg);
     return -1;
 }
 
-static bool is_glob(const char *s) {
+static bool is_glob(const char *s)
+{
     return strpbrk(s, "*?[\\") != NULL;
 }
 
 static struct exact_slot *find_slot(const struct cnc_route_table *t, const char *id, size_t len,
-                                    uint64_t h) {
+                                    uint64_t h)
+{
     size_t i = (size_t)h & t->mask;
     for (;;) {
         struct exact_slot *s = &t->slots[i];
@@ -63,7 +66,8 @@ static struct exact_slot *find_slot(const struct cnc_route_table *t, const char 
 }
 
 static int build_instances(struct cnc_route_table *t, const struct cnc_config *cfg,
-                           const struct cnc_registry *reg, char *err, size_t err_len) {
+                           const struct cnc_registry *reg, char *err, size_t err_len)
+{
     t->instances = calloc(cfg->n_handlers ? cfg->n_handlers : 1, sizeof *t->instances);
     if (t->instances == NULL) {
         snprintf(err, err_len, "out of memory");
@@ -101,7 +105,8 @@ static int build_instances(struct cnc_route_table *t, const struct cnc_config *c
     return 0;
 }
 
-static long instance_index(const struct cnc_config *cfg, const char *name) {
+static long instance_index(const struct cnc_config *cfg, const char *name)
+{
     for (size_t i = 0; i < cfg->n_handlers; i++) {
         if (strcmp(cfg->handlers[i].name, name) == 0) {
             return (long)i;
@@ -112,7 +117,8 @@ static long instance_index(const struct cnc_config *cfg, const char *name) {
 
 struct cnc_route_table *cnc_route_table_build(const struct cnc_config *cfg,
                                               const struct cnc_registry *reg, char *err,
-                                              size_t err_len) {
+                                              size_t err_len)
+{
     struct cnc_route_table *t = calloc(1, sizeof *t);
     if (t == NULL) {
         snprintf(err, err_len, "out of memory");
@@ -183,7 +189,8 @@ fail:
 }
 
 const struct cnc_handler_instance *cnc_route_lookup(const struct cnc_route_table *t,
-                                                    const char *cnc_id, size_t len) {
+                                                    const char *cnc_id, size_t len)
+{
     if (t->n_exact > 0) {
         const struct exact_slot *s = find_slot(t, cnc_id, len, XXH3_64bits(cnc_id, len));
         if (s->id != NULL) {
@@ -198,15 +205,18 @@ const struct cnc_handler_instance *cnc_route_lookup(const struct cnc_route_table
     return NULL;
 }
 
-size_t cnc_route_table_exact_count(const struct cnc_route_table *t) {
+size_t cnc_route_table_exact_count(const struct cnc_route_table *t)
+{
     return t->n_exact;
 }
 
-size_t cnc_route_table_glob_count(const struct cnc_route_table *t) {
+size_t cnc_route_table_glob_count(const struct cnc_route_table *t)
+{
     return t->n_globs;
 }
 
-void cnc_route_table_destroy(struct cnc_route_table *t) {
+void cnc_route_table_destroy(struct cnc_route_table *t)
+{
     if (t == NULL) {
         return;
     }

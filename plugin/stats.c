@@ -13,7 +13,8 @@
 
 #include "timestamp.h"
 
-void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code) {
+void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code)
+{
     s->received++;
     if (code == CNC_REJECT_NONE) {
         s->accepted++;
@@ -23,7 +24,8 @@ void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code) {
     }
 }
 
-void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len) {
+void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len)
+{
     int n = snprintf(buf, len, "received=%llu accepted=%llu rejected=%llu",
                      (unsigned long long)s->received, (unsigned long long)s->accepted,
                      (unsigned long long)s->rejected);
@@ -41,7 +43,8 @@ void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len) {
     }
 }
 
-char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms) {
+char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms)
+{
     char when[25];
     cnc_timestamp_format(now_ms, when);
     cJSON *o = cJSON_CreateObject();

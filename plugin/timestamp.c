@@ -12,7 +12,8 @@
 
 #define MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
+static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+{
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
     const unsigned yoe = (unsigned)(y - era * 400);
@@ -21,7 +22,8 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d) {
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
+static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+{
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
     const unsigned doe = (unsigned)(z - era * 146097);
@@ -33,16 +35,19 @@ static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d) {
     *y = (int)(yoe + era * 400 + (*m <= 2));
 }
 
-static bool is_leap(int64_t y) {
+static bool is_leap(int64_t y)
+{
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
-static unsigned days_in_month(int64_t y, unsigned m) {
+static unsigned days_in_month(int64_t y, unsigned m)
+{
     static const unsigned dim[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     return m == 2 && is_leap(y) ? 29 : dim[m - 1];
 }
 
-enum cnc_ts_result cnc_timestamp_from_number(double v, int64_t *ms) {
+enum cnc_ts_result cnc_timestamp_from_number(double v, int64_t *ms)
+{
     if (!isfinite(v)) {
         return CNC_TS_BAD;
     }
@@ -55,7 +60,8 @@ enum cnc_ts_result cnc_timestamp_from_number(double v, int64_t *ms) {
 }
 
 /* Reads exactly n digits at s[*i]. */
-static bool digits(const char *s, size_t len, size_t *i, int n, unsigned *out) {
+static bool digits(const char *s, size_t len, size_t *i, int n, unsigned *out)
+{
     unsigned v = 0;
     for (int k = 0; k < n; k++) {
         if (*i >= len || s[*i] < '0' || s[*i] > '9') {
@@ -68,7 +74,8 @@ static bool digits(const char *s, size_t len, size_t *i, int n, unsigned *out) {
     return true;
 }
 
-static bool expect(const char *s, size_t len, size_t *i, char c) {
+static bool expect(const char *s, size_t len, size_t *i, char c)
+{
     if (*i >= len || s[*i] != c) {
         return false;
     }
@@ -76,7 +83,8 @@ static bool expect(const char *s, size_t len, size_t *i, char c) {
     return true;
 }
 
-static enum cnc_ts_result from_digit_string(const char *s, size_t len, int64_t *ms) {
+static enum cnc_ts_result from_digit_string(const char *s, size_t len, int64_t *ms)
+{
     size_t i = 0;
     size_t dots = 0;
     if (len == 0 || len > 32) {
@@ -103,7 +111,8 @@ static enum cnc_ts_result from_digit_string(const char *s, size_t len, int64_t *
     return cnc_timestamp_from_number(strtod(buf, NULL), ms);
 }
 
-enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t *ms) {
+enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t *ms)
+{
     size_t i = 0;
     unsigned year, mon, day, hour, min, sec, frac_ms = 0;
 
@@ -167,7 +176,8 @@ enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t 
     return CNC_TS_OK;
 }
 
-void cnc_timestamp_format(int64_t ms, char out[25]) {
+void cnc_timestamp_format(int64_t ms, char out[25])
+{
     int64_t days = ms >= 0 ? ms / 86400000 : (ms - 86399999) / 86400000;
     int64_t rem = ms - days * 86400000;
     int y;

@@ -5,7 +5,8 @@
  */
 #include "topic.h"
 
-bool cnc_topic_match(const char *filter, const char *topic, struct cnc_topic_capture *cap) {
+bool cnc_topic_match(const char *filter, const char *topic, struct cnc_topic_capture *cap)
+{
     const char *f = filter;
     const char *t = topic;
 

@@ -9,7 +9,8 @@
 #include <stdint.h>
 #include <string.h>
 
-size_t utf8_invalid_at(const char *buf, size_t len) {
+size_t utf8_invalid_at(const char *buf, size_t len)
+{
     const unsigned char *s = (const unsigned char *)buf;
     size_t i = 0;
 
@@ -72,7 +73,8 @@ size_t utf8_invalid_at(const char *buf, size_t len) {
     return len;
 }
 
-bool utf8_printable(const char *str, size_t len, size_t *n_chars) {
+bool utf8_printable(const char *str, size_t len, size_t *n_chars)
+{
     const unsigned char *s = (const unsigned char *)str;
     size_t n = 0;
 

@@ -24,19 +24,22 @@
 #include "ingest.h"
 #include "registry.h"
 
-static void usage(void) {
+static void usage(void)
+{
     fprintf(stderr, "usage: cnc-ingest-check [--topic T] [--now MS] CONFIG [MESSAGES.jsonl|-]\n"
                     "       cnc-ingest-check --keys\n"
                     "       cnc-ingest-check --types [CONFIG]\n");
 }
 
-static void print_type(const struct cnc_handler_type *t, const char *origin, void *arg) {
+static void print_type(const struct cnc_handler_type *t, const char *origin, void *arg)
+{
     (void)arg;
     printf("%-20s %-10s %s\n", t->name, origin, t->description ? t->description : "");
 }
 
 /* The topic a collector would use for this message under filter. */
-static void derive_topic(const char *filter, const char *line, char *out, size_t out_len) {
+static void derive_topic(const char *filter, const char *line, char *out, size_t out_len)
+{
     char id[65] = "unknown";
     cJSON *j = cJSON_Parse(line);
     const cJSON *c = cJSON_GetObjectItemCaseSensitive(j, "cnc_id");
@@ -59,7 +62,8 @@ static void derive_topic(const char *filter, const char *line, char *out, size_t
     out[o] = '\0';
 }
 
-static void emit(cJSON *o) {
+static void emit(cJSON *o)
+{
     char *s = cJSON_PrintUnformatted(o);
     if (s != NULL) {
         puts(s);
@@ -68,7 +72,8 @@ static void emit(cJSON *o) {
     cJSON_Delete(o);
 }
 
-static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topic, int64_t now) {
+static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topic, int64_t now)
+{
     const struct cnc_config *cfg = cnc_ingest_config(ing);
     char *line = NULL;
     size_t cap = 0;
@@ -129,7 +134,8 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
     return 0;
 }
 
-int main(int argc, char **argv) {
+int main(int argc, char **argv)
+{
     const char *topic = NULL;
     int64_t now = cnc_now_ms();
     const char *pos[2] = {NULL, NULL};

@@ -12,7 +12,8 @@
 
 static struct cnc_registry *reg;
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     char err[1024];
     if (reg == NULL) {
         reg = cnc_registry_create(NULL, 0, err, sizeof err);

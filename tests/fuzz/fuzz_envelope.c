@@ -17,7 +17,8 @@
 static struct cnc_ingest *ing[4];
 static struct cnc_registry *reg;
 
-static struct cnc_ingest *make(const char *yaml) {
+static struct cnc_ingest *make(const char *yaml)
+{
     char err[512];
     struct cnc_config *cfg = cnc_config_load_buffer("fuzz", yaml, strlen(yaml), err, sizeof err);
     if (cfg == NULL) {
@@ -30,7 +31,8 @@ static struct cnc_ingest *make(const char *yaml) {
     return i;
 }
 
-int LLVMFuzzerInitialize(int *argc, char ***argv) {
+int LLVMFuzzerInitialize(int *argc, char ***argv)
+{
     (void)argc;
     (void)argv;
     char err[256];
@@ -46,7 +48,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv) {
     return 0;
 }
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
     if (size < 1) {
         return 0;
     }

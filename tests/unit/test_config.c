@@ -13,13 +13,15 @@
 
 #include "config.h"
 
-static struct cnc_config *load(const char *yaml, char *err, size_t len) {
+static struct cnc_config *load(const char *yaml, char *err, size_t len)
+{
     return cnc_config_load_buffer("t.yaml", yaml, strlen(yaml), err, len);
 }
 
 #define MINIMAL "handlers: {any: {type: generic}}\nroutes: [{match: \"*\", handler: any}]\n"
 
-static void expect_error(const char *yaml, const char *expected) {
+static void expect_error(const char *yaml, const char *expected)
+{
     char err[512] = "";
     struct cnc_config *cfg = load(yaml, err, sizeof err);
     if (cfg != NULL) {
@@ -31,7 +33,8 @@ static void expect_error(const char *yaml, const char *expected) {
     }
 }
 
-static void defaults(void **state) {
+static void defaults(void **state)
+{
     (void)state;
     char err[512];
     struct cnc_config *cfg = load(MINIMAL, err, sizeof err);
@@ -58,7 +61,8 @@ static void defaults(void **state) {
     cnc_config_destroy(cfg);
 }
 
-static void every_key_type(void **state) {
+static void every_key_type(void **state)
+{
     (void)state;
     char err[512];
     const char *yaml = "ingest:\n"
@@ -97,7 +101,8 @@ static void every_key_type(void **state) {
     cnc_config_destroy(cfg);
 }
 
-static void handler_params_to_json(void **state) {
+static void handler_params_to_json(void **state)
+{
     (void)state;
     char err[512];
     const char *yaml = "handlers:\n"
@@ -122,7 +127,8 @@ static void handler_params_to_json(void **state) {
     cnc_config_destroy(cfg);
 }
 
-static void errors_name_key_and_line(void **state) {
+static void errors_name_key_and_line(void **state)
+{
     (void)state;
     expect_error("ingest:\n  max_message_bytez: 10\n" MINIMAL,
                  "t.yaml:2: ingest.max_message_bytez: unknown key");
@@ -169,7 +175,8 @@ static void errors_name_key_and_line(void **state) {
                  "t.yaml:4: handlers.t.params.a: duplicate key");
 }
 
-static void load_file(void **state) {
+static void load_file(void **state)
+{
     (void)state;
     char err[512];
     struct cnc_config *cfg =
@@ -182,7 +189,8 @@ static void load_file(void **state) {
     assert_non_null(strstr(err, "/nonexistent/cnc.yaml: cannot open"));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(defaults),
         cmocka_unit_test(every_key_type),

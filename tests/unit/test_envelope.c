@@ -104,7 +104,8 @@ static const struct reject_case reject_cases[] = {
     {OK_ENV("{\"\":1}"), NULL, CNC_REJECT_BAD_PAYLOAD_VALUE, "payload."},
 };
 
-static void check_case(const struct reject_case *c, const struct cnc_envelope_limits *lim) {
+static void check_case(const struct reject_case *c, const struct cnc_envelope_limits *lim)
+{
     cJSON *root = NULL;
     struct cnc_message msg;
     struct cnc_reject rej;
@@ -126,7 +127,8 @@ static void check_case(const struct reject_case *c, const struct cnc_envelope_li
     assert_true(rej.detail[0] != '\0');
 }
 
-static void every_reject(void **state) {
+static void every_reject(void **state)
+{
     (void)state;
     for (size_t i = 0; i < sizeof reject_cases / sizeof reject_cases[0]; i++) {
         check_case(&reject_cases[i], &limits);
@@ -134,7 +136,8 @@ static void every_reject(void **state) {
 }
 
 /* Builds an envelope whose payload has n members m0..m(n-1). */
-static char *payload_with_fields(size_t n) {
+static char *payload_with_fields(size_t n)
+{
     size_t cap = n * 24 + 200;
     char *s = malloc(cap);
     size_t o = (size_t)snprintf(s, cap,
@@ -148,12 +151,14 @@ static char *payload_with_fields(size_t n) {
 }
 
 static int parse(const char *json, const struct cnc_envelope_limits *lim, const char *topic_id,
-                 struct cnc_message *msg, struct cnc_reject *rej, cJSON **root) {
+                 struct cnc_message *msg, struct cnc_reject *rej, cJSON **root)
+{
     return cnc_envelope_parse(lim, json, strlen(json), topic_id, topic_id ? strlen(topic_id) : 0,
                               NOW, root, msg, rej);
 }
 
-static void boundaries(void **state) {
+static void boundaries(void **state)
+{
     (void)state;
     cJSON *root;
     struct cnc_message msg;
@@ -199,7 +204,8 @@ static void boundaries(void **state) {
     cJSON_Delete(root);
 }
 
-static void field_and_size_limits(void **state) {
+static void field_and_size_limits(void **state)
+{
     (void)state;
     cJSON *root;
     struct cnc_message msg;
@@ -234,7 +240,8 @@ static void field_and_size_limits(void **state) {
     free(dup);
 }
 
-static void accepted_forms(void **state) {
+static void accepted_forms(void **state)
+{
     (void)state;
     cJSON *root;
     struct cnc_message msg;
@@ -271,7 +278,8 @@ static void accepted_forms(void **state) {
     cJSON_Delete(root);
 }
 
-static void options(void **state) {
+static void options(void **state)
+{
     (void)state;
     cJSON *root;
     struct cnc_message msg;
@@ -305,7 +313,8 @@ static void options(void **state) {
     assert_string_equal(rej.field, "payload.pos.y[1]");
 }
 
-static void cnc_id_reported(void **state) {
+static void cnc_id_reported(void **state)
+{
     (void)state;
     cJSON *root;
     struct cnc_message msg;
@@ -319,7 +328,8 @@ static void cnc_id_reported(void **state) {
     assert_string_equal(rej.cnc_id, "");
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_reject),
         cmocka_unit_test(boundaries),

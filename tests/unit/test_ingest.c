@@ -17,7 +17,8 @@
 static struct cnc_registry *reg;
 static struct cnc_ingest *ing;
 
-static int setup(void **state) {
+static int setup(void **state)
+{
     (void)state;
     char err[512];
     const char *yaml = "ingest: {topics: [\"cnc/+/data\", \"cnc/#\"]}\n"
@@ -33,14 +34,16 @@ static int setup(void **state) {
     return ing == NULL;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
     (void)state;
     cnc_ingest_destroy(ing);
     cnc_registry_destroy(reg);
     return 0;
 }
 
-static void topics_selected(void **state) {
+static void topics_selected(void **state)
+{
     (void)state;
     struct cnc_topic_capture cap;
     assert_true(cnc_ingest_wants(ing, "cnc/CNC001/data", &cap));
@@ -58,13 +61,15 @@ static void topics_selected(void **state) {
     assert_true(cnc_ingest_wants(ing, "cnc/rejectedx", &cap));
 }
 
-static int run(const char *topic, const char *json, struct cnc_ingest_result *res) {
+static int run(const char *topic, const char *json, struct cnc_ingest_result *res)
+{
     struct cnc_topic_capture cap;
     assert_true(cnc_ingest_wants(ing, topic, &cap));
     return cnc_ingest_process(ing, &cap, json, strlen(json), cnc_now_ms(), res);
 }
 
-static void accepted_record(void **state) {
+static void accepted_record(void **state)
+{
     (void)state;
     struct cnc_ingest_result res;
     const char *msg = "{\"cnc_id\": \"CNC001\",\"part_program\": \"program_01\",\"timestamp\": "
@@ -87,7 +92,8 @@ static void accepted_record(void **state) {
     cnc_ingest_result_release(&res);
 }
 
-static void no_route_and_topic_rules(void **state) {
+static void no_route_and_topic_rules(void **state)
+{
     (void)state;
     struct cnc_ingest_result res;
     const char *other = "{\"cnc_id\":\"MILL-1\",\"part_program\":\"p\",\"timestamp\":1747379028,"
@@ -107,7 +113,8 @@ static void no_route_and_topic_rules(void **state) {
     cnc_ingest_result_release(&res);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(topics_selected),
         cmocka_unit_test(accepted_record),

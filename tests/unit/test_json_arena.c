@@ -15,11 +15,13 @@
 
 #include "json_arena.h"
 
-static int in_arena(const struct cnc_json_arena *a, const void *p) {
+static int in_arena(const struct cnc_json_arena *a, const void *p)
+{
     return (const char *)p >= a->base && (const char *)p < a->base + a->size;
 }
 
-static void parse_uses_arena_while_active(void **state) {
+static void parse_uses_arena_while_active(void **state)
+{
     (void)state;
     struct cnc_json_arena a;
     cnc_json_arena_install();
@@ -46,7 +48,8 @@ static void parse_uses_arena_while_active(void **state) {
     cnc_json_arena_destroy(&a);
 }
 
-static void full_arena_falls_back(void **state) {
+static void full_arena_falls_back(void **state)
+{
     (void)state;
     struct cnc_json_arena a;
     cnc_json_arena_install();
@@ -70,7 +73,8 @@ static void full_arena_falls_back(void **state) {
     cnc_json_arena_destroy(&a);
 }
 
-static void *other_thread(void *arg) {
+static void *other_thread(void *arg)
+{
     struct cnc_json_arena *a = arg;
     cJSON *t = cJSON_Parse("{\"x\":1}");
     void *where = t;
@@ -79,7 +83,8 @@ static void *other_thread(void *arg) {
     return (void *)(intptr_t)inside;
 }
 
-static void other_threads_unaffected(void **state) {
+static void other_threads_unaffected(void **state)
+{
     (void)state;
     struct cnc_json_arena a;
     cnc_json_arena_install();
@@ -94,7 +99,8 @@ static void other_threads_unaffected(void **state) {
     cnc_json_arena_destroy(&a);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(parse_uses_arena_while_active),
         cmocka_unit_test(full_arena_falls_back),

@@ -14,7 +14,8 @@
 
 #include "reject.h"
 
-static void stable_names(void **state) {
+static void stable_names(void **state)
+{
     (void)state;
     static const char *const contract[] = {
         "not_json",          "not_object",          "too_large",
@@ -31,7 +32,8 @@ static void stable_names(void **state) {
     assert_string_equal(cnc_reject_name(CNC_REJECT_NONE), "accepted");
 }
 
-static void report_shape(void **state) {
+static void report_shape(void **state)
+{
     (void)state;
     struct cnc_reject rej = {0};
     cnc_reject_set(&rej, CNC_REJECT_BAD_TIMESTAMP, "timestamp", "not %s", "a timestamp");
@@ -65,7 +67,8 @@ static void report_shape(void **state) {
     free(s);
 }
 
-static void message_excerpt(void **state) {
+static void message_excerpt(void **state)
+{
     (void)state;
     struct cnc_reject rej = {0};
     cnc_reject_set(&rej, CNC_REJECT_NOT_JSON, NULL, "x");
@@ -88,7 +91,8 @@ static void message_excerpt(void **state) {
     free(s);
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(stable_names),
         cmocka_unit_test(report_shape),

@@ -16,21 +16,24 @@
 
 static struct cnc_registry *reg;
 
-static int setup(void **state) {
+static int setup(void **state)
+{
     (void)state;
     char err[256];
     reg = cnc_registry_create(NULL, 0, err, sizeof err);
     return reg == NULL;
 }
 
-static int teardown(void **state) {
+static int teardown(void **state)
+{
     (void)state;
     cnc_registry_destroy(reg);
     return 0;
 }
 
 static struct cnc_route_table *build(const char *yaml, struct cnc_config **cfg, char *err,
-                                     size_t len) {
+                                     size_t len)
+{
     *cfg = cnc_config_load_buffer("r.yaml", yaml, strlen(yaml), err, len);
     if (*cfg == NULL) {
         return NULL;
@@ -43,12 +46,14 @@ static struct cnc_route_table *build(const char *yaml, struct cnc_config **cfg, 
     return t;
 }
 
-static const char *route(const struct cnc_route_table *t, const char *id) {
+static const char *route(const struct cnc_route_table *t, const char *id)
+{
     const struct cnc_handler_instance *i = cnc_route_lookup(t, id, strlen(id));
     return i ? i->name : NULL;
 }
 
-static void many_exact_then_globs(void **state) {
+static void many_exact_then_globs(void **state)
+{
     (void)state;
     enum { N = 20000 };
     size_t cap = N * 40 + 1024;
@@ -88,7 +93,8 @@ static void many_exact_then_globs(void **state) {
     cnc_config_destroy(cfg);
 }
 
-static void no_route(void **state) {
+static void no_route(void **state)
+{
     (void)state;
     struct cnc_config *cfg;
     char err[512];
@@ -105,7 +111,8 @@ static void no_route(void **state) {
     cnc_config_destroy(cfg);
 }
 
-static void expect_build_error(const char *yaml, const char *expected) {
+static void expect_build_error(const char *yaml, const char *expected)
+{
     struct cnc_config *cfg;
     char err[512] = "";
     struct cnc_route_table *t = build(yaml, &cfg, err, sizeof err);
@@ -119,7 +126,8 @@ static void expect_build_error(const char *yaml, const char *expected) {
     }
 }
 
-static void build_errors(void **state) {
+static void build_errors(void **state)
+{
     (void)state;
     expect_build_error("handlers: {a: {type: generic}}\nroutes:\n  - {match: X, handler: b}\n",
                        "r.yaml:3: routes[0]: handler \"b\" is not defined");
@@ -136,7 +144,8 @@ static void build_errors(void **state) {
                        "r.yaml:5: handlers.a.params.foo: the generic handler takes no parameters");
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(many_exact_then_globs),
         cmocka_unit_test(no_route),

@@ -11,13 +11,15 @@
 
 #include "timestamp.h"
 
-static int64_t from_string(const char *s, enum cnc_ts_result expect) {
+static int64_t from_string(const char *s, enum cnc_ts_result expect)
+{
     int64_t ms = -1;
     assert_int_equal(cnc_timestamp_from_string(s, strlen(s), &ms), expect);
     return ms;
 }
 
-static void numbers(void **state) {
+static void numbers(void **state)
+{
     (void)state;
     int64_t ms;
     assert_int_equal(cnc_timestamp_from_number(1747379028, &ms), CNC_TS_OK);
@@ -36,7 +38,8 @@ static void numbers(void **state) {
     assert_int_equal(cnc_timestamp_from_number(NAN, &ms), CNC_TS_BAD);
 }
 
-static void digit_strings(void **state) {
+static void digit_strings(void **state)
+{
     (void)state;
     assert_int_equal(from_string("1747379028", CNC_TS_OK), INT64_C(1747379028000));
     assert_int_equal(from_string("1747379028.5", CNC_TS_OK), INT64_C(1747379028500));
@@ -49,7 +52,8 @@ static void digit_strings(void **state) {
     from_string("yesterday", CNC_TS_BAD);
 }
 
-static void rfc3339(void **state) {
+static void rfc3339(void **state)
+{
     (void)state;
     assert_int_equal(from_string("2025-05-16T07:03:49.250Z", CNC_TS_OK), INT64_C(1747379029250));
     assert_int_equal(from_string("2025-05-16T07:03:49Z", CNC_TS_OK), INT64_C(1747379029000));
@@ -75,7 +79,8 @@ static void rfc3339(void **state) {
     from_string("2025-5-16T07:03:49Z", CNC_TS_BAD);
 }
 
-static void format(void **state) {
+static void format(void **state)
+{
     (void)state;
     char out[25];
     cnc_timestamp_format(INT64_C(1747379029250), out);
@@ -86,7 +91,8 @@ static void format(void **state) {
     assert_string_equal(out, "2024-02-29T00:00:00.007Z");
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(numbers),
         cmocka_unit_test(digit_strings),

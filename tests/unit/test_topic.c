@@ -9,7 +9,8 @@
 
 #include "topic.h"
 
-static void match_and_capture(void **state) {
+static void match_and_capture(void **state)
+{
     (void)state;
     struct cnc_topic_capture cap;
     assert_true(cnc_topic_match("cnc/+/data", "cnc/CNC001/data", &cap));
@@ -27,7 +28,8 @@ static void match_and_capture(void **state) {
     assert_memory_equal(cap.plus, "A", 1);
 }
 
-static void exact_and_hash(void **state) {
+static void exact_and_hash(void **state)
+{
     (void)state;
     struct cnc_topic_capture cap;
     assert_true(cnc_topic_match("cnc/data", "cnc/data", &cap));
@@ -40,7 +42,8 @@ static void exact_and_hash(void **state) {
     assert_memory_equal(cap.plus, "M1", 2);
 }
 
-static void system_topics(void **state) {
+static void system_topics(void **state)
+{
     (void)state;
     struct cnc_topic_capture cap;
     assert_false(cnc_topic_match("#", "$SYS/broker/uptime", &cap));
@@ -48,7 +51,8 @@ static void system_topics(void **state) {
     assert_true(cnc_topic_match("$SYS/#", "$SYS/broker", &cap));
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(match_and_capture),
         cmocka_unit_test(exact_and_hash),

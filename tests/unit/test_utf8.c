@@ -11,7 +11,8 @@
 
 #define INVALID_AT(s) utf8_invalid_at((s), sizeof(s) - 1)
 
-static void valid_text(void **state) {
+static void valid_text(void **state)
+{
     (void)state;
     assert_int_equal(INVALID_AT("plain ascii, long enough for the word loop"), 42);
     assert_int_equal(INVALID_AT("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x94\xA7"), 14);
@@ -21,7 +22,8 @@ static void valid_text(void **state) {
     assert_int_equal(utf8_invalid_at("", 0), 0);
 }
 
-static void invalid_text(void **state) {
+static void invalid_text(void **state)
+{
     (void)state;
     assert_int_equal(INVALID_AT("ab\xC0\xAF"), 2);        /* overlong '/' */
     assert_int_equal(INVALID_AT("abc\xE0\x80\xAF"), 3);   /* overlong 3-byte */
@@ -35,7 +37,8 @@ static void invalid_text(void **state) {
     assert_int_equal(utf8_invalid_at("a\0", 2), 1);
 }
 
-static void printable(void **state) {
+static void printable(void **state)
+{
     (void)state;
     size_t n = 0;
     assert_true(utf8_printable("program_01", 10, &n));
@@ -48,7 +51,8 @@ static void printable(void **state) {
     assert_true(utf8_printable("a\xC2\xA0", 3, &n));  /* NBSP is printable */
 }
 
-int main(void) {
+int main(void)
+{
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_text),
         cmocka_unit_test(invalid_text),
