@@ -80,7 +80,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct cnc_registry *reg = cnc_registry_create(NULL, 0, err, sizeof err);
-    struct cnc_ingest *ing = reg ? cnc_ingest_create(cfg, reg, err, sizeof err) : NULL;
+    struct cnc_ingest *ing = reg ? cnc_ingest_create(cfg, reg, NULL, err, sizeof err) : NULL;
     if (ing == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;

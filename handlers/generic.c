@@ -10,6 +10,7 @@
 
 #include "cnc_error.h"
 #include "cnc_handler.h"
+#include "readings.h"
 #include "registry.h"
 
 static int generic_instance; /* generic keeps no state: every instance shares this */
@@ -28,28 +29,7 @@ static int generic_process(void *instance, const struct cnc_message *msg, struct
                            char *detail, size_t detail_len)
 {
     (void)instance;
-    for (const cJSON *v = msg->payload->child; v != NULL; v = v->next) {
-        struct cnc_reading r = {.name = v->string};
-        if (cJSON_IsNumber(v)) {
-            r.kind = CNC_VALUE_NUMBER;
-            r.num = v->valuedouble;
-        } else if (cJSON_IsBool(v)) {
-            r.kind = CNC_VALUE_BOOL;
-            r.num = cJSON_IsTrue(v) ? 1.0 : 0.0;
-        } else if (cJSON_IsString(v)) {
-            r.kind = CNC_VALUE_STRING;
-            r.str = v->valuestring;
-        } else if (cJSON_IsNull(v)) {
-            r.kind = CNC_VALUE_NULL;
-        } else {
-            continue;
-        }
-        if (cnc_record_add_reading(rec, &r) != 0) {
-            snprintf(detail, detail_len, "more readings than the record can hold");
-            return CNC_EREJECT;
-        }
-    }
-    return 0;
+    return cnc_readings_from_payload(msg->payload, rec, detail, detail_len) == 0 ? 0 : CNC_EREJECT;
 }
 
 static void generic_destroy(void *instance)

@@ -13,6 +13,8 @@
 
 static const struct cnc_handler_type *const builtin[] = {
     &cnc_handler_generic,
+    &cnc_handler_machine_tool,
+    &cnc_handler_sensor_efficiency,
 };
 #define N_BUILTIN (sizeof builtin / sizeof builtin[0])
 

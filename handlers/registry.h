@@ -35,5 +35,7 @@ void cnc_registry_destroy(struct cnc_registry *reg);
 
 /* The compiled-in types, one per file in handlers/. */
 extern const struct cnc_handler_type cnc_handler_generic;
+extern const struct cnc_handler_type cnc_handler_machine_tool;
+extern const struct cnc_handler_type cnc_handler_sensor_efficiency;
 
 #endif

@@ -60,6 +60,8 @@ static const struct cfg_key ingest_keys[] = {
      "reject: drop invalid messages; pass: deliver them but still report"},
     {"rejected_topic", CFG_PUB_TOPIC, K(cnc_ingest_config, rejected_topic), "cnc/rejected", 0, 0,
      NULL, "reject reports go to <rejected_topic>/<client_id>; \"\" turns them off"},
+    {"max_tracked_machines", CFG_INT, K(cnc_ingest_config, max_tracked_machines), "65536", 1,
+     10000000, NULL, "per handler instance, machines whose rule state (zscore, stuck) is kept"},
 };
 
 static const struct cfg_key mysql_keys[] = {

@@ -34,6 +34,7 @@ struct cnc_ingest_config {
     long long max_future_skew_s;
     int on_invalid; /* enum cnc_on_invalid */
     char *rejected_topic;
+    long long max_tracked_machines;
 };
 
 struct cnc_mysql_config {

@@ -6,6 +6,7 @@
  */
 #include "ingest.h"
 
+#include "analytics.h"
 #include "json_arena.h"
 
 #include <stdio.h>
@@ -25,6 +26,7 @@ struct cnc_ingest {
     size_t max_readings;
     struct cnc_anomaly *anomalies;
     struct cnc_json_arena arena; /* the parsed message lives here */
+    char *spill;                 /* analytics text that did not fit in the arena */
     /* Output topic prefixes ("cnc/rejected/") that are never inspected. */
     char *own_prefix[3];
     size_t own_prefix_len[3];
@@ -38,7 +40,7 @@ int64_t cnc_now_ms(void)
 }
 
 struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_registry *reg,
-                                     char *err, size_t err_len)
+                                     struct cnc_ingest *old, char *err, size_t err_len)
 {
     struct cnc_ingest *ing = calloc(1, sizeof *ing);
     if (ing == NULL) {
@@ -80,7 +82,7 @@ struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_re
         memcpy(ing->own_prefix[i] + n, "/", 2);
         ing->own_prefix_len[i] = n + 1;
     }
-    ing->routes = cnc_route_table_build(cfg, reg, err, err_len);
+    ing->routes = cnc_route_table_build(cfg, reg, old != NULL ? old->routes : NULL, err, err_len);
     if (ing->routes == NULL) {
         cnc_ingest_destroy(ing);
         return NULL;
@@ -98,6 +100,7 @@ void cnc_ingest_destroy(struct cnc_ingest *ing)
     free(ing->readings);
     free(ing->anomalies);
     cnc_json_arena_destroy(&ing->arena);
+    free(ing->spill);
     for (int i = 0; i < 3; i++) {
         free(ing->own_prefix[i]);
     }
@@ -175,7 +178,30 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
         return cnc_reject_set(&res->rej, CNC_REJECT_HANDLER_REJECTED, NULL, "%s: %s",
                               res->instance->name, detail[0] ? detail : "refused by the handler");
     }
+    cnc_rules_apply(res->instance->rules, &res->msg, &res->rec);
+    if (res->rec.efficiency.present && res->rec.n_anomalies > 0) {
+        res->rec.efficiency.is_anomaly = 1;
+    }
     return 0;
+}
+
+const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest_result *res,
+                                 size_t *len)
+{
+    cnc_json_arena_resume(&ing->arena);
+    cJSON *o = cnc_analytics_object(&res->msg, &res->rec, false);
+    char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    cnc_json_arena_end();
+    if (text == NULL) {
+        return NULL;
+    }
+    /* A text too large for what is left of the arena came from malloc: keep it until the next
+       call. */
+    free(ing->spill);
+    ing->spill = cnc_json_arena_owns(&ing->arena, text) ? NULL : text;
+    *len = strlen(text);
+    return text;
 }
 
 void cnc_ingest_result_release(struct cnc_ingest_result *res)

@@ -33,11 +33,13 @@ struct cnc_ingest_result {
 
 /*
  * Takes ownership of cfg (also on failure) and builds its route table from
- * reg, which must outlive the result. Returns NULL with "FILE:LINE: KEY:
- * reason" in err.
+ * reg, which must outlive the result. Handler instances of `old` (may be
+ * NULL) whose config is unchanged move into the new one with their rule
+ * state; `old` must then only be destroyed. Returns NULL with "FILE:LINE:
+ * KEY: reason" in err (old is left intact).
  */
 struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_registry *reg,
-                                     char *err, size_t err_len);
+                                     struct cnc_ingest *old, char *err, size_t err_len);
 void cnc_ingest_destroy(struct cnc_ingest *ing);
 
 const struct cnc_config *cnc_ingest_config(const struct cnc_ingest *ing);
@@ -58,6 +60,14 @@ bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
 int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *cap,
                        const void *payload, size_t len, int64_t now_ms,
                        struct cnc_ingest_result *res);
+
+/*
+ * The analytics JSON of an accepted result (DESIGN.md "Published topics"),
+ * built without malloc next to the parsed message; valid until
+ * cnc_ingest_result_release. NULL on failure. *len gets its length.
+ */
+const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest_result *res,
+                                 size_t *len);
 
 void cnc_ingest_result_release(struct cnc_ingest_result *res);
 

@@ -52,8 +52,7 @@ static void *arena_malloc(size_t n)
 
 static void arena_free(void *p)
 {
-    struct cnc_json_arena *a = owner;
-    if (a != NULL && (char *)p >= a->base && (char *)p < a->base + a->size) {
+    if (owner != NULL && cnc_json_arena_owns(owner, p)) {
         return;
     }
     free(p);
@@ -96,6 +95,17 @@ void cnc_json_arena_begin(struct cnc_json_arena *a)
     ASAN_POISON_MEMORY_REGION(a->base, a->size);
     active = a;
     owner = a;
+}
+
+void cnc_json_arena_resume(struct cnc_json_arena *a)
+{
+    active = a;
+    owner = a;
+}
+
+int cnc_json_arena_owns(const struct cnc_json_arena *a, const void *p)
+{
+    return (const char *)p >= a->base && (const char *)p < a->base + a->size;
 }
 
 void cnc_json_arena_end(void)

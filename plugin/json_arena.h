@@ -37,6 +37,12 @@ void cnc_json_arena_destroy(struct cnc_json_arena *a);
  */
 void cnc_json_arena_begin(struct cnc_json_arena *a);
 
+/* Allocates from a again without emptying it (to build output next to the parsed message). */
+void cnc_json_arena_resume(struct cnc_json_arena *a);
+
+/* True when p points into a's memory. */
+int cnc_json_arena_owns(const struct cnc_json_arena *a, const void *p);
+
 /* Stops allocating from the arena; its memory stays valid until the next begin. */
 void cnc_json_arena_end(void);
 

@@ -84,6 +84,22 @@ static void publish_reject(struct cnc_plugin *p, const struct mosquitto_evt_mess
     }
 }
 
+/* One message on <analytics.topic>/<cnc_id>, QoS 0, built without malloc. */
+static void publish_analytics(struct cnc_plugin *p, const struct cnc_ingest_result *res)
+{
+    const char *base = cnc_ingest_config(p->ingest)->analytics.topic;
+    if (base[0] == '\0') {
+        return;
+    }
+    size_t len;
+    const char *json = cnc_ingest_analytics(p->ingest, res, &len);
+    char topic[512];
+    int n = snprintf(topic, sizeof topic, "%s/%s", base, res->msg.cnc_id);
+    if (json != NULL && n > 0 && (size_t)n < sizeof topic) {
+        mosquitto_broker_publish_copy(NULL, topic, (int)len, json, 0, false, NULL);
+    }
+}
+
 static int on_message(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_message *m = event_data;
@@ -97,11 +113,14 @@ static int on_message(int event, void *event_data, void *userdata)
     int64_t now_ms = cnc_now_ms();
     struct cnc_ingest_result res;
     int rc = cnc_ingest_process(p->ingest, &cap, m->payload, m->payloadlen, now_ms, &res);
-    cnc_ingest_result_release(&res);
     cnc_stats_count(&p->stats, res.rej.code);
     if (rc == 0) {
+        p->stats.anomalies += res.rec.n_anomalies;
+        publish_analytics(p, &res);
+        cnc_ingest_result_release(&res);
         return MOSQ_ERR_SUCCESS;
     }
+    cnc_ingest_result_release(&res);
     publish_reject(p, m, &res.rej, now_ms);
     if (cnc_ingest_config(p->ingest)->ingest.on_invalid == CNC_ON_INVALID_PASS) {
         return MOSQ_ERR_SUCCESS;
@@ -174,7 +193,7 @@ static int on_reload(int event, void *event_data, void *userdata)
                              LOG_PREFIX "handler_modules changed: modules load only at start; "
                                         "restart the broker to load the new list");
     }
-    struct cnc_ingest *ing = cnc_ingest_create(cfg, p->registry, err, sizeof err);
+    struct cnc_ingest *ing = cnc_ingest_create(cfg, p->registry, p->ingest, err, sizeof err);
     if (ing == NULL) {
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "reload refused, keeping the old config: %s",
                              err);
@@ -183,9 +202,10 @@ static int on_reload(int event, void *event_data, void *userdata)
     cnc_ingest_destroy(p->ingest);
     p->ingest = ing;
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                         LOG_PREFIX "reloaded %s: %zu handler instances, %zu exact routes, "
-                                    "%zu glob routes",
+                         LOG_PREFIX "reloaded %s: %zu handler instances (%zu unchanged, rule "
+                                    "state kept), %zu exact routes, %zu glob routes",
                          p->config_path, cnc_ingest_config(ing)->n_handlers,
+                         cnc_route_table_kept_count(cnc_ingest_routes(ing)),
                          cnc_route_table_exact_count(cnc_ingest_routes(ing)),
                          cnc_route_table_glob_count(cnc_ingest_routes(ing)));
     return MOSQ_ERR_SUCCESS;
@@ -258,7 +278,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         return MOSQ_ERR_INVAL;
     }
     bool has_mysql = cnc_config_has(cfg, "mysql");
-    p->ingest = cnc_ingest_create(cfg, p->registry, err, sizeof err);
+    p->ingest = cnc_ingest_create(cfg, p->registry, NULL, err, sizeof err);
     if (p->ingest == NULL) {
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "%s", err);
         plugin_destroy(p);

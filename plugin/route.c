@@ -36,6 +36,7 @@ struct cnc_route_table {
     size_t n_exact;
     struct glob_route *globs;
     size_t n_globs;
+    size_t n_kept;
 };
 
 static int fail(char *err, size_t err_len, const struct cnc_config *cfg, int line, const char *key,
@@ -65,8 +66,47 @@ static struct exact_slot *find_slot(const struct cnc_route_table *t, const char 
     }
 }
 
+static bool same_json(const cJSON *a, const cJSON *b)
+{
+    return (a == NULL && b == NULL) || (a != NULL && b != NULL && cJSON_Compare(a, b, 1));
+}
+
+/*
+ * Lends inst the matching instance of old (same name, type, params, rules).
+ * The loan becomes a move only when the whole build succeeds (commit_loans),
+ * so a failed reload leaves the old table whole.
+ */
+static bool borrow(struct cnc_handler_instance *inst, const struct cnc_handler_config *hc,
+                   struct cnc_route_table *old)
+{
+    for (size_t i = 0; old != NULL && i < old->n_instances; i++) {
+        struct cnc_handler_instance *o = &old->instances[i];
+        if (o->state != NULL && o->type == inst->type && strcmp(o->name, hc->name) == 0 &&
+            same_json(o->config->params, hc->params) && same_json(o->config->rules, hc->rules)) {
+            inst->state = o->state;
+            inst->rules = o->rules;
+            inst->borrowed = o;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void commit_loans(struct cnc_route_table *t)
+{
+    for (size_t i = 0; i < t->n_instances; i++) {
+        struct cnc_handler_instance *inst = &t->instances[i];
+        if (inst->borrowed != NULL) {
+            inst->borrowed->state = NULL;
+            inst->borrowed->rules = NULL;
+            inst->borrowed = NULL;
+        }
+    }
+}
+
 static int build_instances(struct cnc_route_table *t, const struct cnc_config *cfg,
-                           const struct cnc_registry *reg, char *err, size_t err_len)
+                           const struct cnc_registry *reg, struct cnc_route_table *old, char *err,
+                           size_t err_len)
 {
     t->instances = calloc(cfg->n_handlers ? cfg->n_handlers : 1, sizeof *t->instances);
     if (t->instances == NULL) {
@@ -88,10 +128,19 @@ static int build_instances(struct cnc_route_table *t, const struct cnc_config *c
             snprintf(err, err_len, "out of memory");
             return -1;
         }
+        inst->config = hc;
         t->n_instances++;
+        if (borrow(inst, hc, old)) {
+            t->n_kept++;
+            continue;
+        }
         char herr[256] = "";
         inst->state = inst->type->create(hc->params, herr, sizeof herr);
-        if (inst->state == NULL) {
+        if (inst->state != NULL) {
+            inst->rules = cnc_rules_create(hc->rules, (size_t)cfg->ingest.max_tracked_machines,
+                                           herr, sizeof herr);
+        }
+        if (inst->state == NULL || inst->rules == NULL) {
             /* herr starts with "params.KEY": find that key's line. */
             char path[300];
             size_t klen = strcspn(herr, ":");
@@ -116,7 +165,8 @@ static long instance_index(const struct cnc_config *cfg, const char *name)
 }
 
 struct cnc_route_table *cnc_route_table_build(const struct cnc_config *cfg,
-                                              const struct cnc_registry *reg, char *err,
+                                              const struct cnc_registry *reg,
+                                              struct cnc_route_table *old, char *err,
                                               size_t err_len)
 {
     struct cnc_route_table *t = calloc(1, sizeof *t);
@@ -135,7 +185,7 @@ struct cnc_route_table *cnc_route_table_build(const struct cnc_config *cfg,
         snprintf(err, err_len, "out of memory");
         goto fail;
     }
-    if (build_instances(t, cfg, reg, err, err_len) != 0) {
+    if (build_instances(t, cfg, reg, old, err, err_len) != 0) {
         goto fail;
     }
     for (size_t i = 0; i < cfg->n_routes; i++) {
@@ -182,6 +232,7 @@ struct cnc_route_table *cnc_route_table_build(const struct cnc_config *cfg,
         s->instance = (uint32_t)inst;
         t->n_exact++;
     }
+    commit_loans(t);
     return t;
 fail:
     cnc_route_table_destroy(t);
@@ -205,6 +256,22 @@ const struct cnc_handler_instance *cnc_route_lookup(const struct cnc_route_table
     return NULL;
 }
 
+size_t cnc_route_table_kept_count(const struct cnc_route_table *t)
+{
+    return t->n_kept;
+}
+
+size_t cnc_route_table_instance_count(const struct cnc_route_table *t)
+{
+    return t->n_instances;
+}
+
+const struct cnc_handler_instance *cnc_route_table_instance(const struct cnc_route_table *t,
+                                                            size_t i)
+{
+    return &t->instances[i];
+}
+
 size_t cnc_route_table_exact_count(const struct cnc_route_table *t)
 {
     return t->n_exact;
@@ -221,8 +288,11 @@ void cnc_route_table_destroy(struct cnc_route_table *t)
         return;
     }
     for (size_t i = 0; i < t->n_instances; i++) {
-        if (t->instances[i].type != NULL) {
+        if (t->instances[i].type != NULL && t->instances[i].borrowed == NULL) {
             t->instances[i].type->destroy(t->instances[i].state);
+        }
+        if (t->instances[i].borrowed == NULL) {
+            cnc_rules_destroy(t->instances[i].rules);
         }
         free(t->instances[i].name);
     }

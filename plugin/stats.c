@@ -63,6 +63,7 @@ char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms)
     cJSON_AddNumberToObject(o, "received", (double)s->received);
     cJSON_AddNumberToObject(o, "accepted", (double)s->accepted);
     cJSON_AddNumberToObject(o, "rejected", (double)s->rejected);
+    cJSON_AddNumberToObject(o, "anomalies", (double)s->anomalies);
     cJSON_AddItemToObject(o, "rejected_by_reason", by);
     out = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

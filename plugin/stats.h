@@ -18,6 +18,7 @@ struct cnc_stats {
     uint64_t accepted;
     uint64_t rejected; /* including those let through by on_invalid: pass */
     uint64_t by_reason[CNC_REJECT__COUNT];
+    uint64_t anomalies; /* anomaly flags raised on accepted messages */
 };
 
 void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code);

@@ -192,7 +192,7 @@ int main(int argc, char **argv)
     if (want_types) {
         cnc_registry_each(reg, print_type, NULL);
     }
-    struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, err, sizeof err);
+    struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, NULL, err, sizeof err);
     if (ing == NULL) {
         fprintf(stderr, "%s\n", err);
         cnc_registry_destroy(reg);

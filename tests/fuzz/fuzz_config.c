@@ -31,7 +31,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cnc_config_destroy(cfg);
         return 0;
     }
-    struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, err, sizeof err);
+    struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, NULL, err, sizeof err);
     cnc_ingest_destroy(ing);
     return 0;
 }

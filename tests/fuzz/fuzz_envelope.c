@@ -24,7 +24,7 @@ static struct cnc_ingest *make(const char *yaml)
     if (cfg == NULL) {
         abort();
     }
-    struct cnc_ingest *i = cnc_ingest_create(cfg, reg, err, sizeof err);
+    struct cnc_ingest *i = cnc_ingest_create(cfg, reg, NULL, err, sizeof err);
     if (i == NULL) {
         abort();
     }

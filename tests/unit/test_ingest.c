@@ -3,6 +3,7 @@
  * selection, own topics never inspected, routing outcome and the record the
  * generic handler makes.
  */
+#include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,6 +14,7 @@
 #include <cmocka.h>
 
 #include "ingest.h"
+#include "support.h"
 
 static struct cnc_registry *reg;
 static struct cnc_ingest *ing;
@@ -27,7 +29,7 @@ static int setup(void **state)
                        "lathes}]\n";
     reg = cnc_registry_create(NULL, 0, err, sizeof err);
     struct cnc_config *cfg = cnc_config_load_buffer("i.yaml", yaml, strlen(yaml), err, sizeof err);
-    ing = cfg ? cnc_ingest_create(cfg, reg, err, sizeof err) : NULL;
+    ing = cfg ? cnc_ingest_create(cfg, reg, NULL, err, sizeof err) : NULL;
     if (ing == NULL) {
         fprintf(stderr, "%s\n", err);
     }
@@ -113,12 +115,121 @@ static void no_route_and_topic_rules(void **state)
     cnc_ingest_result_release(&res);
 }
 
+static int stuck_fires(struct cnc_ingest *i)
+{
+    char buf[256];
+    struct cnc_ingest_result res;
+    assert_int_equal(support_run(i, support_msg(buf, sizeof buf, "M1", "{\"v\":5}"), &res), 0);
+    int n = support_anomaly(&res.rec, "stuck") != NULL;
+    cnc_ingest_result_release(&res);
+    return n;
+}
+
+/* Reload: unchanged instances keep their rule state; a failed reload leaves the old one whole. */
+static void reload_keeps_rule_state(void **state)
+{
+    (void)state;
+    static const char *yaml_a =
+        "handlers:\n  h:\n    type: generic\n    rules: [{name: stuck, variable: v, stuck: "
+        "{samples: 3}}]\n  other: {type: generic}\nroutes: [{match: \"*\", handler: h}]\n";
+    static const char *yaml_changed =
+        "handlers:\n  h:\n    type: generic\n    rules: [{name: stuck, variable: v, stuck: "
+        "{samples: 4}}]\nroutes: [{match: \"*\", handler: h}]\n";
+    static const char *yaml_broken =
+        "handlers:\n  h:\n    type: generic\n    rules: [{name: stuck, variable: v, stuck: "
+        "{samples: 3}}]\nroutes: [{match: \"*\", handler: nobody}]\n";
+    char err[512];
+    struct cnc_registry *r = NULL;
+    struct cnc_ingest *a = support_ingest(yaml_a, &r, err, sizeof err);
+    assert_non_null(a);
+    assert_int_equal(stuck_fires(a), 0);
+    assert_int_equal(stuck_fires(a), 0);
+
+    /* Same instance config, routes reordered: state carried over, third sample fires. */
+    struct cnc_config *cfg =
+        cnc_config_load_buffer("t.yaml", yaml_a, strlen(yaml_a), err, sizeof err);
+    struct cnc_ingest *b = cnc_ingest_create(cfg, r, a, err, sizeof err);
+    assert_non_null(b);
+    assert_int_equal(cnc_route_table_kept_count(cnc_ingest_routes(b)), 2);
+    cnc_ingest_destroy(a);
+    assert_int_equal(stuck_fires(b), 1);
+
+    /* A broken config fails and leaves b intact, state included. */
+    cfg = cnc_config_load_buffer("t.yaml", yaml_broken, strlen(yaml_broken), err, sizeof err);
+    assert_null(cnc_ingest_create(cfg, r, b, err, sizeof err));
+    assert_non_null(strstr(err, "handler \"nobody\" is not defined"));
+    assert_int_equal(stuck_fires(b), 1);
+
+    /* A changed rule starts from scratch. */
+    cfg = cnc_config_load_buffer("t.yaml", yaml_changed, strlen(yaml_changed), err, sizeof err);
+    struct cnc_ingest *c = cnc_ingest_create(cfg, r, b, err, sizeof err);
+    assert_non_null(c);
+    assert_int_equal(cnc_route_table_kept_count(cnc_ingest_routes(c)), 0);
+    cnc_ingest_destroy(b);
+    assert_int_equal(stuck_fires(c), 0);
+    assert_int_equal(stuck_fires(c), 0);
+    assert_int_equal(stuck_fires(c), 0);
+    assert_int_equal(stuck_fires(c), 1);
+    cnc_ingest_destroy(c);
+    cnc_registry_destroy(r);
+}
+
+/* The analytics JSON of an accepted message (DESIGN.md "Published topics"). */
+static void analytics_json(void **state)
+{
+    (void)state;
+    char err[512], buf[512];
+    struct cnc_registry *r = NULL;
+    struct cnc_ingest *i = support_ingest(
+        "handlers:\n  press:\n    type: sensor_efficiency\n    rules: [{name: hot, variable: "
+        "temperature, above: 90, severity: critical}]\nroutes: [{match: \"*\", handler: press}]\n",
+        &r, err, sizeof err);
+    assert_non_null(i);
+    struct cnc_ingest_result res;
+    assert_int_equal(
+        support_run(i,
+                    support_msg(buf, sizeof buf, "PRESS-04",
+                                "{\"mode\":\"active\",\"temperature\":91,\"vibration\":1}"),
+                    &res),
+        0);
+    size_t len;
+    const char *json = cnc_ingest_analytics(i, &res, &len);
+    assert_non_null(json);
+    assert_int_equal(strlen(json), len);
+    cJSON *o = cJSON_Parse(json);
+    assert_non_null(o);
+    assert_string_equal(cJSON_GetObjectItem(o, "cnc_id")->valuestring, "PRESS-04");
+    assert_string_equal(cJSON_GetObjectItem(o, "ts")->valuestring, "2025-05-16T07:03:48.000Z");
+    assert_string_equal(cJSON_GetObjectItem(o, "part_program")->valuestring, "p");
+    assert_string_equal(cJSON_GetObjectItem(o, "handler")->valuestring, "press");
+    assert_string_equal(cJSON_GetObjectItem(o, "mode")->valuestring, "active");
+    /* 91 C: 50 * (95 - 91) / 15 + 50 */
+    assert_true(fabs(cJSON_GetObjectItem(o, "efficiency_score")->valuedouble - 63.3333333333) <
+                1e-6);
+    assert_string_equal(cJSON_GetObjectItem(o, "efficiency_level")->valuestring, "Medium");
+    assert_int_equal(cJSON_GetObjectItem(o, "readings")->valueint, 3);
+    cJSON *an = cJSON_GetObjectItem(o, "anomalies");
+    assert_int_equal(cJSON_GetArraySize(an), 1);
+    cJSON *a0 = cJSON_GetArrayItem(an, 0);
+    assert_string_equal(cJSON_GetObjectItem(a0, "rule")->valuestring, "hot");
+    assert_string_equal(cJSON_GetObjectItem(a0, "variable")->valuestring, "temperature");
+    assert_int_equal(cJSON_GetObjectItem(a0, "value")->valueint, 91);
+    assert_int_equal(cJSON_GetObjectItem(a0, "threshold")->valueint, 90);
+    assert_string_equal(cJSON_GetObjectItem(a0, "severity")->valuestring, "critical");
+    /* A rule anomaly marks the efficiency row as anomalous. */
+    assert_true(res.rec.efficiency.is_anomaly);
+    cJSON_Delete(o);
+    cnc_ingest_result_release(&res);
+    cnc_ingest_destroy(i);
+    cnc_registry_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(topics_selected),
-        cmocka_unit_test(accepted_record),
-        cmocka_unit_test(no_route_and_topic_rules),
+        cmocka_unit_test(topics_selected),          cmocka_unit_test(accepted_record),
+        cmocka_unit_test(no_route_and_topic_rules), cmocka_unit_test(reload_keeps_rule_state),
+        cmocka_unit_test(analytics_json),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

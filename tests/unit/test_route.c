@@ -38,7 +38,7 @@ static struct cnc_route_table *build(const char *yaml, struct cnc_config **cfg, 
     if (*cfg == NULL) {
         return NULL;
     }
-    struct cnc_route_table *t = cnc_route_table_build(*cfg, reg, err, len);
+    struct cnc_route_table *t = cnc_route_table_build(*cfg, reg, NULL, err, len);
     if (t == NULL) {
         cnc_config_destroy(*cfg);
         *cfg = NULL;

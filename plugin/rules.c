@@ -1,0 +1,539 @@
+/*
+ * rules.c - threshold, z-score and stuck-value rules, see rules.h.
+ *
+ * Broker thread. Per-machine state lives in one open-addressing table per
+ * rule set (cnc_id -> row), grown by doubling up to the configured bound;
+ * a row holds one state per stateful rule.
+ */
+#include "rules.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <xxhash.h>
+
+#include "cnc_error.h"
+
+enum rule_kind { RULE_ABOVE, RULE_BELOW, RULE_OUTSIDE, RULE_ZSCORE, RULE_STUCK };
+static const char *const kind_names[] = {"above", "below", "outside", "zscore", "stuck"};
+
+struct rule {
+    enum rule_kind kind;
+    char *name;
+    char *variable;
+    enum cnc_severity severity;
+    double lo, hi; /* thresholds: above uses hi, below uses lo */
+    /* zscore */
+    double alpha_slow, alpha_fast, fast_sd, limit;
+    uint32_t warmup, max_freeze;
+    /* stuck */
+    uint32_t samples;
+    char *active_variable; /* NULL: the default activity test */
+    char **active_values;
+    size_t n_active_values;
+    int state; /* index of this rule's state in a machine row, -1 if stateless */
+};
+
+struct zscore_state {
+    double slow, fast, msd, last;
+    uint32_t n, frozen;
+};
+
+struct stuck_state {
+    double last;
+    uint32_t count;
+};
+
+union rule_state {
+    struct zscore_state z;
+    struct stuck_state s;
+};
+
+struct machine_slot {
+    char *id; /* NULL: empty */
+    uint64_t hash;
+    uint32_t row;
+};
+
+struct cnc_rule_set {
+    struct rule *rules;
+    size_t n_rules;
+    size_t n_stateful;
+    struct machine_slot *slots;
+    size_t mask;
+    size_t n_machines;
+    size_t max_machines;
+    union rule_state *rows; /* n_machines * n_stateful */
+    size_t rows_cap;        /* in machines */
+    uint64_t untracked;
+};
+
+static int fail(char *err, size_t len, size_t i, const char *key, const char *msg)
+{
+    snprintf(err, len, "rules[%zu]%s%s: %s", i, key ? "." : "", key ? key : "", msg);
+    return -1;
+}
+
+static bool number_in(const cJSON *o, const char *key, double *out)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+        return false;
+    }
+    *out = v->valuedouble;
+    return true;
+}
+
+static int parse_zscore(struct rule *r, const cJSON *z, size_t i, char *err, size_t len)
+{
+    static const char *const keys[] = {"window", "smooth", "limit", "warmup", NULL};
+    double window = 100, smooth = 1, limit = 4, warmup = -1;
+    if (!cJSON_IsObject(z)) {
+        return fail(err, len, i, "zscore", "must be a mapping {window, smooth, limit, warmup}");
+    }
+    for (const cJSON *m = z->child; m != NULL; m = m->next) {
+        size_t k = 0;
+        while (keys[k] != NULL && strcmp(keys[k], m->string) != 0) {
+            k++;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "zscore.%s", m->string);
+        if (keys[k] == NULL) {
+            return fail(err, len, i, key, "unknown key (known: window, smooth, limit, warmup)");
+        }
+        if (!cJSON_IsNumber(m) || m->valuedouble <= 0 || !isfinite(m->valuedouble)) {
+            return fail(err, len, i, key, "must be a positive number");
+        }
+    }
+    number_in(z, "window", &window);
+    number_in(z, "smooth", &smooth);
+    number_in(z, "limit", &limit);
+    number_in(z, "warmup", &warmup);
+    if (window < 2 || window > 1e6) {
+        return fail(err, len, i, "zscore.window", "must be from 2 to 1000000 samples");
+    }
+    if (smooth < 1 || smooth > window) {
+        return fail(err, len, i, "zscore.smooth", "must be from 1 to window samples");
+    }
+    r->alpha_slow = 2.0 / (window + 1.0);
+    r->alpha_fast = 2.0 / (smooth + 1.0);
+    /* Standard deviation of an EWMA of white noise with unit sigma. */
+    r->fast_sd = sqrt(r->alpha_fast / (2.0 - r->alpha_fast));
+    r->limit = limit;
+    r->warmup = (uint32_t)(warmup > 0 ? warmup : window / 2 > 10 ? window / 2 : 10);
+    r->max_freeze = (uint32_t)window;
+    return 0;
+}
+
+static int parse_stuck(struct rule *r, const cJSON *rule, const cJSON *s, size_t i, char *err,
+                       size_t len)
+{
+    double samples = 20;
+    if (!cJSON_IsObject(s)) {
+        return fail(err, len, i, "stuck", "must be a mapping {samples: N}");
+    }
+    for (const cJSON *m = s->child; m != NULL; m = m->next) {
+        if (strcmp(m->string, "samples") != 0) {
+            char key[64];
+            snprintf(key, sizeof key, "stuck.%s", m->string);
+            return fail(err, len, i, key, "unknown key (known: samples)");
+        }
+    }
+    if (cJSON_GetObjectItemCaseSensitive(s, "samples") != NULL &&
+        (!number_in(s, "samples", &samples) || samples < 2 || samples > 1e6 ||
+         samples != floor(samples))) {
+        return fail(err, len, i, "stuck.samples", "must be a whole number from 2 to 1000000");
+    }
+    r->samples = (uint32_t)samples;
+    const cJSON *aw = cJSON_GetObjectItemCaseSensitive(rule, "active_when");
+    if (aw == NULL) {
+        return 0;
+    }
+    const cJSON *var = cJSON_GetObjectItemCaseSensitive(aw, "variable");
+    const cJSON *in = cJSON_GetObjectItemCaseSensitive(aw, "in");
+    if (!cJSON_IsObject(aw) || !cJSON_IsString(var) || !cJSON_IsArray(in) ||
+        cJSON_GetArraySize(aw) != 2 || cJSON_GetArraySize(in) == 0) {
+        return fail(err, len, i, "active_when", "must be {variable: NAME, in: [VALUE, ...]}");
+    }
+    r->active_variable = strdup(var->valuestring);
+    r->active_values = calloc((size_t)cJSON_GetArraySize(in), sizeof(char *));
+    if (r->active_variable == NULL || r->active_values == NULL) {
+        return fail(err, len, i, NULL, "out of memory");
+    }
+    for (const cJSON *v = in->child; v != NULL; v = v->next) {
+        if (!cJSON_IsString(v)) {
+            return fail(err, len, i, "active_when.in", "must be a list of strings");
+        }
+        if ((r->active_values[r->n_active_values] = strdup(v->valuestring)) == NULL) {
+            return fail(err, len, i, NULL, "out of memory");
+        }
+        r->n_active_values++;
+    }
+    return 0;
+}
+
+static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_t len)
+{
+    static const char *const keys[] = {"name",    "variable", "severity", "above",       "below",
+                                       "outside", "zscore",   "stuck",    "active_when", NULL};
+    r->state = -1;
+    if (!cJSON_IsObject(o)) {
+        return fail(err, len, i, NULL, "must be a mapping with variable: and one rule kind");
+    }
+    int kinds = 0;
+    for (const cJSON *m = o->child; m != NULL; m = m->next) {
+        size_t k = 0;
+        while (keys[k] != NULL && strcmp(keys[k], m->string) != 0) {
+            k++;
+        }
+        if (keys[k] == NULL) {
+            return fail(err, len, i, m->string,
+                        "unknown key (known: name, variable, severity, above, below, outside, "
+                        "zscore, stuck, active_when)");
+        }
+        for (int kind = 0; kind < 5; kind++) {
+            if (strcmp(m->string, kind_names[kind]) == 0) {
+                r->kind = (enum rule_kind)kind;
+                kinds++;
+            }
+        }
+    }
+    if (kinds != 1) {
+        return fail(err, len, i, NULL, "needs exactly one of above, below, outside, zscore, stuck");
+    }
+    const cJSON *var = cJSON_GetObjectItemCaseSensitive(o, "variable");
+    if (!cJSON_IsString(var) || var->valuestring[0] == '\0') {
+        return fail(err, len, i, "variable", "must name a payload variable");
+    }
+    if ((r->variable = strdup(var->valuestring)) == NULL) {
+        return fail(err, len, i, NULL, "out of memory");
+    }
+    const cJSON *name = cJSON_GetObjectItemCaseSensitive(o, "name");
+    if (name != NULL && (!cJSON_IsString(name) || name->valuestring[0] == '\0')) {
+        return fail(err, len, i, "name", "must be a non-empty string");
+    }
+    char dflt[128];
+    snprintf(dflt, sizeof dflt, "%s_%s", r->variable, kind_names[r->kind]);
+    if ((r->name = strdup(name != NULL ? name->valuestring : dflt)) == NULL) {
+        return fail(err, len, i, NULL, "out of memory");
+    }
+    r->severity = CNC_SEVERITY_WARNING;
+    const cJSON *sev = cJSON_GetObjectItemCaseSensitive(o, "severity");
+    if (sev != NULL) {
+        int found = 0;
+        for (int s = CNC_SEVERITY_INFO; s <= CNC_SEVERITY_CRITICAL; s++) {
+            if (cJSON_IsString(sev) && strcmp(sev->valuestring, cnc_severity_name(s)) == 0) {
+                r->severity = (enum cnc_severity)s;
+                found = 1;
+            }
+        }
+        if (!found) {
+            return fail(err, len, i, "severity", "must be info, warning or critical");
+        }
+    }
+    if (r->kind != RULE_STUCK && cJSON_GetObjectItemCaseSensitive(o, "active_when") != NULL) {
+        return fail(err, len, i, "active_when", "only applies to stuck rules");
+    }
+    const cJSON *arg = cJSON_GetObjectItemCaseSensitive(o, kind_names[r->kind]);
+    switch (r->kind) {
+    case RULE_ABOVE:
+        if (!number_in(o, "above", &r->hi)) {
+            return fail(err, len, i, "above", "must be a number");
+        }
+        return 0;
+    case RULE_BELOW:
+        if (!number_in(o, "below", &r->lo)) {
+            return fail(err, len, i, "below", "must be a number");
+        }
+        return 0;
+    case RULE_OUTSIDE: {
+        const cJSON *a = cJSON_GetArrayItem(arg, 0), *b = cJSON_GetArrayItem(arg, 1);
+        if (!cJSON_IsArray(arg) || cJSON_GetArraySize(arg) != 2 || !cJSON_IsNumber(a) ||
+            !cJSON_IsNumber(b) || a->valuedouble > b->valuedouble) {
+            return fail(err, len, i, "outside", "must be [low, high] with low <= high");
+        }
+        r->lo = a->valuedouble;
+        r->hi = b->valuedouble;
+        return 0;
+    }
+    case RULE_ZSCORE:
+        return parse_zscore(r, arg, i, err, len);
+    case RULE_STUCK:
+        return parse_stuck(r, o, arg, i, err, len);
+    }
+    return 0;
+}
+
+struct cnc_rule_set *cnc_rules_create(const cJSON *rules, size_t max_machines, char *err,
+                                      size_t err_len)
+{
+    struct cnc_rule_set *rs = calloc(1, sizeof *rs);
+    size_t n = rules != NULL ? (size_t)cJSON_GetArraySize(rules) : 0;
+    if (rs == NULL || (rs->rules = calloc(n ? n : 1, sizeof *rs->rules)) == NULL) {
+        snprintf(err, err_len, "rules: out of memory");
+        free(rs);
+        return NULL;
+    }
+    rs->max_machines = max_machines;
+    size_t i = 0;
+    for (const cJSON *o = rules != NULL ? rules->child : NULL; o != NULL; o = o->next, i++) {
+        rs->n_rules++;
+        if (parse_rule(&rs->rules[i], o, i, err, err_len) != 0) {
+            cnc_rules_destroy(rs);
+            return NULL;
+        }
+        if (rs->rules[i].kind == RULE_ZSCORE || rs->rules[i].kind == RULE_STUCK) {
+            rs->rules[i].state = (int)rs->n_stateful++;
+        }
+    }
+    return rs;
+}
+
+void cnc_rules_destroy(struct cnc_rule_set *rs)
+{
+    if (rs == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < rs->n_rules; i++) {
+        struct rule *r = &rs->rules[i];
+        free(r->name);
+        free(r->variable);
+        free(r->active_variable);
+        for (size_t k = 0; k < r->n_active_values; k++) {
+            free(r->active_values[k]);
+        }
+        free(r->active_values);
+    }
+    free(rs->rules);
+    if (rs->slots != NULL) {
+        for (size_t i = 0; i <= rs->mask; i++) {
+            free(rs->slots[i].id);
+        }
+    }
+    free(rs->slots);
+    free(rs->rows);
+    free(rs);
+}
+
+static struct machine_slot *probe(struct machine_slot *slots, size_t mask, const char *id,
+                                  uint64_t h)
+{
+    size_t i = (size_t)h & mask;
+    while (slots[i].id != NULL && (slots[i].hash != h || strcmp(slots[i].id, id) != 0)) {
+        i = (i + 1) & mask;
+    }
+    return &slots[i];
+}
+
+static int grow(struct cnc_rule_set *rs)
+{
+    size_t cap = rs->slots == NULL ? 64 : (rs->mask + 1) * 2;
+    struct machine_slot *slots = calloc(cap, sizeof *slots);
+    if (slots == NULL) {
+        return -1;
+    }
+    for (size_t i = 0; rs->slots != NULL && i <= rs->mask; i++) {
+        if (rs->slots[i].id != NULL) {
+            *probe(slots, cap - 1, rs->slots[i].id, rs->slots[i].hash) = rs->slots[i];
+        }
+    }
+    free(rs->slots);
+    rs->slots = slots;
+    rs->mask = cap - 1;
+    return 0;
+}
+
+/* The state row of a machine, created on first sight; NULL when the bound is reached. */
+static union rule_state *machine_row(struct cnc_rule_set *rs, const char *id)
+{
+    uint64_t h = XXH3_64bits(id, strlen(id));
+    if (rs->slots != NULL) {
+        struct machine_slot *s = probe(rs->slots, rs->mask, id, h);
+        if (s->id != NULL) {
+            return &rs->rows[(size_t)s->row * rs->n_stateful];
+        }
+    }
+    if (rs->n_machines >= rs->max_machines) {
+        return NULL;
+    }
+    if ((rs->slots == NULL || (rs->n_machines + 1) * 2 > rs->mask + 1) && grow(rs) != 0) {
+        return NULL;
+    }
+    if (rs->n_machines == rs->rows_cap) {
+        size_t cap = rs->rows_cap ? rs->rows_cap * 2 : 64;
+        union rule_state *rows = realloc(rs->rows, cap * rs->n_stateful * sizeof *rows);
+        if (rows == NULL) {
+            return NULL;
+        }
+        rs->rows = rows;
+        rs->rows_cap = cap;
+    }
+    struct machine_slot *s = probe(rs->slots, rs->mask, id, h);
+    if ((s->id = strdup(id)) == NULL) {
+        return NULL;
+    }
+    s->hash = h;
+    s->row = (uint32_t)rs->n_machines++;
+    union rule_state *row = &rs->rows[(size_t)s->row * rs->n_stateful];
+    memset(row, 0, rs->n_stateful * sizeof *row);
+    return row;
+}
+
+static void flag(struct cnc_record *rec, const struct rule *r, double value, double threshold)
+{
+    struct cnc_anomaly a = {
+        .rule = r->name,
+        .variable = r->variable,
+        .value = value,
+        .threshold = threshold,
+        .severity = r->severity,
+    };
+    cnc_record_add_anomaly(rec, &a);
+}
+
+static void apply_zscore(const struct rule *r, struct zscore_state *z, double x,
+                         struct cnc_record *rec)
+{
+    if (z->n == 0) {
+        z->slow = z->fast = z->last = x;
+        z->msd = 0;
+        z->n = 1;
+        return;
+    }
+    double d = x - z->last;
+    z->last = x;
+    z->fast += r->alpha_fast * (x - z->fast);
+    if (z->n < r->warmup) {
+        /* Early on, a running mean: an EWMA would lean on its first sample. */
+        double a = 1.0 / (double)(z->n + 1);
+        a = a > r->alpha_slow ? a : r->alpha_slow;
+        z->slow += a * (x - z->slow);
+        z->msd += a * (d * d / 2.0 - z->msd);
+        z->n++;
+        return;
+    }
+    double sd = sqrt(z->msd) * r->fast_sd;
+    double dev = z->fast - z->slow;
+    bool out = sd > 0 ? fabs(dev) > r->limit * sd : dev != 0;
+    if (out) {
+        flag(rec, r, x, z->slow + (dev > 0 ? r->limit * sd : -r->limit * sd));
+        if (z->frozen < r->max_freeze) {
+            z->frozen++;
+            return; /* the baseline must not learn the anomaly */
+        }
+    } else {
+        z->frozen = 0;
+    }
+    z->slow += r->alpha_slow * (x - z->slow);
+    z->msd += r->alpha_slow * (d * d / 2.0 - z->msd);
+}
+
+static bool string_is(const cJSON *payload, const char *name, const char *value)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(payload, name);
+    return cJSON_IsString(v) && strcmp(v->valuestring, value) == 0;
+}
+
+static bool machine_active(const struct rule *r, const cJSON *payload)
+{
+    if (r->active_variable != NULL) {
+        for (size_t i = 0; i < r->n_active_values; i++) {
+            if (string_is(payload, r->active_variable, r->active_values[i])) {
+                return true;
+            }
+        }
+        return false;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(payload, "mode") != NULL) {
+        return string_is(payload, "mode", "active");
+    }
+    if (cJSON_GetObjectItemCaseSensitive(payload, "status") != NULL) {
+        return string_is(payload, "status", "running");
+    }
+    return true;
+}
+
+static void apply_stuck(const struct rule *r, struct stuck_state *s, double x, const cJSON *payload,
+                        struct cnc_record *rec)
+{
+    if (!machine_active(r, payload)) {
+        s->count = 0;
+        return;
+    }
+    if (s->count > 0 && x == s->last) {
+        s->count++;
+    } else {
+        s->count = 1;
+        s->last = x;
+    }
+    if (s->count >= r->samples) {
+        flag(rec, r, x, (double)r->samples);
+    }
+}
+
+void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg, struct cnc_record *rec)
+{
+    union rule_state *row = NULL;
+    bool row_looked_up = false;
+    for (size_t i = 0; i < rs->n_rules; i++) {
+        const struct rule *r = &rs->rules[i];
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg->payload, r->variable);
+        if (!cJSON_IsNumber(v)) {
+            continue;
+        }
+        double x = v->valuedouble;
+        switch (r->kind) {
+        case RULE_ABOVE:
+            if (x > r->hi) {
+                flag(rec, r, x, r->hi);
+            }
+            continue;
+        case RULE_BELOW:
+            if (x < r->lo) {
+                flag(rec, r, x, r->lo);
+            }
+            continue;
+        case RULE_OUTSIDE:
+            if (x < r->lo || x > r->hi) {
+                flag(rec, r, x, x < r->lo ? r->lo : r->hi);
+            }
+            continue;
+        case RULE_ZSCORE:
+        case RULE_STUCK:
+            break;
+        }
+        if (!row_looked_up) {
+            row = machine_row(rs, msg->cnc_id);
+            row_looked_up = true;
+            if (row == NULL) {
+                rs->untracked++;
+            }
+        }
+        if (row == NULL) {
+            continue;
+        }
+        if (r->kind == RULE_ZSCORE) {
+            apply_zscore(r, &row[r->state].z, x, rec);
+        } else {
+            apply_stuck(r, &row[r->state].s, x, msg->payload, rec);
+        }
+    }
+}
+
+size_t cnc_rules_count(const struct cnc_rule_set *rs)
+{
+    return rs->n_rules;
+}
+
+size_t cnc_rules_tracked_machines(const struct cnc_rule_set *rs)
+{
+    return rs->n_machines;
+}
+
+uint64_t cnc_rules_untracked(const struct cnc_rule_set *rs)
+{
+    return rs->untracked;
+}

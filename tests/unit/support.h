@@ -1,0 +1,54 @@
+/*
+ * support.h - helpers shared by the unit tests that run messages through a
+ * cnc_ingest built from inline YAML (single-threaded).
+ */
+#ifndef CNC_TEST_SUPPORT_H
+#define CNC_TEST_SUPPORT_H
+
+#include <stdio.h>
+#include <string.h>
+
+#include "ingest.h"
+
+/* Builds an ingest from YAML with the built-in registry (*reg is created when NULL). */
+static inline struct cnc_ingest *support_ingest(const char *yaml, struct cnc_registry **reg,
+                                                char *err, size_t err_len)
+{
+    if (*reg == NULL) {
+        *reg = cnc_registry_create(NULL, 0, err, err_len);
+    }
+    struct cnc_config *cfg = cnc_config_load_buffer("t.yaml", yaml, strlen(yaml), err, err_len);
+    return cfg != NULL ? cnc_ingest_create(cfg, *reg, NULL, err, err_len) : NULL;
+}
+
+/* Runs one message (no topic check); the caller releases res. */
+static inline int support_run(struct cnc_ingest *ing, const char *json,
+                              struct cnc_ingest_result *res)
+{
+    return cnc_ingest_process(ing, NULL, json, strlen(json), INT64_C(1747400000000), res);
+}
+
+/* A message for cnc_id with the given payload text. */
+static inline const char *support_msg(char *buf, size_t len, const char *cnc_id,
+                                      const char *payload)
+{
+    snprintf(buf, len,
+             "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":1747379028,"
+             "\"payload\":%s}",
+             cnc_id, payload);
+    return buf;
+}
+
+/* The anomaly raised by rule, or NULL. */
+static inline const struct cnc_anomaly *support_anomaly(const struct cnc_record *rec,
+                                                        const char *rule)
+{
+    for (size_t i = 0; i < rec->n_anomalies; i++) {
+        if (strcmp(rec->anomalies[i].rule, rule) == 0) {
+            return &rec->anomalies[i];
+        }
+    }
+    return NULL;
+}
+
+#endif

@@ -1,0 +1,303 @@
+/*
+ * test_rules.c - anomaly rules (plugin/rules.c): thresholds, the rolling
+ * z-score catching a slow drift a fixed threshold misses (and staying quiet
+ * on plain noise), stuck values while active, bounded per-machine state,
+ * and rule errors with their key and line.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "support.h"
+
+static struct cnc_registry *reg;
+
+static int teardown(void **state)
+{
+    (void)state;
+    cnc_registry_destroy(reg);
+    return 0;
+}
+
+static struct cnc_ingest *make(const char *rules_yaml, const char *extra)
+{
+    char yaml[2048], err[512];
+    snprintf(yaml, sizeof yaml,
+             "%shandlers:\n  h:\n    type: generic\n    rules:\n%sroutes: [{match: \"*\", handler: "
+             "h}]\n",
+             extra, rules_yaml);
+    struct cnc_ingest *ing = support_ingest(yaml, &reg, err, sizeof err);
+    if (ing == NULL) {
+        fail_msg("%s", err);
+    }
+    return ing;
+}
+
+/* Runs a payload for cnc_id and returns how many anomalies the named rule raised (0 or 1). */
+static int fires(struct cnc_ingest *ing, const char *cnc_id, const char *payload, const char *rule,
+                 double *threshold)
+{
+    char buf[512];
+    struct cnc_ingest_result res;
+    assert_int_equal(support_run(ing, support_msg(buf, sizeof buf, cnc_id, payload), &res), 0);
+    const struct cnc_anomaly *a = support_anomaly(&res.rec, rule);
+    if (a != NULL && threshold != NULL) {
+        *threshold = a->threshold;
+    }
+    int n = a != NULL;
+    cnc_ingest_result_release(&res);
+    return n;
+}
+
+static int fires_value(struct cnc_ingest *ing, const char *var, double v, const char *rule)
+{
+    char payload[128];
+    snprintf(payload, sizeof payload, "{\"%s\":%.6f}", var, v);
+    return fires(ing, "M1", payload, rule, NULL);
+}
+
+static void thresholds(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing = make("      - {variable: t, above: 90, severity: critical}\n"
+                                  "      - {name: cold, variable: t, below: 5}\n"
+                                  "      - {name: band, variable: p, outside: [1, 2]}\n",
+                                  "");
+    double th = 0;
+    assert_int_equal(fires(ing, "M1", "{\"t\":90}", "t_above", NULL), 0);
+    assert_int_equal(fires(ing, "M1", "{\"t\":90.5}", "t_above", &th), 1);
+    assert_true(th == 90);
+    assert_int_equal(fires(ing, "M1", "{\"t\":4}", "cold", &th), 1);
+    assert_true(th == 5);
+    assert_int_equal(fires(ing, "M1", "{\"p\":1}", "band", NULL), 0);
+    assert_int_equal(fires(ing, "M1", "{\"p\":2.5}", "band", &th), 1);
+    assert_true(th == 2);
+    assert_int_equal(fires(ing, "M1", "{\"p\":0.5}", "band", &th), 1);
+    assert_true(th == 1);
+    /* Missing or non-numeric variables are skipped. */
+    assert_int_equal(fires(ing, "M1", "{\"q\":100}", "t_above", NULL), 0);
+    assert_int_equal(fires(ing, "M1", "{\"t\":\"hot\"}", "t_above", NULL), 0);
+
+    char buf[256];
+    struct cnc_ingest_result res;
+    assert_int_equal(support_run(ing, support_msg(buf, sizeof buf, "M1", "{\"t\":99}"), &res), 0);
+    assert_int_equal(res.rec.anomalies[0].severity, CNC_SEVERITY_CRITICAL);
+    assert_string_equal(res.rec.anomalies[0].variable, "t");
+    cnc_ingest_result_release(&res);
+    cnc_ingest_destroy(ing);
+}
+
+/* Deterministic Gaussian noise (xorshift64 + Box-Muller). */
+static uint64_t rng = 88172645463325252ULL;
+static double uniform(void)
+{
+    rng ^= rng << 13;
+    rng ^= rng >> 7;
+    rng ^= rng << 17;
+    return ((double)(rng >> 11) + 0.5) / 9007199254740992.0;
+}
+static double gauss(void)
+{
+    return sqrt(-2.0 * log(uniform())) * cos(2.0 * M_PI * uniform());
+}
+
+static void zscore_catches_slow_drift(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: fixed, variable: temperature, above: 85}\n"
+             "      - {name: drift, variable: temperature, zscore: {window: 300, smooth: 10, "
+             "limit: 6}}\n",
+             "");
+    int fixed = 0, drift_before = 0, drift_during = 0, first = -1;
+    /* 600 steady samples around 70 C (sigma 0.5), then +10 C over 500 samples. */
+    for (int i = 0; i < 1100; i++) {
+        double base = i < 600 ? 70.0 : 70.0 + 10.0 * (i - 600) / 500.0;
+        double t = base + 0.5 * gauss();
+        fixed += fires_value(ing, "temperature", t, "fixed");
+        int d = fires_value(ing, "temperature", t, "drift");
+        if (i < 600) {
+            drift_before += d;
+        } else {
+            drift_during += d;
+            if (d && first < 0) {
+                first = i - 600;
+            }
+        }
+    }
+    assert_int_equal(fixed, 0);        /* the drift never reaches the fixed threshold */
+    assert_int_equal(drift_before, 0); /* no false alarm on steady noise */
+    assert_true(first >= 0 && first < 150);
+    assert_true(drift_during > 300);
+    cnc_ingest_destroy(ing);
+}
+
+static void zscore_quiet_on_noise_and_spike(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: z, variable: v, zscore: {window: 100, limit: 6}}\n", "");
+    int alarms = 0;
+    for (int i = 0; i < 5000; i++) {
+        alarms += fires_value(ing, "v", 2.0 + 0.1 * gauss(), "z");
+    }
+    assert_int_equal(alarms, 0);
+    /* A sudden spike is caught at once, and the baseline does not learn it. */
+    assert_int_equal(fires_value(ing, "v", 4.0, "z"), 1);
+    assert_int_equal(fires_value(ing, "v", 4.0, "z"), 1);
+    assert_int_equal(fires_value(ing, "v", 2.0, "z"), 0);
+    /* Machines have separate state: a new machine is still warming up. */
+    assert_int_equal(fires(ing, "M2", "{\"v\":40}", "z", NULL), 0);
+    cnc_ingest_destroy(ing);
+}
+
+static void zscore_readapts_after_window(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: z, variable: v, zscore: {window: 50, limit: 6}}\n", "");
+    for (int i = 0; i < 500; i++) {
+        fires_value(ing, "v", 10.0 + 0.1 * gauss(), "z");
+    }
+    /* A permanent level shift is flagged for about a window, then becomes the new normal. */
+    int flagged = 0;
+    for (int i = 0; i < 400; i++) {
+        flagged += fires_value(ing, "v", 20.0 + 0.1 * gauss(), "z");
+    }
+    assert_true(flagged >= 50 && flagged < 400);
+    assert_int_equal(fires_value(ing, "v", 20.0, "z"), 0);
+    cnc_ingest_destroy(ing);
+}
+
+static void stuck_while_active(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: stuck, variable: vibration, stuck: {samples: 5}}\n"
+             "      - {name: spin_stuck, variable: spin, stuck: {samples: 3}, "
+             "active_when: {variable: state, in: [cutting, drilling]}}\n",
+             "");
+    const char *active = "{\"mode\":\"active\",\"vibration\":1.5}";
+    const char *idle = "{\"mode\":\"idle\",\"vibration\":1.5}";
+    for (int i = 1; i <= 4; i++) {
+        assert_int_equal(fires(ing, "M1", active, "stuck", NULL), 0);
+    }
+    double th;
+    assert_int_equal(fires(ing, "M1", active, "stuck", &th), 1);
+    assert_true(th == 5);
+    assert_int_equal(fires(ing, "M1", active, "stuck", NULL), 1);
+    /* Idle resets the count: a parked machine's sensor may rightly not move. */
+    assert_int_equal(fires(ing, "M1", idle, "stuck", NULL), 0);
+    for (int i = 1; i <= 4; i++) {
+        assert_int_equal(fires(ing, "M1", active, "stuck", NULL), 0);
+    }
+    /* A changing value never sticks. */
+    assert_int_equal(fires(ing, "M1", "{\"mode\":\"active\",\"vibration\":1.6}", "stuck", NULL), 0);
+    /* active_when with a custom variable. */
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(
+            fires(ing, "M2", "{\"state\":\"cutting\",\"spin\":800}", "spin_stuck", NULL), 0);
+    }
+    assert_int_equal(fires(ing, "M2", "{\"state\":\"drilling\",\"spin\":800}", "spin_stuck", NULL),
+                     1);
+    assert_int_equal(fires(ing, "M2", "{\"state\":\"parked\",\"spin\":800}", "spin_stuck", NULL),
+                     0);
+    cnc_ingest_destroy(ing);
+}
+
+static void state_is_bounded(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing = make("      - {name: stuck, variable: v, stuck: {samples: 2}}\n"
+                                  "      - {name: high, variable: v, above: 10}\n",
+                                  "ingest: {max_tracked_machines: 3}\n");
+    const struct cnc_rule_set *rs = cnc_route_table_instance(cnc_ingest_routes(ing), 0)->rules;
+    const char *ids[] = {"A", "B", "C", "D"};
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 4; i++) {
+            int stuck = fires(ing, ids[i], "{\"v\":20}", "stuck", NULL);
+            assert_int_equal(stuck, round == 1 && i < 3);
+            /* Stateless rules still apply to the untracked machine. */
+            assert_int_equal(fires(ing, ids[i], "{\"v\":20}", "high", NULL), 1);
+        }
+    }
+    assert_int_equal(cnc_rules_tracked_machines(rs), 3);
+    assert_true(cnc_rules_untracked(rs) >= 4);
+    cnc_ingest_destroy(ing);
+
+    /* Many machines: the table grows and keeps each one apart. */
+    ing = make("      - {name: stuck, variable: v, stuck: {samples: 2}}\n", "");
+    char id[16];
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 5000; i++) {
+            snprintf(id, sizeof id, "M%d", i);
+            char payload[32];
+            snprintf(payload, sizeof payload, "{\"v\":%d}", i);
+            assert_int_equal(fires(ing, id, payload, "stuck", NULL), round);
+        }
+    }
+    cnc_ingest_destroy(ing);
+}
+
+static void expect_rule_error(const char *rules_yaml, const char *expected)
+{
+    char yaml[1024], err[512] = "";
+    snprintf(yaml, sizeof yaml,
+             "handlers:\n  h:\n    type: generic\n    rules:\n%sroutes: [{match: X, handler: h}]\n",
+             rules_yaml);
+    struct cnc_ingest *ing = support_ingest(yaml, &reg, err, sizeof err);
+    if (ing != NULL) {
+        cnc_ingest_destroy(ing);
+        fail_msg("accepted, expected \"%s\"", expected);
+    }
+    if (strstr(err, expected) == NULL) {
+        fail_msg("error \"%s\" does not contain \"%s\"", err, expected);
+    }
+}
+
+static void rule_errors(void **state)
+{
+    (void)state;
+    expect_rule_error("      - {variable: t}\n",
+                      "t.yaml:5: handlers.h.rules[0]: needs exactly one");
+    expect_rule_error("      - {variable: t, above: 1, below: 0}\n", "needs exactly one");
+    expect_rule_error("      - {variable: t, above: 1}\n      - {variable: t, above: hot}\n",
+                      "t.yaml:6: handlers.h.rules[1].above: must be a number");
+    expect_rule_error("      - {variable: t, abvoe: 1}\n",
+                      "handlers.h.rules[0].abvoe: unknown key");
+    expect_rule_error("      - {above: 1}\n", "handlers.h.rules[0].variable: must name");
+    expect_rule_error("      - {variable: t, above: 1, severity: dire}\n",
+                      "rules[0].severity: must be info, warning or critical");
+    expect_rule_error("      - {variable: t, outside: [3, 1]}\n",
+                      "rules[0].outside: must be [low, high]");
+    expect_rule_error("      - {variable: t, zscore: {window: 1}}\n",
+                      "rules[0].zscore.window: must be from 2");
+    expect_rule_error("      - {variable: t, zscore: {windows: 10}}\n",
+                      "rules[0].zscore.windows: unknown key");
+    expect_rule_error("      - {variable: t, stuck: {samples: 1.5}}\n",
+                      "rules[0].stuck.samples: must be a whole number");
+    expect_rule_error("      - {variable: t, above: 1, active_when: {variable: m, in: [a]}}\n",
+                      "rules[0].active_when: only applies to stuck rules");
+    expect_rule_error("      - {variable: t, stuck: {}, active_when: {variable: m}}\n",
+                      "rules[0].active_when: must be {variable: NAME, in: [VALUE, ...]}");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(thresholds),
+        cmocka_unit_test(zscore_catches_slow_drift),
+        cmocka_unit_test(zscore_quiet_on_noise_and_spike),
+        cmocka_unit_test(zscore_readapts_after_window),
+        cmocka_unit_test(stuck_while_active),
+        cmocka_unit_test(state_is_bounded),
+        cmocka_unit_test(rule_errors),
+    };
+    return cmocka_run_group_tests(tests, NULL, teardown);
+}
