@@ -1,12 +1,19 @@
 /*
  * bench_ingest.c - micro-benchmark of the broker-thread work per message:
- * topic match + envelope validation + routing + handler, on the sample
- * messages, with N configured exact routes. Prints ns/message per sample.
+ * topic match + envelope validation + routing + handler (+ rules), and
+ * optionally the analytics JSON, on sample messages spread over N machines.
  *
- *   bench_ingest [--machines N] [--iterations K] SAMPLES.jsonl
+ *   bench_ingest [--machines N] [--iterations K] [--generic] [--analytics] SAMPLES.jsonl...
  *
- * Single-threaded. Not a test: it asserts nothing about time. Results go to
- * bench/RESULTS.md through bench/run_ingest.sh.
+ * Each sample line is replayed with its cnc_id replaced by one of N machine
+ * ids (round robin), so routing looks up N exact ids and the rules keep
+ * state for N machines, as in a plant. Lines whose cnc_id starts with
+ * "PRESS" go to a sensor_efficiency instance, the others to machine_tool,
+ * both with the shipped config's kinds of rules; --generic routes all to
+ * the generic handler without rules.
+ *
+ * Single-threaded. Not a test: it asserts nothing about time. Prints the
+ * median of five rounds per sample.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,46 +39,108 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* A config with `machines` exact routes (M00000..) plus the samples' ids and a glob fallback. */
-static char *make_config(long machines)
+static const char *handlers_yaml =
+    "handlers:\n"
+    "  lathe:\n"
+    "    type: machine_tool\n"
+    "    params: {required: [status, spin], spindle: [0, 12000], axes: {X-Axis: [0, 600], "
+    "Y-Axis: [0, 400], Z-Axis: [-50, 300]}}\n"
+    "    rules:\n"
+    "      - {name: spindle_overspeed, variable: spin, above: 10000}\n"
+    "      - {name: spindle_drift, variable: spin, zscore: {window: 200, smooth: 5, limit: 6}}\n"
+    "  press:\n"
+    "    type: sensor_efficiency\n"
+    "    rules:\n"
+    "      - {name: temperature_high, variable: temperature, above: 90}\n"
+    "      - {name: temperature_drift, variable: temperature, zscore: {window: 300, smooth: 10, "
+    "limit: 6}}\n"
+    "      - {name: vibration_drift, variable: vibration, zscore: {window: 300, smooth: 10, "
+    "limit: 6}}\n"
+    "      - {name: vibration_stuck, variable: vibration, stuck: {samples: 30}}\n"
+    "  any: {type: generic}\n";
+
+/* N exact routes per kind: L00000.. to the lathe instance, P00000.. to the press instance. */
+static char *make_config(long machines, int generic)
 {
-    size_t cap = (size_t)machines * 48 + 4096;
+    size_t cap = (size_t)machines * 96 + 4096;
     char *y = malloc(cap);
     if (y == NULL) {
         return NULL;
     }
-    size_t n = (size_t)snprintf(y, cap,
-                                "ingest: {topics: [\"cnc/+/data\"], max_future_skew_s: 315360000}\n"
-                                "handlers:\n  any: {type: generic}\n  exact: {type: generic}\n"
-                                "routes:\n  - {match: CNC001, handler: exact}\n"
-                                "  - {match: CNC000, handler: exact}\n"
-                                "  - {match: PRESS-04, handler: exact}\n");
+    size_t n =
+        (size_t)snprintf(y, cap, "ingest: {topics: [\"cnc/+/data\"]}\n%sroutes:\n", handlers_yaml);
     for (long i = 0; i < machines; i++) {
-        n += (size_t)snprintf(y + n, cap - n, "  - {match: M%06ld, handler: exact}\n", i);
+        n += (size_t)snprintf(
+            y + n, cap - n, "  - {match: L%05ld, handler: %s}\n  - {match: P%05ld, handler: %s}\n",
+            i, generic ? "any" : "lathe", i, generic ? "any" : "press");
     }
     snprintf(y + n, cap - n, "  - {match: \"*\", handler: any}\n");
     return y;
 }
 
+struct variant {
+    char *text;
+    size_t len;
+    char topic[64];
+};
+
+/* The line with its cnc_id replaced by PREFIX%05d for i in 0..machines-1. */
+static struct variant *make_variants(const char *line, long machines)
+{
+    cJSON *j = cJSON_Parse(line);
+    const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "cnc_id");
+    if (!cJSON_IsString(id)) {
+        cJSON_Delete(j);
+        return NULL;
+    }
+    char prefix = strncmp(id->valuestring, "PRESS", 5) == 0 ? 'P' : 'L';
+    char needle[80];
+    snprintf(needle, sizeof needle, "\"%s\"", id->valuestring);
+    cJSON_Delete(j);
+    const char *at = strstr(line, needle);
+    struct variant *v = calloc((size_t)machines, sizeof *v);
+    for (long i = 0; v != NULL && at != NULL && i < machines; i++) {
+        char newid[24];
+        snprintf(newid, sizeof newid, "%c%05ld", prefix, i);
+        size_t len = strlen(line) - strlen(needle) + strlen(newid) + 2;
+        v[i].text = malloc(len + 1);
+        snprintf(v[i].text, len + 1, "%.*s\"%s\"%s", (int)(at - line), line, newid,
+                 at + strlen(needle));
+        v[i].len = strlen(v[i].text);
+        snprintf(v[i].topic, sizeof v[i].topic, "cnc/%s/data", newid);
+    }
+    return v;
+}
+
 int main(int argc, char **argv)
 {
-    long machines = 10000, iterations = 200000;
-    const char *samples = NULL;
+    long machines = 10000, iterations = 500000;
+    int generic = 0, analytics = 0;
+    const char *files[8];
+    int n_files = 0;
     char err[1024];
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--machines") == 0 && i + 1 < argc) {
             machines = atol(argv[++i]);
         } else if (strcmp(argv[i], "--iterations") == 0 && i + 1 < argc) {
             iterations = atol(argv[++i]);
+        } else if (strcmp(argv[i], "--generic") == 0) {
+            generic = 1;
+        } else if (strcmp(argv[i], "--analytics") == 0) {
+            analytics = 1;
+        } else if (argv[i][0] == '-' || n_files == 8) {
+            n_files = 0;
+            break;
         } else {
-            samples = argv[i];
+            files[n_files++] = argv[i];
         }
     }
-    if (samples == NULL) {
-        fprintf(stderr, "usage: bench_ingest [--machines N] [--iterations K] SAMPLES.jsonl\n");
+    if (n_files == 0 || machines < 1 || iterations < 5) {
+        fprintf(stderr, "usage: bench_ingest [--machines N] [--iterations K] [--generic] "
+                        "[--analytics] SAMPLES.jsonl...\n");
         return 2;
     }
-    char *yaml = make_config(machines);
+    char *yaml = make_config(machines, generic);
     struct cnc_config *cfg =
         yaml ? cnc_config_load_buffer("bench", yaml, strlen(yaml), err, sizeof err) : NULL;
     free(yaml);
@@ -85,51 +154,79 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    FILE *f = fopen(samples, "r");
-    if (f == NULL) {
-        perror(samples);
-        return 1;
-    }
-    char *line = NULL;
-    size_t cap = 0;
-    ssize_t n;
+    printf("machines=%ld per kind, iterations=%ld, handlers=%s%s\n", machines, iterations,
+           generic ? "generic" : "machine_tool/sensor_efficiency with rules",
+           analytics ? ", analytics JSON" : "");
     double total_ns = 0;
     int count = 0;
-    printf("machines=%ld iterations=%ld\n", machines, iterations);
-    while ((n = getline(&line, &cap, f)) > 0) {
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
-            line[--n] = '\0';
+    for (int f = 0; f < n_files; f++) {
+        FILE *in = fopen(files[f], "r");
+        if (in == NULL) {
+            perror(files[f]);
+            return 1;
         }
-        /* The topic a collector would use: cnc/<cnc_id>/data. */
-        char topic[128];
-        cJSON *j = cJSON_Parse(line);
-        const cJSON *id = cJSON_GetObjectItemCaseSensitive(j, "cnc_id");
-        snprintf(topic, sizeof topic, "cnc/%s/data",
-                 cJSON_IsString(id) ? id->valuestring : "unknown");
-        cJSON_Delete(j);
-        struct cnc_topic_capture tc;
-        struct cnc_ingest_result res;
-        int64_t now = cnc_now_ms();
-        int accepted = 0;
-        /* Five rounds; the median resists the other tenants of a shared machine. */
-        double rounds[5];
-        for (int r = 0; r < 5; r++) {
-            double t0 = now_s();
-            for (long i = 0; i < iterations / 5; i++) {
-                if (!cnc_ingest_wants(ing, topic, &tc)) {
-                    continue;
-                }
-                accepted = cnc_ingest_process(ing, &tc, line, (size_t)n, now, &res) == 0;
-                cnc_ingest_result_release(&res);
+        char *line = NULL;
+        size_t cap = 0;
+        ssize_t n;
+        while ((n = getline(&line, &cap, in)) > 0) {
+            while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
+                line[--n] = '\0';
             }
-            rounds[r] = (now_s() - t0) * 1e9 / (double)(iterations / 5);
+            struct variant *v = make_variants(line, machines);
+            if (v == NULL) {
+                continue;
+            }
+            struct cnc_topic_capture tc;
+            struct cnc_ingest_result res;
+            int64_t now = cnc_now_ms();
+            long accepted = 0;
+            /*
+             * Rounds alternate between the pipeline alone and the pipeline plus the
+             * analytics JSON (with --analytics), so both are measured side by side under
+             * the same load of a shared machine.
+             */
+            double rounds[2][5];
+            for (int r = 0; r < 5; r++) {
+                for (int mode = 0; mode <= analytics; mode++) {
+                    double t0 = now_s();
+                    for (long i = 0; i < iterations / 5; i++) {
+                        const struct variant *m = &v[i % machines];
+                        if (!cnc_ingest_wants(ing, m->topic, &tc)) {
+                            continue;
+                        }
+                        if (cnc_ingest_process(ing, &tc, m->text, m->len, now, &res) == 0) {
+                            accepted += mode == 0;
+                            size_t len = 0;
+                            if (mode == 1 && cnc_ingest_analytics(ing, &res, &len) == NULL) {
+                                fprintf(stderr, "analytics failed\n");
+                            }
+                        }
+                        cnc_ingest_result_release(&res);
+                    }
+                    rounds[mode][r] = (now_s() - t0) * 1e9 / (double)(iterations / 5);
+                }
+            }
+            qsort(rounds[0], 5, sizeof rounds[0][0], cmp_double);
+            printf("%8.0f ns/msg median (min %5.0f)", rounds[0][2], rounds[0][0]);
+            if (analytics) {
+                qsort(rounds[1], 5, sizeof rounds[1][0], cmp_double);
+                printf("  +analytics %5.0f (min %5.0f)", rounds[1][2], rounds[1][0]);
+            }
+            printf("  %4zd bytes  %s  %.40s\n", n,
+                   accepted == iterations / 5 * 5 ? "accepted"
+                   : accepted == 0                ? "REJECTED"
+                                                  : "partly rejected",
+                   line);
+            double *rounds_main = rounds[0];
+            total_ns += rounds_main[2];
+            count++;
+            for (long i = 0; i < machines; i++) {
+                free(v[i].text);
+            }
+            free(v);
         }
-        qsort(rounds, 5, sizeof rounds[0], cmp_double);
-        double ns = rounds[2];
-        printf("%8.0f ns/msg median (min %5.0f)  %4zd bytes  %-8s  %.50s\n", ns, rounds[0], n,
-               accepted ? "accepted" : "rejected", line);
-        total_ns += ns;
-        count++;
+        free(line);
+        fclose(in);
     }
     /* A topic that is not an ingest topic: what every other message pays. */
     struct cnc_topic_capture tc;
@@ -143,8 +240,6 @@ int main(int argc, char **argv)
     if (count > 0) {
         printf("%8.0f ns/msg  mean of medians over %d samples\n", total_ns / count, count);
     }
-    free(line);
-    fclose(f);
     cnc_ingest_destroy(ing);
     cnc_registry_destroy(reg);
     return 0;

@@ -1,29 +1,35 @@
 #!/usr/bin/env bash
 # run_ingest.sh - the broker-thread cost per message (topic match, envelope
-# validation, routing, handler) on the sample messages and a 200-byte
-# machine_tool-style message, with 10,000 configured exact routes.
-# Prints a markdown block for bench/RESULTS.md. Not a test: asserts nothing.
+# validation, routing, handler, rules; and the analytics JSON side by side)
+# on the sample messages and a 200-byte machine_tool-style message, replayed
+# over 10,000 machine ids per handler kind. Prints a markdown block for
+# bench/RESULTS.md. Not a test: asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/build.sh build >/dev/null
 samples=../shared/samples/valid.jsonl
 [ -f "$samples" ] || samples=tests/integration/samples/valid.jsonl
-echo "### Validation + routing + handler per message ($(date -u +%Y-%m-%d), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'))"
+echo "### Broker-thread cost per message ($(date -u +%Y-%m-%d), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'))"
 echo
 echo '```'
-echo "\$ build/bench_ingest --machines 10000 $samples bench/messages.jsonl"
-for f in "$samples" bench/messages.jsonl; do
-  build/bench_ingest --machines 10000 --iterations 500000 "$f"
-done
+echo "\$ build/bench_ingest --generic --machines 10000 $samples bench/messages.jsonl"
+build/bench_ingest --generic --machines 10000 "$samples" bench/messages.jsonl
+echo
+echo "\$ build/bench_ingest --analytics --machines 10000 $samples bench/messages.jsonl"
+build/bench_ingest --analytics --machines 10000 "$samples" bench/messages.jsonl
 echo '```'
 echo
-echo "Instructions per message (callgrind, deterministic; difference of two run lengths):"
+echo "Instructions per message (callgrind, deterministic; difference of two run lengths, 200-byte message):"
 echo '```'
 ir() {
   valgrind --tool=callgrind --callgrind-out-file=/dev/null build/bench_ingest --machines 10000 \
-    --iterations "$1" bench/messages.jsonl 2>&1 | sed -n 's/.*Collected : *//p'
+    "$@" bench/messages.jsonl 2>&1 | sed -n 's/.*Collected : *//p'
 }
-a=$(ir 20000)
-b=$(ir 40000)
-echo "200-byte message: $(( (b - a) / 20000 )) instructions/msg (validation + routing + handler + topic match)"
+g=$(( ($(ir --generic --iterations 40000) - $(ir --generic --iterations 20000)) / 20000 ))
+h=$(( ($(ir --iterations 40000) - $(ir --iterations 20000)) / 20000 ))
+# --analytics runs the pipeline twice per iteration (alone, then with the JSON).
+a=$(( ($(ir --analytics --iterations 40000) - $(ir --analytics --iterations 20000)) / 20000 - 2 * h ))
+echo "generic handler, no rules:                         $g instructions/msg"
+echo "machine_tool + 2 rules, 10,000 machines:           $h instructions/msg"
+echo "analytics JSON of the same message (on top):       $a instructions/msg"
 echo '```'

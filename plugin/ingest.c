@@ -26,7 +26,8 @@ struct cnc_ingest {
     size_t max_readings;
     struct cnc_anomaly *anomalies;
     struct cnc_json_arena arena; /* the parsed message lives here */
-    char *spill;                 /* analytics text that did not fit in the arena */
+    char analytics_buf[8192]; /* the analytics text of the current message */
+    char *spill;              /* one that did not fit in analytics_buf */
     /* Output topic prefixes ("cnc/rejected/") that are never inspected. */
     char *own_prefix[3];
     size_t own_prefix_len[3];
@@ -190,16 +191,21 @@ const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest
 {
     cnc_json_arena_resume(&ing->arena);
     cJSON *o = cnc_analytics_object(&res->msg, &res->rec, false);
-    char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    /* Printed into a buffer kept for it; only an oversized record goes through malloc. */
+    const char *text = NULL;
+    if (o != NULL &&
+        cJSON_PrintPreallocated(o, ing->analytics_buf, (int)sizeof ing->analytics_buf, 0)) {
+        text = ing->analytics_buf;
+    } else if (o != NULL) {
+        free(ing->spill);
+        ing->spill = NULL;
+        text = ing->spill = cJSON_PrintUnformatted(o);
+    }
     cJSON_Delete(o);
     cnc_json_arena_end();
     if (text == NULL) {
         return NULL;
     }
-    /* A text too large for what is left of the arena came from malloc: keep it until the next
-       call. */
-    free(ing->spill);
-    ing->spill = cnc_json_arena_owns(&ing->arena, text) ? NULL : text;
     *len = strlen(text);
     return text;
 }
