@@ -51,4 +51,21 @@ static inline const struct cnc_anomaly *support_anomaly(const struct cnc_record 
     return NULL;
 }
 
+/*
+ * Fails the test unless building an ingest from yaml fails with an error
+ * containing expected (cmocka must be included before this header).
+ */
+#define support_expect_error(reg, yaml, expected)                                                  \
+    do {                                                                                           \
+        char err_[512] = "";                                                                       \
+        struct cnc_ingest *ing_ = support_ingest((yaml), (reg), err_, sizeof err_);                \
+        if (ing_ != NULL) {                                                                        \
+            cnc_ingest_destroy(ing_);                                                              \
+            fail_msg("accepted, expected \"%s\"", (expected));                                     \
+        }                                                                                          \
+        if (strstr(err_, (expected)) == NULL) {                                                    \
+            fail_msg("error \"%s\" does not contain \"%s\"", err_, (expected));                    \
+        }                                                                                          \
+    } while (0)
+
 #endif
