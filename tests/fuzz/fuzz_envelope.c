@@ -40,11 +40,19 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
     ing[0] = make("handlers: {a: {type: generic}}\nroutes: [{match: CNC001, handler: a}, "
                   "{match: \"P*\", handler: a}]\n");
     ing[1] = make("ingest: {unknown_fields: ignore, allow_nested: true, max_payload_fields: 8}\n"
-                  "handlers: {a: {type: generic}}\nroutes: [{match: \"*\", handler: a}]\n");
+                  "handlers:\n  p:\n    type: sensor_efficiency\n    rules:\n"
+                  "      - {variable: temperature, zscore: {window: 5, smooth: 2, limit: 2}}\n"
+                  "      - {variable: vibration, stuck: {samples: 2}}\n"
+                  "      - {variable: temperature, outside: [20, 80]}\n"
+                  "routes: [{match: \"*\", handler: p}]\n");
     ing[2] = make("ingest: {max_message_bytes: 64}\n"
                   "handlers: {a: {type: generic}}\nroutes: [{match: \"*\", handler: a}]\n");
-    ing[3] = make("ingest: {topics: [\"cnc/#\"], on_invalid: pass}\n"
-                  "handlers: {a: {type: generic}}\nroutes: [{match: \"[A-Z]*\", handler: a}]\n");
+    ing[3] = make("ingest: {topics: [\"cnc/#\"], on_invalid: pass, max_tracked_machines: 4}\n"
+                  "handlers:\n  m:\n    type: machine_tool\n"
+                  "    params: {spindle: [0, 100], axes: {X-Axis: [0, 10]}, required: [spin]}\n"
+                  "    rules: [{variable: spin, zscore: {window: 3}}, {variable: spin, stuck: "
+                  "{samples: 2}, active_when: {variable: status, in: [running]}}]\n"
+                  "routes: [{match: \"[A-Z]*\", handler: m}]\n");
     return 0;
 }
 
