@@ -18,6 +18,7 @@ enum cnc_error {
     CNC_ECONFIG = -3, /* configuration error, message written to the caller's buffer */
     CNC_EIO = -4,
     CNC_EREJECT = -5, /* a message was refused; details in struct cnc_reject */
+    CNC_EFULL = -6,   /* the spool has no room (max_bytes reached or disk full) */
 };
 
 enum cnc_reject_code {

@@ -89,6 +89,8 @@ static const struct cfg_key spool_keys[] = {
      "spool folder, writable by the broker's user"},
     {"max_bytes", CFG_SIZE, K(cnc_spool_config, max_bytes), "1GiB", 1048576, (long long)1 << 50,
      NULL, "when full, new messages are rejected with spool_full"},
+    {"segment_bytes", CFG_SIZE, K(cnc_spool_config, segment_bytes), "64MiB", 65536,
+     (long long)1 << 36, NULL, "size of one spool file (capped at max_bytes / 2)"},
     {"fsync", CFG_ENUM, K(cnc_spool_config, fsync), "never", 0, 0, fsync_choices,
      "never (survives a broker crash), batch or always (survive power loss)"},
 };

@@ -55,6 +55,7 @@ struct cnc_writer_config {
 struct cnc_spool_config {
     char *dir;
     long long max_bytes;
+    long long segment_bytes;
     int fsync; /* enum cnc_fsync */
 };
 

@@ -26,8 +26,8 @@ struct cnc_ingest {
     size_t max_readings;
     struct cnc_anomaly *anomalies;
     struct cnc_json_arena arena; /* the parsed message lives here */
-    char analytics_buf[8192]; /* the analytics text of the current message */
-    char *spill;              /* one that did not fit in analytics_buf */
+    char analytics_buf[8192];    /* the analytics text of the current message */
+    char *spill;                 /* one that did not fit in analytics_buf */
     /* Output topic prefixes ("cnc/rejected/") that are never inspected. */
     char *own_prefix[3];
     size_t own_prefix_len[3];

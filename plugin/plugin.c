@@ -22,7 +22,11 @@
 #include "config.h"
 #include "ingest.h"
 #include "registry.h"
+#include "sink_mysql.h"
+#include "spool.h"
 #include "stats.h"
+#include "stored_record.h"
+#include "writer.h"
 
 #define LOG_PREFIX "cnc_ingest: "
 
@@ -33,7 +37,14 @@ struct cnc_plugin {
     struct cnc_ingest *ingest;
     struct cnc_stats stats;
     int64_t next_report_ms;
+    int64_t next_drain_ms;
     uint64_t reported_received; /* stats.received at the last log line */
+    uint64_t reported_stored;   /* and the writer's stored count */
+    /* Storage (only with a mysql section): the spool, its writer thread, the encode buffer. */
+    struct cnc_spool *spool;
+    struct cnc_writer *writer;
+    struct cnc_buf encoded;
+    bool mysql_lib;
 };
 
 static int on_message(int event, void *event_data, void *userdata);
@@ -100,6 +111,32 @@ static void publish_analytics(struct cnc_plugin *p, const struct cnc_ingest_resu
     }
 }
 
+/*
+ * Appends the accepted message to the spool before the broker acknowledges
+ * it: from here on a broker crash or a database outage loses nothing.
+ * Returns 0, or CNC_EREJECT with spool_full in res->rej.
+ */
+static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
+                 struct cnc_ingest_result *res, int64_t now_ms)
+{
+    int rc =
+        cnc_stored_encode(&p->encoded, &res->msg, &res->rec, m->payload, m->payloadlen, now_ms);
+    if (rc == 0) {
+        rc = cnc_spool_append(p->spool, p->encoded.p, p->encoded.len);
+    }
+    if (rc == 0) {
+        return 0;
+    }
+    const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
+    return cnc_reject_set(&res->rej, CNC_REJECT_SPOOL_FULL, NULL,
+                          rc == CNC_EFULL ? "the spool holds %llu bytes not yet stored (limit "
+                                            "spool.max_bytes %lld) or its disk is full"
+                                          : "the spool could not take the message (%llu bytes "
+                                            "waiting, limit %lld)",
+                          (unsigned long long)cnc_spool_backlog_bytes(p->spool),
+                          cfg->spool.max_bytes);
+}
+
 static int on_message(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_message *m = event_data;
@@ -113,6 +150,9 @@ static int on_message(int event, void *event_data, void *userdata)
     int64_t now_ms = cnc_now_ms();
     struct cnc_ingest_result res;
     int rc = cnc_ingest_process(p->ingest, &cap, m->payload, m->payloadlen, now_ms, &res);
+    if (rc == 0 && p->spool != NULL) {
+        rc = spool(p, m, &res, now_ms);
+    }
     cnc_stats_count(&p->stats, res.rej.code);
     if (rc == 0) {
         p->stats.anomalies += res.rec.n_anomalies;
@@ -128,23 +168,52 @@ static int on_message(int event, void *event_data, void *userdata)
     return MOSQ_ERR_ACL_DENIED;
 }
 
+static void storage_snapshot(const struct cnc_plugin *p, struct cnc_storage_snapshot *st)
+{
+    memset(st, 0, sizeof *st);
+    if (p->writer == NULL) {
+        return;
+    }
+    const struct cnc_writer_stats *w = cnc_writer_stats(p->writer);
+    st->enabled = 1;
+    st->db_connected = atomic_load(&w->db_connected);
+    st->stored = atomic_load(&w->stored);
+    st->batches = atomic_load(&w->batches);
+    st->db_errors = atomic_load(&w->db_errors);
+    st->last_batch_ms = atomic_load(&w->last_batch_ms);
+    st->damaged = atomic_load(&w->damaged);
+    st->spooled_bytes = cnc_spool_backlog_bytes(p->spool);
+}
+
 static void report(struct cnc_plugin *p, int64_t now_ms)
 {
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
-    if (p->stats.received != p->reported_received) {
+    struct cnc_storage_snapshot st;
+    storage_snapshot(p, &st);
+    if (p->stats.received != p->reported_received || st.stored != p->reported_stored) {
         char line[1024];
-        cnc_stats_summary(&p->stats, line, sizeof line);
+        cnc_stats_summary(&p->stats, &st, line, sizeof line);
+        p->reported_stored = st.stored;
         mosquitto_log_printf(MOSQ_LOG_INFO, LOG_PREFIX "%s", line);
         p->reported_received = p->stats.received;
     }
     if (cfg->metrics.topic[0] != '\0') {
-        char *json = cnc_stats_json(&p->stats, now_ms);
+        char *json = cnc_stats_json(&p->stats, &st, now_ms);
         if (json != NULL) {
             mosquitto_broker_publish_copy(NULL, cfg->metrics.topic, (int)strlen(json), json, 1,
                                           true, NULL);
             free(json);
         }
     }
+}
+
+static void log_writer_line(void *arg, int level, const char *line)
+{
+    (void)arg;
+    int mosq_level = level == CNC_WRITER_LOG_ERROR     ? MOSQ_LOG_ERR
+                     : level == CNC_WRITER_LOG_WARNING ? MOSQ_LOG_WARNING
+                                                       : MOSQ_LOG_NOTICE;
+    mosquitto_log_printf(mosq_level, LOG_PREFIX "%s", line);
 }
 
 static int on_tick(int event, void *event_data, void *userdata)
@@ -154,6 +223,10 @@ static int on_tick(int event, void *event_data, void *userdata)
     (void)event_data;
     /* TICK fires after nearly every packet under load: one clock read, then out. */
     int64_t now_ms = cnc_now_ms();
+    if (p->writer != NULL && now_ms >= p->next_drain_ms) {
+        p->next_drain_ms = now_ms + 100;
+        cnc_writer_drain_log(p->writer, log_writer_line, NULL);
+    }
     if (now_ms < p->next_report_ms) {
         return MOSQ_ERR_SUCCESS;
     }
@@ -211,10 +284,58 @@ static int on_reload(int event, void *event_data, void *userdata)
     return MOSQ_ERR_SUCCESS;
 }
 
+/* Main thread, at init: the spool, the database client and the writer thread. */
+static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, char *err,
+                         size_t err_len)
+{
+    char *password = NULL;
+    if (cnc_mysql_read_password(cfg->mysql.password_file, &password, err, err_len) != 0) {
+        return -1;
+    }
+    if (cnc_mysql_library_init() != 0) {
+        snprintf(err, err_len, "mysql: cannot initialise the client library");
+        free(password);
+        return -1;
+    }
+    p->mysql_lib = true;
+    p->spool = cnc_spool_open(cfg->spool.dir, (uint64_t)cfg->spool.max_bytes,
+                              (uint64_t)cfg->spool.segment_bytes, cfg->spool.fsync, err, err_len);
+    if (p->spool == NULL) {
+        free(password);
+        return -1;
+    }
+    struct cnc_mysql *db = cnc_mysql_create(&cfg->mysql, password);
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
+    if (db == NULL) {
+        snprintf(err, err_len, "mysql: out of memory");
+        return -1;
+    }
+    p->writer = cnc_writer_start(p->spool, db, &cfg->writer, cfg->spool.fsync, err, err_len);
+    if (p->writer == NULL) {
+        return -1;
+    }
+    uint64_t backlog = cnc_spool_backlog_bytes(p->spool);
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         LOG_PREFIX "storing into %s%s%s as %s; spool %s (%llu bytes to replay)",
+                         cfg->mysql.database, cfg->mysql.socket[0] ? " via " : " at ",
+                         cfg->mysql.socket[0] ? cfg->mysql.socket : cfg->mysql.host,
+                         cfg->mysql.user, cfg->spool.dir, (unsigned long long)backlog);
+    return 0;
+}
+
 static void plugin_destroy(struct cnc_plugin *p)
 {
     if (p == NULL) {
         return;
+    }
+    cnc_writer_stop(p->writer, log_writer_line, NULL);
+    cnc_spool_close(p->spool);
+    cnc_buf_free(&p->encoded);
+    if (p->mysql_lib) {
+        cnc_mysql_library_end();
     }
     cnc_ingest_destroy(p->ingest);
     cnc_registry_destroy(p->registry);
@@ -302,6 +423,13 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         mosquitto_log_printf(MOSQ_LOG_WARNING,
                              LOG_PREFIX "no mysql section: messages are validated and routed, "
                                         "nothing is stored");
+    } else if (start_storage(p, cnc_ingest_config(p->ingest), err, sizeof err) != 0) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "%s", err);
+        for (size_t i = 0; i < N_CALLBACKS; i++) {
+            mosquitto_callback_unregister(identifier, callbacks[i].event, callbacks[i].cb, NULL);
+        }
+        plugin_destroy(p);
+        return MOSQ_ERR_INVAL;
     }
     const struct cnc_config *c = cnc_ingest_config(p->ingest);
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
@@ -328,9 +456,13 @@ mosquitto_plugin_cleanup(void *userdata, struct mosquitto_opt *options, int opti
     for (size_t i = 0; i < N_CALLBACKS; i++) {
         mosquitto_callback_unregister(p->id, callbacks[i].event, callbacks[i].cb, NULL);
     }
+    cnc_writer_stop(p->writer, log_writer_line, NULL);
+    p->writer = NULL;
     char line[1024];
-    cnc_stats_summary(&p->stats, line, sizeof line);
-    mosquitto_log_printf(MOSQ_LOG_NOTICE, LOG_PREFIX "stopping: %s", line);
+    cnc_stats_summary(&p->stats, NULL, line, sizeof line);
+    mosquitto_log_printf(MOSQ_LOG_NOTICE,
+                         LOG_PREFIX "stopping: %s; %llu spool bytes not stored yet", line,
+                         p->spool ? (unsigned long long)cnc_spool_backlog_bytes(p->spool) : 0ULL);
     plugin_destroy(p);
     return MOSQ_ERR_SUCCESS;
 }

@@ -24,7 +24,8 @@ void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code)
     }
 }
 
-void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len)
+void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snapshot *st, char *buf,
+                       size_t len)
 {
     int n = snprintf(buf, len, "received=%llu accepted=%llu rejected=%llu",
                      (unsigned long long)s->received, (unsigned long long)s->accepted,
@@ -39,11 +40,19 @@ void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len)
         }
     }
     if (any && n > 0 && (size_t)n < len) {
-        snprintf(buf + n, len - (size_t)n, ")");
+        n += snprintf(buf + n, len - (size_t)n, ")");
+    }
+    if (st != NULL && st->enabled && n > 0 && (size_t)n < len) {
+        snprintf(buf + n, len - (size_t)n,
+                 " stored=%llu batches=%llu db_errors=%llu spooled_bytes=%llu db_connected=%d",
+                 (unsigned long long)st->stored, (unsigned long long)st->batches,
+                 (unsigned long long)st->db_errors, (unsigned long long)st->spooled_bytes,
+                 st->db_connected);
     }
 }
 
-char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms)
+char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapshot *st,
+                     int64_t now_ms)
 {
     char when[25];
     cnc_timestamp_format(now_ms, when);
@@ -65,6 +74,15 @@ char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms)
     cJSON_AddNumberToObject(o, "rejected", (double)s->rejected);
     cJSON_AddNumberToObject(o, "anomalies", (double)s->anomalies);
     cJSON_AddItemToObject(o, "rejected_by_reason", by);
+    if (st != NULL && st->enabled) {
+        cJSON_AddNumberToObject(o, "stored", (double)st->stored);
+        cJSON_AddNumberToObject(o, "spooled_bytes", (double)st->spooled_bytes);
+        cJSON_AddNumberToObject(o, "db_errors", (double)st->db_errors);
+        cJSON_AddNumberToObject(o, "batches", (double)st->batches);
+        cJSON_AddNumberToObject(o, "last_batch_ms", (double)st->last_batch_ms);
+        cJSON_AddBoolToObject(o, "db_connected", st->db_connected);
+        cJSON_AddNumberToObject(o, "spool_damaged_records", (double)st->damaged);
+    }
     out = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return out;

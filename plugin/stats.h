@@ -21,12 +21,21 @@ struct cnc_stats {
     uint64_t anomalies; /* anomaly flags raised on accepted messages */
 };
 
+/* The storage side, read from the writer's atomics (all zero without a mysql section). */
+struct cnc_storage_snapshot {
+    int enabled;
+    int db_connected;
+    uint64_t stored, batches, db_errors, last_batch_ms, spooled_bytes, damaged;
+};
+
 void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code);
 
 /* "received=10 accepted=8 rejected=2 (not_json=1 no_route=1)" */
-void cnc_stats_summary(const struct cnc_stats *s, char *buf, size_t len);
+void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snapshot *st, char *buf,
+                       size_t len);
 
 /* The metrics object as compact JSON; free() it. NULL on allocation failure. */
-char *cnc_stats_json(const struct cnc_stats *s, int64_t now_ms);
+char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapshot *st,
+                     int64_t now_ms);
 
 #endif

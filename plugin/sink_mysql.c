@@ -1,0 +1,541 @@
+/*
+ * sink_mysql.c - batches of stored records into MySQL/MariaDB, see sink_mysql.h.
+ *
+ * Writer thread (cnc_mysql_library_init / _read_password: main thread at
+ * init). Prepared statements only; every value is bound, never formatted
+ * into SQL text.
+ */
+#include "sink_mysql.h"
+
+#include <errno.h>
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <cjson/cJSON.h>
+#include <mysql.h>
+
+#include "payload_span.h"
+#include "schema_sql.h"
+#include "timestamp.h"
+
+#if defined(MARIADB_BASE_VERSION) || defined(MARIADB_PACKAGE_VERSION) || MYSQL_VERSION_ID < 80000
+typedef my_bool cnc_mybool;
+#else
+typedef bool cnc_mybool;
+#endif
+
+enum { T_MESSAGE, T_READING, T_EFFICIENCY, T_ANOMALY, N_TABLES };
+
+static const struct {
+    const char *name;
+    const char *columns;
+    int ncols;
+} tables[N_TABLES] = {
+    {"cnc_message", "msg_key,cnc_id,part_program,ts,received_at,handler,payload", 7},
+    {"cnc_reading", "msg_key,name,num_value,str_value", 4},
+    {"cnc_efficiency",
+     "msg_key,cnc_id,ts,mode,temperature,vibration,efficiency_score,efficiency_level,is_anomaly",
+     9},
+    {"cnc_anomaly", "msg_key,cnc_id,ts,rule,variable,value,threshold,severity", 8},
+};
+
+static const unsigned chunks[] = {256, 64, 16, 4, 1};
+#define N_CHUNKS (sizeof chunks / sizeof chunks[0])
+
+struct table_rows {
+    MYSQL_STMT *stmt[N_CHUNKS];
+    MYSQL_BIND *binds; /* rows * ncols */
+    size_t rows, cap;
+};
+
+/* What the binds of one message's rows point to. */
+struct msg_slot {
+    uint8_t key[16];
+    MYSQL_TIME ts, received;
+    char *printed; /* the payload printed by cJSON when its span could not be found */
+};
+
+struct cnc_mysql {
+    char *host, *socket, *user, *password, *database;
+    unsigned port;
+    bool create_schema;
+    MYSQL *conn;
+    struct table_rows t[N_TABLES];
+    /* Per-batch storage the binds point into. */
+    struct msg_slot *msgs;
+    struct cnc_stored_reading *readings;
+    struct cnc_stored_anomaly *anomalies;
+    size_t cap_msgs, cap_readings, cap_anomalies;
+    cnc_mybool is_true;
+};
+
+int cnc_mysql_library_init(void)
+{
+    return mysql_library_init(0, NULL, NULL) == 0 ? 0 : -1;
+}
+
+void cnc_mysql_library_end(void)
+{
+    mysql_library_end();
+}
+
+static char *dup_or_null(const char *s)
+{
+    return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+}
+
+struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password)
+{
+    struct cnc_mysql *db = calloc(1, sizeof *db);
+    if (db == NULL) {
+        return NULL;
+    }
+    db->host = dup_or_null(cfg->host);
+    db->socket = dup_or_null(cfg->socket);
+    db->user = dup_or_null(cfg->user);
+    db->password = dup_or_null(password);
+    db->database = dup_or_null(cfg->database);
+    db->port = (unsigned)cfg->port;
+    db->create_schema = cfg->create_schema;
+    db->is_true = 1;
+    return db;
+}
+
+int cnc_mysql_connected(const struct cnc_mysql *db)
+{
+    return db->conn != NULL;
+}
+
+void cnc_mysql_disconnect(struct cnc_mysql *db)
+{
+    for (int t = 0; t < N_TABLES; t++) {
+        for (size_t c = 0; c < N_CHUNKS; c++) {
+            if (db->t[t].stmt[c] != NULL) {
+                mysql_stmt_close(db->t[t].stmt[c]);
+                db->t[t].stmt[c] = NULL;
+            }
+        }
+    }
+    if (db->conn != NULL) {
+        mysql_close(db->conn);
+        db->conn = NULL;
+    }
+}
+
+static int fail_db(struct cnc_mysql *db, char *err, size_t err_len, const char *what)
+{
+    snprintf(err, err_len, "mysql: %s: %s (%u)", what, db->conn ? mysql_error(db->conn) : "",
+             db->conn ? mysql_errno(db->conn) : 0);
+    return -1;
+}
+
+static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len)
+{
+    if (mysql_real_query(db->conn, cnc_schema_sql, (unsigned long)strlen(cnc_schema_sql)) != 0) {
+        return fail_db(db, err, err_len, "applying sql/schema.sql");
+    }
+    int status;
+    do {
+        MYSQL_RES *r = mysql_store_result(db->conn);
+        if (r != NULL) {
+            mysql_free_result(r);
+        }
+        status = mysql_next_result(db->conn);
+        if (status > 0) {
+            return fail_db(db, err, err_len, "applying sql/schema.sql");
+        }
+    } while (status == 0);
+    return 0;
+}
+
+static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len)
+{
+    for (int t = 0; t < N_TABLES; t++) {
+        for (size_t c = 0; c < N_CHUNKS; c++) {
+            size_t cap = 128 + chunks[c] * (size_t)(tables[t].ncols * 2 + 3);
+            char *sql = malloc(cap);
+            if (sql == NULL) {
+                snprintf(err, err_len, "mysql: out of memory");
+                return -1;
+            }
+            size_t n = (size_t)snprintf(sql, cap, "INSERT IGNORE INTO %s (%s) VALUES ",
+                                        tables[t].name, tables[t].columns);
+            for (unsigned r = 0; r < chunks[c]; r++) {
+                sql[n++] = r ? ',' : ' ';
+                sql[n++] = '(';
+                for (int k = 0; k < tables[t].ncols; k++) {
+                    if (k) {
+                        sql[n++] = ',';
+                    }
+                    sql[n++] = '?';
+                }
+                sql[n++] = ')';
+            }
+            sql[n] = '\0';
+            MYSQL_STMT *st = mysql_stmt_init(db->conn);
+            int rc = st != NULL ? mysql_stmt_prepare(st, sql, (unsigned long)n) : -1;
+            free(sql);
+            if (rc != 0) {
+                if (st != NULL) {
+                    snprintf(err, err_len, "mysql: preparing the insert into %s: %s",
+                             tables[t].name, mysql_stmt_error(st));
+                    mysql_stmt_close(st);
+                } else {
+                    fail_db(db, err, err_len, "mysql_stmt_init");
+                }
+                return -1;
+            }
+            db->t[t].stmt[c] = st;
+        }
+    }
+    return 0;
+}
+
+int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len)
+{
+    cnc_mysql_disconnect(db);
+    db->conn = mysql_init(NULL);
+    if (db->conn == NULL) {
+        snprintf(err, err_len, "mysql: out of memory");
+        return -1;
+    }
+    unsigned timeout = 5;
+    mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    unsigned rw_timeout = 30;
+    mysql_options(db->conn, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
+    mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+    mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (mysql_real_connect(db->conn, db->socket ? NULL : db->host, db->user, db->password,
+                           db->database, db->socket ? 0 : db->port, db->socket,
+                           CLIENT_MULTI_STATEMENTS) == NULL) {
+        fail_db(db, err, err_len, "connect");
+        cnc_mysql_disconnect(db);
+        return -1;
+    }
+    if (mysql_query(db->conn, "SET time_zone = '+00:00'") != 0 ||
+        (db->create_schema && apply_schema(db, err, err_len) != 0) ||
+        mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len) != 0) {
+        if (err[0] == '\0') {
+            fail_db(db, err, err_len, "session setup");
+        }
+        cnc_mysql_disconnect(db);
+        return -1;
+    }
+    return 0;
+}
+
+/* ---- binding ---- */
+
+static void b_str(MYSQL_BIND *b, const char *p, size_t len)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_STRING;
+    b->buffer = (void *)p;
+    b->buffer_length = (unsigned long)len;
+}
+
+static void b_blob(MYSQL_BIND *b, const void *p, size_t len)
+{
+    b_str(b, p, len);
+    b->buffer_type = MYSQL_TYPE_BLOB;
+}
+
+static void b_double(MYSQL_BIND *b, const double *v)
+{
+    memset(b, 0, sizeof *b);
+    if (!isfinite(*v)) {
+        b->buffer_type = MYSQL_TYPE_NULL;
+        return;
+    }
+    b->buffer_type = MYSQL_TYPE_DOUBLE;
+    b->buffer = (void *)v;
+}
+
+static void b_null(MYSQL_BIND *b)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_NULL;
+}
+
+static void b_time(MYSQL_BIND *b, MYSQL_TIME *t)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_DATETIME;
+    b->buffer = t;
+}
+
+static void b_tiny(MYSQL_BIND *b, const uint8_t *v)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_TINY;
+    b->buffer = (void *)v;
+    b->is_unsigned = 1;
+}
+
+static void to_mysql_time(int64_t ms, MYSQL_TIME *t)
+{
+    char text[25];
+    /* Reuse the one civil-date routine: "YYYY-MM-DDTHH:MM:SS.mmmZ". */
+    cnc_timestamp_format(ms, text);
+    memset(t, 0, sizeof *t);
+    t->year = (unsigned)atoi(text);
+    t->month = (unsigned)atoi(text + 5);
+    t->day = (unsigned)atoi(text + 8);
+    t->hour = (unsigned)atoi(text + 11);
+    t->minute = (unsigned)atoi(text + 14);
+    t->second = (unsigned)atoi(text + 17);
+    t->second_part = (unsigned long)atoi(text + 20) * 1000;
+    t->time_type = MYSQL_TIMESTAMP_DATETIME;
+}
+
+static int grow(void **p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap) {
+        return 0;
+    }
+    size_t c = *cap ? *cap : 256;
+    while (c < need) {
+        c *= 2;
+    }
+    void *n = realloc(*p, c * size);
+    if (n == NULL) {
+        return -1;
+    }
+    *p = n;
+    *cap = c;
+    return 0;
+}
+
+static MYSQL_BIND *row(struct cnc_mysql *db, int t)
+{
+    struct table_rows *tr = &db->t[t];
+    if (grow((void **)&tr->binds, &tr->cap, (tr->rows + 1) * (size_t)tables[t].ncols,
+             sizeof(MYSQL_BIND)) != 0) {
+        return NULL;
+    }
+    return &tr->binds[tr->rows++ * (size_t)tables[t].ncols];
+}
+
+static const char *const severity_names[] = {"info", "warning", "critical"};
+
+/* Binds every row of the batch; pointers stay valid until the batch is written. */
+static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_t n)
+{
+    size_t total_r = 0, total_a = 0;
+    for (size_t i = 0; i < n; i++) {
+        total_r += recs[i].n_readings;
+        total_a += recs[i].n_anomalies;
+    }
+    if (grow((void **)&db->msgs, &db->cap_msgs, n, sizeof *db->msgs) != 0 ||
+        grow((void **)&db->readings, &db->cap_readings, total_r + 1, sizeof *db->readings) != 0 ||
+        grow((void **)&db->anomalies, &db->cap_anomalies, total_a + 1, sizeof *db->anomalies) !=
+            0) {
+        return -1;
+    }
+    for (size_t i = 0; i < n; i++) {
+        db->msgs[i].printed = NULL;
+    }
+    for (int t = 0; t < N_TABLES; t++) {
+        db->t[t].rows = 0;
+    }
+    size_t ri = 0, ai = 0;
+    for (size_t i = 0; i < n; i++) {
+        const struct cnc_stored *s = &recs[i];
+        struct msg_slot *m = &db->msgs[i];
+        uint8_t *key = m->key;
+        MYSQL_TIME *ts = &m->ts, *rx = &m->received;
+        cnc_msg_key(s, key);
+        to_mysql_time(s->ts_ms, ts);
+        to_mysql_time(s->received_ms, rx);
+        size_t ps, pe;
+        const char *payload;
+        size_t payload_len;
+        if (cnc_payload_span(s->message, s->message_len, &ps, &pe) == 0) {
+            payload = s->message + ps;
+            payload_len = pe - ps;
+        } else {
+            cJSON *root = cJSON_ParseWithLength(s->message, s->message_len);
+            m->printed = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "payload"));
+            cJSON_Delete(root);
+            payload = m->printed != NULL ? m->printed : "{}";
+            payload_len = strlen(payload);
+        }
+        MYSQL_BIND *b = row(db, T_MESSAGE);
+        if (b == NULL) {
+            return -1;
+        }
+        b_blob(&b[0], key, 16);
+        b_str(&b[1], s->cnc_id.p, s->cnc_id.len);
+        b_str(&b[2], s->part_program.p, s->part_program.len);
+        b_time(&b[3], ts);
+        b_time(&b[4], rx);
+        b_str(&b[5], s->handler.p, s->handler.len);
+        b_str(&b[6], payload, payload_len);
+
+        const uint8_t *c = s->readings;
+        for (uint16_t k = 0; k < s->n_readings; k++, ri++) {
+            struct cnc_stored_reading *r = &db->readings[ri];
+            cnc_stored_next_reading(s, &c, r);
+            if ((b = row(db, T_READING)) == NULL) {
+                return -1;
+            }
+            b_blob(&b[0], key, 16);
+            b_str(&b[1], r->name.p, r->name.len);
+            if (r->kind == 1 /* number */ || r->kind == 2 /* bool */) {
+                b_double(&b[2], &r->num);
+            } else {
+                b_null(&b[2]);
+            }
+            if (r->kind == 3 /* string */) {
+                b_str(&b[3], r->text.p, r->text.len);
+            } else {
+                b_null(&b[3]);
+            }
+        }
+        if (s->has_efficiency) {
+            if ((b = row(db, T_EFFICIENCY)) == NULL) {
+                return -1;
+            }
+            b_blob(&b[0], key, 16);
+            b_str(&b[1], s->cnc_id.p, s->cnc_id.len);
+            b_time(&b[2], ts);
+            b_str(&b[3], s->mode.p, s->mode.len);
+            b_double(&b[4], &s->temperature);
+            b_double(&b[5], &s->vibration);
+            b_double(&b[6], &s->score);
+            b_str(&b[7], s->level.p, s->level.len);
+            b_tiny(&b[8], &s->is_anomaly);
+        }
+        c = s->anomalies;
+        for (uint16_t k = 0; k < s->n_anomalies; k++, ai++) {
+            struct cnc_stored_anomaly *a = &db->anomalies[ai];
+            cnc_stored_next_anomaly(s, &c, a);
+            if ((b = row(db, T_ANOMALY)) == NULL) {
+                return -1;
+            }
+            b_blob(&b[0], key, 16);
+            b_str(&b[1], s->cnc_id.p, s->cnc_id.len);
+            b_time(&b[2], ts);
+            b_str(&b[3], a->rule.p, a->rule.len);
+            b_str(&b[4], a->variable.p, a->variable.len);
+            b_double(&b[5], &a->value);
+            b_double(&b[6], &a->threshold);
+            const char *sev = severity_names[a->severity < 3 ? a->severity : 1];
+            b_str(&b[7], sev, strlen(sev));
+        }
+    }
+    return 0;
+}
+
+static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len)
+{
+    struct table_rows *tr = &db->t[t];
+    size_t done = 0;
+    while (done < tr->rows) {
+        size_t c = 0;
+        while (chunks[c] > tr->rows - done) {
+            c++;
+        }
+        MYSQL_STMT *st = tr->stmt[c];
+        if (mysql_stmt_bind_param(st, &tr->binds[done * (size_t)tables[t].ncols]) != 0 ||
+            mysql_stmt_execute(st) != 0) {
+            snprintf(err, err_len, "mysql: insert into %s: %s (%u)", tables[t].name,
+                     mysql_stmt_error(st), mysql_stmt_errno(st));
+            return -1;
+        }
+        done += chunks[c];
+    }
+    return 0;
+}
+
+int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t n, char *err,
+                    size_t err_len)
+{
+    if (db->conn == NULL) {
+        snprintf(err, err_len, "mysql: not connected");
+        return -1;
+    }
+    int rc = bind_batch(db, recs, n);
+    if (rc != 0) {
+        snprintf(err, err_len, "mysql: out of memory binding a batch of %zu", n);
+    }
+    for (int t = 0; rc == 0 && t < N_TABLES; t++) {
+        rc = execute_rows(db, t, err, err_len);
+    }
+    if (rc == 0 && mysql_commit(db->conn) != 0) {
+        rc = fail_db(db, err, err_len, "commit");
+    }
+    for (size_t i = 0; i < n && db->msgs != NULL; i++) {
+        cJSON_free(db->msgs[i].printed);
+        db->msgs[i].printed = NULL;
+    }
+    if (rc != 0) {
+        /* Whatever went wrong, this connection is not trusted with the next batch. */
+        mysql_rollback(db->conn);
+        cnc_mysql_disconnect(db);
+    }
+    return rc;
+}
+
+void cnc_mysql_destroy(struct cnc_mysql *db)
+{
+    if (db == NULL) {
+        return;
+    }
+    cnc_mysql_disconnect(db);
+    for (int t = 0; t < N_TABLES; t++) {
+        free(db->t[t].binds);
+    }
+    free(db->msgs);
+    free(db->readings);
+    free(db->anomalies);
+    free(db->host);
+    free(db->socket);
+    free(db->user);
+    if (db->password != NULL) {
+        memset(db->password, 0, strlen(db->password));
+    }
+    free(db->password);
+    free(db->database);
+    free(db);
+}
+
+int cnc_mysql_read_password(const char *path, char **password, char *err, size_t err_len)
+{
+    struct stat st;
+    *password = NULL;
+    if (path == NULL || path[0] == '\0') {
+        return 0;
+    }
+    FILE *f = fopen(path, "r");
+    if (f == NULL) {
+        snprintf(err, err_len, "mysql.password_file: %s: %s", path, strerror(errno));
+        return -1;
+    }
+    if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
+        fclose(f);
+        snprintf(err, err_len,
+                 "mysql.password_file: %s is readable by every user; chmod o-rw it "
+                 "(and keep it owned by the broker's user)",
+                 path);
+        return -1;
+    }
+    char buf[512];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
+        buf[--n] = '\0';
+    }
+    *password = strdup(buf);
+    memset(buf, 0, sizeof buf);
+    if (*password == NULL) {
+        snprintf(err, err_len, "mysql.password_file: out of memory");
+        return -1;
+    }
+    return 0;
+}

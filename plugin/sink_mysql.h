@@ -1,0 +1,45 @@
+/*
+ * sink_mysql.h - writes batches of stored records to MySQL/MariaDB.
+ *
+ * Writer thread only (the one place that talks to the database). Coded
+ * against the libmysqlclient API (mysql.h): builds with MariaDB
+ * Connector/C (Debian's default-libmysqlclient-dev) and Oracle's client.
+ * One transaction per batch; multi-row prepared INSERT IGNOREs in chunks of
+ * 256, 64, 16, 4 and 1 rows, so any batch size takes few round trips and a
+ * replayed record is a no-op (msg_key).
+ */
+#ifndef CNC_SINK_MYSQL_H
+#define CNC_SINK_MYSQL_H
+
+#include <stddef.h>
+
+#include "config.h"
+#include "stored_record.h"
+
+struct cnc_mysql;
+
+/* Main thread, before any writer thread exists: initialises the client library. */
+int cnc_mysql_library_init(void);
+void cnc_mysql_library_end(void);
+
+/* Copies what it needs from cfg. password may be NULL. */
+struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password);
+
+/* Connects, applies sql/schema.sql when create_schema, prepares statements. 0 or -1 + err. */
+int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len);
+
+/*
+ * Writes n records in one transaction. 0, or -1 with err (the transaction is
+ * rolled back; the connection is dropped when it is no longer usable).
+ */
+int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t n, char *err,
+                    size_t err_len);
+
+int cnc_mysql_connected(const struct cnc_mysql *db);
+void cnc_mysql_disconnect(struct cnc_mysql *db);
+void cnc_mysql_destroy(struct cnc_mysql *db);
+
+/* Reads a password file, refusing one that others may read. 0, or -1 with err. */
+int cnc_mysql_read_password(const char *path, char **password, char *err, size_t err_len);
+
+#endif

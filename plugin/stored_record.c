@@ -1,0 +1,201 @@
+/*
+ * stored_record.c - encode (broker thread) and decode (writer thread) the
+ * spool record of an accepted message, see stored_record.h.
+ */
+#include "stored_record.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "cnc_error.h"
+
+static int reserve(struct cnc_buf *b, size_t more)
+{
+    if (b->len + more <= b->cap) {
+        return 0;
+    }
+    size_t cap = b->cap ? b->cap : 1024;
+    while (cap < b->len + more) {
+        cap *= 2;
+    }
+    uint8_t *p = realloc(b->p, cap);
+    if (p == NULL) {
+        return CNC_ENOMEM;
+    }
+    b->p = p;
+    b->cap = cap;
+    return 0;
+}
+
+static void put(struct cnc_buf *b, const void *v, size_t n)
+{
+    memcpy(b->p + b->len, v, n);
+    b->len += n;
+}
+
+static void put_str(struct cnc_buf *b, const char *s)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    uint16_t l = (uint16_t)(n > UINT16_MAX ? UINT16_MAX : n);
+    put(b, &l, 2);
+    put(b, s, l);
+}
+
+static size_t str_size(const char *s)
+{
+    return 2 + (s != NULL ? strlen(s) : 0);
+}
+
+int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
+                      const struct cnc_record *rec, const void *message, size_t message_len,
+                      int64_t received_ms)
+{
+    const struct cnc_efficiency *e = &rec->efficiency;
+    size_t need = 8 + 16 + str_size(msg->cnc_id) + str_size(msg->part_program) +
+                  str_size(rec->handler) + 4 + message_len;
+    for (size_t i = 0; i < rec->n_readings; i++) {
+        need += str_size(rec->readings[i].name) + 1 + 8 + str_size(rec->readings[i].str);
+    }
+    if (e->present) {
+        need += str_size(e->mode) + 24 + str_size(e->level) + 1;
+    }
+    for (size_t i = 0; i < rec->n_anomalies; i++) {
+        need += str_size(rec->anomalies[i].rule) + str_size(rec->anomalies[i].variable) + 17;
+    }
+    b->len = 0;
+    if (reserve(b, need) != 0) {
+        return CNC_ENOMEM;
+    }
+    uint8_t head[8] = {CNC_STORED_VERSION, (uint8_t)(e->present != 0), 0, 0, 0, 0, 0, 0};
+    uint16_t nr = (uint16_t)rec->n_readings, na = (uint16_t)rec->n_anomalies;
+    memcpy(head + 2, &nr, 2);
+    memcpy(head + 4, &na, 2);
+    put(b, head, 8);
+    put(b, &msg->ts_ms, 8);
+    put(b, &received_ms, 8);
+    put_str(b, msg->cnc_id);
+    put_str(b, msg->part_program);
+    put_str(b, rec->handler);
+    uint32_t ml = (uint32_t)message_len;
+    put(b, &ml, 4);
+    put(b, message, message_len);
+    for (size_t i = 0; i < rec->n_readings; i++) {
+        const struct cnc_reading *r = &rec->readings[i];
+        uint8_t kind = (uint8_t)r->kind;
+        put_str(b, r->name);
+        put(b, &kind, 1);
+        put(b, &r->num, 8);
+        put_str(b, r->kind == CNC_VALUE_STRING ? r->str : NULL);
+    }
+    if (e->present) {
+        uint8_t an = (uint8_t)(e->is_anomaly != 0);
+        put_str(b, e->mode);
+        put(b, &e->temperature, 8);
+        put(b, &e->vibration, 8);
+        put(b, &e->score, 8);
+        put_str(b, e->level);
+        put(b, &an, 1);
+    }
+    for (size_t i = 0; i < rec->n_anomalies; i++) {
+        const struct cnc_anomaly *a = &rec->anomalies[i];
+        uint8_t sev = (uint8_t)a->severity;
+        put_str(b, a->rule);
+        put_str(b, a->variable);
+        put(b, &a->value, 8);
+        put(b, &a->threshold, 8);
+        put(b, &sev, 1);
+    }
+    return 0;
+}
+
+/* Bounds-checked reads from a cursor. */
+static int take(const uint8_t **c, const uint8_t *end, void *out, size_t n)
+{
+    if ((size_t)(end - *c) < n) {
+        return CNC_EINVAL;
+    }
+    memcpy(out, *c, n);
+    *c += n;
+    return 0;
+}
+
+static int take_str(const uint8_t **c, const uint8_t *end, struct cnc_str *s)
+{
+    if (take(c, end, &s->len, 2) != 0 || (size_t)(end - *c) < s->len) {
+        return CNC_EINVAL;
+    }
+    s->p = (const char *)*c;
+    *c += s->len;
+    return 0;
+}
+
+int cnc_stored_next_reading(const struct cnc_stored *s, const uint8_t **c,
+                            struct cnc_stored_reading *r)
+{
+    if (take_str(c, s->end, &r->name) != 0 || take(c, s->end, &r->kind, 1) != 0 ||
+        take(c, s->end, &r->num, 8) != 0 || take_str(c, s->end, &r->text) != 0) {
+        return CNC_EINVAL;
+    }
+    return 0;
+}
+
+int cnc_stored_next_anomaly(const struct cnc_stored *s, const uint8_t **c,
+                            struct cnc_stored_anomaly *a)
+{
+    if (take_str(c, s->end, &a->rule) != 0 || take_str(c, s->end, &a->variable) != 0 ||
+        take(c, s->end, &a->value, 8) != 0 || take(c, s->end, &a->threshold, 8) != 0 ||
+        take(c, s->end, &a->severity, 1) != 0) {
+        return CNC_EINVAL;
+    }
+    return 0;
+}
+
+int cnc_stored_decode(const void *data, size_t len, struct cnc_stored *out)
+{
+    const uint8_t *c = data, *end = c + len;
+    uint8_t head[8];
+    memset(out, 0, sizeof *out);
+    out->end = end;
+    if (take(&c, end, head, 8) != 0 || head[0] != CNC_STORED_VERSION) {
+        return CNC_EINVAL;
+    }
+    out->has_efficiency = head[1];
+    memcpy(&out->n_readings, head + 2, 2);
+    memcpy(&out->n_anomalies, head + 4, 2);
+    if (take(&c, end, &out->ts_ms, 8) != 0 || take(&c, end, &out->received_ms, 8) != 0 ||
+        take_str(&c, end, &out->cnc_id) != 0 || take_str(&c, end, &out->part_program) != 0 ||
+        take_str(&c, end, &out->handler) != 0 || take(&c, end, &out->message_len, 4) != 0 ||
+        (size_t)(end - c) < out->message_len) {
+        return CNC_EINVAL;
+    }
+    out->message = (const char *)c;
+    c += out->message_len;
+    out->readings = c;
+    struct cnc_stored_reading r;
+    for (uint16_t i = 0; i < out->n_readings; i++) {
+        if (cnc_stored_next_reading(out, &c, &r) != 0) {
+            return CNC_EINVAL;
+        }
+    }
+    if (out->has_efficiency &&
+        (take_str(&c, end, &out->mode) != 0 || take(&c, end, &out->temperature, 8) != 0 ||
+         take(&c, end, &out->vibration, 8) != 0 || take(&c, end, &out->score, 8) != 0 ||
+         take_str(&c, end, &out->level) != 0 || take(&c, end, &out->is_anomaly, 1) != 0)) {
+        return CNC_EINVAL;
+    }
+    out->anomalies = c;
+    struct cnc_stored_anomaly a;
+    for (uint16_t i = 0; i < out->n_anomalies; i++) {
+        if (cnc_stored_next_anomaly(out, &c, &a) != 0) {
+            return CNC_EINVAL;
+        }
+    }
+    return c == end ? 0 : CNC_EINVAL;
+}
+
+void cnc_buf_free(struct cnc_buf *buf)
+{
+    free(buf->p);
+    buf->p = NULL;
+    buf->len = buf->cap = 0;
+}

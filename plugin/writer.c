@@ -1,0 +1,320 @@
+/*
+ * writer.c - the writer thread, see writer.h.
+ *
+ * Threads: cnc_writer_start/_stop/_drain_log run on the broker thread;
+ * writer_main on the writer thread. Shared: w->stop (atomic), w->stats
+ * (atomics), w->outbox (holds w->lock; never held during I/O).
+ */
+#include "writer.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include <mysql.h>
+
+#include "cnc_error.h"
+#include "stored_record.h"
+
+#define OUTBOX_MAX 64
+#define BACKOFF_MIN_MS 100
+#define BACKOFF_MAX_MS 10000
+#define POLL_MS 2
+
+struct log_line {
+    int level;
+    char text[480];
+};
+
+struct cnc_writer {
+    pthread_t thread;
+    struct cnc_spool *spool;
+    struct cnc_mysql *db;
+    size_t batch_size;
+    int64_t flush_ms;
+    enum cnc_fsync fsync;
+    atomic_bool stop;
+    struct cnc_writer_stats stats;
+
+    pthread_mutex_t lock; /* guards the outbox */
+    pthread_cond_t wake;  /* signalled by stop */
+    struct log_line outbox[OUTBOX_MAX];
+    size_t out_head, out_len;
+    uint64_t out_dropped;
+
+    /* Writer thread only. */
+    struct cnc_spool_record *recs;
+    struct cnc_stored *decoded;
+    uint64_t rng;
+};
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void say(struct cnc_writer *w, int level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void say(struct cnc_writer *w, int level, const char *fmt, ...)
+{
+    struct log_line l = {.level = level};
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(l.text, sizeof l.text, fmt, ap);
+    va_end(ap);
+    pthread_mutex_lock(&w->lock);
+    if (w->out_len == OUTBOX_MAX) {
+        w->out_head = (w->out_head + 1) % OUTBOX_MAX;
+        w->out_len--;
+        w->out_dropped++;
+    }
+    w->outbox[(w->out_head + w->out_len) % OUTBOX_MAX] = l;
+    w->out_len++;
+    pthread_mutex_unlock(&w->lock);
+}
+
+void cnc_writer_drain_log(struct cnc_writer *w, void (*fn)(void *arg, int level, const char *line),
+                          void *arg)
+{
+    struct log_line lines[OUTBOX_MAX];
+    size_t n = 0;
+    uint64_t dropped;
+    pthread_mutex_lock(&w->lock);
+    while (w->out_len > 0) {
+        lines[n++] = w->outbox[w->out_head];
+        w->out_head = (w->out_head + 1) % OUTBOX_MAX;
+        w->out_len--;
+    }
+    dropped = w->out_dropped;
+    w->out_dropped = 0;
+    pthread_mutex_unlock(&w->lock);
+    if (dropped > 0) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "writer: %llu older log lines dropped",
+                 (unsigned long long)dropped);
+        fn(arg, CNC_WRITER_LOG_WARNING, msg);
+    }
+    for (size_t i = 0; i < n; i++) {
+        fn(arg, lines[i].level, lines[i].text);
+    }
+}
+
+/* Sleeps up to ms, waking early on stop. */
+static void nap(struct cnc_writer *w, int64_t ms)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += ms / 1000;
+    until.tv_nsec += (ms % 1000) * 1000000;
+    if (until.tv_nsec >= 1000000000) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000;
+    }
+    pthread_mutex_lock(&w->lock);
+    if (!atomic_load(&w->stop)) {
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
+    }
+    pthread_mutex_unlock(&w->lock);
+}
+
+/* Full jitter: a uniform wait in [0, min(cap, base * 2^attempt)]. */
+static int64_t backoff_ms(struct cnc_writer *w, unsigned attempt)
+{
+    int64_t ceiling = BACKOFF_MIN_MS;
+    for (unsigned i = 0; i < attempt && ceiling < BACKOFF_MAX_MS; i++) {
+        ceiling *= 2;
+    }
+    if (ceiling > BACKOFF_MAX_MS) {
+        ceiling = BACKOFF_MAX_MS;
+    }
+    w->rng ^= w->rng << 13;
+    w->rng ^= w->rng >> 7;
+    w->rng ^= w->rng << 17;
+    return (int64_t)(w->rng % (uint64_t)(ceiling + 1));
+}
+
+static void spool_warning(void *arg, const char *message)
+{
+    struct cnc_writer *w = arg;
+    atomic_fetch_add(&w->stats.damaged, 1);
+    say(w, CNC_WRITER_LOG_WARNING, "%s", message);
+}
+
+/* Reads until the batch is full or flush_ms has passed since its first record. */
+static size_t collect(struct cnc_writer *w)
+{
+    size_t n = 0;
+    int64_t deadline = 0;
+    while (!atomic_load(&w->stop)) {
+        n += cnc_spool_read(w->spool, w->recs + n, w->batch_size - n, spool_warning, w);
+        if (n == w->batch_size) {
+            break;
+        }
+        int64_t now = mono_ms();
+        if (n > 0 && deadline == 0) {
+            deadline = now + w->flush_ms;
+        }
+        if (n > 0 && now >= deadline) {
+            break;
+        }
+        if (n == 0) {
+            cnc_spool_prepare(w->spool);
+        }
+        nap(w, n > 0 && deadline - now < POLL_MS ? deadline - now : POLL_MS);
+    }
+    return n;
+}
+
+/* One batch: decode, write, commit. false when it must be retried. */
+static bool store(struct cnc_writer *w, size_t n)
+{
+    char err[512] = "";
+    size_t good = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (cnc_stored_decode(w->recs[i].data, w->recs[i].len, &w->decoded[good]) == 0) {
+            good++;
+        } else {
+            atomic_fetch_add(&w->stats.damaged, 1);
+            say(w, CNC_WRITER_LOG_WARNING,
+                "writer: a spool record of %zu bytes is not a stored message; skipped",
+                w->recs[i].len);
+        }
+    }
+    if (w->fsync == CNC_FSYNC_BATCH && cnc_spool_sync(w->spool) != 0) {
+        say(w, CNC_WRITER_LOG_WARNING, "writer: fsync of the spool failed: %s", strerror(errno));
+    }
+    int64_t t0 = mono_ms();
+    if (good > 0 && cnc_mysql_write(w->db, w->decoded, good, err, sizeof err) != 0) {
+        atomic_fetch_add(&w->stats.db_errors, 1);
+        atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
+        say(w, CNC_WRITER_LOG_ERROR, "writer: batch of %zu not stored, will retry: %s", good, err);
+        return false;
+    }
+    if (cnc_spool_commit(w->spool, &w->recs[n - 1].end) != 0) {
+        say(w, CNC_WRITER_LOG_ERROR, "writer: cannot write the spool checkpoint: %s",
+            strerror(errno));
+    }
+    atomic_store(&w->stats.last_batch_ms, (uint64_t)(mono_ms() - t0));
+    atomic_fetch_add(&w->stats.stored, good);
+    atomic_fetch_add(&w->stats.batches, 1);
+    return true;
+}
+
+static void *writer_main(void *arg)
+{
+    struct cnc_writer *w = arg;
+    unsigned attempt = 0;
+    char err[512];
+    mysql_thread_init();
+    while (!atomic_load(&w->stop)) {
+        if (!cnc_mysql_connected(w->db)) {
+            err[0] = '\0';
+            if (cnc_mysql_connect(w->db, err, sizeof err) != 0) {
+                atomic_store(&w->stats.db_connected, 0);
+                if (attempt == 0 || attempt % 10 == 0) {
+                    say(w, CNC_WRITER_LOG_ERROR,
+                        "writer: %s; records wait in the spool (%llu bytes), retrying", err,
+                        (unsigned long long)cnc_spool_backlog_bytes(w->spool));
+                }
+                atomic_fetch_add(&w->stats.db_errors, 1);
+                cnc_spool_prepare(w->spool);
+                nap(w, backoff_ms(w, attempt++));
+                continue;
+            }
+            if (attempt > 0) {
+                say(w, CNC_WRITER_LOG_INFO,
+                    "writer: connected to the database again after %u "
+                    "attempts",
+                    attempt);
+            } else {
+                say(w, CNC_WRITER_LOG_INFO, "writer: connected to the database");
+            }
+            attempt = 0;
+            atomic_store(&w->stats.db_connected, 1);
+        }
+        size_t n = collect(w);
+        if (n == 0) {
+            continue;
+        }
+        if (!store(w, n)) {
+            cnc_spool_rewind(w->spool);
+            nap(w, backoff_ms(w, attempt++));
+        } else {
+            attempt = 0;
+        }
+    }
+    mysql_thread_end();
+    return NULL;
+}
+
+struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *db,
+                                    const struct cnc_writer_config *cfg, enum cnc_fsync fsync,
+                                    char *err, size_t err_len)
+{
+    struct cnc_writer *w = calloc(1, sizeof *w);
+    if (w == NULL) {
+        snprintf(err, err_len, "writer: out of memory");
+        cnc_mysql_destroy(db);
+        return NULL;
+    }
+    w->spool = spool;
+    w->db = db;
+    w->batch_size = (size_t)cfg->batch_size;
+    w->flush_ms = cfg->flush_interval_ms;
+    w->fsync = fsync;
+    w->rng = (uint64_t)time(NULL) * 2654435761u + 1;
+    w->recs = calloc(w->batch_size, sizeof *w->recs);
+    w->decoded = calloc(w->batch_size, sizeof *w->decoded);
+    pthread_mutex_init(&w->lock, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_cond_init(&w->wake, &ca);
+    pthread_condattr_destroy(&ca);
+    int rc = w->recs && w->decoded ? pthread_create(&w->thread, NULL, writer_main, w) : ENOMEM;
+    if (rc != 0) {
+        snprintf(err, err_len, "writer: cannot start the thread: %s", strerror(rc));
+        free(w->recs);
+        free(w->decoded);
+        cnc_mysql_destroy(db);
+        pthread_mutex_destroy(&w->lock);
+        pthread_cond_destroy(&w->wake);
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void cnc_writer_stop(struct cnc_writer *w, void (*fn)(void *arg, int level, const char *line),
+                     void *arg)
+{
+    if (w == NULL) {
+        return;
+    }
+    pthread_mutex_lock(&w->lock);
+    atomic_store(&w->stop, true);
+    pthread_cond_broadcast(&w->wake);
+    pthread_mutex_unlock(&w->lock);
+    pthread_join(w->thread, NULL);
+    if (fn != NULL) {
+        cnc_writer_drain_log(w, fn, arg);
+    }
+    cnc_mysql_destroy(w->db);
+    free(w->recs);
+    free(w->decoded);
+    pthread_mutex_destroy(&w->lock);
+    pthread_cond_destroy(&w->wake);
+    free(w);
+}
+
+const struct cnc_writer_stats *cnc_writer_stats(const struct cnc_writer *w)
+{
+    return &w->stats;
+}

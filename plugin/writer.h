@@ -1,0 +1,59 @@
+/*
+ * writer.h - the writer thread: spool -> batches -> MySQL.
+ *
+ * Started and stopped on the broker thread; everything else runs on its own
+ * thread, the only one that talks to the database. It reads up to
+ * batch_size records from the spool, or what arrived within
+ * flush_interval_ms, writes them in one transaction, then advances the spool
+ * checkpoint. With the database down it reconnects with capped exponential
+ * backoff and full jitter while records wait on disk.
+ *
+ * What it wants logged goes through a mutex-protected outbox that the broker
+ * thread drains in TICK (cnc_writer_drain_log); its counters are C11 atomics.
+ */
+#ifndef CNC_WRITER_H
+#define CNC_WRITER_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "config.h"
+#include "sink_mysql.h"
+#include "spool.h"
+
+struct cnc_writer_stats {
+    _Atomic uint64_t stored;  /* messages committed to the database */
+    _Atomic uint64_t batches; /* transactions committed */
+    _Atomic uint64_t db_errors;
+    _Atomic uint64_t last_batch_ms; /* duration of the last committed transaction */
+    _Atomic int db_connected;
+    _Atomic uint64_t damaged; /* damaged spool records skipped */
+};
+
+struct cnc_writer;
+
+/*
+ * Starts the thread. The writer takes ownership of db; spool must outlive
+ * it. Returns NULL with a reason in err.
+ */
+struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *db,
+                                    const struct cnc_writer_config *cfg, enum cnc_fsync fsync,
+                                    char *err, size_t err_len);
+
+/*
+ * Broker thread: stop, join, hand the last log lines to fn, free. Records
+ * not yet stored stay in the spool. NULL is allowed.
+ */
+void cnc_writer_stop(struct cnc_writer *w, void (*fn)(void *arg, int level, const char *line),
+                     void *arg);
+
+const struct cnc_writer_stats *cnc_writer_stats(const struct cnc_writer *w);
+
+/* Broker thread (TICK): hands each queued log line to fn, oldest first. */
+void cnc_writer_drain_log(struct cnc_writer *w, void (*fn)(void *arg, int level, const char *line),
+                          void *arg);
+
+enum { CNC_WRITER_LOG_INFO = 0, CNC_WRITER_LOG_WARNING = 1, CNC_WRITER_LOG_ERROR = 2 };
+
+#endif

@@ -1,0 +1,86 @@
+-- schema.sql - the cnc-ingest tables, idempotent (CREATE ... IF NOT EXISTS).
+-- Applied by the plugin at start when mysql.create_schema is true, or by hand:
+--   mariadb cnc < sql/schema.sql
+-- Numbered migrations in sql/migrations/ follow this file.
+--
+-- One row per accepted message in cnc_message, keyed by msg_key: 16 bytes,
+-- the message's millisecond timestamp (6 bytes, big-endian, so keys are
+-- time-ordered and inserts append to the primary key) followed by 10 bytes
+-- of an XXH3-128 hash of cnc_id, part_program, timestamp and the message
+-- bytes. The key is deterministic: a QoS 2 redelivery or a spool replay is
+-- an INSERT IGNORE no-op. Child rows carry the same msg_key.
+-- Times are UTC DATETIME(3).
+
+CREATE TABLE IF NOT EXISTS cnc_message (
+  msg_key       BINARY(16)   NOT NULL,
+  cnc_id        VARCHAR(64)  NOT NULL,
+  part_program  VARCHAR(128) NOT NULL,
+  ts            DATETIME(3)  NOT NULL,
+  received_at   DATETIME(3)  NOT NULL,
+  handler       VARCHAR(64)  NOT NULL,
+  payload       JSON         NOT NULL,
+  PRIMARY KEY (msg_key),
+  KEY cnc_message_machine_time (cnc_id, ts)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS cnc_reading (
+  msg_key    BINARY(16)   NOT NULL,
+  name       VARCHAR(64)  NOT NULL,
+  num_value  DOUBLE       NULL,
+  str_value  VARCHAR(256) NULL,
+  PRIMARY KEY (msg_key, name)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS cnc_efficiency (
+  msg_key           BINARY(16)  NOT NULL,
+  cnc_id            VARCHAR(64) NOT NULL,
+  ts                DATETIME(3) NOT NULL,
+  mode              VARCHAR(32) NOT NULL,
+  temperature       DOUBLE      NOT NULL,
+  vibration         DOUBLE      NOT NULL,
+  efficiency_score  DOUBLE      NOT NULL,
+  efficiency_level  VARCHAR(16) NOT NULL,
+  is_anomaly        BOOLEAN     NOT NULL,
+  PRIMARY KEY (msg_key),
+  KEY cnc_efficiency_machine_time (cnc_id, ts)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS cnc_anomaly (
+  msg_key    BINARY(16)  NOT NULL,
+  cnc_id     VARCHAR(64) NOT NULL,
+  ts         DATETIME(3) NOT NULL,
+  rule       VARCHAR(64) NOT NULL,
+  variable   VARCHAR(64) NOT NULL,
+  value      DOUBLE      NULL,
+  threshold  DOUBLE      NULL,
+  severity   VARCHAR(16) NOT NULL,
+  PRIMARY KEY (msg_key, rule, variable),
+  KEY cnc_anomaly_time (ts),
+  KEY cnc_anomaly_machine_time (cnc_id, ts)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS cnc_schema_version (
+  version     INT         NOT NULL,
+  applied_at  DATETIME(3) NOT NULL,
+  PRIMARY KEY (version)
+) ENGINE=InnoDB;
+
+INSERT IGNORE INTO cnc_schema_version VALUES (1, UTC_TIMESTAMP(3));
+
+-- Latest message per machine (MES "current state").
+CREATE OR REPLACE VIEW cnc_latest AS
+  SELECT m.cnc_id, m.ts, m.part_program, m.handler, m.payload, m.msg_key
+  FROM cnc_message m
+  JOIN (SELECT cnc_id, MAX(ts) AS ts FROM cnc_message GROUP BY cnc_id) l
+    ON l.cnc_id = m.cnc_id AND l.ts = m.ts;
+
+-- Hourly efficiency per machine.
+CREATE OR REPLACE VIEW cnc_efficiency_hourly AS
+  SELECT cnc_id,
+         DATE_FORMAT(ts, '%Y-%m-%d %H:00:00') AS hour,
+         COUNT(*)                AS samples,
+         AVG(efficiency_score)   AS avg_score,
+         MIN(efficiency_score)   AS min_score,
+         SUM(is_anomaly)         AS anomalies
+  FROM cnc_efficiency
+  GROUP BY cnc_id, DATE_FORMAT(ts, '%Y-%m-%d %H:00:00');
