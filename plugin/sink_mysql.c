@@ -156,7 +156,8 @@ static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len)
 {
     for (int t = 0; t < N_TABLES; t++) {
         for (size_t c = 0; c < N_CHUNKS; c++) {
-            size_t cap = 128 + chunks[c] * (size_t)(tables[t].ncols * 2 + 3);
+            size_t cap = 64 + strlen(tables[t].name) + strlen(tables[t].columns) +
+                         chunks[c] * (size_t)(tables[t].ncols * 2 + 3);
             char *sql = malloc(cap);
             if (sql == NULL) {
                 snprintf(err, err_len, "mysql: out of memory");

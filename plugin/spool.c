@@ -53,8 +53,9 @@ struct cnc_spool {
 
     /* Reader (writer thread) only. */
     struct segment_map rd;
-    struct segment_map retired[16]; /* maps whose records a caller may still hold */
+    struct segment_map retired[16]; /* maps whose records the caller may still hold */
     size_t n_retired;
+    bool outstanding;        /* records handed out since the last commit or rewind */
     uint64_t synced_segment; /* fsync batch: segments below this one are on disk */
     struct cnc_spool_pos rpos;
     struct cnc_spool_pos cpos;
@@ -201,6 +202,14 @@ static int write_checkpoint(struct cnc_spool *s, const struct cnc_spool_pos *pos
 }
 
 /* ---- reading records ---- */
+
+static void release_retired(struct cnc_spool *s)
+{
+    for (size_t i = 0; i < s->n_retired; i++) {
+        unmap(&s->retired[i]);
+    }
+    s->n_retired = 0;
+}
 
 /* True when a whole, intact record starts at off (below limit). */
 static bool record_at(const struct segment_map *m, uint64_t off, uint64_t limit, uint32_t *len)
@@ -491,10 +500,9 @@ size_t cnc_spool_read(struct cnc_spool *s, struct cnc_spool_record *out, size_t 
 {
     size_t n = 0;
     char msg[4400];
-    for (size_t i = 0; i < s->n_retired; i++) {
-        unmap(&s->retired[i]);
+    if (!s->outstanding) {
+        release_retired(s);
     }
-    s->n_retired = 0;
     while (n < max) {
         uint64_t p = atomic_load_explicit(&s->pos, memory_order_acquire);
         uint64_t aseg = p >> OFFSET_BITS, aoff = p & OFFSET_MASK;
@@ -504,8 +512,8 @@ size_t cnc_spool_read(struct cnc_spool *s, struct cnc_spool_record *out, size_t 
         }
         if (s->rd.base == NULL || s->rd.id != r->segment) {
             char path[4200];
-            if (s->rd.base != NULL && n > 0) {
-                /* Records already handed out point into this map: keep it until the next read. */
+            if (s->rd.base != NULL && (s->outstanding || n > 0)) {
+                /* Records handed out point into this map: keep it until commit or rewind. */
                 if (s->n_retired == sizeof s->retired / sizeof s->retired[0]) {
                     break;
                 }
@@ -570,12 +578,17 @@ size_t cnc_spool_read(struct cnc_spool *s, struct cnc_spool_record *out, size_t 
             break; /* cannot happen below a published position; wait for more */
         }
     }
+    if (n > 0) {
+        s->outstanding = true;
+    }
     return n;
 }
 
 void cnc_spool_rewind(struct cnc_spool *s)
 {
     s->rpos = s->cpos;
+    s->outstanding = false;
+    release_retired(s);
 }
 
 int cnc_spool_commit(struct cnc_spool *s, const struct cnc_spool_pos *pos)
@@ -586,6 +599,8 @@ int cnc_spool_commit(struct cnc_spool *s, const struct cnc_spool_pos *pos)
     atomic_fetch_add_explicit(&s->committed, pos->consumed - s->cpos.consumed,
                               memory_order_release);
     s->cpos = *pos;
+    s->outstanding = false;
+    release_retired(s);
     /* Segments wholly before the checkpoint are spent. */
     for (; s->lowest_segment < pos->segment; s->lowest_segment++) {
         char path[4200];

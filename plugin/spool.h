@@ -38,7 +38,7 @@ struct cnc_spool_pos {
     uint64_t consumed; /* reader's byte count since open, for the backlog */
 };
 
-/* A record handed to the reader: body bytes valid until the next cnc_spool_read. */
+/* A record handed to the reader: body bytes valid until cnc_spool_commit or cnc_spool_rewind. */
 struct cnc_spool_record {
     const void *data;
     size_t len;
@@ -67,8 +67,9 @@ size_t cnc_spool_max_record(const struct cnc_spool *s);
 
 /*
  * Reader (writer thread): up to max records after the read position, in
- * order. Returns how many were stored in out (0: nothing new). The position
- * advances; cnc_spool_commit makes it durable.
+ * order. Returns how many were stored in out (0: nothing new). Several reads
+ * may build one batch: every record stays valid until the next commit or
+ * rewind. The position advances; cnc_spool_commit makes it durable.
  */
 size_t cnc_spool_read(struct cnc_spool *s, struct cnc_spool_record *out, size_t max,
                       cnc_spool_warn_fn warn, void *warn_arg);

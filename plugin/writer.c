@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -213,13 +214,19 @@ static void *writer_main(void *arg)
     struct cnc_writer *w = arg;
     unsigned attempt = 0;
     char err[512];
+    /* A database that dies under a write raises SIGPIPE in this thread; its default action
+       would end the whole broker. Blocked here, the write just fails with EPIPE. */
+    sigset_t pipe;
+    sigemptyset(&pipe);
+    sigaddset(&pipe, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe, NULL);
     mysql_thread_init();
     while (!atomic_load(&w->stop)) {
         if (!cnc_mysql_connected(w->db)) {
             err[0] = '\0';
             if (cnc_mysql_connect(w->db, err, sizeof err) != 0) {
                 atomic_store(&w->stats.db_connected, 0);
-                if (attempt == 0 || attempt % 10 == 0) {
+                if (attempt <= 1 || attempt % 10 == 0) {
                     say(w, CNC_WRITER_LOG_ERROR,
                         "writer: %s; records wait in the spool (%llu bytes), retrying", err,
                         (unsigned long long)cnc_spool_backlog_bytes(w->spool));

@@ -82,6 +82,12 @@ class Broker:
     def reload(self):
         self.proc.send_signal(signal.SIGHUP)
 
+    def kill(self):
+        """SIGKILL: the broker dies as in a crash."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
     def stop(self):
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -152,6 +158,15 @@ def collector_factory():
     yield make
     for c in made:
         c.close()
+
+
+@pytest.fixture
+def mariadb(tmp_path):
+    from mariadb import MariaDB
+
+    db = MariaDB(tmp_path / "mariadb")
+    yield db
+    db.stop()
 
 
 def sample_lines(name):

@@ -93,6 +93,25 @@ class RawPublisher:
                 assert ptype == 0x70, f"expected PUBCOMP, got {ptype:#x}"
         return reason
 
+    def publish_qos2_retransmitted(self, topic, payload):
+        """A QoS 2 publish sent twice with the same packet id (the second with DUP set),
+        as a client does when it did not see the PUBREC: the broker's message callback runs
+        for both. Returns the two PUBREC reason codes."""
+        if isinstance(payload, str):
+            payload = payload.encode()
+        self.mid = self.mid % 65535 + 1
+        body = _utf8(topic) + struct.pack("!H", self.mid) + (_varint(0) if self.protocol == 5 else b"")
+        reasons = []
+        for first in (0x34, 0x3C):  # QoS 2, then QoS 2 + DUP
+            self._send(first, body + payload)
+            ptype, resp = self._read()
+            assert ptype == 0x50, f"expected PUBREC, got {ptype:#x}"
+            reasons.append(resp[2] if self.protocol == 5 and len(resp) > 2 else 0)
+        self._send(0x62, struct.pack("!H", self.mid) + (b"\x00\x00" if self.protocol == 5 else b""))
+        ptype, _ = self._read()
+        assert ptype == 0x70
+        return reasons
+
     def ping(self):
         """True when the connection is alive (PINGREQ answered)."""
         try:

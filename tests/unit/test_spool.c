@@ -206,6 +206,28 @@ static void torn_tail_cut_off(void **state)
     cnc_spool_close(s);
 }
 
+/* A batch built from several reads across segment switches: all its records stay readable. */
+static void records_valid_until_commit(void **state)
+{
+    (void)state;
+    struct cnc_spool *s = open_spool("h", 1 << 20, 4096);
+    append_n(s, 0, 400);
+    struct cnc_spool_record recs[400];
+    size_t n = 0;
+    while (n < 400) {
+        size_t got = cnc_spool_read(s, recs + n, 7, NULL, NULL);
+        assert_true(got > 0);
+        n += got;
+    }
+    for (size_t i = 0; i < n; i++) {
+        char want[64];
+        int len = snprintf(want, sizeof want, "record-%zu", i);
+        assert_memory_equal(recs[i].data, want, (size_t)len);
+    }
+    assert_int_equal(cnc_spool_commit(s, &recs[n - 1].end), 0);
+    cnc_spool_close(s);
+}
+
 struct race {
     struct cnc_spool *s;
     int total;
@@ -265,6 +287,7 @@ int main(void)
         cmocka_unit_test(full_until_committed),
         cmocka_unit_test(damage_is_skipped_and_reported),
         cmocka_unit_test(torn_tail_cut_off),
+        cmocka_unit_test(records_valid_until_commit),
         cmocka_unit_test(appender_and_reader_threads),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

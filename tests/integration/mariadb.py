@@ -1,0 +1,93 @@
+"""mariadb.py - a private MariaDB server for the integration tests.
+
+mariadb-install-db creates a data directory under the test's tmp folder; the
+server listens on a private unix socket and a free port on 127.0.0.1 and is
+stopped (or killed, for outage tests) by the tests themselves. The database
+`cnc` and the user `cnc` (password in a 0600 file) are created at start.
+"""
+import os
+import pathlib
+import signal
+import socket
+import subprocess
+import time
+
+import pymysql
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class MariaDB:
+    def __init__(self, workdir):
+        self.dir = pathlib.Path(workdir)
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.datadir = self.dir / "data"
+        self.socket = str(self.dir / "mariadb.sock")
+        self.port = _free_port()
+        self.password_file = self.dir / "cnc.password"
+        self.password_file.write_text("cnc-test-password\n")
+        os.chmod(self.password_file, 0o600)
+        self.proc = None
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
+                        "--auth-root-authentication-method=normal", "--skip-test-db", *user],
+                       check=True, capture_output=True, timeout=120)
+        self.start()
+        with self.connect(user="root", password="", database=None) as c, c.cursor() as cur:
+            cur.execute("CREATE DATABASE cnc")
+            for host in ("localhost", "127.0.0.1"):
+                cur.execute(f"CREATE USER 'cnc'@'{host}' IDENTIFIED BY 'cnc-test-password'")
+                cur.execute(f"GRANT ALL ON cnc.* TO 'cnc'@'{host}'")
+
+    def start(self):
+        user = ["--user=root"] if os.geteuid() == 0 else []
+        self.proc = subprocess.Popen(
+            ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
+             f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.dir}/mariadb.pid",
+             f"--log-error={self.dir}/mariadb.err", "--skip-log-bin", "--innodb-buffer-pool-size=256M",
+             "--max-connections=50", *user],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError((self.dir / "mariadb.err").read_text(errors="replace"))
+            try:
+                self.connect(user="root", password="", database=None).close()
+                return
+            except pymysql.err.OperationalError:
+                time.sleep(0.1)
+        raise RuntimeError("mariadbd did not start")
+
+    def connect(self, user="cnc", password="cnc-test-password", database="cnc"):
+        return pymysql.connect(unix_socket=self.socket, user=user, password=password,
+                               database=database, autocommit=True)
+
+    def query(self, sql, *args):
+        with self.connect() as c, c.cursor() as cur:
+            cur.execute(sql, args or None)
+            return cur.fetchall()
+
+    def scalar(self, sql, *args):
+        return self.query(sql, *args)[0][0]
+
+    def kill(self):
+        """SIGKILL: the server dies as in a crash; clients lose their connections."""
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGKILL)
+            self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+    def mysql_yaml(self, create_schema=True):
+        return (f"mysql: {{socket: \"{self.socket}\", user: cnc, password_file: \"{self.password_file}\", "
+                f"database: cnc, create_schema: {'true' if create_schema else 'false'}}}\n")

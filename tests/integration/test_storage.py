@@ -1,0 +1,243 @@
+"""test_storage.py - storage in a real MariaDB through the spool and the
+writer thread, with real failures: the database killed and restarted, the
+broker killed with SIGKILL, both, a full spool, a damaged spool segment.
+Every test asserts on rows: nothing acknowledged is lost or stored twice.
+"""
+import json
+import os
+import pathlib
+import threading
+import time
+
+import pytest
+
+from conftest import ROOT, wait_for
+from mqtt_raw import RawPublisher
+
+OUTAGE_S = float(os.environ.get("CNC_OUTAGE_SECONDS", "30"))
+
+HANDLERS = """
+handlers:
+  lathe:
+    type: machine_tool
+    params: {spindle: [0, 12000], axes: {X-Axis: [0, 600]}}
+  press: {type: sensor_efficiency}
+  any: {type: generic}
+routes:
+  - {match: "CNC*", handler: lathe}
+  - {match: "PRESS-*", handler: press}
+  - {match: "*", handler: any}
+"""
+
+
+def storage_yaml(db, spool_dir, spool_extra="", writer="{batch_size: 500, flush_interval_ms: 50}"):
+    return (HANDLERS + db.mysql_yaml() +
+            f"spool: {{dir: \"{spool_dir}\"{spool_extra}}}\n"
+            f"writer: {writer}\n"
+            "metrics: {interval_s: 1}\n")
+
+
+def lathe_msg(i, cnc_id="CNC001", spin=None):
+    spin = 1000 + i % 500 if spin is None else spin
+    return (f'{{"cnc_id":"{cnc_id}","part_program":"P-{i % 7}","timestamp":{1747379028000 + i},'
+            f'"payload":{{"status":"running","spin":{spin},"X-Axis":{i % 600},"Y-Axis":80}}}}')
+
+
+def press_msg(i):
+    return (f'{{"cnc_id":"PRESS-04","part_program":"P-118","timestamp":{1747379028000 + i},'
+            f'"payload":{{"mode":"active","temperature":{60 + i % 40},"vibration":1.5}}}}')
+
+
+def publish_lathes(pub, start, n, qos=1):
+    for i in range(start, start + n):
+        assert pub.publish("cnc/CNC001/data", lathe_msg(i), qos=qos) == 0
+
+
+def rows(db, table="cnc_message"):
+    return db.scalar(f"SELECT COUNT(*) FROM {table}")
+
+
+def wait_rows(db, n, timeout=60, table="cnc_message"):
+    wait_for(lambda: rows(db, table) >= n, timeout=timeout, interval=0.2,
+             what=f"{n} rows in {table} (have {rows(db, table)})")
+    time.sleep(0.3)
+    assert rows(db, table) == n
+
+
+def test_messages_become_rows_with_children(broker_factory, mariadb, tmp_path):
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
+    pub = RawPublisher(b.port, "rows", protocol=5)
+    publish_lathes(pub, 0, 400)
+    for i in range(100):
+        assert pub.publish("cnc/PRESS-04/data", press_msg(i), qos=1) == 0
+    # An out-of-range spindle: an anomaly row.
+    assert pub.publish("cnc/CNC002/data", lathe_msg(9999, "CNC002", spin=15000), qos=1) == 0
+    wait_rows(mariadb, 501)
+    assert rows(mariadb, "cnc_reading") == 400 * 4 + 100 * 3 + 4
+    assert rows(mariadb, "cnc_efficiency") == 100
+    # 8 presses above the 95 C critical limit (96-99 C) and the spindle.
+    assert rows(mariadb, "cnc_anomaly") == 9
+    (rule, var, value, threshold, sev), = mariadb.query(
+        "SELECT rule, variable, value, threshold, severity FROM cnc_anomaly WHERE cnc_id = 'CNC002'")
+    assert (rule, var, value, threshold, sev) == ("spindle_range", "spin", 15000, 12000, "critical")
+    cnc_id, ts, handler, payload = mariadb.query(
+        "SELECT cnc_id, DATE_FORMAT(ts, '%Y-%m-%dT%H:%i:%s.%f'), handler, payload FROM cnc_message "
+        "WHERE cnc_id = 'CNC001' ORDER BY ts LIMIT 1")[0]
+    assert (cnc_id, ts, handler) == ("CNC001", "2025-05-16T07:03:48.000000", "lathe")
+    assert json.loads(payload) == json.loads(lathe_msg(0))["payload"]
+    num, text = mariadb.query("SELECT num_value, str_value FROM cnc_reading r JOIN cnc_message m "
+                              "USING (msg_key) WHERE m.ts = '2025-05-16 07:03:48.000' AND r.name = 'spin'")[0]
+    assert (num, text) == (1000, None)
+    level, = mariadb.query("SELECT efficiency_level FROM cnc_efficiency ORDER BY ts LIMIT 1")[0]
+    assert level == "High"
+    # msg_key is time-ordered: key order equals timestamp order.
+    keys = [r[0] for r in mariadb.query("SELECT cnc_id FROM cnc_message ORDER BY msg_key")]
+    by_ts = [r[0] for r in mariadb.query("SELECT cnc_id FROM cnc_message ORDER BY ts, msg_key")]
+    assert keys == by_ts
+    # The MES views answer.
+    assert mariadb.scalar("SELECT COUNT(*) FROM cnc_latest") == 3
+    assert mariadb.scalar("SELECT SUM(samples) FROM cnc_efficiency_hourly") == 100
+    pub.close()
+
+
+def test_qos2_retransmission_and_duplicates_store_one_row(broker_factory, mariadb, tmp_path):
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
+    pub = RawPublisher(b.port, "dup", protocol=5)
+    assert pub.publish_qos2_retransmitted("cnc/CNC001/data", lathe_msg(1)) == [0, 0]
+    # The same bytes published again later, as a replaying collector would.
+    assert pub.publish("cnc/CNC001/data", lathe_msg(1), qos=2) == 0
+    assert pub.publish("cnc/CNC001/data", lathe_msg(2), qos=2) == 0
+    wait_for(lambda: b"stored=4" in b.log.read_bytes(), timeout=30, what="4 messages written")
+    assert rows(mariadb) == 2
+    assert rows(mariadb, "cnc_reading") == 8
+    pub.close()
+
+
+def test_database_killed_for_an_outage(broker_factory, mariadb, tmp_path):
+    """The database is killed while a publisher keeps sending, and comes back after
+    OUTAGE_S: every acknowledged message is stored once; publishers never wait on it."""
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
+    pub = RawPublisher(b.port, "steady", protocol=5)
+    sent, latencies = [0], []
+    stop = threading.Event()
+
+    def publisher():
+        i = 0
+        while not stop.is_set():
+            t0 = time.monotonic()
+            assert pub.publish("cnc/CNC001/data", lathe_msg(i), qos=1) == 0
+            latencies.append(time.monotonic() - t0)
+            i += 1
+            sent[0] = i
+            time.sleep(0.005)
+
+    th = threading.Thread(target=publisher)
+    th.start()
+    try:
+        time.sleep(2)
+        mariadb.kill()
+        outage_start = len(latencies)
+        time.sleep(OUTAGE_S)
+        outage_latencies = latencies[outage_start:]
+        mariadb.start()
+        time.sleep(2)
+    finally:
+        stop.set()
+        th.join()
+    wait_rows(mariadb, sent[0], timeout=90)
+    assert rows(mariadb, "cnc_reading") == sent[0] * 4
+    worst_ms = max(outage_latencies) * 1000
+    print(f"\noutage {OUTAGE_S:.0f}s: {sent[0]} messages, {len(outage_latencies)} during the outage, "
+          f"worst publish latency during it {worst_ms:.1f} ms")
+    assert worst_ms < 250
+    log = b.log_text()
+    assert "records wait in the spool" in log
+    assert "connected to the database again" in log
+    pub.close()
+
+
+def test_broker_sigkill_mid_stream(broker_factory, mariadb, tmp_path):
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool",
+                                    writer="{batch_size: 200, flush_interval_ms: 500}"))
+    pub = RawPublisher(b.port, "killed", protocol=5)
+    publish_lathes(pub, 0, 3000)
+    b.kill()  # right after the last PUBACK: most records are not in the database yet
+    before = rows(mariadb)
+    assert before < 3000
+    b.start()
+    wait_rows(mariadb, 3000)
+    assert rows(mariadb, "cnc_reading") == 3000 * 4
+    assert "bytes to replay" in b.log_text()
+
+
+def test_database_down_then_broker_killed(broker_factory, mariadb, tmp_path):
+    """A careful external subscriber loses these: it acknowledged them and held them in memory."""
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
+    pub = RawPublisher(b.port, "both", protocol=5)
+    publish_lathes(pub, 0, 10)
+    wait_rows(mariadb, 10)
+    mariadb.kill()
+    publish_lathes(pub, 10, 1000)
+    b.kill()
+    mariadb.start()
+    assert rows(mariadb) == 10
+    b.start()
+    wait_rows(mariadb, 1010)
+    assert rows(mariadb, "cnc_reading") == 1010 * 4
+
+
+def test_spool_full_rejects_then_drains(broker_factory, mariadb, collector_factory, tmp_path):
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool",
+                                    ", max_bytes: 1MiB, segment_bytes: 64KiB"))
+    sub = collector_factory(b.port, topics=("cnc/rejected/#",))
+    pub = RawPublisher(b.port, "filler", protocol=5)
+    mariadb.kill()
+    accepted = 0
+    for i in range(20000):
+        reason = pub.publish("cnc/CNC001/data", lathe_msg(i), qos=1)
+        if reason != 0:
+            assert reason == 0x87
+            break
+        accepted += 1
+    assert 1000 < accepted < 20000
+    (_, body), = sub.wait_count("cnc/rejected/filler", 1)
+    report = json.loads(body)
+    assert report["reason"] == "spool_full"
+    assert "spool.max_bytes" in report["detail"]
+    assert pub.ping()
+    mariadb.start()
+    wait_rows(mariadb, accepted, timeout=90)
+    # Room again: new messages are accepted and stored.
+    assert pub.publish("cnc/CNC001/data", lathe_msg(50000), qos=1) == 0
+    wait_rows(mariadb, accepted + 1)
+    pub.close()
+
+
+def test_damaged_segment_intact_records_stored(broker_factory, mariadb, tmp_path):
+    spool_dir = tmp_path / "spool"
+    b = broker_factory(storage_yaml(mariadb, spool_dir))
+    mariadb.kill()
+    pub = RawPublisher(b.port, "damage", protocol=5)
+    publish_lathes(pub, 0, 50)
+    pub.close()
+    b.stop()
+    segments = sorted(p for p in spool_dir.glob("seg-*.spool") if b"CNCR" in p.read_bytes()[:64])
+    assert len(segments) == 1
+    data = bytearray(segments[0].read_bytes())
+    starts = [i for i in range(0, len(data), 8) if data[i:i + 4] == b"CNCR"]
+    assert len(starts) == 50
+    data[starts[20] + 60] ^= 0xFF  # inside record 20's body
+    segments[0].write_bytes(bytes(data))
+    mariadb.start()
+    b.start()
+    wait_rows(mariadb, 49)
+    wait_for(lambda: "damaged record" in b.log_text(), what="the damage report")
+    assert mariadb.scalar("SELECT COUNT(*) FROM cnc_message WHERE ts = '2025-05-16 07:03:48.020'") == 0
+
+
+def test_world_readable_password_file_refused(broker_factory, mariadb, tmp_path):
+    os.chmod(mariadb.password_file, 0o644)
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"), start=False)
+    b.start(expect_running=False)
+    assert b.proc.wait(timeout=10) != 0
+    assert "is readable by every user" in b.log_text() + b.proc.stderr.read().decode()
