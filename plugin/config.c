@@ -40,6 +40,7 @@ struct cfg_section {
 static const char *const unknown_fields_choices[] = {"reject", "ignore", NULL};
 static const char *const on_invalid_choices[] = {"reject", "pass", NULL};
 static const char *const fsync_choices[] = {"never", "batch", "always", NULL};
+static const char *const readings_choices[] = {"rows", "json", NULL};
 
 #define K(sec, field) offsetof(struct sec, field)
 
@@ -75,6 +76,8 @@ static const struct cfg_key mysql_keys[] = {
     {"database", CFG_STR, K(cnc_mysql_config, database), "cnc", 0, 0, NULL, "schema name"},
     {"create_schema", CFG_BOOL, K(cnc_mysql_config, create_schema), "false", 0, 0, NULL,
      "apply sql/schema.sql at start"},
+    {"readings", CFG_ENUM, K(cnc_mysql_config, readings), "json", 0, 0, readings_choices,
+     "rows: a cnc_reading row per reading; json: payload column only (view cnc_reading_json)"},
 };
 
 static const struct cfg_key writer_keys[] = {

@@ -23,6 +23,9 @@
 enum cnc_unknown_fields { CNC_UNKNOWN_FIELDS_REJECT = 0, CNC_UNKNOWN_FIELDS_IGNORE };
 enum cnc_on_invalid { CNC_ON_INVALID_REJECT = 0, CNC_ON_INVALID_PASS };
 enum cnc_fsync { CNC_FSYNC_NEVER = 0, CNC_FSYNC_BATCH, CNC_FSYNC_ALWAYS };
+/* rows: one cnc_reading row per reading; json: only the payload column (view cnc_reading_json). */
+enum cnc_readings_layout { CNC_READINGS_ROWS = 0, CNC_READINGS_JSON };
+/* (json is the default: 3x the messages/s of rows, bench/RESULTS.md) */
 
 struct cnc_ingest_config {
     char **topics;
@@ -45,6 +48,7 @@ struct cnc_mysql_config {
     char *password_file;
     char *database;
     bool create_schema;
+    int readings; /* enum cnc_readings_layout */
 };
 
 struct cnc_writer_config {

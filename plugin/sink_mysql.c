@@ -63,6 +63,7 @@ struct cnc_mysql {
     char *host, *socket, *user, *password, *database;
     unsigned port;
     bool create_schema;
+    bool reading_rows;
     MYSQL *conn;
     struct table_rows t[N_TABLES];
     /* Per-batch storage the binds point into. */
@@ -101,6 +102,7 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     db->database = dup_or_null(cfg->database);
     db->port = (unsigned)cfg->port;
     db->create_schema = cfg->create_schema;
+    db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
     db->is_true = 1;
     return db;
 }
@@ -378,7 +380,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
         b_str(&b[6], payload, payload_len);
 
         const uint8_t *c = s->readings;
-        for (uint16_t k = 0; k < s->n_readings; k++, ri++) {
+        for (uint16_t k = 0; db->reading_rows && k < s->n_readings; k++, ri++) {
             struct cnc_stored_reading *r = &db->readings[ri];
             cnc_stored_next_reading(s, &c, r);
             if ((b = row(db, T_READING)) == NULL) {

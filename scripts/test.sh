@@ -2,8 +2,9 @@
 # test.sh - installs what is missing, builds, and runs every test of cnc-ingest:
 #   1. unit tests (cmocka via ctest)
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
-#   3. the fuzz harnesses: corpus replay plus a short fuzzing run (FUZZ_SECONDS, default 20)
-#   4. integration tests: a real mosquitto with the built plugin (pytest)
+#   3. the threaded unit tests (spool appender vs reader) under ThreadSanitizer
+#   4. the fuzz harnesses: corpus replay plus a short fuzzing run (FUZZ_SECONDS, default 20)
+#   5. integration tests: a real mosquitto with the built plugin and a private MariaDB (pytest)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -16,6 +17,10 @@ echo "== unit tests"
 echo "== unit tests under ASan+UBSan"
 scripts/build.sh build-asan -DCMAKE_BUILD_TYPE=Debug -DCNC_SANITIZE=ON
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ctest --output-on-failure)
+
+echo "== threaded unit tests under ThreadSanitizer"
+CC=clang scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DCNC_TSAN=ON
+(cd build-tsan && TSAN_OPTIONS=halt_on_error=1 ctest --output-on-failure -R 'spool|json_arena')
 
 echo "== fuzz harnesses"
 CC=clang cmake -S . -B build-fuzz -DCNC_FUZZ=ON -DCNC_TESTS=OFF >/dev/null

@@ -84,3 +84,11 @@ CREATE OR REPLACE VIEW cnc_efficiency_hourly AS
          SUM(is_anomaly)         AS anomalies
   FROM cnc_efficiency
   GROUP BY cnc_id, DATE_FORMAT(ts, '%Y-%m-%d %H:00:00');
+
+-- Readings straight from the payload JSON, one row per payload member: what
+-- mysql.readings: json stores instead of cnc_reading rows (also works with rows).
+CREATE OR REPLACE VIEW cnc_reading_json AS
+  SELECT m.msg_key, m.cnc_id, m.ts, k.name,
+         JSON_VALUE(m.payload, CONCAT('$."', k.name, '"')) AS value
+  FROM cnc_message m,
+       JSON_TABLE(JSON_KEYS(m.payload), '$[*]' COLUMNS (name VARCHAR(64) PATH '$')) AS k;

@@ -88,6 +88,7 @@ class MariaDB:
             except subprocess.TimeoutExpired:
                 self.kill()
 
-    def mysql_yaml(self, create_schema=True):
+    def mysql_yaml(self, create_schema=True, readings="rows"):
         return (f"mysql: {{socket: \"{self.socket}\", user: cnc, password_file: \"{self.password_file}\", "
-                f"database: cnc, create_schema: {'true' if create_schema else 'false'}}}\n")
+                f"database: cnc, create_schema: {'true' if create_schema else 'false'}, "
+                f"readings: {readings}}}\n")

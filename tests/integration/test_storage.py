@@ -30,8 +30,9 @@ routes:
 """
 
 
-def storage_yaml(db, spool_dir, spool_extra="", writer="{batch_size: 500, flush_interval_ms: 50}"):
-    return (HANDLERS + db.mysql_yaml() +
+def storage_yaml(db, spool_dir, spool_extra="", writer="{batch_size: 500, flush_interval_ms: 50}",
+                 readings="rows"):
+    return (HANDLERS + db.mysql_yaml(readings=readings) +
             f"spool: {{dir: \"{spool_dir}\"{spool_extra}}}\n"
             f"writer: {writer}\n"
             "metrics: {interval_s: 1}\n")
@@ -97,6 +98,18 @@ def test_messages_become_rows_with_children(broker_factory, mariadb, tmp_path):
     # The MES views answer.
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_latest") == 3
     assert mariadb.scalar("SELECT SUM(samples) FROM cnc_efficiency_hourly") == 100
+    pub.close()
+
+
+def test_json_readings_layout(broker_factory, mariadb, tmp_path):
+    """mysql.readings: json (the default) stores no cnc_reading rows; the view serves them."""
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool", readings="json"))
+    pub = RawPublisher(b.port, "json", protocol=5)
+    publish_lathes(pub, 0, 20)
+    wait_rows(mariadb, 20)
+    assert rows(mariadb, "cnc_reading") == 0
+    assert rows(mariadb, "cnc_reading_json") == 20 * 4
+    assert mariadb.query("SELECT value FROM cnc_reading_json WHERE name = 'spin' ORDER BY ts LIMIT 1") == (("1000",),)
     pub.close()
 
 
