@@ -26,6 +26,7 @@ struct cnc_storage_snapshot {
     int enabled;
     int db_connected;
     uint64_t stored, batches, db_errors, last_batch_ms, spooled_bytes, damaged;
+    long commit_p50_ms, commit_p99_ms; /* broker receive -> commit; -1 before the first */
 };
 
 void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code);

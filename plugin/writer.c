@@ -54,6 +54,32 @@ struct cnc_writer {
     uint64_t rng;
 };
 
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+long cnc_writer_latency_quantile(const struct cnc_writer_stats *st, double q)
+{
+    uint64_t total = 0;
+    for (size_t i = 0; i < CNC_LATENCY_BUCKETS; i++) {
+        total += atomic_load_explicit(&st->latency_ms[i], memory_order_relaxed);
+    }
+    if (total == 0) {
+        return -1;
+    }
+    uint64_t want = (uint64_t)(q * (double)total), seen = 0;
+    for (size_t i = 0; i < CNC_LATENCY_BUCKETS; i++) {
+        seen += atomic_load_explicit(&st->latency_ms[i], memory_order_relaxed);
+        if (seen > want) {
+            return (long)i;
+        }
+    }
+    return CNC_LATENCY_BUCKETS - 1;
+}
+
 static int64_t mono_ms(void)
 {
     struct timespec ts;
@@ -198,6 +224,12 @@ static bool store(struct cnc_writer *w, size_t n)
         atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
         say(w, CNC_WRITER_LOG_ERROR, "writer: batch of %zu not stored, will retry: %s", good, err);
         return false;
+    }
+    int64_t committed_ms = wall_ms();
+    for (size_t i = 0; i < good; i++) {
+        int64_t l = committed_ms - w->decoded[i].received_ms;
+        size_t b = l < 0 ? 0 : l >= CNC_LATENCY_BUCKETS ? CNC_LATENCY_BUCKETS - 1 : (size_t)l;
+        atomic_fetch_add_explicit(&w->stats.latency_ms[b], 1, memory_order_relaxed);
     }
     if (cnc_spool_commit(w->spool, &w->recs[n - 1].end) != 0) {
         say(w, CNC_WRITER_LOG_ERROR, "writer: cannot write the spool checkpoint: %s",

@@ -22,6 +22,8 @@
 #include "sink_mysql.h"
 #include "spool.h"
 
+#define CNC_LATENCY_BUCKETS 4096
+
 struct cnc_writer_stats {
     _Atomic uint64_t stored;  /* messages committed to the database */
     _Atomic uint64_t batches; /* transactions committed */
@@ -29,7 +31,12 @@ struct cnc_writer_stats {
     _Atomic uint64_t last_batch_ms; /* duration of the last committed transaction */
     _Atomic int db_connected;
     _Atomic uint64_t damaged; /* damaged spool records skipped */
+    /* Broker receive -> database commit, per message, in 1 ms buckets (last: >= 4095 ms). */
+    _Atomic uint32_t latency_ms[CNC_LATENCY_BUCKETS];
 };
+
+/* The q-quantile (0..1) of the commit latency histogram in ms; -1 when empty. */
+long cnc_writer_latency_quantile(const struct cnc_writer_stats *st, double q);
 
 struct cnc_writer;
 

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# run_latency.sh [RATE] [SECONDS] - publish->commit latency at a steady rate.
+# Starts a private MariaDB and a broker with the plugin (default writer
+# settings: batch_size 1000, flush_interval_ms 100), feeds mosquitto_pub -l at
+# RATE msg/s (QoS 1) for SECONDS, then reads the plugin's own receive->commit
+# histogram from the metrics topic and counts rows. Markdown on stdout.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+rate=${1:-10000}
+seconds=${2:-20}
+scripts/build.sh build >/dev/null
+work=$(mktemp -d)
+sock="$work/mariadb.sock"
+user_opt=()
+[ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/mariadb.pid" ] && kill "$(cat "$work/mariadb.pid")" 2>/dev/null || true
+  sleep 1
+  rm -rf "$work"
+}
+trap cleanup EXIT
+mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
+  --skip-test-db "${user_opt[@]}" >/dev/null 2>&1
+mariadbd --no-defaults --datadir="$work/data" --socket="$sock" --skip-networking \
+  --pid-file="$work/mariadb.pid" --log-error="$work/mariadb.err" --skip-log-bin \
+  --innodb-buffer-pool-size=1G --innodb-log-file-size=512M "${user_opt[@]}" &
+for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+mariadb --no-defaults -S "$sock" -uroot -e "CREATE DATABASE cnc; CREATE USER cnc@localhost IDENTIFIED BY 'bench'; GRANT ALL ON cnc.* TO cnc@localhost;"
+printf 'bench\n' >"$work/pw"
+chmod 600 "$work/pw"
+port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+cat >"$work/cnc.yaml" <<YAML
+handlers: {lathe: {type: machine_tool, params: {spindle: [0, 12000]}}}
+routes: [{match: "*", handler: lathe}]
+mysql: {socket: "$sock", user: cnc, password_file: "$work/pw", database: cnc, create_schema: true}
+spool: {dir: "$work/spool"}
+analytics: {topic: ""}
+metrics: {interval_s: 1}
+YAML
+{
+  echo "listener $port 127.0.0.1"
+  echo "allow_anonymous true"
+  [ "$(id -u)" -eq 0 ] && echo "user root"
+  echo "max_queued_messages 100000"
+  echo "log_dest file $work/mosquitto.log"
+  echo "plugin $PWD/build/cnc_ingest.so"
+  echo "plugin_opt_config_file $work/cnc.yaml"
+} >"$work/mosquitto.conf"
+mosquitto -c "$work/mosquitto.conf" 2>/dev/null &
+pids+=($!)
+sleep 1
+/usr/bin/python3 - "$rate" "$seconds" <<'PY' | mosquitto_pub -p "$port" -q 1 -t cnc/CNC001/data -l
+import sys, time
+rate, seconds = int(sys.argv[1]), float(sys.argv[2])
+t0, sent, out = time.monotonic(), 0, sys.stdout
+while True:
+    now = time.monotonic() - t0
+    if now >= seconds:
+        break
+    due = int(now * rate)
+    while sent < due:
+        out.write('{"cnc_id":"CNC001","part_program":"P-1","timestamp":%d,"payload":{"status":"running","spin":%d,"X-Axis":%d,"Y-Axis":80,"Z-Axis":12.5,"feed":350}}\n'
+                  % (1747379028000 + sent, 1000 + sent % 500, sent % 600))
+        sent += 1
+    out.flush()
+    time.sleep(0.002)
+print(sent, file=sys.stderr)
+PY
+sleep 3
+stats=$(mosquitto_sub -p "$port" -t cnc/ingest/stats -C 1 -W 5)
+rows=$(mariadb --no-defaults -S "$sock" -ucnc -pbench cnc -N -e "SELECT COUNT(*) FROM cnc_message")
+echo "### Publish->commit latency at $rate msg/s for $seconds s ($(date -u +%Y-%m-%d), $(nproc) cores)"
+echo
+echo '```'
+echo "\$ bench/run_latency.sh $rate $seconds"
+echo "rows in cnc_message: $rows"
+echo "metrics: $stats"
+echo '```'
