@@ -78,6 +78,15 @@ static const struct cfg_key mysql_keys[] = {
      "apply sql/schema.sql at start"},
     {"readings", CFG_ENUM, K(cnc_mysql_config, readings), "json", 0, 0, readings_choices,
      "rows: a cnc_reading row per reading; json: payload column only (view cnc_reading_json)"},
+    {"tls", CFG_BOOL, K(cnc_mysql_config, tls), "false", 0, 0, NULL,
+     "require TLS to the database (TCP connections)"},
+    {"tls_ca", CFG_STR, K(cnc_mysql_config, tls_ca), "", 0, 0, NULL,
+     "CA certificate file that signed the server's certificate"},
+    {"tls_cert", CFG_STR, K(cnc_mysql_config, tls_cert), "", 0, 0, NULL,
+     "client certificate file, for servers that require one"},
+    {"tls_key", CFG_STR, K(cnc_mysql_config, tls_key), "", 0, 0, NULL, "client key file"},
+    {"tls_verify_server", CFG_BOOL, K(cnc_mysql_config, tls_verify_server), "true", 0, 0, NULL,
+     "check the server certificate's name against mysql.host"},
 };
 
 static const struct cfg_key writer_keys[] = {

@@ -49,6 +49,9 @@ struct cnc_mysql_config {
     char *database;
     bool create_schema;
     int readings; /* enum cnc_readings_layout */
+    bool tls;
+    char *tls_ca, *tls_cert, *tls_key;
+    bool tls_verify_server;
 };
 
 struct cnc_writer_config {

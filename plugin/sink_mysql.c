@@ -64,6 +64,8 @@ struct cnc_mysql {
     unsigned port;
     bool create_schema;
     bool reading_rows;
+    bool tls, tls_verify_server;
+    char *tls_ca, *tls_cert, *tls_key;
     MYSQL *conn;
     struct table_rows t[N_TABLES];
     /* Per-batch storage the binds point into. */
@@ -103,6 +105,11 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     db->port = (unsigned)cfg->port;
     db->create_schema = cfg->create_schema;
     db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
+    db->tls = cfg->tls;
+    db->tls_verify_server = cfg->tls_verify_server;
+    db->tls_ca = dup_or_null(cfg->tls_ca);
+    db->tls_cert = dup_or_null(cfg->tls_cert);
+    db->tls_key = dup_or_null(cfg->tls_key);
     db->is_true = 1;
     return db;
 }
@@ -198,6 +205,28 @@ static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len)
     return 0;
 }
 
+/* TLS required: a server without it, or with an unverifiable certificate, is refused. */
+static void set_tls(struct cnc_mysql *db)
+{
+    if (db->tls_ca != NULL) {
+        mysql_options(db->conn, MYSQL_OPT_SSL_CA, db->tls_ca);
+    }
+    if (db->tls_cert != NULL) {
+        mysql_options(db->conn, MYSQL_OPT_SSL_CERT, db->tls_cert);
+    }
+    if (db->tls_key != NULL) {
+        mysql_options(db->conn, MYSQL_OPT_SSL_KEY, db->tls_key);
+    }
+#if defined(MARIADB_BASE_VERSION) || defined(MARIADB_PACKAGE_VERSION)
+    cnc_mybool on = 1, verify = db->tls_verify_server;
+    mysql_options(db->conn, MYSQL_OPT_SSL_ENFORCE, &on);
+    mysql_options(db->conn, MYSQL_OPT_SSL_VERIFY_SERVER_CERT, &verify);
+#else
+    unsigned mode = db->tls_verify_server ? SSL_MODE_VERIFY_IDENTITY : SSL_MODE_REQUIRED;
+    mysql_options(db->conn, MYSQL_OPT_SSL_MODE, &mode);
+#endif
+}
+
 int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len)
 {
     cnc_mysql_disconnect(db);
@@ -212,6 +241,9 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len)
     mysql_options(db->conn, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
     mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
     mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
+    if (db->tls) {
+        set_tls(db);
+    }
     if (mysql_real_connect(db->conn, db->socket ? NULL : db->host, db->user, db->password,
                            db->database, db->socket ? 0 : db->port, db->socket,
                            CLIENT_MULTI_STATEMENTS) == NULL) {
@@ -504,6 +536,9 @@ void cnc_mysql_destroy(struct cnc_mysql *db)
     }
     free(db->password);
     free(db->database);
+    free(db->tls_ca);
+    free(db->tls_cert);
+    free(db->tls_key);
     free(db);
 }
 

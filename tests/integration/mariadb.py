@@ -21,10 +21,29 @@ def _free_port():
         return s.getsockname()[1]
 
 
+def make_certificates(d):
+    """A throw-away CA and a server certificate for 127.0.0.1, made with openssl."""
+    def run(*args):
+        subprocess.run(["openssl", *args], check=True, capture_output=True, cwd=d, timeout=60)
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem",
+        "-days", "2", "-subj", "/CN=cnc-test-ca")
+    run("req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr",
+        "-subj", "/CN=127.0.0.1")
+    (d / "ext.cnf").write_text("subjectAltName=IP:127.0.0.1\n")
+    run("x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+        "-out", "server.pem", "-days", "2", "-extfile", "ext.cnf")
+    # A second CA that signed nothing: a client trusting it must refuse the server.
+    run("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "other.key", "-out",
+        "other-ca.pem", "-days", "2", "-subj", "/CN=someone-else")
+
+
 class MariaDB:
-    def __init__(self, workdir):
+    def __init__(self, workdir, tls=False):
         self.dir = pathlib.Path(workdir)
         self.dir.mkdir(parents=True, exist_ok=True)
+        self.tls = tls
+        if tls:
+            make_certificates(self.dir)
         self.datadir = self.dir / "data"
         self.socket = str(self.dir / "mariadb.sock")
         self.port = _free_port()
@@ -40,7 +59,8 @@ class MariaDB:
         with self.connect(user="root", password="", database=None) as c, c.cursor() as cur:
             cur.execute("CREATE DATABASE cnc")
             for host in ("localhost", "127.0.0.1"):
-                cur.execute(f"CREATE USER 'cnc'@'{host}' IDENTIFIED BY 'cnc-test-password'")
+                require = " REQUIRE SSL" if tls and host == "127.0.0.1" else ""
+                cur.execute(f"CREATE USER 'cnc'@'{host}' IDENTIFIED BY 'cnc-test-password'{require}")
                 cur.execute(f"GRANT ALL ON cnc.* TO 'cnc'@'{host}'")
 
     def start(self):
@@ -49,7 +69,7 @@ class MariaDB:
             ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
              f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.dir}/mariadb.pid",
              f"--log-error={self.dir}/mariadb.err", "--skip-log-bin", "--innodb-buffer-pool-size=256M",
-             "--max-connections=50", *user],
+             "--max-connections=50", *user, *self._tls_options()],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -61,6 +81,12 @@ class MariaDB:
             except pymysql.err.OperationalError:
                 time.sleep(0.1)
         raise RuntimeError("mariadbd did not start")
+
+    def _tls_options(self):
+        if not self.tls:
+            return []
+        return [f"--ssl-ca={self.dir}/ca.pem", f"--ssl-cert={self.dir}/server.pem",
+                f"--ssl-key={self.dir}/server.key"]
 
     def connect(self, user="cnc", password="cnc-test-password", database="cnc"):
         return pymysql.connect(unix_socket=self.socket, user=user, password=password,

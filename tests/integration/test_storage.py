@@ -254,3 +254,31 @@ def test_world_readable_password_file_refused(broker_factory, mariadb, tmp_path)
     b.start(expect_running=False)
     assert b.proc.wait(timeout=10) != 0
     assert "is readable by every user" in b.log_text() + b.proc.stderr.read().decode()
+
+
+def test_tls_to_the_database(broker_factory, tmp_path):
+    """mysql.tls: the user may only connect over TLS; the plugin verifies the server with the
+    CA it is given, and refuses a server signed by another CA."""
+    from mariadb import MariaDB
+
+    db = MariaDB(tmp_path / "tlsdb", tls=True)
+    try:
+        tls_yaml = (HANDLERS +
+                    f"mysql: {{host: 127.0.0.1, port: {db.port}, user: cnc, password_file: "
+                    f"\"{db.password_file}\", database: cnc, create_schema: true, tls: true, "
+                    f"tls_ca: \"{db.dir}/ca.pem\"}}\n"
+                    f"spool: {{dir: \"{tmp_path / 'spool1'}\"}}\nmetrics: {{interval_s: 1}}\n")
+        b = broker_factory(tls_yaml)
+        pub = RawPublisher(b.port, "tls", protocol=5)
+        publish_lathes(pub, 0, 10)
+        wait_rows(db, 10)
+        pub.close()
+        b.stop()
+        wrong = broker_factory(tls_yaml.replace("ca.pem", "other-ca.pem").replace("spool1", "spool2"))
+        pub = RawPublisher(wrong.port, "tls2", protocol=5)
+        publish_lathes(pub, 100, 5)  # accepted into the spool, never sent to an unverified server
+        wait_for(lambda: "records wait in the spool" in wrong.log_text(), what="the refusal")
+        assert rows(db) == 10
+        pub.close()
+    finally:
+        db.stop()
