@@ -250,6 +250,27 @@ static bool same_modules(const struct cnc_config *a, const struct cnc_config *b)
     return true;
 }
 
+static bool same_text(const char *a, const char *b)
+{
+    return strcmp(a, b) == 0;
+}
+
+/* Storage settings take effect at start only: the writer and spool keep running as they are. */
+static bool same_storage(const struct cnc_config *a, const struct cnc_config *b)
+{
+    const struct cnc_mysql_config *x = &a->mysql, *y = &b->mysql;
+    return cnc_config_has(a, "mysql") == cnc_config_has(b, "mysql") &&
+           same_text(x->host, y->host) && x->port == y->port && same_text(x->socket, y->socket) &&
+           same_text(x->user, y->user) && same_text(x->password_file, y->password_file) &&
+           same_text(x->database, y->database) && x->readings == y->readings && x->tls == y->tls &&
+           same_text(x->tls_ca, y->tls_ca) && same_text(x->tls_cert, y->tls_cert) &&
+           same_text(x->tls_key, y->tls_key) && x->tls_verify_server == y->tls_verify_server &&
+           a->writer.batch_size == b->writer.batch_size &&
+           a->writer.flush_interval_ms == b->writer.flush_interval_ms &&
+           same_text(a->spool.dir, b->spool.dir) && a->spool.max_bytes == b->spool.max_bytes &&
+           a->spool.segment_bytes == b->spool.segment_bytes && a->spool.fsync == b->spool.fsync;
+}
+
 static int on_reload(int event, void *event_data, void *userdata)
 {
     struct cnc_plugin *p = userdata;
@@ -262,6 +283,12 @@ static int on_reload(int event, void *event_data, void *userdata)
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "reload refused, keeping the old config: %s",
                              err);
         return MOSQ_ERR_SUCCESS;
+    }
+    if (!same_storage(cfg, cnc_ingest_config(p->ingest))) {
+        mosquitto_log_printf(MOSQ_LOG_WARNING,
+                             LOG_PREFIX "mysql, writer or spool settings changed: they take "
+                                        "effect at the next broker start; storage goes on as "
+                                        "configured at start");
     }
     if (!same_modules(cfg, cnc_ingest_config(p->ingest))) {
         mosquitto_log_printf(MOSQ_LOG_WARNING,

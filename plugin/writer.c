@@ -236,6 +236,8 @@ static bool store(struct cnc_writer *w, size_t n)
             strerror(errno));
     }
     atomic_store(&w->stats.last_batch_ms, (uint64_t)(mono_ms() - t0));
+    /* Under sustained load collect() never idles: keep a spare segment ready from here too. */
+    cnc_spool_prepare(w->spool);
     atomic_fetch_add(&w->stats.stored, good);
     atomic_fetch_add(&w->stats.batches, 1);
     return true;

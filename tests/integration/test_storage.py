@@ -282,3 +282,19 @@ def test_tls_to_the_database(broker_factory, tmp_path):
         pub.close()
     finally:
         db.stop()
+
+
+def test_reload_keeps_storage_running(broker_factory, mariadb, tmp_path):
+    """Storage settings take effect at start; a reload that changes them says so and the
+    writer goes on as started."""
+    yaml_text = storage_yaml(mariadb, tmp_path / "spool")
+    b = broker_factory(yaml_text)
+    pub = RawPublisher(b.port, "reload", protocol=5)
+    publish_lathes(pub, 0, 5)
+    wait_rows(mariadb, 5)
+    b.yaml.write_text(yaml_text.replace("batch_size: 500", "batch_size: 50"))
+    b.reload()
+    wait_for(lambda: "take effect at the next broker start" in b.log_text(), what="the warning")
+    publish_lathes(pub, 5, 5)
+    wait_rows(mariadb, 10)
+    pub.close()
