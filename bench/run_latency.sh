@@ -10,31 +10,21 @@ rate=${1:-10000}
 seconds=${2:-20}
 scripts/build.sh build >/dev/null
 work=$(mktemp -d)
-sock="$work/mariadb.sock"
-user_opt=()
-[ "$(id -u)" -eq 0 ] && user_opt=(--user=root)
+. scripts/lib/mariadb.sh
 pids=()
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  [ -f "$work/mariadb.pid" ] && kill "$(cat "$work/mariadb.pid")" 2>/dev/null || true
-  sleep 1
+  stop_private_mariadb "$work"
   rm -rf "$work"
 }
 trap cleanup EXIT
-mariadb-install-db --no-defaults --datadir="$work/data" --auth-root-authentication-method=normal \
-  --skip-test-db "${user_opt[@]}" >/dev/null 2>&1
-mariadbd --no-defaults --datadir="$work/data" --socket="$sock" --skip-networking \
-  --pid-file="$work/mariadb.pid" --log-error="$work/mariadb.err" --skip-log-bin \
-  --innodb-buffer-pool-size=1G --innodb-log-file-size=512M "${user_opt[@]}" &
-for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
-mariadb --no-defaults -S "$sock" -uroot -e "CREATE DATABASE cnc; CREATE USER cnc@localhost IDENTIFIED BY 'bench'; GRANT ALL ON cnc.* TO cnc@localhost;"
-printf 'bench\n' >"$work/pw"
-chmod 600 "$work/pw"
+start_private_mariadb "$work"
+sock=$MARIADB_SOCK
 port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/cnc.yaml" <<YAML
 handlers: {lathe: {type: machine_tool, params: {spindle: [0, 12000]}}}
 routes: [{match: "*", handler: lathe}]
-mysql: {socket: "$sock", user: cnc, password_file: "$work/pw", database: cnc, create_schema: true}
+mysql: {socket: "$sock", user: cnc, password_file: "$MARIADB_PWFILE", database: cnc, create_schema: true}
 spool: {dir: "$work/spool"}
 analytics: {topic: ""}
 metrics: {interval_s: 1}
@@ -70,7 +60,7 @@ print(sent, file=sys.stderr)
 PY
 sleep 3
 stats=$(mosquitto_sub -p "$port" -t cnc/ingest/stats -C 1 -W 5)
-rows=$(mariadb --no-defaults -S "$sock" -ucnc -pbench cnc -N -e "SELECT COUNT(*) FROM cnc_message")
+rows=$(mariadb --no-defaults -S "$sock" -ucnc -pprivate cnc -N -e "SELECT COUNT(*) FROM cnc_message")
 echo "### Publish->commit latency at $rate msg/s for $seconds s ($(date -u +%Y-%m-%d), $(nproc) cores)"
 echo
 echo '```'
