@@ -1,0 +1,159 @@
+/*
+ * test_sim.c - cnc-sim's machine models (tools/sim.c): deterministic for a
+ * seed, every valid message accepted by the plugin's own pipeline with the
+ * shipped config, every invalid class refused with exactly the reason it is
+ * named for, physics within range, and faults that show in the values and
+ * are reported as ground truth.
+ */
+#include <math.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "ingest.h"
+#include "sim.h"
+
+#define T0 INT64_C(1763800000000)
+
+static void deterministic(void **state)
+{
+    (void)state;
+    struct sim_options o = {.machines = 9, .seed = 42, .invalid_ratio = 0.2, .fault_rate = 0.01};
+    struct sim *a = sim_create(&o), *b = sim_create(&o);
+    o.seed = 43;
+    struct sim *c = sim_create(&o);
+    char ta[128], tb[128], ba[70000], bb[70000];
+    int differs = 0;
+    for (int i = 0; i < 2000; i++) {
+        enum sim_invalid ca, cb;
+        size_t la = sim_next(a, (size_t)i % 9, T0 + i, ta, sizeof ta, ba, sizeof ba, &ca);
+        size_t lb = sim_next(b, (size_t)i % 9, T0 + i, tb, sizeof tb, bb, sizeof bb, &cb);
+        assert_int_equal(la, lb);
+        assert_int_equal(ca, cb);
+        assert_string_equal(ta, tb);
+        assert_memory_equal(ba, bb, la);
+        size_t lc = sim_next(c, (size_t)i % 9, T0 + i, tb, sizeof tb, bb, sizeof bb, &cb);
+        differs += lc != la || memcmp(ba, bb, la) != 0;
+    }
+    assert_true(differs > 1000);
+    sim_destroy(a);
+    sim_destroy(b);
+    sim_destroy(c);
+}
+
+static void plugin_agrees_with_every_class(void **state)
+{
+    (void)state;
+    char err[512];
+    struct cnc_registry *reg = cnc_registry_create(NULL, 0, err, sizeof err);
+    struct cnc_config *cfg =
+        cnc_config_load(CNC_SOURCE_DIR "/config/cnc_ingest.yaml", err, sizeof err);
+    assert_non_null(cfg);
+    struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, NULL, err, sizeof err);
+    assert_non_null(ing);
+    struct sim_options o = {.machines = 12, .seed = 5, .invalid_ratio = 0.3};
+    struct sim *s = sim_create(&o);
+    char topic[128], buf[70000];
+    int seen[SIM_INVALID__COUNT] = {0};
+    for (int i = 0; i < 6000; i++) {
+        enum sim_invalid cls;
+        size_t len =
+            sim_next(s, (size_t)i % 12, T0 + i, topic, sizeof topic, buf, sizeof buf, &cls);
+        assert_true(len > 0);
+        struct cnc_topic_capture cap;
+        assert_true(cnc_ingest_wants(ing, topic, &cap));
+        struct cnc_ingest_result res;
+        int rc = cnc_ingest_process(ing, &cap, buf, len, T0 + i, &res);
+        const char *got = rc == 0 ? "valid" : cnc_reject_name(res.rej.code);
+        if (strcmp(got, sim_invalid_name(cls)) != 0) {
+            fail_msg("%s sent as %s, plugin says %s (%s)", buf, sim_invalid_name(cls), got,
+                     rc ? res.rej.detail : "");
+        }
+        seen[cls]++;
+        cnc_ingest_result_release(&res);
+    }
+    for (int k = 0; k < SIM_INVALID__COUNT; k++) {
+        assert_true(seen[k] > 0); /* every class came up */
+    }
+    sim_destroy(s);
+    cnc_ingest_destroy(ing);
+    cnc_registry_destroy(reg);
+}
+
+static double number_after(const char *json, const char *key)
+{
+    const char *p = strstr(json, key);
+    return p ? atof(p + strlen(key)) : NAN;
+}
+
+static void physics_in_range(void **state)
+{
+    (void)state;
+    struct sim_options o = {.machines = 6, .seed = 9};
+    struct sim *s = sim_create(&o);
+    char topic[128], buf[1024];
+    for (int i = 0; i < 60000; i++) {
+        enum sim_invalid cls;
+        sim_next(s, (size_t)i % 6, T0 + i, topic, sizeof topic, buf, sizeof buf, &cls);
+        if (strstr(buf, "\"temperature\"") != NULL) {
+            double t = number_after(buf, "\"temperature\":"),
+                   v = number_after(buf, "\"vibration\":");
+            assert_true(t > 10 && t < 95); /* inside the shipped critical range */
+            assert_true(v >= 0 && v < 6);
+        } else {
+            double spin = number_after(buf, "\"spin\":"), x = number_after(buf, "\"X-Axis\":");
+            assert_true(spin >= 0 && spin < 8000);
+            assert_true(x >= 0 && x <= 600);
+        }
+    }
+    sim_destroy(s);
+}
+
+static int truths[SIM_FAULT__COUNT];
+static void count_truth(void *arg, const struct sim_truth *t)
+{
+    (void)arg;
+    assert_true(t->end_ms >= t->start_ms);
+    assert_non_null(t->variable);
+    truths[t->kind]++;
+}
+
+static void faults_show_and_are_reported(void **state)
+{
+    (void)state;
+    memset(truths, 0, sizeof truths);
+    struct sim_options o = {.machines = 3, .seed = 11, .fault_rate = 0.02, .truth = count_truth};
+    struct sim *s = sim_create(&o);
+    char topic[128], buf[1024];
+    int impossible = 0;
+    for (int i = 0; i < 90000; i++) {
+        enum sim_invalid cls;
+        sim_next(s, (size_t)i % 3, T0 + i, topic, sizeof topic, buf, sizeof buf, &cls);
+        double t = number_after(buf, "\"temperature\":");
+        impossible += !isnan(t) && t > 300;
+    }
+    sim_destroy(s);
+    for (int k = 1; k < SIM_FAULT__COUNT; k++) {
+        if (truths[k] == 0) {
+            fail_msg("no %s fault in 90000 samples", sim_fault_name((enum sim_fault_kind)k));
+        }
+    }
+    assert_true(impossible > 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(deterministic),
+        cmocka_unit_test(plugin_agrees_with_every_class),
+        cmocka_unit_test(physics_in_range),
+        cmocka_unit_test(faults_show_and_are_reported),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,345 @@
+/*
+ * cnc_sim.c - cnc-sim, a CNC machine simulator and MQTT load generator.
+ *
+ *   cnc-sim --host H --port P --machines N --rate R (--count C | --duration S)
+ *           --qos Q --protocol 5|311 --seed X [--invalid-ratio F] [--burst]
+ *           [--faults [RATE]] [--truth FILE] [--json] [--window W]
+ *
+ * Machines come from tools/sim.c; this file is the MQTT side (libmosquitto,
+ * its network loop on a second thread). Publishes round robin over the
+ * machines at R msg/s (or, with --burst, as fast as the broker acknowledges,
+ * at most W in flight) and reports sent, acknowledged, refused by the broker
+ * (MQTT v5 reason codes), achieved rate and publish->ack latency p50/p99: a
+ * live line on stderr when it is a terminal, a summary on stdout (--json:
+ * one JSON object).
+ *
+ * Threads: main (generation, pacing, publish) and libmosquitto's loop thread
+ * (callbacks); they share atomics and the send-time table (written before
+ * the publish, read in the ack callback).
+ */
+#include <getopt.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <mosquitto.h>
+
+#include "sim.h"
+
+#define LAT_BUCKETS 100000 /* 10 µs buckets up to 1 s, then one overflow bucket */
+
+struct run {
+    _Atomic uint64_t acked, refused, connected;
+    _Atomic uint64_t by_reason[256];
+    _Atomic uint64_t lat[LAT_BUCKETS + 1];
+    _Atomic int64_t sent_at[65536]; /* monotonic ns by message id */
+    _Atomic uint64_t inflight;
+};
+
+static int64_t mono_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t wall_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void on_connect(struct mosquitto *m, void *arg, int rc, int flags,
+                       const mosquitto_property *p)
+{
+    (void)m;
+    (void)flags;
+    (void)p;
+    struct run *r = arg;
+    if (rc == 0) {
+        atomic_store(&r->connected, 1);
+    }
+}
+
+static void on_publish(struct mosquitto *m, void *arg, int mid, int reason,
+                       const mosquitto_property *p)
+{
+    (void)m;
+    (void)p;
+    struct run *r = arg;
+    int64_t sent = atomic_load(&r->sent_at[mid & 0xFFFF]);
+    if (sent > 0) {
+        int64_t us10 = (mono_ns() - sent) / 10000;
+        atomic_fetch_add(&r->lat[us10 < LAT_BUCKETS ? us10 : LAT_BUCKETS], 1);
+    }
+    atomic_fetch_add(&r->acked, 1);
+    atomic_fetch_sub(&r->inflight, 1);
+    if (reason >= 0x80) {
+        atomic_fetch_add(&r->refused, 1);
+        atomic_fetch_add(&r->by_reason[reason & 0xFF], 1);
+    }
+}
+
+static double quantile_ms(struct run *r, double q)
+{
+    uint64_t total = 0, seen = 0;
+    for (size_t i = 0; i <= LAT_BUCKETS; i++) {
+        total += atomic_load(&r->lat[i]);
+    }
+    if (total == 0) {
+        return -1;
+    }
+    for (size_t i = 0; i <= LAT_BUCKETS; i++) {
+        seen += atomic_load(&r->lat[i]);
+        if ((double)seen > q * (double)total) {
+            return (double)i / 100.0;
+        }
+    }
+    return 1000.0;
+}
+
+static FILE *truth_file;
+
+static void write_truth(void *arg, const struct sim_truth *t)
+{
+    (void)arg;
+    if (truth_file != NULL) {
+        fprintf(
+            truth_file,
+            "{\"cnc_id\":\"%s\",\"variable\":\"%s\",\"kind\":\"%s\",\"start\":%lld,\"end\":%lld}\n",
+            t->cnc_id, t->variable, sim_fault_name(t->kind), (long long)t->start_ms,
+            (long long)t->end_ms);
+    }
+}
+
+static void usage(void)
+{
+    fprintf(stderr,
+            "usage: cnc-sim [--host H] [--port P] [--machines N] [--rate R] [--count C | "
+            "--duration S]\n"
+            "               [--qos 0|1|2] [--protocol 5|311] [--seed X] [--invalid-ratio F] "
+            "[--burst]\n"
+            "               [--window W] [--faults [RATE]] [--truth FILE] [--json] "
+            "[--topic-prefix P]\n");
+}
+
+int main(int argc, char **argv)
+{
+    const char *host = "127.0.0.1", *truth_path = NULL, *prefix = "cnc";
+    int port = 1883, qos = 1, protocol = 5, json = 0, burst = 0;
+    long machines = 10, count = 0, window = 1000;
+    double rate = 100, duration = 0, invalid = 0, faults = 0;
+    uint64_t seed = 1;
+    static const struct option opts[] = {
+        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
+        {"machines", required_argument, 0, 'm'}, {"rate", required_argument, 0, 'r'},
+        {"count", required_argument, 0, 'c'},    {"duration", required_argument, 0, 'd'},
+        {"qos", required_argument, 0, 'q'},      {"protocol", required_argument, 0, 'P'},
+        {"seed", required_argument, 0, 's'},     {"invalid-ratio", required_argument, 0, 'i'},
+        {"burst", no_argument, 0, 'b'},          {"window", required_argument, 0, 'w'},
+        {"faults", optional_argument, 0, 'f'},   {"truth", required_argument, 0, 't'},
+        {"json", no_argument, 0, 'j'},           {"topic-prefix", required_argument, 0, 'T'},
+        {"help", no_argument, 0, '?'},           {0, 0, 0, 0}};
+    int c;
+    while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        switch (c) {
+        case 'h':
+            host = optarg;
+            break;
+        case 'p':
+            port = atoi(optarg);
+            break;
+        case 'm':
+            machines = atol(optarg);
+            break;
+        case 'r':
+            rate = atof(optarg);
+            break;
+        case 'c':
+            count = atol(optarg);
+            break;
+        case 'd':
+            duration = atof(optarg);
+            break;
+        case 'q':
+            qos = atoi(optarg);
+            break;
+        case 'P':
+            protocol = atoi(optarg);
+            break;
+        case 's':
+            seed = strtoull(optarg, NULL, 10);
+            break;
+        case 'i':
+            invalid = atof(optarg);
+            break;
+        case 'b':
+            burst = 1;
+            break;
+        case 'w':
+            window = atol(optarg);
+            break;
+        case 'f':
+            faults = optarg ? atof(optarg) : 0.002;
+            break;
+        case 't':
+            truth_path = optarg;
+            break;
+        case 'j':
+            json = 1;
+            break;
+        case 'T':
+            prefix = optarg;
+            break;
+        default:
+            usage();
+            return 2;
+        }
+    }
+    if ((count <= 0 && duration <= 0) || machines < 1 || qos < 0 || qos > 2 ||
+        (protocol != 5 && protocol != 311) || invalid < 0 || invalid > 1 || rate <= 0 ||
+        window < 1) {
+        usage();
+        return 2;
+    }
+    if (truth_path != NULL && (truth_file = fopen(truth_path, "w")) == NULL) {
+        perror(truth_path);
+        return 1;
+    }
+    struct sim_options so = {.machines = (size_t)machines,
+                             .seed = seed,
+                             .invalid_ratio = invalid,
+                             .fault_rate = faults,
+                             .topic_prefix = prefix,
+                             .truth = write_truth};
+    struct sim *sim = sim_create(&so);
+    struct run *r = calloc(1, sizeof *r);
+    mosquitto_lib_init();
+    char client_id[64];
+    snprintf(client_id, sizeof client_id, "cnc-sim-%d", (int)getpid());
+    struct mosquitto *mq = mosquitto_new(client_id, true, r);
+    if (sim == NULL || r == NULL || mq == NULL) {
+        fprintf(stderr, "cnc-sim: out of memory\n");
+        return 1;
+    }
+    mosquitto_int_option(mq, MOSQ_OPT_PROTOCOL_VERSION,
+                         protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+    mosquitto_max_inflight_messages_set(mq, (unsigned)window);
+    mosquitto_connect_v5_callback_set(mq, on_connect);
+    mosquitto_publish_v5_callback_set(mq, on_publish);
+    if (mosquitto_connect(mq, host, port, 60) != MOSQ_ERR_SUCCESS ||
+        mosquitto_loop_start(mq) != 0) {
+        fprintf(stderr, "cnc-sim: cannot connect to %s:%d\n", host, port);
+        return 1;
+    }
+    for (int i = 0; i < 500 && !atomic_load(&r->connected); i++) {
+        usleep(10000);
+    }
+    if (!atomic_load(&r->connected)) {
+        fprintf(stderr, "cnc-sim: no CONNACK from %s:%d\n", host, port);
+        return 1;
+    }
+    uint64_t sent = 0, invalid_sent[SIM_INVALID__COUNT] = {0};
+    char topic[256], *buf = malloc(65536);
+    bool tty = isatty(2);
+    int64_t t0 = mono_ns(), next_progress = t0;
+    while ((count > 0 && (long)sent < count) ||
+           (count <= 0 && (double)(mono_ns() - t0) / 1e9 < duration)) {
+        if (!burst) {
+            int64_t due = t0 + (int64_t)((double)sent * 1e9 / rate);
+            int64_t wait = due - mono_ns();
+            if (wait > 0) {
+                struct timespec ts = {wait / 1000000000, wait % 1000000000};
+                nanosleep(&ts, NULL);
+            }
+        }
+        while (qos > 0 && atomic_load(&r->inflight) >= (uint64_t)window) {
+            usleep(50);
+        }
+        enum sim_invalid cls;
+        size_t len = sim_next(sim, sent % (uint64_t)machines, wall_ms(), topic, sizeof topic, buf,
+                              65536, &cls);
+        int mid = 0;
+        if (qos > 0) {
+            atomic_fetch_add(&r->inflight, 1);
+        }
+        int64_t now = mono_ns();
+        int rc = mosquitto_publish_v5(mq, &mid, topic, (int)len, buf, qos, false, NULL);
+        if (rc != MOSQ_ERR_SUCCESS) {
+            if (qos > 0) {
+                atomic_fetch_sub(&r->inflight, 1);
+            }
+            usleep(1000);
+            continue;
+        }
+        atomic_store(&r->sent_at[mid & 0xFFFF], now);
+        sent++;
+        invalid_sent[cls]++;
+        if (tty && now >= next_progress) {
+            double el = (double)(now - t0) / 1e9;
+            fprintf(stderr, "\rcnc-sim: %llu sent, %llu acked, %llu refused, %.0f msg/s   ",
+                    (unsigned long long)sent, (unsigned long long)atomic_load(&r->acked),
+                    (unsigned long long)atomic_load(&r->refused), el > 0 ? (double)sent / el : 0);
+            next_progress = now + 250000000;
+        }
+    }
+    /* Wait for the last acknowledgements (at most 10 s). */
+    for (int i = 0; qos > 0 && i < 1000 && atomic_load(&r->acked) < sent; i++) {
+        usleep(10000);
+    }
+    double elapsed = (double)(mono_ns() - t0) / 1e9;
+    mosquitto_disconnect(mq);
+    mosquitto_loop_stop(mq, false);
+    sim_destroy(sim);
+    if (truth_file != NULL) {
+        fclose(truth_file);
+    }
+    if (tty) {
+        fprintf(stderr, "\n");
+    }
+    uint64_t acked = atomic_load(&r->acked), refused = atomic_load(&r->refused), bad = 0;
+    for (int k = 1; k < SIM_INVALID__COUNT; k++) {
+        bad += invalid_sent[k];
+    }
+    double p50 = quantile_ms(r, 0.5), p99 = quantile_ms(r, 0.99);
+    if (json) {
+        printf("{\"sent\":%llu,\"acknowledged\":%llu,\"refused\":%llu,\"invalid_sent\":%llu,"
+               "\"elapsed_s\":%.3f,\"rate\":%.1f,\"ack_latency_p50_ms\":%.2f,"
+               "\"ack_latency_p99_ms\":%.2f,\"qos\":%d,\"protocol\":%d,\"refused_by_reason\":{",
+               (unsigned long long)sent, (unsigned long long)acked, (unsigned long long)refused,
+               (unsigned long long)bad, elapsed, (double)sent / elapsed, p50, p99, qos, protocol);
+        const char *sep = "";
+        for (int k = 0x80; k < 256; k++) {
+            uint64_t v = atomic_load(&r->by_reason[k]);
+            if (v) {
+                printf("%s\"0x%02x\":%llu", sep, k, (unsigned long long)v);
+                sep = ",";
+            }
+        }
+        printf("},\"invalid_by_class\":{");
+        sep = "";
+        for (int k = 1; k < SIM_INVALID__COUNT; k++) {
+            if (invalid_sent[k]) {
+                printf("%s\"%s\":%llu", sep, sim_invalid_name((enum sim_invalid)k),
+                       (unsigned long long)invalid_sent[k]);
+                sep = ",";
+            }
+        }
+        printf("}}\n");
+    } else {
+        printf("sent %llu (%llu invalid), acknowledged %llu, refused by the broker %llu, "
+               "%.1f s, %.0f msg/s, ack latency p50 %.2f ms p99 %.2f ms\n",
+               (unsigned long long)sent, (unsigned long long)bad, (unsigned long long)acked,
+               (unsigned long long)refused, elapsed, (double)sent / elapsed, p50, p99);
+    }
+    mosquitto_destroy(mq);
+    mosquitto_lib_cleanup();
+    free(buf);
+    free(r);
+    return qos > 0 && acked < sent ? 1 : 0;
+}

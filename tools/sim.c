@@ -1,0 +1,404 @@
+/*
+ * sim.c - machine models, faults and invalid messages for cnc-sim, see sim.h.
+ *
+ * Single-threaded. All randomness comes from one splitmix64 stream seeded by
+ * the caller, so a seed and a sequence of timestamps give the same messages.
+ */
+#include "sim.h"
+
+#include <math.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum mode { ACTIVE, IDLE, MAINTENANCE, OFFLINE };
+static const char *const mode_names[] = {"active", "idle", "maintenance", "offline"};
+static const char *const lathe_status[] = {"running", "idle", "setup", "stopped"};
+
+struct fault {
+    enum sim_fault_kind kind;
+    const char *variable;
+    long start, end; /* sample numbers */
+    int64_t start_ms, last_ms;
+    double magnitude, frozen;
+};
+
+struct machine {
+    char id[24];
+    bool press;
+    enum mode mode;
+    long sample;
+    double temperature, vibration, wear;
+    double spin, spin_target, spin_noise, phase;
+    int program;
+    struct fault fault;
+};
+
+struct sim {
+    struct sim_options opt;
+    uint64_t rng;
+    struct machine *m;
+    size_t n;
+    char prefix[64];
+};
+
+static uint64_t next_u64(struct sim *s)
+{
+    uint64_t z = (s->rng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static double uniform(struct sim *s)
+{
+    return ((double)(next_u64(s) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static double gauss(struct sim *s)
+{
+    return sqrt(-2.0 * log(uniform(s))) * cos(6.283185307179586 * uniform(s));
+}
+
+const char *sim_fault_name(enum sim_fault_kind k)
+{
+    static const char *const names[] = {"none", "spike", "drift", "stuck", "impossible"};
+    return (unsigned)k < SIM_FAULT__COUNT ? names[k] : "unknown";
+}
+
+const char *sim_invalid_name(enum sim_invalid c)
+{
+    static const char *const names[] = {"valid",
+                                        "not_json",
+                                        "not_object",
+                                        "missing_field",
+                                        "wrong_type",
+                                        "unknown_field",
+                                        "duplicate_key",
+                                        "bad_cnc_id",
+                                        "topic_mismatch",
+                                        "bad_part_program",
+                                        "bad_timestamp",
+                                        "timestamp_out_of_range",
+                                        "bad_payload_value",
+                                        "too_many_fields"};
+    return (unsigned)c < SIM_INVALID__COUNT ? names[c] : "unknown";
+}
+
+struct sim *sim_create(const struct sim_options *opt)
+{
+    struct sim *s = calloc(1, sizeof *s);
+    if (s == NULL) {
+        return NULL;
+    }
+    s->opt = *opt;
+    s->rng = opt->seed;
+    s->n = opt->machines ? opt->machines : 1;
+    snprintf(s->prefix, sizeof s->prefix, "%s", opt->topic_prefix ? opt->topic_prefix : "cnc");
+    s->m = calloc(s->n, sizeof *s->m);
+    if (s->m == NULL) {
+        free(s);
+        return NULL;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        struct machine *m = &s->m[i];
+        /* Every third machine is a press; the rest are lathes. */
+        m->press = i % 3 == 2;
+        snprintf(m->id, sizeof m->id, m->press ? "PRESS-%04zu" : "CNC%04zu", i);
+        m->mode = uniform(s) < 0.8 ? ACTIVE : IDLE;
+        m->temperature = 45 + 20 * uniform(s);
+        m->wear = uniform(s) * 0.3;
+        m->program = (int)(next_u64(s) % 20);
+        m->spin_target = 1000 + 500 * (double)(next_u64(s) % 12);
+        m->phase = uniform(s) * 6.28;
+    }
+    return s;
+}
+
+size_t sim_machines(const struct sim *s)
+{
+    return s->n;
+}
+
+static void report(struct sim *s, const struct machine *m)
+{
+    if (s->opt.truth != NULL && m->fault.kind != SIM_FAULT_NONE) {
+        struct sim_truth t = {m->id, m->fault.variable, m->fault.kind, m->fault.start_ms,
+                              m->fault.last_ms};
+        s->opt.truth(s->opt.truth_arg, &t);
+    }
+}
+
+void sim_destroy(struct sim *s)
+{
+    if (s == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->m[i].fault.kind != SIM_FAULT_NONE && s->m[i].fault.last_ms != 0) {
+            report(s, &s->m[i]);
+        }
+    }
+    free(s->m);
+    free(s);
+}
+
+/* The mode state machine: rare changes; maintenance resets tool wear. */
+static void step_mode(struct sim *s, struct machine *m)
+{
+    if (m->fault.kind != SIM_FAULT_NONE) {
+        return; /* a machine keeps its mode while a fault runs, so the fault stays visible */
+    }
+    double r = uniform(s);
+    switch (m->mode) {
+    case ACTIVE:
+        if (r < 0.004) {
+            m->mode = IDLE;
+        } else if (r < 0.005) {
+            m->mode = MAINTENANCE;
+        } else if (r < 0.0052) {
+            m->mode = OFFLINE;
+        }
+        break;
+    case IDLE:
+        if (r < 0.02) {
+            m->mode = ACTIVE;
+            m->program = (int)(next_u64(s) % 20);
+            m->spin_target = 1000 + 500 * (double)(next_u64(s) % 12);
+        }
+        break;
+    case MAINTENANCE:
+        if (r < 0.01) {
+            m->mode = ACTIVE;
+            m->wear = 0;
+        }
+        break;
+    case OFFLINE:
+        if (r < 0.01) {
+            m->mode = IDLE;
+        }
+        break;
+    }
+}
+
+/* Physics with inertia: temperature follows load, vibration follows wear. */
+static void step_physics(struct sim *s, struct machine *m)
+{
+    static const double target_temp[] = {72, 52, 38, 25};
+    m->temperature += (target_temp[m->mode] - m->temperature) * 0.02 + 0.3 * gauss(s);
+    if (m->mode == ACTIVE) {
+        m->wear += 0.0004;
+        if (m->wear > 1.2) {
+            m->wear = 1.2;
+        }
+    }
+    double base_vib = m->mode == ACTIVE ? 1.0 + 1.2 * m->wear : m->mode == IDLE ? 0.3 : 0.05;
+    m->vibration = fmax(0.0, base_vib + 0.04 * gauss(s));
+    double target_spin = m->mode == ACTIVE ? m->spin_target : 0;
+    m->spin += (target_spin - m->spin) * 0.2;
+    if (fabs(m->spin - target_spin) < 1) {
+        m->spin = target_spin;
+    }
+    m->spin_noise = m->mode == ACTIVE ? 3.0 * gauss(s) : 0.0;
+    m->phase += 0.05;
+}
+
+static void maybe_start_fault(struct sim *s, struct machine *m, int64_t now_ms)
+{
+    if (s->opt.fault_rate <= 0 || m->fault.kind != SIM_FAULT_NONE || m->mode != ACTIVE ||
+        m->sample < 50 || uniform(s) >= s->opt.fault_rate) {
+        return;
+    }
+    struct fault *f = &m->fault;
+    f->kind = (enum sim_fault_kind)(1 + next_u64(s) % (SIM_FAULT__COUNT - 1));
+    if (f->kind == SIM_FAULT_STUCK && !m->press) {
+        f->kind =
+            SIM_FAULT_DRIFT; /* a lathe's spindle holds its speed anyway: stuck is invisible */
+    }
+    f->variable = m->press ? (uniform(s) < 0.5 ? "temperature" : "vibration") : "spin";
+    f->start = m->sample;
+    f->start_ms = now_ms;
+    f->last_ms = 0;
+    switch (f->kind) {
+    case SIM_FAULT_SPIKE:
+        f->end = f->start + 5;
+        f->magnitude = m->press ? (f->variable[0] == 't' ? 20 : 3) : 3000;
+        break;
+    case SIM_FAULT_DRIFT:
+        f->end = f->start + 300 + (long)(next_u64(s) % 300);
+        f->magnitude = m->press ? (f->variable[0] == 't' ? 15 : 2.5) : 2500;
+        break;
+    case SIM_FAULT_STUCK:
+        f->end = f->start + 60;
+        break;
+    default:
+        f->end = f->start + 1;
+        break;
+    }
+}
+
+/* The value a sensor reports: the physics plus the running fault, if it concerns `var`. */
+static double sensed(struct machine *m, const char *var, double v)
+{
+    struct fault *f = &m->fault;
+    if (f->kind == SIM_FAULT_NONE || strcmp(f->variable, var) != 0) {
+        return v;
+    }
+    switch (f->kind) {
+    case SIM_FAULT_SPIKE:
+        return v + f->magnitude;
+    case SIM_FAULT_DRIFT:
+        return v + f->magnitude * (double)(m->sample - f->start + 1) / (double)(f->end - f->start);
+    case SIM_FAULT_STUCK:
+        if (m->sample == f->start) {
+            f->frozen = v;
+        }
+        return f->frozen;
+    case SIM_FAULT_IMPOSSIBLE:
+        return var[0] == 't' ? 400.0 : var[0] == 'v' ? 45.0 : 60000.0;
+    default:
+        return v;
+    }
+}
+
+static size_t valid_message(struct machine *m, int64_t now_ms, char *buf, size_t len)
+{
+    int n;
+    if (m->press) {
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"P-%03d\",\"timestamp\":%lld,"
+                     "\"payload\":{\"mode\":\"%s\",\"temperature\":%.2f,\"vibration\":%.3f}}",
+                     m->id, m->program, (long long)now_ms, mode_names[m->mode],
+                     sensed(m, "temperature", m->temperature),
+                     sensed(m, "vibration", m->vibration));
+    } else {
+        double x = 300 + 250 * sin(m->phase), y = 200 + 150 * cos(m->phase * 0.7);
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"program_%02d\",\"timestamp\":%lld,"
+                     "\"payload\":{\"status\":\"%s\",\"spin\":%.0f,\"X-Axis\":%.2f,"
+                     "\"Y-Axis\":%.2f,\"Z-Axis\":%.2f}}",
+                     m->id, m->program, (long long)now_ms, lathe_status[m->mode],
+                     sensed(m, "spin", m->spin + m->spin_noise), m->mode == ACTIVE ? x : 0.0,
+                     m->mode == ACTIVE ? y : 0.0,
+                     m->mode == ACTIVE ? 50 + 20 * sin(m->phase * 2) : 0.0);
+    }
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+static size_t invalid_message(struct sim *s, struct machine *m, int64_t now_ms,
+                              enum sim_invalid cls, char *topic, size_t topic_len, char *buf,
+                              size_t len)
+{
+    const char *id = m->id;
+    long long ts = (long long)now_ms;
+    int n = 0;
+    switch (cls) {
+    case SIM_NOT_JSON:
+        n = snprintf(buf, len, "status=running spin=%d", (int)(next_u64(s) % 9000));
+        break;
+    case SIM_NOT_OBJECT:
+        n = snprintf(buf, len, "[\"%s\", %lld]", id, ts);
+        break;
+    case SIM_MISSING_FIELD:
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"payload\":{\"spin\":1}}", id);
+        break;
+    case SIM_WRONG_TYPE:
+        n = snprintf(
+            buf, len,
+            "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":%lld,\"payload\":\"spin=1\"}",
+            id, ts);
+        break;
+    case SIM_UNKNOWN_FIELD:
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":%lld,\"payload\":{},"
+                     "\"operator\":\"night shift\"}",
+                     id, ts);
+        break;
+    case SIM_DUPLICATE_KEY:
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":%lld,"
+                     "\"payload\":{\"spin\":1,\"spin\":2}}",
+                     id, ts);
+        break;
+    case SIM_BAD_CNC_ID:
+        id = "CNC 7";
+        n = snprintf(
+            buf, len,
+            "{\"cnc_id\":\"CNC 7\",\"part_program\":\"p\",\"timestamp\":%lld,\"payload\":{}}", ts);
+        snprintf(topic, topic_len, "%s/CNC-7/data", s->prefix);
+        return n > 0 && (size_t)n < len ? (size_t)n : 0;
+    case SIM_TOPIC_MISMATCH:
+        n = snprintf(
+            buf, len,
+            "{\"cnc_id\":\"%s-X\",\"part_program\":\"p\",\"timestamp\":%lld,\"payload\":{}}", id,
+            ts);
+        break;
+    case SIM_BAD_PART_PROGRAM:
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"\",\"timestamp\":%lld,\"payload\":{}}",
+                     id, ts);
+        break;
+    case SIM_BAD_TIMESTAMP:
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":\"yesterday\","
+                     "\"payload\":{}}",
+                     id);
+        break;
+    case SIM_TIMESTAMP_OUT_OF_RANGE:
+        n = snprintf(
+            buf, len,
+            "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":\"1999-12-31T23:00:00Z\","
+            "\"payload\":{}}",
+            id);
+        break;
+    case SIM_BAD_PAYLOAD_VALUE:
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":%lld,"
+                     "\"payload\":{\"spin\":1e999}}",
+                     id, ts);
+        break;
+    case SIM_TOO_MANY_FIELDS: {
+        n = snprintf(buf, len,
+                     "{\"cnc_id\":\"%s\",\"part_program\":\"p\",\"timestamp\":%lld,\"payload\":{",
+                     id, ts);
+        for (int k = 0; k < 300 && n > 0 && (size_t)n + 16 < len; k++) {
+            n += snprintf(buf + n, len - (size_t)n, "%s\"v%d\":%d", k ? "," : "", k, k);
+        }
+        if (n > 0 && (size_t)n + 3 < len) {
+            n += snprintf(buf + n, len - (size_t)n, "}}");
+        }
+        break;
+    }
+    default:
+        return 0;
+    }
+    snprintf(topic, topic_len, "%s/%s/data", s->prefix, m->id);
+    return n > 0 && (size_t)n < len ? (size_t)n : 0;
+}
+
+size_t sim_next(struct sim *s, size_t i, int64_t now_ms, char *topic, size_t topic_len, char *buf,
+                size_t buf_len, enum sim_invalid *cls)
+{
+    struct machine *m = &s->m[i % s->n];
+    if (s->opt.invalid_ratio > 0 && uniform(s) < s->opt.invalid_ratio) {
+        *cls = (enum sim_invalid)(1 + next_u64(s) % (SIM_INVALID__COUNT - 1));
+        return invalid_message(s, m, now_ms, *cls, topic, topic_len, buf, buf_len);
+    }
+    *cls = SIM_VALID;
+    step_mode(s, m);
+    step_physics(s, m);
+    maybe_start_fault(s, m, now_ms);
+    snprintf(topic, topic_len, "%s/%s/data", s->prefix, m->id);
+    size_t n = valid_message(m, now_ms, buf, buf_len);
+    if (m->fault.kind != SIM_FAULT_NONE) {
+        m->fault.last_ms = now_ms;
+        if (m->sample + 1 >= m->fault.end) {
+            report(s, m);
+            m->fault.kind = SIM_FAULT_NONE;
+        }
+    }
+    m->sample++;
+    return n;
+}
