@@ -368,6 +368,13 @@ int cnc_envelope_parse(const struct cnc_envelope_limits *lim, const char *buf, s
             rej, CNC_REJECT_NOT_JSON, NULL,
             buf[bad] == '\0' ? "NUL byte at offset %zu" : "invalid UTF-8 at byte offset %zu", bad);
     }
+    size_t ctl = json_control_in_string(buf, len);
+    if (ctl < len) {
+        return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL,
+                              "raw control character 0x%02x inside a string at byte offset %zu "
+                              "(JSON requires it escaped)",
+                              (unsigned char)buf[ctl], ctl);
+    }
     const char *end = NULL;
     cJSON *r = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (r == NULL) {

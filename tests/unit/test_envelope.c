@@ -41,6 +41,9 @@ static const struct reject_case reject_cases[] = {
     {"{\"cnc_id\":\"a\"", NULL, CNC_REJECT_NOT_JSON, ""},
     {OK_ENV("{}") " {}", NULL, CNC_REJECT_NOT_JSON, ""},
     {"{\"cnc_id\":\"\xC3\x28\"}", NULL, CNC_REJECT_NOT_JSON, ""},
+    {"{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028,"
+     "\"payload\":{\"note\":\"two\nlines\"}}",
+     NULL, CNC_REJECT_NOT_JSON, ""},
     {"[1,2]", NULL, CNC_REJECT_NOT_OBJECT, ""},
     {"\"text\"", NULL, CNC_REJECT_NOT_OBJECT, ""},
     {"42", NULL, CNC_REJECT_NOT_OBJECT, ""},
