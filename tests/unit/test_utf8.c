@@ -61,7 +61,8 @@ static void control_in_strings(void **state)
     assert_int_equal(json_control_in_string(pretty, strlen(pretty)), strlen(pretty));
     const char *raw_nl = "{\"a\":\"line\nbreak\"}";
     assert_int_equal(json_control_in_string(raw_nl, strlen(raw_nl)), 10);
-    const char *raw_tab = "{\n \"k\x1b" "y\": 1}";
+    const char *raw_tab = "{\n \"k\x1b"
+                          "y\": 1}";
     assert_int_equal(json_control_in_string(raw_tab, strlen(raw_tab)), 5);
     /* After an escaped quote the string goes on. */
     const char *esc = "{\"a\":\"x\\\"\x01\"}";

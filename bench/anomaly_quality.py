@@ -1,0 +1,72 @@
+#!/usr/bin/python3
+"""anomaly_quality.py TRUTH.jsonl SOCKET PASSWORD_FILE - precision and recall of the anomaly
+flags stored in cnc_anomaly against cnc-sim's ground truth (--truth).
+
+A fault (cnc_id, variable, kind, start, end) is found when an anomaly row of the same machine and
+variable has ts in [start, end + GRACE_MS]. An anomaly row is a true positive when it falls in
+such a window of some fault. Threshold-only rows (names in THRESHOLD_RULES) are also scored
+alone, to show what fixed thresholds catch without the rolling rules.
+"""
+import collections
+import json
+import sys
+
+import pymysql
+
+GRACE_MS = 3000
+THRESHOLD_RULES = {"temperature_high", "temperature_critical", "vibration_critical",
+                   "spindle_range", "spindle_overspeed"}
+
+
+def main():
+    truth_path, sock, pwfile = sys.argv[1:4]
+    faults = [json.loads(l) for l in open(truth_path) if l.strip()]
+    password = open(pwfile).read().strip()
+    conn = pymysql.connect(unix_socket=sock, user="cnc", password=password, database="cnc")
+    with conn.cursor() as cur:
+        cur.execute("SELECT cnc_id, variable, rule, "
+                    "CAST(UNIX_TIMESTAMP(ts) * 1000 AS SIGNED) FROM cnc_anomaly")
+        rows = cur.fetchall()
+    windows = collections.defaultdict(list)
+    for f in faults:
+        windows[(f["cnc_id"], f["variable"])].append((f["start"], f["end"] + GRACE_MS, f["kind"]))
+
+    def in_fault(cnc_id, variable, ts):
+        return any(a <= ts <= b for a, b, _ in windows.get((cnc_id, variable), ()))
+
+    def recall(rule_filter):
+        found = collections.Counter()
+        total = collections.Counter()
+        by_key = collections.defaultdict(list)
+        for cnc_id, variable, rule, ts in rows:
+            if rule_filter(rule):
+                by_key[(cnc_id, variable)].append(ts)
+        for f in faults:
+            total[f["kind"]] += 1
+            hits = by_key.get((f["cnc_id"], f["variable"]), ())
+            if any(f["start"] <= ts <= f["end"] + GRACE_MS for ts in hits):
+                found[f["kind"]] += 1
+        return found, total
+
+    found, total = recall(lambda r: True)
+    tfound, _ = recall(lambda r: r in THRESHOLD_RULES)
+    tp = sum(1 for cnc_id, variable, rule, ts in rows if in_fault(cnc_id, variable, ts))
+    fp_rules = collections.Counter(rule for cnc_id, variable, rule, ts in rows
+                                   if not in_fault(cnc_id, variable, ts))
+    print(f"faults: {len(faults)}, anomaly rows: {len(rows)}, grace after a fault: {GRACE_MS} ms")
+    print(f"{'kind':<11} {'faults':>6} {'found':>6} {'recall':>7}  {'thresholds only':>15}")
+    for kind in sorted(total):
+        print(f"{kind:<11} {total[kind]:>6} {found[kind]:>6} {found[kind] / total[kind]:>7.3f}  "
+              f"{tfound[kind] / total[kind]:>15.3f}")
+    all_faults = sum(total.values())
+    print(f"{'overall':<11} {all_faults:>6} {sum(found.values()):>6} "
+          f"{sum(found.values()) / max(all_faults, 1):>7.3f}  "
+          f"{sum(tfound.values()) / max(all_faults, 1):>15.3f}")
+    print(f"precision: {tp / max(len(rows), 1):.3f} ({tp} of {len(rows)} anomaly rows inside a fault)")
+    if fp_rules:
+        print("rows outside any fault, by rule: " +
+              ", ".join(f"{r} {n}" for r, n in fp_rules.most_common()))
+
+
+if __name__ == "__main__":
+    main()
