@@ -128,8 +128,7 @@ static int parse_zscore(struct rule *r, const cJSON *z, size_t i, char *err, siz
     return 0;
 }
 
-static int parse_stuck(struct rule *r, const cJSON *rule, const cJSON *s, size_t i, char *err,
-                       size_t len)
+static int parse_stuck(struct rule *r, const cJSON *s, size_t i, char *err, size_t len)
 {
     double samples = 20;
     if (!cJSON_IsObject(s)) {
@@ -148,6 +147,12 @@ static int parse_stuck(struct rule *r, const cJSON *rule, const cJSON *s, size_t
         return fail(err, len, i, "stuck.samples", "must be a whole number from 2 to 1000000");
     }
     r->samples = (uint32_t)samples;
+    return 0;
+}
+
+/* active_when (zscore and stuck rules): which messages count as the machine working. */
+static int parse_active_when(struct rule *r, const cJSON *rule, size_t i, char *err, size_t len)
+{
     const cJSON *aw = cJSON_GetObjectItemCaseSensitive(rule, "active_when");
     if (aw == NULL) {
         return 0;
@@ -234,8 +239,9 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
             return fail(err, len, i, "severity", "must be info, warning or critical");
         }
     }
-    if (r->kind != RULE_STUCK && cJSON_GetObjectItemCaseSensitive(o, "active_when") != NULL) {
-        return fail(err, len, i, "active_when", "only applies to stuck rules");
+    if (r->kind != RULE_STUCK && r->kind != RULE_ZSCORE &&
+        cJSON_GetObjectItemCaseSensitive(o, "active_when") != NULL) {
+        return fail(err, len, i, "active_when", "only applies to zscore and stuck rules");
     }
     const cJSON *arg = cJSON_GetObjectItemCaseSensitive(o, kind_names[r->kind]);
     switch (r->kind) {
@@ -260,9 +266,9 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
         return 0;
     }
     case RULE_ZSCORE:
-        return parse_zscore(r, arg, i, err, len);
+        return parse_zscore(r, arg, i, err, len) != 0 ? -1 : parse_active_when(r, o, i, err, len);
     case RULE_STUCK:
-        return parse_stuck(r, o, arg, i, err, len);
+        return parse_stuck(r, arg, i, err, len) != 0 ? -1 : parse_active_when(r, o, i, err, len);
     }
     return 0;
 }
@@ -516,7 +522,12 @@ void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg, str
             continue;
         }
         if (r->kind == RULE_ZSCORE) {
-            apply_zscore(r, &row[r->state].z, x, rec);
+            if (machine_active(r, msg->payload)) {
+                apply_zscore(r, &row[r->state].z, x, rec);
+            } else {
+                /* Another mode, another level: learn afresh when the machine works again. */
+                memset(&row[r->state].z, 0, sizeof row[r->state].z);
+            }
         } else {
             apply_stuck(r, &row[r->state].s, x, msg->payload, rec);
         }

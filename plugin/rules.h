@@ -14,6 +14,8 @@
  *       flags when an EWMA of the last `smooth` samples is more than `limit`
  *       sigmas (of that EWMA) from the baseline. While flagged the baseline
  *       is frozen, for at most `window` samples, then re-adapts to a new level.
+ *       Evaluated only while the machine is active (as for stuck, below); any
+ *       other message resets the machine's baseline, which warms up again.
  *   {variable: V, stuck: {samples: 20}, active_when: {variable: mode, in: [active]}}
  *       per cnc_id: V unchanged for `samples` consecutive messages while the
  *       machine is active (default: mode == active if the payload has a mode,

@@ -175,6 +175,30 @@ static void zscore_readapts_after_window(void **state)
     cnc_ingest_destroy(ing);
 }
 
+static void zscore_only_while_active(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: z, variable: temperature, zscore: {window: 50, limit: 6}}\n", "");
+    char payload[128];
+    for (int i = 0; i < 200; i++) {
+        snprintf(payload, sizeof payload, "{\"mode\":\"active\",\"temperature\":%.3f}",
+                 70 + 0.2 * gauss());
+        assert_int_equal(fires(ing, "M1", payload, "z", NULL), 0);
+    }
+    /* Idle at another level: not evaluated, no flag. */
+    for (int i = 0; i < 20; i++) {
+        assert_int_equal(fires(ing, "M1", "{\"mode\":\"idle\",\"temperature\":40}", "z", NULL), 0);
+    }
+    /* Active again at a new level: the baseline was reset, it warms up instead of alarming. */
+    for (int i = 0; i < 40; i++) {
+        snprintf(payload, sizeof payload, "{\"mode\":\"active\",\"temperature\":%.3f}",
+                 55 + 0.2 * gauss());
+        assert_int_equal(fires(ing, "M1", payload, "z", NULL), 0);
+    }
+    cnc_ingest_destroy(ing);
+}
+
 static void stuck_while_active(void **state)
 {
     (void)state;
@@ -276,7 +300,7 @@ static void rule_errors(void **state)
     expect_rule_error("      - {variable: t, stuck: {samples: 1.5}}\n",
                       "rules[0].stuck.samples: must be a whole number");
     expect_rule_error("      - {variable: t, above: 1, active_when: {variable: m, in: [a]}}\n",
-                      "rules[0].active_when: only applies to stuck rules");
+                      "rules[0].active_when: only applies to zscore and stuck rules");
     expect_rule_error("      - {variable: t, stuck: {}, active_when: {variable: m}}\n",
                       "rules[0].active_when: must be {variable: NAME, in: [VALUE, ...]}");
 }
@@ -288,6 +312,7 @@ int main(void)
         cmocka_unit_test(zscore_catches_slow_drift),
         cmocka_unit_test(zscore_quiet_on_noise_and_spike),
         cmocka_unit_test(zscore_readapts_after_window),
+        cmocka_unit_test(zscore_only_while_active),
         cmocka_unit_test(stuck_while_active),
         cmocka_unit_test(state_is_bounded),
         cmocka_unit_test(rule_errors),
