@@ -49,7 +49,7 @@ static const struct cfg_key ingest_keys[] = {
      "topic filters whose messages are validated; the first + level must equal cnc_id"},
     {"max_message_bytes", CFG_SIZE, K(cnc_ingest_config, max_message_bytes), "65536", 2, 268435456,
      NULL, "larger messages are rejected with too_large"},
-    {"max_payload_fields", CFG_INT, K(cnc_ingest_config, max_payload_fields), "256", 1, 65536, NULL,
+    {"max_payload_fields", CFG_INT, K(cnc_ingest_config, max_payload_fields), "256", 1, 65000, NULL,
      "more payload members are rejected with too_many_fields"},
     {"unknown_fields", CFG_ENUM, K(cnc_ingest_config, unknown_fields), "reject", 0, 0,
      unknown_fields_choices, "extra top-level members: reject (unknown_field) or ignore"},

@@ -182,6 +182,7 @@ static void storage_snapshot(const struct cnc_plugin *p, struct cnc_storage_snap
     st->db_errors = atomic_load(&w->db_errors);
     st->last_batch_ms = atomic_load(&w->last_batch_ms);
     st->damaged = atomic_load(&w->damaged);
+    st->dead_letters = atomic_load(&w->dead_letters);
     st->spooled_bytes = cnc_spool_backlog_bytes(p->spool);
     st->commit_p50_ms = cnc_writer_latency_quantile(w, 0.50);
     st->commit_p99_ms = cnc_writer_latency_quantile(w, 0.99);

@@ -365,14 +365,16 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
         total_r += recs[i].n_readings;
         total_a += recs[i].n_anomalies;
     }
-    if (grow((void **)&db->msgs, &db->cap_msgs, n, sizeof *db->msgs) != 0 ||
-        grow((void **)&db->readings, &db->cap_readings, total_r + 1, sizeof *db->readings) != 0 ||
-        grow((void **)&db->anomalies, &db->cap_anomalies, total_a + 1, sizeof *db->anomalies) !=
-            0) {
+    if (grow((void **)&db->msgs, &db->cap_msgs, n, sizeof *db->msgs) != 0) {
         return -1;
     }
     for (size_t i = 0; i < n; i++) {
         db->msgs[i].printed = NULL;
+    }
+    if (grow((void **)&db->readings, &db->cap_readings, total_r + 1, sizeof *db->readings) != 0 ||
+        grow((void **)&db->anomalies, &db->cap_anomalies, total_a + 1, sizeof *db->anomalies) !=
+            0) {
+        return -1;
     }
     for (int t = 0; t < N_TABLES; t++) {
         db->t[t].rows = 0;

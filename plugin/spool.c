@@ -22,7 +22,7 @@
 
 #define MAGIC 0x52434E43u /* "CNCR" */
 #define HDR 16u
-#define OFFSET_BITS 40
+#define OFFSET_BITS 37 /* segments are at most 2^36 bytes; ids get the other 27 bits */
 #define OFFSET_MASK ((UINT64_C(1) << OFFSET_BITS) - 1)
 #define CHECKPOINT_MAGIC 0x544B4843u /* "CHKT" */
 
@@ -101,9 +101,10 @@ static int map_file(const char *path, struct segment_map *m, uint64_t id)
     if (m->fd < 0) {
         return -errno;
     }
-    struct stat st;
+    struct stat st = {0};
+    errno = 0;
     if (fstat(m->fd, &st) != 0 || st.st_size <= 0) {
-        int e = st.st_size <= 0 ? EINVAL : errno;
+        int e = errno != 0 ? errno : EINVAL;
         close(m->fd);
         m->fd = -1;
         return -e;
@@ -425,7 +426,9 @@ static int rotate(struct cnc_spool *s)
     unmap(&s->cur);
     s->cur = next;
     s->append_off = 0;
-    sync_dir(s);
+    if (s->fsync == CNC_FSYNC_ALWAYS) {
+        fsync(s->dir_fd); /* in batch mode cnc_spool_sync does it, off the broker thread */
+    }
     atomic_store_explicit(&s->pos, id << OFFSET_BITS, memory_order_release);
     return 0;
 }
@@ -456,6 +459,7 @@ int cnc_spool_append(struct cnc_spool *s, const void *body, size_t len)
         long page = sysconf(_SC_PAGESIZE);
         uintptr_t start = (uintptr_t)p & ~(uintptr_t)(page - 1);
         if (msync((void *)start, (size_t)((uintptr_t)p + size - start), MS_SYNC) != 0) {
+            memset(p, 0, HDR); /* refused: the record must never be read back */
             return CNC_EIO;
         }
     }
@@ -554,8 +558,9 @@ size_t cnc_spool_read(struct cnc_spool *s, struct cnc_spool_record *out, size_t 
         }
         /* Damage: look for the next intact record in this segment. */
         uint64_t from = r->offset, off = from + 8;
+        /* Zero bytes can be data (a 0.0 reading): scan a closed segment to its end. */
         while (off + HDR <= limit && !record_at(&s->rd, off, limit, &len) &&
-               !zero_header(&s->rd, off)) {
+               (sealed || !zero_header(&s->rd, off))) {
             off += 8;
         }
         bool found = off + HDR <= limit && record_at(&s->rd, off, limit, &len);
@@ -626,8 +631,14 @@ int cnc_spool_sync(struct cnc_spool *s)
             close(fd);
         }
     }
+    rc |= fsync(s->dir_fd); /* new segment names and the checkpoint rename */
     s->synced_segment = aseg;
     return rc == 0 ? 0 : CNC_EIO;
+}
+
+const char *cnc_spool_dir(const struct cnc_spool *s)
+{
+    return s->dir;
 }
 
 void cnc_spool_close(struct cnc_spool *s)

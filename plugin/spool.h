@@ -92,6 +92,9 @@ void cnc_spool_prepare(struct cnc_spool *s);
 /* Reader: makes everything appended so far durable (spool.fsync: batch). 0 or CNC_EIO. */
 int cnc_spool_sync(struct cnc_spool *s);
 
+/* The spool folder (for files kept next to it, such as dead letters). */
+const char *cnc_spool_dir(const struct cnc_spool *s);
+
 /* Main thread, after the reader has stopped. */
 void cnc_spool_close(struct cnc_spool *s);
 

@@ -82,6 +82,7 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         cJSON_AddNumberToObject(o, "last_batch_ms", (double)st->last_batch_ms);
         cJSON_AddBoolToObject(o, "db_connected", st->db_connected);
         cJSON_AddNumberToObject(o, "spool_damaged_records", (double)st->damaged);
+        cJSON_AddNumberToObject(o, "dead_letters", (double)st->dead_letters);
         if (st->commit_p50_ms >= 0) {
             cJSON_AddNumberToObject(o, "commit_latency_p50_ms", (double)st->commit_p50_ms);
             cJSON_AddNumberToObject(o, "commit_latency_p99_ms", (double)st->commit_p99_ms);

@@ -25,7 +25,7 @@ struct cnc_stats {
 struct cnc_storage_snapshot {
     int enabled;
     int db_connected;
-    uint64_t stored, batches, db_errors, last_batch_ms, spooled_bytes, damaged;
+    uint64_t stored, batches, db_errors, last_batch_ms, spooled_bytes, damaged, dead_letters;
     long commit_p50_ms, commit_p99_ms; /* broker receive -> commit; -1 before the first */
 };
 

@@ -26,6 +26,7 @@
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define POLL_MS 2
+#define ISOLATE_AFTER 5 /* failures of one batch before its records are tried one by one */
 
 struct log_line {
     int level;
@@ -138,7 +139,7 @@ void cnc_writer_drain_log(struct cnc_writer *w, void (*fn)(void *arg, int level,
 static void nap(struct cnc_writer *w, int64_t ms)
 {
     struct timespec until;
-    clock_gettime(CLOCK_REALTIME, &until);
+    clock_gettime(CLOCK_MONOTONIC, &until);
     until.tv_sec += ms / 1000;
     until.tv_nsec += (ms % 1000) * 1000000;
     if (until.tv_nsec >= 1000000000) {
@@ -200,8 +201,47 @@ static size_t collect(struct cnc_writer *w)
     return n;
 }
 
+/* A record the database refuses even alone: kept as text beside the spool, loudly. */
+static void dead_letter(struct cnc_writer *w, const struct cnc_stored *s, const char *why)
+{
+    char path[4200];
+    snprintf(path, sizeof path, "%s/dead-letter.jsonl", cnc_spool_dir(w->spool));
+    FILE *f = fopen(path, "a");
+    if (f != NULL) {
+        fprintf(f, "%.*s\n", (int)s->message_len, s->message);
+        fclose(f);
+    }
+    atomic_fetch_add(&w->stats.dead_letters, 1);
+    say(w, CNC_WRITER_LOG_ERROR,
+        "writer: the database refuses a message from %.*s even alone (%s); kept in %s",
+        (int)s->cnc_id.len, s->cnc_id.p, why, path);
+}
+
+/*
+ * After repeated failures of one batch: each record alone. A record that fails while the
+ * database still accepts a new connection is poison and goes to the dead-letter file;
+ * if the database is gone, the batch is retried later as usual. true when all were handled.
+ */
+static bool store_one_by_one(struct cnc_writer *w, size_t good)
+{
+    char err[512];
+    for (size_t i = 0; i < good; i++) {
+        err[0] = '\0';
+        if (cnc_mysql_write(w->db, &w->decoded[i], 1, err, sizeof err) == 0) {
+            continue;
+        }
+        char why[512];
+        snprintf(why, sizeof why, "%s", err);
+        if (cnc_mysql_connect(w->db, err, sizeof err) != 0) {
+            return false;
+        }
+        dead_letter(w, &w->decoded[i], why);
+    }
+    return true;
+}
+
 /* One batch: decode, write, commit. false when it must be retried. */
-static bool store(struct cnc_writer *w, size_t n)
+static bool store(struct cnc_writer *w, size_t n, bool isolate)
 {
     char err[512] = "";
     size_t good = 0;
@@ -219,7 +259,13 @@ static bool store(struct cnc_writer *w, size_t n)
         say(w, CNC_WRITER_LOG_WARNING, "writer: fsync of the spool failed: %s", strerror(errno));
     }
     int64_t t0 = mono_ms();
-    if (good > 0 && cnc_mysql_write(w->db, w->decoded, good, err, sizeof err) != 0) {
+    if (isolate && good > 0) {
+        if (!store_one_by_one(w, good)) {
+            atomic_fetch_add(&w->stats.db_errors, 1);
+            atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
+            return false;
+        }
+    } else if (good > 0 && cnc_mysql_write(w->db, w->decoded, good, err, sizeof err) != 0) {
         atomic_fetch_add(&w->stats.db_errors, 1);
         atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
         say(w, CNC_WRITER_LOG_ERROR, "writer: batch of %zu not stored, will retry: %s", good, err);
@@ -232,8 +278,10 @@ static bool store(struct cnc_writer *w, size_t n)
         atomic_fetch_add_explicit(&w->stats.latency_ms[b], 1, memory_order_relaxed);
     }
     if (cnc_spool_commit(w->spool, &w->recs[n - 1].end) != 0) {
-        say(w, CNC_WRITER_LOG_ERROR, "writer: cannot write the spool checkpoint: %s",
+        /* Stored but not checkpointed: retrying the batch is a no-op for the database. */
+        say(w, CNC_WRITER_LOG_ERROR, "writer: cannot write the spool checkpoint (%s); will retry",
             strerror(errno));
+        return false;
     }
     atomic_store(&w->stats.last_batch_ms, (uint64_t)(mono_ms() - t0));
     /* Under sustained load collect() never idles: keep a spare segment ready from here too. */
@@ -246,7 +294,7 @@ static bool store(struct cnc_writer *w, size_t n)
 static void *writer_main(void *arg)
 {
     struct cnc_writer *w = arg;
-    unsigned attempt = 0;
+    unsigned attempt = 0; /* consecutive failures, connecting or writing; 0 after a commit */
     char err[512];
     /* A database that dies under a write raises SIGPIPE in this thread; its default action
        would end the whole broker. Blocked here, the write just fails with EPIPE. */
@@ -278,19 +326,19 @@ static void *writer_main(void *arg)
             } else {
                 say(w, CNC_WRITER_LOG_INFO, "writer: connected to the database");
             }
-            attempt = 0;
             atomic_store(&w->stats.db_connected, 1);
         }
         size_t n = collect(w);
         if (n == 0) {
             continue;
         }
-        if (!store(w, n)) {
+        if (!store(w, n, attempt >= ISOLATE_AFTER)) {
             cnc_spool_rewind(w->spool);
             nap(w, backoff_ms(w, attempt++));
         } else {
             attempt = 0;
         }
+        cnc_spool_prepare(w->spool);
     }
     mysql_thread_end();
     return NULL;
@@ -317,6 +365,7 @@ struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *d
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a wall-clock step must not stall it */
     pthread_cond_init(&w->wake, &ca);
     pthread_condattr_destroy(&ca);
     int rc = w->recs && w->decoded ? pthread_create(&w->thread, NULL, writer_main, w) : ENOMEM;

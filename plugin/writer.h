@@ -31,6 +31,8 @@ struct cnc_writer_stats {
     _Atomic uint64_t last_batch_ms; /* duration of the last committed transaction */
     _Atomic int db_connected;
     _Atomic uint64_t damaged; /* damaged spool records skipped */
+    _Atomic uint64_t
+        dead_letters; /* records the database refuses alone: kept in dead-letter.jsonl */
     /* Broker receive -> database commit, per message, in 1 ms buckets (last: >= 4095 ms). */
     _Atomic uint32_t latency_ms[CNC_LATENCY_BUCKETS];
 };

@@ -9,7 +9,8 @@
 -- of an XXH3-128 hash of cnc_id, part_program, timestamp and the message
 -- bytes. The key is deterministic: a QoS 2 redelivery or a spool replay is
 -- an INSERT IGNORE no-op. Child rows carry the same msg_key.
--- Times are UTC DATETIME(3).
+-- Times are UTC DATETIME(3). Names inside keys (reading names, rule and variable) compare
+-- byte for byte, as the envelope does: "Temp" and "temp" are two readings.
 
 CREATE TABLE IF NOT EXISTS cnc_message (
   msg_key       BINARY(16)   NOT NULL,
@@ -25,7 +26,7 @@ CREATE TABLE IF NOT EXISTS cnc_message (
 
 CREATE TABLE IF NOT EXISTS cnc_reading (
   msg_key    BINARY(16)   NOT NULL,
-  name       VARCHAR(64)  NOT NULL,
+  name       VARCHAR(64)  CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   num_value  DOUBLE       NULL,
   str_value  VARCHAR(256) NULL,
   PRIMARY KEY (msg_key, name)
@@ -49,8 +50,8 @@ CREATE TABLE IF NOT EXISTS cnc_anomaly (
   msg_key    BINARY(16)  NOT NULL,
   cnc_id     VARCHAR(64) NOT NULL,
   ts         DATETIME(3) NOT NULL,
-  rule       VARCHAR(64) NOT NULL,
-  variable   VARCHAR(64) NOT NULL,
+  rule       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  variable   VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
   value      DOUBLE      NULL,
   threshold  DOUBLE      NULL,
   severity   VARCHAR(16) NOT NULL,

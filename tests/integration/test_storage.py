@@ -298,3 +298,26 @@ def test_reload_keeps_storage_running(broker_factory, mariadb, tmp_path):
     publish_lathes(pub, 5, 5)
     wait_rows(mariadb, 10)
     pub.close()
+
+
+def test_poison_message_goes_to_dead_letter_and_the_rest_flows(broker_factory, mariadb, tmp_path):
+    """A message the database refuses even alone (here: larger than its max_allowed_packet)
+    must not block the ones behind it: after repeated failures the batch is tried record by
+    record, the refused one is kept in dead-letter.jsonl, the others are stored."""
+    with mariadb.connect(user="root", password="", database=None) as c, c.cursor() as cur:
+        cur.execute("SET GLOBAL max_allowed_packet = 16384")
+    spool_dir = tmp_path / "spool"
+    b = broker_factory(storage_yaml(mariadb, spool_dir))
+    pub = RawPublisher(b.port, "poison", protocol=5)
+    big = ('{"cnc_id":"BIG-1","part_program":"p","timestamp":1747379028000,"payload":{' +
+           ",".join(f'"f{i}":"{"x" * 150}"' for i in range(150)) + "}}")
+    assert len(big) > 16384
+    assert pub.publish("cnc/BIG-1/data", big, qos=1) == 0
+    publish_lathes(pub, 0, 20)
+    wait_rows(mariadb, 20, timeout=90)
+    wait_for(lambda: (spool_dir / "dead-letter.jsonl").exists(), what="the dead letter")
+    assert (spool_dir / "dead-letter.jsonl").read_text().strip() == big
+    assert "refuses a message from BIG-1 even alone" in b.log_text()
+    publish_lathes(pub, 20, 5)  # and the writer goes on
+    wait_rows(mariadb, 25)
+    pub.close()
