@@ -321,3 +321,16 @@ def test_poison_message_goes_to_dead_letter_and_the_rest_flows(broker_factory, m
     publish_lathes(pub, 20, 5)  # and the writer goes on
     wait_rows(mariadb, 25)
     pub.close()
+
+
+def test_reading_names_differing_in_case_are_two_rows(broker_factory, mariadb, tmp_path):
+    """The envelope compares names byte for byte; so does the reading key."""
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
+    pub = RawPublisher(b.port, "case", protocol=5)
+    msg = ('{"cnc_id":"M-1","part_program":"p","timestamp":1747379028000,'
+           '"payload":{"Temp":1,"temp":2,"TEMP":3}}')
+    assert pub.publish("cnc/M-1/data", msg, qos=1) == 0
+    wait_rows(mariadb, 1)
+    assert sorted(mariadb.query("SELECT name, num_value FROM cnc_reading")) == [
+        ("TEMP", 3.0), ("Temp", 1.0), ("temp", 2.0)]
+    pub.close()

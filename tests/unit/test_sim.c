@@ -92,6 +92,24 @@ static double number_after(const char *json, const char *key)
     return p ? atof(p + strlen(key)) : NAN;
 }
 
+/* A sender catching up sends many samples in one millisecond: each still has its own time. */
+static void timestamps_strictly_increase(void **state)
+{
+    (void)state;
+    struct sim_options o = {.machines = 2, .seed = 1};
+    struct sim *s = sim_create(&o);
+    char topic[128], buf[1024], prev[2][1024] = {"", ""};
+    for (int i = 0; i < 100; i++) {
+        enum sim_invalid cls;
+        sim_next(s, (size_t)i % 2, T0, topic, sizeof topic, buf, sizeof buf, &cls);
+        assert_true(strcmp(buf, prev[i % 2]) != 0);
+        double ts = number_after(buf, "\"timestamp\":");
+        assert_true(ts == (double)(T0 + i / 2));
+        strcpy(prev[i % 2], buf);
+    }
+    sim_destroy(s);
+}
+
 static void physics_in_range(void **state)
 {
     (void)state;
@@ -152,6 +170,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(deterministic),
         cmocka_unit_test(plugin_agrees_with_every_class),
+        cmocka_unit_test(timestamps_strictly_increase),
         cmocka_unit_test(physics_in_range),
         cmocka_unit_test(faults_show_and_are_reported),
     };
