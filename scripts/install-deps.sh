@@ -7,7 +7,7 @@ packages=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
   libcjson-dev libyaml-dev libxxhash-dev libmariadb-dev mariadb-server mariadb-client
-  libcmocka-dev python3 python3-paho-mqtt python3-pytest python3-pymysql
+  libcmocka-dev python3 python3-paho-mqtt python3-pytest python3-pymysql openssl valgrind
 )
 
 missing=()
