@@ -413,10 +413,12 @@ static void apply_zscore(const struct rule *r, struct zscore_state *z, double x,
     z->last = x;
     z->fast += r->alpha_fast * (x - z->fast);
     if (z->n < r->warmup) {
-        /* Early on, a running mean: an EWMA would lean on its first sample. */
+        /* During warmup the baseline follows the recent level (the fast EWMA), so a machine
+           that is still settling after a mode change does not leave a stale mean behind;
+           the noise estimate is a running mean of the successive differences. */
         double a = 1.0 / (double)(z->n + 1);
         a = a > r->alpha_slow ? a : r->alpha_slow;
-        z->slow += a * (x - z->slow);
+        z->slow = z->fast;
         z->msd += a * (d * d / 2.0 - z->msd);
         z->n++;
         return;
