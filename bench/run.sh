@@ -8,38 +8,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
-scripts/build.sh build >/dev/null
-work=$(mktemp -d)
-. scripts/lib/mariadb.sh
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  stop_private_mariadb "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_private_mariadb "$work"
-free_port() { /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. scripts/lib/bench.sh
 
-# broker NAME PLUGIN(yes|no): starts a broker, prints its port; pid in $work/NAME.pid
-broker() {
-  local name=$1 plugin=$2 port
-  port=$(free_port)
-  {
-    echo "listener $port 127.0.0.1"
-    echo "allow_anonymous true"
-    [ "$(id -u)" -eq 0 ] && echo "user root"
-    echo "max_queued_messages 1000000"
-    if [ "$plugin" = yes ]; then
-      echo "plugin $PWD/build/cnc_ingest.so"
-      echo "plugin_opt_config_file $work/cnc.yaml"
-    fi
-  } >"$work/$name.conf"
-  mosquitto -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
-  echo $! >"$work/$name.pid"
-  for _ in $(seq 100); do mosquitto_pub -p "$port" -t ping -m . 2>/dev/null && break; sleep 0.05; done
-  echo "$port"
-}
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
 
 cat >"$work/cnc.yaml" <<YAML
@@ -65,8 +35,8 @@ analytics: {topic: ""}
 metrics: {interval_s: 1}
 YAML
 
-plain=$(broker plain no)
-with=$(broker with yes)
+plain=$(start_broker plain)
+with=$(start_broker with "$work/cnc.yaml")
 pids+=("$(cat "$work/plain.pid")" "$(cat "$work/with.pid")")
 sleep 1
 rest_kb=$(rss_kb "$(cat "$work/with.pid")")

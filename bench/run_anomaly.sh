@@ -5,34 +5,15 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-120}
-scripts/build.sh build >/dev/null
-work=$(mktemp -d)
-. scripts/lib/mariadb.sh
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  stop_private_mariadb "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_private_mariadb "$work"
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+. scripts/lib/bench.sh
 {
   cat bench/anomaly_rules.yaml
   echo "mysql: {socket: \"$MARIADB_SOCK\", user: cnc, password_file: \"$MARIADB_PWFILE\", database: cnc, create_schema: true}"
   echo "spool: {dir: \"$work/spool\"}"
   echo "analytics: {topic: \"\"}"
 } >"$work/cnc.yaml"
-{
-  echo "listener $port 127.0.0.1"
-  echo "allow_anonymous true"
-  [ "$(id -u)" -eq 0 ] && echo "user root"
-  echo "plugin $PWD/build/cnc_ingest.so"
-  echo "plugin_opt_config_file $work/cnc.yaml"
-} >"$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
-pids+=($!)
-sleep 1
+port=$(start_broker plugin "$work/cnc.yaml")
+pids+=("$(cat "$work/plugin.pid")")
 sim=$(build/cnc-sim --port "$port" --machines 60 --rate 2000 --duration "$seconds" --seed 21 \
   --faults --truth "$work/truth.jsonl" --json)
 sleep 3

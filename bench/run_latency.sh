@@ -8,19 +8,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-10000}
 seconds=${2:-20}
-scripts/build.sh build >/dev/null
-work=$(mktemp -d)
-. scripts/lib/mariadb.sh
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  stop_private_mariadb "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_private_mariadb "$work"
+. scripts/lib/bench.sh
 sock=$MARIADB_SOCK
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
 cat >"$work/cnc.yaml" <<YAML
 handlers: {lathe: {type: machine_tool, params: {spindle: [0, 12000]}}}
 routes: [{match: "*", handler: lathe}]
@@ -29,18 +18,8 @@ spool: {dir: "$work/spool"}
 analytics: {topic: ""}
 metrics: {interval_s: 1}
 YAML
-{
-  echo "listener $port 127.0.0.1"
-  echo "allow_anonymous true"
-  [ "$(id -u)" -eq 0 ] && echo "user root"
-  echo "max_queued_messages 100000"
-  echo "log_dest file $work/mosquitto.log"
-  echo "plugin $PWD/build/cnc_ingest.so"
-  echo "plugin_opt_config_file $work/cnc.yaml"
-} >"$work/mosquitto.conf"
-mosquitto -c "$work/mosquitto.conf" 2>/dev/null &
-pids+=($!)
-sleep 1
+port=$(start_broker plugin "$work/cnc.yaml")
+pids+=("$(cat "$work/plugin.pid")")
 /usr/bin/python3 - "$rate" "$seconds" <<'PY' | mosquitto_pub -p "$port" -q 1 -t cnc/CNC001/data -l
 import sys, time
 rate, seconds = int(sys.argv[1]), float(sys.argv[2])

@@ -5,15 +5,7 @@
 # Prints a markdown block for bench/RESULTS.md. Not a test: asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/build.sh build >/dev/null
-work=$(mktemp -d)
-. scripts/lib/mariadb.sh
-cleanup() {
-  stop_private_mariadb "$work"
-  rm -rf "$work"
-}
-trap cleanup EXIT
-start_private_mariadb "$work"
+. scripts/lib/bench.sh
 sock=$MARIADB_SOCK
 
 echo "### Storage ($(date -u +%Y-%m-%d), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'), MariaDB $(mariadbd --version | awk '{print $3}'))"

@@ -1,0 +1,40 @@
+# bench.sh - sourced by the bench/run*.sh scripts (from the checkout's top folder): builds,
+# makes a private folder $work, starts a private MariaDB in it (scripts/lib/mariadb.sh), and
+# stops everything on exit. Processes put in $pids are killed on exit.
+#   free_port                     prints a free TCP port on 127.0.0.1
+#   start_broker NAME [YAML]      broker with the plugin loading YAML (none: no plugin);
+#                                 prints its port, its pid goes to $work/NAME.pid and $pids
+scripts/build.sh build >/dev/null
+work=$(mktemp -d)
+. scripts/lib/mariadb.sh
+pids=()
+bench_cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  stop_private_mariadb "$work"
+  rm -rf "$work"
+}
+trap bench_cleanup EXIT
+start_private_mariadb "$work"
+
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+start_broker() {
+  local name=$1 yaml=${2:-} port
+  port=$(free_port)
+  {
+    echo "listener $port 127.0.0.1"
+    echo "allow_anonymous true"
+    [ "$(id -u)" -eq 0 ] && echo "user root"
+    echo "max_queued_messages 1000000"
+    if [ -n "$yaml" ]; then
+      echo "plugin $PWD/build/cnc_ingest.so"
+      echo "plugin_opt_config_file $yaml"
+    fi
+  } >"$work/$name.conf"
+  mosquitto -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
+  echo $! >"$work/$name.pid"
+  for _ in $(seq 100); do mosquitto_pub -p "$port" -t ping -m . 2>/dev/null && break; sleep 0.05; done
+  echo "$port"
+}
