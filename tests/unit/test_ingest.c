@@ -27,9 +27,7 @@ static int setup(void **state)
                        "handlers: {lathes: {type: generic}}\n"
                        "routes: [{match: CNC001, handler: lathes}, {match: \"LATHE-*\", handler: "
                        "lathes}]\n";
-    reg = cnc_registry_create(NULL, 0, err, sizeof err);
-    struct cnc_config *cfg = cnc_config_load_buffer("i.yaml", yaml, strlen(yaml), err, sizeof err);
-    ing = cfg ? cnc_ingest_create(cfg, reg, NULL, err, sizeof err) : NULL;
+    ing = support_ingest(yaml, &reg, err, sizeof err);
     if (ing == NULL) {
         fprintf(stderr, "%s\n", err);
     }
