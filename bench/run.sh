@@ -46,8 +46,8 @@ echo
 echo '```'
 echo "1. QoS 1 throughput, 300,000 messages over 500 machines, burst (window 1000), side by side:"
 for round in 1 2; do
-  a=$(build/cnc-sim --port "$plain" --machines 500 --count 300000 --burst --seed $round --json)
-  b=$(build/cnc-sim --port "$with" --machines 500 --count 300000 --burst --seed $round --json)
+  a=$(build/cnc-sim --pipeline --port "$plain" --machines 500 --count 300000 --burst --seed $round --json)
+  b=$(build/cnc-sim --pipeline --port "$with" --machines 500 --count 300000 --burst --seed $round --json)
   ra=$(echo "$a" | /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rate"]))')
   rb=$(echo "$b" | /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rate"]))')
   echo "   round $round: without plugin $ra msg/s, with plugin + storage $rb msg/s, ratio $(/usr/bin/python3 -c "print(round($rb/$ra, 2))")"
@@ -64,7 +64,7 @@ done
 mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -pprivate cnc -e "TRUNCATE cnc_message; TRUNCATE cnc_anomaly; TRUNCATE cnc_efficiency" 2>/dev/null
 echo
 echo "2. Sustained burst for $seconds s with storage (500 machines):"
-build/cnc-sim --port "$with" --machines 500 --duration "$seconds" --burst --seed 9 --json >"$work/sim.json" &
+build/cnc-sim --pipeline --port "$with" --machines 500 --duration "$seconds" --burst --seed 9 --json >"$work/sim.json" &
 simpid=$!
 sleep $((seconds / 3))
 rss_kb "$(cat "$work/with.pid")" >"$work/load_rss"

@@ -29,23 +29,8 @@
 #include <mosquitto.h>
 
 #include "sim.h"
-
-#define LAT_BUCKETS 100000 /* 10 µs buckets up to 1 s, then one overflow bucket */
-
-struct run {
-    _Atomic uint64_t acked, refused, connected;
-    _Atomic uint64_t by_reason[256];
-    _Atomic uint64_t lat[LAT_BUCKETS + 1];
-    _Atomic int64_t sent_at[65536]; /* monotonic ns by message id */
-    _Atomic uint64_t inflight;
-};
-
-static int64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
+#include "sim_pipeline.h"
+#include "sim_run.h"
 
 static int64_t wall_ms(void)
 {
@@ -71,18 +56,7 @@ static void on_publish(struct mosquitto *m, void *arg, int mid, int reason,
 {
     (void)m;
     (void)p;
-    struct run *r = arg;
-    int64_t sent = atomic_load(&r->sent_at[mid & 0xFFFF]);
-    if (sent > 0) {
-        int64_t us10 = (mono_ns() - sent) / 10000;
-        atomic_fetch_add(&r->lat[us10 < LAT_BUCKETS ? us10 : LAT_BUCKETS], 1);
-    }
-    atomic_fetch_add(&r->acked, 1);
-    atomic_fetch_sub(&r->inflight, 1);
-    if (reason >= 0x80) {
-        atomic_fetch_add(&r->refused, 1);
-        atomic_fetch_add(&r->by_reason[reason & 0xFF], 1);
-    }
+    run_acked(arg, mid, reason);
 }
 
 static double quantile_ms(struct run *r, double q)
@@ -117,6 +91,38 @@ static void write_truth(void *arg, const struct sim_truth *t)
     }
 }
 
+/* A libmosquitto client, connected, its network loop on its own thread; NULL on failure. */
+static struct mosquitto *connect_mosquitto(const char *host, int port, int protocol, long window,
+                                           const char *client_id, struct run *r)
+{
+    struct mosquitto *mq = mosquitto_new(client_id, true, r);
+    if (mq == NULL) {
+        fprintf(stderr, "cnc-sim: out of memory\n");
+        return NULL;
+    }
+    mosquitto_int_option(mq, MOSQ_OPT_PROTOCOL_VERSION,
+                         protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
+    mosquitto_max_inflight_messages_set(mq, (unsigned)window);
+    mosquitto_connect_v5_callback_set(mq, on_connect);
+    mosquitto_publish_v5_callback_set(mq, on_publish);
+    if (mosquitto_connect(mq, host, port, 60) != MOSQ_ERR_SUCCESS ||
+        mosquitto_loop_start(mq) != 0) {
+        fprintf(stderr, "cnc-sim: cannot connect to %s:%d\n", host, port);
+        mosquitto_destroy(mq);
+        return NULL;
+    }
+    for (int i = 0; i < 500 && !atomic_load(&r->connected); i++) {
+        usleep(10000);
+    }
+    if (!atomic_load(&r->connected)) {
+        fprintf(stderr, "cnc-sim: no CONNACK from %s:%d\n", host, port);
+        mosquitto_loop_stop(mq, true);
+        mosquitto_destroy(mq);
+        return NULL;
+    }
+    return mq;
+}
+
 static void usage(void)
 {
     fprintf(stderr,
@@ -125,26 +131,36 @@ static void usage(void)
             "               [--qos 0|1|2] [--protocol 5|311] [--seed X] [--invalid-ratio F] "
             "[--burst]\n"
             "               [--window W] [--faults [RATE]] [--truth FILE] [--json] "
-            "[--topic-prefix P]\n");
+            "[--topic-prefix P]\n"
+            "               [--pipeline]   (many publishes per write; QoS 0 and 1)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *truth_path = NULL, *prefix = "cnc";
-    int port = 1883, qos = 1, protocol = 5, json = 0, burst = 0;
+    int port = 1883, qos = 1, protocol = 5, json = 0, burst = 0, pipelined = 0;
     long machines = 10, count = 0, window = 1000;
     double rate = 100, duration = 0, invalid = 0, faults = 0;
     uint64_t seed = 1;
-    static const struct option opts[] = {
-        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
-        {"machines", required_argument, 0, 'm'}, {"rate", required_argument, 0, 'r'},
-        {"count", required_argument, 0, 'c'},    {"duration", required_argument, 0, 'd'},
-        {"qos", required_argument, 0, 'q'},      {"protocol", required_argument, 0, 'P'},
-        {"seed", required_argument, 0, 's'},     {"invalid-ratio", required_argument, 0, 'i'},
-        {"burst", no_argument, 0, 'b'},          {"window", required_argument, 0, 'w'},
-        {"faults", optional_argument, 0, 'f'},   {"truth", required_argument, 0, 't'},
-        {"json", no_argument, 0, 'j'},           {"topic-prefix", required_argument, 0, 'T'},
-        {"help", no_argument, 0, '?'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"host", required_argument, 0, 'h'},
+                                         {"port", required_argument, 0, 'p'},
+                                         {"machines", required_argument, 0, 'm'},
+                                         {"rate", required_argument, 0, 'r'},
+                                         {"count", required_argument, 0, 'c'},
+                                         {"duration", required_argument, 0, 'd'},
+                                         {"qos", required_argument, 0, 'q'},
+                                         {"protocol", required_argument, 0, 'P'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"invalid-ratio", required_argument, 0, 'i'},
+                                         {"burst", no_argument, 0, 'b'},
+                                         {"window", required_argument, 0, 'w'},
+                                         {"faults", optional_argument, 0, 'f'},
+                                         {"truth", required_argument, 0, 't'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"topic-prefix", required_argument, 0, 'T'},
+                                         {"pipeline", no_argument, 0, 'L'},
+                                         {"help", no_argument, 0, '?'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -196,6 +212,9 @@ int main(int argc, char **argv)
         case 'T':
             prefix = optarg;
             break;
+        case 'L':
+            pipelined = 1;
+            break;
         default:
             usage();
             return 2;
@@ -203,7 +222,7 @@ int main(int argc, char **argv)
     }
     if ((count <= 0 && duration <= 0) || machines < 1 || qos < 0 || qos > 2 ||
         (protocol != 5 && protocol != 311) || invalid < 0 || invalid > 1 || rate <= 0 ||
-        window < 1) {
+        window < 1 || window > 65535 || (pipelined && qos == 2)) {
         usage();
         return 2;
     }
@@ -222,26 +241,18 @@ int main(int argc, char **argv)
     mosquitto_lib_init();
     char client_id[64];
     snprintf(client_id, sizeof client_id, "cnc-sim-%d", (int)getpid());
-    struct mosquitto *mq = mosquitto_new(client_id, true, r);
-    if (sim == NULL || r == NULL || mq == NULL) {
+    struct mosquitto *mq = NULL;
+    struct pipeline *pl = NULL;
+    if (sim == NULL || r == NULL) {
         fprintf(stderr, "cnc-sim: out of memory\n");
         return 1;
     }
-    mosquitto_int_option(mq, MOSQ_OPT_PROTOCOL_VERSION,
-                         protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
-    mosquitto_max_inflight_messages_set(mq, (unsigned)window);
-    mosquitto_connect_v5_callback_set(mq, on_connect);
-    mosquitto_publish_v5_callback_set(mq, on_publish);
-    if (mosquitto_connect(mq, host, port, 60) != MOSQ_ERR_SUCCESS ||
-        mosquitto_loop_start(mq) != 0) {
-        fprintf(stderr, "cnc-sim: cannot connect to %s:%d\n", host, port);
-        return 1;
-    }
-    for (int i = 0; i < 500 && !atomic_load(&r->connected); i++) {
-        usleep(10000);
-    }
-    if (!atomic_load(&r->connected)) {
-        fprintf(stderr, "cnc-sim: no CONNACK from %s:%d\n", host, port);
+    if (pipelined) {
+        pl = pipeline_connect(host, port, protocol, qos, client_id, &window, r);
+        if (pl == NULL) {
+            return 1;
+        }
+    } else if ((mq = connect_mosquitto(host, port, protocol, window, client_id, r)) == NULL) {
         return 1;
     }
     uint64_t sent = 0, invalid_sent[SIM_INVALID__COUNT] = {0};
@@ -253,13 +264,25 @@ int main(int argc, char **argv)
         if (!burst) {
             int64_t due = t0 + (int64_t)((double)sent * 1e9 / rate);
             int64_t wait = due - mono_ns();
+            if (wait > 0 && pl != NULL && pipeline_service(pl, 0) != 0) {
+                break;
+            }
+            wait = due - mono_ns();
             if (wait > 0) {
                 struct timespec ts = {wait / 1000000000, wait % 1000000000};
                 nanosleep(&ts, NULL);
             }
         }
-        while (qos > 0 && atomic_load(&r->inflight) >= (uint64_t)window) {
-            usleep(50);
+        bool lost = false;
+        while (qos > 0 && atomic_load(&r->inflight) >= (uint64_t)window && !lost) {
+            if (pl != NULL) {
+                lost = pipeline_service(pl, 10) != 0;
+            } else {
+                usleep(50);
+            }
+        }
+        if (lost) {
+            break;
         }
         enum sim_invalid cls;
         size_t len = sim_next(sim, sent % (uint64_t)machines, wall_ms(), topic, sizeof topic, buf,
@@ -269,15 +292,22 @@ int main(int argc, char **argv)
             atomic_fetch_add(&r->inflight, 1);
         }
         int64_t now = mono_ns();
-        int rc = mosquitto_publish_v5(mq, &mid, topic, (int)len, buf, qos, false, NULL);
-        if (rc != MOSQ_ERR_SUCCESS) {
+        int rc = pl != NULL
+                     ? pipeline_publish(pl, topic, buf, len, &mid)
+                     : mosquitto_publish_v5(mq, &mid, topic, (int)len, buf, qos, false, NULL);
+        if (rc != 0) {
             if (qos > 0) {
                 atomic_fetch_sub(&r->inflight, 1);
+            }
+            if (pl != NULL) {
+                break; /* connection lost: said on stderr */
             }
             usleep(1000);
             continue;
         }
-        atomic_store(&r->sent_at[mid & 0xFFFF], now);
+        if (pl == NULL) {
+            atomic_store(&r->sent_at[mid & 0xFFFF], now); /* pipeline_publish records its own */
+        }
         sent++;
         invalid_sent[cls]++;
         if (tty && now >= next_progress) {
@@ -290,11 +320,20 @@ int main(int argc, char **argv)
     }
     /* Wait for the last acknowledgements (at most 10 s). */
     for (int i = 0; qos > 0 && i < 1000 && atomic_load(&r->acked) < sent; i++) {
-        usleep(10000);
+        if (pl == NULL) {
+            usleep(10000);
+        } else if (pipeline_service(pl, 10) != 0) {
+            break;
+        }
     }
     double elapsed = (double)(mono_ns() - t0) / 1e9;
-    mosquitto_disconnect(mq);
-    mosquitto_loop_stop(mq, false);
+    if (pl != NULL) {
+        pipeline_close(pl);
+    } else {
+        mosquitto_disconnect(mq);
+        mosquitto_loop_stop(mq, false);
+        mosquitto_destroy(mq);
+    }
     sim_destroy(sim);
     if (truth_file != NULL) {
         fclose(truth_file);
@@ -337,7 +376,6 @@ int main(int argc, char **argv)
                (unsigned long long)sent, (unsigned long long)bad, (unsigned long long)acked,
                (unsigned long long)refused, elapsed, (double)sent / elapsed, p50, p99);
     }
-    mosquitto_destroy(mq);
     mosquitto_lib_cleanup();
     free(buf);
     free(r);

@@ -45,3 +45,28 @@ def test_sim_v311_qos2_and_faults_truth(broker_factory, tmp_path):
     faults = [json.loads(line) for line in truth.read_text().splitlines()]
     assert {f["kind"] for f in faults} == {"spike", "drift", "stuck", "impossible"}
     assert all(f["end"] >= f["start"] for f in faults)
+
+
+def test_sim_pipelined_publisher_agrees_with_broker(broker_factory, mariadb, tmp_path):
+    """The pipelined publisher (many PUBLISH per write, our own PUBACK parsing)
+    counts exactly what the broker acknowledged and refused, in v5 and v3.1.1."""
+    b = broker_factory(SHIPPED + mariadb.mysql_yaml(readings="json") +
+                       f"spool: {{dir: \"{tmp_path / 'spool'}\"}}\n")
+    out = run_sim(b.port, "--pipeline", "--machines", "50", "--count", "20000", "--burst",
+                  "--invalid-ratio", "0.05", "--seed", "5")
+    assert out["sent"] == out["acknowledged"] == 20000
+    assert out["refused"] == out["invalid_sent"] > 500
+    assert out["refused_by_reason"] == {"0x87": out["refused"]}
+    out311 = run_sim(b.port, "--pipeline", "--protocol", "311", "--machines", "50", "--count",
+                     "5000", "--rate", "5000", "--seed", "6")
+    assert out311["sent"] == out311["acknowledged"] == 5000
+    assert out311["refused"] == 0
+    stored = 20000 - out["invalid_sent"] + 5000
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == stored, timeout=60,
+             what=f"{stored} rows")
+
+
+def test_sim_pipeline_refuses_qos2():
+    r = subprocess.run([str(SIM), "--pipeline", "--qos", "2", "--count", "1"],
+                       capture_output=True, text=True, timeout=10)
+    assert r.returncode == 2 and "--pipeline" in r.stderr
