@@ -15,6 +15,7 @@
 #include <xxhash.h>
 
 #include "timestamp.h"
+#include "json_strict.h"
 #include "utf8.h"
 
 enum { F_CNC_ID, F_PART_PROGRAM, F_TIMESTAMP, F_PAYLOAD, N_FIELDS };
@@ -368,12 +369,10 @@ int cnc_envelope_parse(const struct cnc_envelope_limits *lim, const char *buf, s
             rej, CNC_REJECT_NOT_JSON, NULL,
             buf[bad] == '\0' ? "NUL byte at offset %zu" : "invalid UTF-8 at byte offset %zu", bad);
     }
-    size_t ctl = json_control_in_string(buf, len);
-    if (ctl < len) {
-        return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL,
-                              "raw control character 0x%02x inside a string at byte offset %zu "
-                              "(JSON requires it escaped)",
-                              (unsigned char)buf[ctl], ctl);
+    const char *why = NULL;
+    size_t lex = json_strict_violation(buf, len, &why);
+    if (lex < len) {
+        return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL, "%s at byte offset %zu", why, lex);
     }
     const char *end = NULL;
     cJSON *r = cJSON_ParseWithLengthOpts(buf, len, &end, 0);

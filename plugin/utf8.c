@@ -73,44 +73,6 @@ size_t utf8_invalid_at(const char *buf, size_t len)
     return len;
 }
 
-size_t json_control_in_string(const char *buf, size_t len)
-{
-    const unsigned char *s = (const unsigned char *)buf;
-    size_t i = 0;
-    /* Fast path: no byte below 0x20 anywhere (bytes >= 0x80 are not below 0x20). */
-    while (i + 8 <= len) {
-        uint64_t w;
-        memcpy(&w, s + i, sizeof w);
-        if (((w - 0x2020202020202020ULL) & ~w & 0x8080808080808080ULL) != 0) {
-            break;
-        }
-        i += 8;
-    }
-    while (i < len && s[i] >= 0x20) {
-        i++;
-    }
-    if (i == len) {
-        return len;
-    }
-    /* Some control byte exists: find out whether one sits inside a string. */
-    bool in_string = false;
-    for (i = 0; i < len; i++) {
-        unsigned c = s[i];
-        if (in_string) {
-            if (c == '\\') {
-                i++;
-            } else if (c == '"') {
-                in_string = false;
-            } else if (c < 0x20) {
-                return i;
-            }
-        } else if (c == '"') {
-            in_string = true;
-        }
-    }
-    return len;
-}
-
 bool utf8_printable(const char *str, size_t len, size_t *n_chars)
 {
     const unsigned char *s = (const unsigned char *)str;

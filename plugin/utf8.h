@@ -19,15 +19,6 @@
 size_t utf8_invalid_at(const char *buf, size_t len);
 
 /*
- * JSON forbids raw control characters (below 0x20) inside strings; cJSON
- * lets them through and MySQL's JSON check would then refuse the stored
- * payload. Returns the offset of the first such byte inside a string, or
- * len when there is none. Compact JSON has no control bytes at all and is
- * cleared eight bytes at a time.
- */
-size_t json_control_in_string(const char *buf, size_t len);
-
-/*
  * For valid UTF-8: true when every code point is printable (no C0 or C1
  * control character and no DEL); *n_chars receives the number of code points.
  */

@@ -334,3 +334,24 @@ def test_reading_names_differing_in_case_are_two_rows(broker_factory, mariadb, t
     assert sorted(mariadb.query("SELECT name, num_value FROM cnc_reading")) == [
         ("TEMP", 3.0), ("Temp", 1.0), ("temp", 2.0)]
     pub.close()
+
+
+def test_json_the_database_would_refuse_is_refused_at_ingest(broker_factory, mariadb, tmp_path):
+    """cJSON accepts numbers such as 01 or -.5 and form feeds between tokens;
+    the database's JSON check refuses them and INSERT IGNORE would then drop
+    the row. The publisher is told not_json instead; valid messages around
+    them are all stored."""
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool", readings="json"))
+    pub = RawPublisher(b.port, "strict", protocol=5)
+    bad = ['"payload":{"spin":01}', '"payload":{"spin":-.5}', '"payload":{"spin":1.}',
+           '"payload":\f{"spin":1}', '"payload":{"spin":1e}']
+    for i, tail in enumerate(bad):
+        msg = f'{{"cnc_id":"M-1","part_program":"p","timestamp":{1747379028000 + i},{tail}}}'
+        assert pub.publish("cnc/M-1/data", msg, qos=1) == 0x87, tail
+    ok = ['"payload":{"spin":0}', '"payload":{"spin":-0.5}', '"payload":{"spin":1.0e3}',
+          '"payload":{"spin":"01"}']
+    for i, tail in enumerate(ok):
+        msg = f'{{"cnc_id":"M-1","part_program":"p","timestamp":{1747379029000 + i},{tail}}}'
+        assert pub.publish("cnc/M-1/data", msg, qos=1) == 0, tail
+    wait_rows(mariadb, len(ok))
+    pub.close()

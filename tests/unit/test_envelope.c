@@ -44,6 +44,11 @@ static const struct reject_case reject_cases[] = {
     {"{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028,"
      "\"payload\":{\"note\":\"two\nlines\"}}",
      NULL, CNC_REJECT_NOT_JSON, ""},
+    /* RFC 8259 numbers and whitespace the database's JSON check would refuse. */
+    {OK_ENV("{\"spin\":01}"), NULL, CNC_REJECT_NOT_JSON, ""},
+    {OK_ENV("{\"spin\":-.5}"), NULL, CNC_REJECT_NOT_JSON, ""},
+    {ENV("\"CNC001\"", "\"p\"", "1747379028.", "{}"), NULL, CNC_REJECT_NOT_JSON, ""},
+    {OK_ENV("\f{}"), NULL, CNC_REJECT_NOT_JSON, ""},
     {"[1,2]", NULL, CNC_REJECT_NOT_OBJECT, ""},
     {"\"text\"", NULL, CNC_REJECT_NOT_OBJECT, ""},
     {"42", NULL, CNC_REJECT_NOT_OBJECT, ""},

@@ -51,31 +51,12 @@ static void printable(void **state)
     assert_true(utf8_printable("a\xC2\xA0", 3, &n));  /* NBSP is printable */
 }
 
-static void control_in_strings(void **state)
-{
-    (void)state;
-    const char *compact = "{\"a\":\"text\",\"b\":[1,2,{\"c\":\"x\"}]}";
-    assert_int_equal(json_control_in_string(compact, strlen(compact)), strlen(compact));
-    /* Whitespace between tokens is fine; escaped control characters are fine. */
-    const char *pretty = "{\n\t\"a\": \"line\\nbreak \\\" quote\"\r\n}";
-    assert_int_equal(json_control_in_string(pretty, strlen(pretty)), strlen(pretty));
-    const char *raw_nl = "{\"a\":\"line\nbreak\"}";
-    assert_int_equal(json_control_in_string(raw_nl, strlen(raw_nl)), 10);
-    const char *raw_tab = "{\n \"k\x1b"
-                          "y\": 1}";
-    assert_int_equal(json_control_in_string(raw_tab, strlen(raw_tab)), 5);
-    /* After an escaped quote the string goes on. */
-    const char *esc = "{\"a\":\"x\\\"\x01\"}";
-    assert_int_equal(json_control_in_string(esc, strlen(esc)), 9);
-}
-
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_text),
         cmocka_unit_test(invalid_text),
         cmocka_unit_test(printable),
-        cmocka_unit_test(control_in_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
