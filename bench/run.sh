@@ -1,18 +1,31 @@
 #!/usr/bin/env bash
 # run.sh [SECONDS] - the end-to-end benchmark (issue #5), side by side in one run, with a
-# private MariaDB and real brokers started here, and cnc-sim as the load generator:
-#   1. broker throughput at QoS 1 without the plugin and with it (storage attached): the ratio;
-#   2. a sustained burst for SECONDS with storage: publish rate, rows stored, time to drain;
-#   3. broker RSS at rest and under that load.
-# Markdown on stdout for bench/RESULTS.md. Not a test: asserts nothing.
+# private MariaDB and real brokers started here, and cnc-sim --pipeline as the load generator:
+#   1. QoS 1 throughput: broker without the plugin, with the plugin (no storage), with the
+#      plugin and storage; the ratio; CPU per message of each broker;
+#   2. a sustained burst for SECONDS with storage: rate, rows stored, time to drain, and the
+#      CPU each part spent per message (broker thread, writer thread, MariaDB, cnc-sim);
+#   3. publish->commit latency at 10,000 msg/s (cnc-sim paced, the plugin's histogram);
+#   4. broker RSS at rest and under the load of 2;
+#   5. where the broker thread's time goes: perf of that thread under load, and callgrind of
+#      the plugin's per-message pipeline (build/bench_ingest), top functions.
+# Anomaly quality (6) is bench/run_anomaly.sh. Markdown on stdout for bench/RESULTS.md.
+# Not a test: asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-60}
 . scripts/lib/bench.sh
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# CPU ticks (user + system, 1/100 s) of a process or one of its threads.
+ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+thread_of() { for t in /proc/"$1"/task/*; do [ "$(cat "$t/comm")" = "$2" ] && basename "$t"; done; }
+json_field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(d[\"$1\"])"; }
+per_msg_us() { /usr/bin/python3 -c "print('%.1f' % ($1 * 10000 / max($2, 1)))"; }
+db() { mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -pprivate cnc -N -e "$1" 2>/dev/null; }
 
-cat >"$work/cnc.yaml" <<YAML
+handlers() {
+  cat <<YAML
 handlers:
   lathe:
     type: machine_tool
@@ -28,67 +41,121 @@ handlers:
 routes:
   - {match: "CNC*", handler: lathe}
   - {match: "PRESS-*", handler: press}
-mysql: {socket: "$MARIADB_SOCK", user: cnc, password_file: "$MARIADB_PWFILE", database: cnc, create_schema: true}
-spool: {dir: "$work/spool", max_bytes: 8GiB}
-writer: {batch_size: 5000, flush_interval_ms: 100}
 analytics: {topic: ""}
 metrics: {interval_s: 1}
 YAML
-
+}
+storage() {
+  cat <<YAML
+mysql: {socket: "$MARIADB_SOCK", user: cnc, password_file: "$MARIADB_PWFILE", database: cnc, create_schema: true}
+spool: {dir: "$work/spool-$1", max_bytes: 8GiB}
+writer: {batch_size: 5000, flush_interval_ms: $2}
+YAML
+}
+handlers >"$work/nodb.yaml"
+{ handlers; storage with 100; } >"$work/with.yaml"
 plain=$(start_broker plain)
-with=$(start_broker with "$work/cnc.yaml")
-pids+=("$(cat "$work/plain.pid")" "$(cat "$work/with.pid")")
+nodb=$(start_broker nodb "$work/nodb.yaml")
+with=$(start_broker with "$work/with.yaml")
+plain_pid=$(cat "$work/plain.pid") nodb_pid=$(cat "$work/nodb.pid") with_pid=$(cat "$work/with.pid")
+pids+=("$plain_pid" "$nodb_pid" "$with_pid")
 sleep 1
-rest_kb=$(rss_kb "$(cat "$work/with.pid")")
+rest_kb=$(rss_kb "$with_pid")
+maria_pid=$(cat "$work/mariadb.pid")
+
+# Waits until the row count stops moving (the writer has caught up).
+settle() {
+  local prev=-1 now
+  for _ in $(seq 120); do
+    now=$(db "SELECT COUNT(*) FROM cnc_message")
+    [ "$now" = "$prev" ] && return
+    prev=$now
+    sleep 1
+  done
+}
 
 echo "### End to end ($(date -u +%Y-%m-%d), $(nproc) cores, $(lscpu | sed -n 's/^Model name: *//p'))"
 echo
 echo '```'
-echo "1. QoS 1 throughput, 300,000 messages over 500 machines, burst (window 1000), side by side:"
-for round in 1 2; do
-  a=$(build/cnc-sim --pipeline --port "$plain" --machines 500 --count 300000 --burst --seed $round --json)
-  b=$(build/cnc-sim --pipeline --port "$with" --machines 500 --count 300000 --burst --seed $round --json)
-  ra=$(echo "$a" | /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rate"]))')
-  rb=$(echo "$b" | /usr/bin/python3 -c 'import json,sys; print(round(json.load(sys.stdin)["rate"]))')
-  echo "   round $round: without plugin $ra msg/s, with plugin + storage $rb msg/s, ratio $(/usr/bin/python3 -c "print(round($rb/$ra, 2))")"
+echo "1. QoS 1 throughput, 300,000 messages over 500 machines, cnc-sim --pipeline --burst"
+echo "   (window 1000), the three brokers side by side; CPU = the broker process per message:"
+for round in 1 2 3; do
+  line="   round $round:"
+  for b in plain nodb with; do
+    port_var=$b pid_var=${b}_pid
+    t0=$(ticks "${!pid_var}")
+    rate=$(build/cnc-sim --pipeline --port "${!port_var}" --machines 500 --count 300000 --burst \
+      --seed "$round" --json | json_field rate)
+    [ "$b" = with ] && settle
+    cpu=$(per_msg_us $(($(ticks "${!pid_var}") - t0)) 300000)
+    eval "rate_$b=${rate%.*}"
+    line="$line $b $(printf %.0f "$rate") msg/s ($cpu us),"
+  done
+  echo "$line ratio with/plain $(/usr/bin/python3 -c "print(round($rate_with/$rate_plain, 2))"), nodb/plain $(/usr/bin/python3 -c "print(round($rate_nodb/$rate_plain, 2))")"
 done
-# Let the writer finish the throughput rounds before counting afresh.
-count_rows() { mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -pprivate cnc -N -e "SELECT COUNT(*) FROM cnc_message" 2>/dev/null; }
-prev=-1
-for _ in $(seq 120); do
-  now=$(count_rows)
-  [ "$now" = "$prev" ] && break
-  prev=$now
-  sleep 1
-done
-mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -pprivate cnc -e "TRUNCATE cnc_message; TRUNCATE cnc_anomaly; TRUNCATE cnc_efficiency" 2>/dev/null
+db "TRUNCATE cnc_message; TRUNCATE cnc_anomaly; TRUNCATE cnc_efficiency"
 echo
 echo "2. Sustained burst for $seconds s with storage (500 machines):"
-build/cnc-sim --pipeline --port "$with" --machines 500 --duration "$seconds" --burst --seed 9 --json >"$work/sim.json" &
+writer_tid=$(thread_of "$with_pid" cnc-writer)
+c_broker=$(ticks "$with_pid/task/$with_pid") c_writer=$(ticks "$with_pid/task/$writer_tid")
+c_maria=$(ticks "$maria_pid")
+t_sim=$work/sim.time
+/usr/bin/time -f '%U %S' -o "$t_sim" build/cnc-sim --pipeline --port "$with" --machines 500 \
+  --duration "$seconds" --burst --seed 9 --json >"$work/sim.json" &
 simpid=$!
 sleep $((seconds / 3))
-rss_kb "$(cat "$work/with.pid")" >"$work/load_rss"
-perf record -q -o "$work/perf.data" -p "$(cat "$work/with.pid")" -- sleep 5 >/dev/null 2>&1 || true
+rss_kb "$with_pid" >"$work/load_rss"
+perf record -q -o "$work/perf.data" -t "$with_pid" -- sleep 5 >/dev/null 2>&1 || true
 wait $simpid
-sim=$(cat "$work/sim.json")
-sent=$(echo "$sim" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(d["acknowledged"])')
-rate=$(echo "$sim" | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print(round(d["rate"]), d["ack_latency_p50_ms"], d["ack_latency_p99_ms"])')
+sent=$(json_field acknowledged <"$work/sim.json")
+rate=$(json_field rate <"$work/sim.json")
 t0=$(date +%s.%N)
 rows=0
 for _ in $(seq 240); do
-  rows=$(mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -pprivate cnc -N -e "SELECT COUNT(*) FROM cnc_message" 2>/dev/null)
+  rows=$(db "SELECT COUNT(*) FROM cnc_message")
   [ "$rows" -ge "$sent" ] && break
   sleep 0.5
 done
 drain=$(/usr/bin/python3 -c "print(round($(date +%s.%N) - $t0, 1))")
-echo "   published and acknowledged: $sent at $(echo $rate | cut -d' ' -f1) msg/s (ack latency p50/p99 ms: $(echo $rate | cut -d' ' -f2-))"
-stats=$(mosquitto_sub -p "$with" -t cnc/ingest/stats -C 1 -W 5 | /usr/bin/python3 -c 'import json,sys; d=json.load(sys.stdin); print("plugin counters: accepted %d (since start, all rounds), stored %d, db_errors %d, commit p50/p99 %s/%s ms" % (d["accepted"], d["stored"], d["db_errors"], d.get("commit_latency_p50_ms"), d.get("commit_latency_p99_ms")))')
+sleep 2
+c_broker=$(($(ticks "$with_pid/task/$with_pid") - c_broker))
+c_writer=$(($(ticks "$with_pid/task/$writer_tid") - c_writer))
+c_maria=$(($(ticks "$maria_pid") - c_maria))
+c_sim=$(awk '{printf "%d", ($1 + $2) * 100}' "$t_sim")
+echo "   published and acknowledged: $sent at $(printf %.0f "$rate") msg/s (ack latency p50/p99 ms: $(json_field ack_latency_p50_ms <"$work/sim.json")/$(json_field ack_latency_p99_ms <"$work/sim.json"))"
 echo "   rows in cnc_message: $rows; all stored ${drain} s after the last publish"
-echo "   $stats"
 echo "   stored rate over the whole run: $(/usr/bin/python3 -c "print(round($rows / ($seconds + $drain)))") msg/s"
+echo "   CPU per message (us, user+system, kernel TCP included): broker thread $(per_msg_us "$c_broker" "$sent"), writer thread $(per_msg_us "$c_writer" "$sent"), MariaDB $(per_msg_us "$c_maria" "$sent"), cnc-sim $(per_msg_us "$c_sim" "$sent")"
 echo
-echo "3. Broker RSS with the plugin: at rest $((rest_kb / 1024)) MiB, under load $(( $(cat "$work/load_rss") / 1024 )) MiB"
+echo "3. Publish->commit latency at 10,000 msg/s for 20 s (500 machines; batch_size 5000, flush_interval_ms 100):"
+{ handlers; storage lat 100; } >"$work/lat.yaml"
+lat=$(start_broker lat "$work/lat.yaml")
+pids+=("$(cat "$work/lat.pid")")
+before=$(db "SELECT COUNT(*) FROM cnc_message")
+build/cnc-sim --pipeline --port "$lat" --machines 500 --rate 10000 --duration 20 --seed 12 --json >"$work/lat.json"
+lsent=$(json_field acknowledged <"$work/lat.json")
+sleep 3
+stats=$(mosquitto_sub -p "$lat" -t cnc/ingest/stats -C 1 -W 5)
+echo "   sent and acknowledged $lsent at $(printf %.0f "$(json_field rate <"$work/lat.json")") msg/s; rows stored $(($(db "SELECT COUNT(*) FROM cnc_message") - before))"
+echo "   receive->commit (plugin histogram): p50 $(echo "$stats" | json_field commit_latency_p50_ms) ms, p99 $(echo "$stats" | json_field commit_latency_p99_ms) ms; publish->ack p50/p99 $(json_field ack_latency_p50_ms <"$work/lat.json")/$(json_field ack_latency_p99_ms <"$work/lat.json") ms"
 echo
-echo "4. Where the broker process spends its time under that load (perf, 5 s, top 12 symbols):"
-perf report -q -i "$work/perf.data" --no-children --sort symbol 2>/dev/null | grep -v '^$' | head -12 | sed 's/^/   /' 
+echo "4. Broker RSS with the plugin: at rest $((rest_kb / 1024)) MiB, under the load of 2 $(($(cat "$work/load_rss") / 1024)) MiB"
+echo
+echo "5. The broker thread under the load of 2 (perf, 5 s, top 10 symbols):"
+{ perf report -q -i "$work/perf.data" --no-children --sort dso,symbol 2>/dev/null || true; } |
+  grep -v '^$' | sed 's/ *$//; s/^/   /' | sed -n 1,10p
+echo
+echo "   The plugin's per-message work on that thread (callgrind of build/bench_ingest, collecting"
+echo "   only inside cnc_ingest_process; 200-byte machine_tool message with 2 rules,"
+echo "   10,000 machines; instructions per message, top 8 functions by own cost):"
+valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
+  --toggle-collect=cnc_ingest_process build/bench_ingest --machines 10000 --iterations 20000 \
+  bench/messages.jsonl >/dev/null 2>&1
+{ callgrind_annotate "$work/cg.out" 2>/dev/null || true; } |
+  awk '/PROGRAM TOTALS/ {gsub(",", "", $1); printf "   total %d instructions/msg\n", $1 / 20000}
+       /file:function/ {go = 1; next}
+       go && NF >= 3 && n < 8 {gsub(",", "", $1); r = $0; sub(/^[^)]*\) +/, "", r)
+         split(r, w, " "); f = w[1]; o = w[2]; sub(/.*\//, "", o); sub(/\]$/, "", o)
+         if (f ~ /^\?\?\?/) f = f " in " o
+         sub(/^.*\//, "", f); printf "   %6d  %s\n", $1 / 20000, f; n++}'
 echo '```'

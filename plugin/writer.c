@@ -294,6 +294,7 @@ static bool store(struct cnc_writer *w, size_t n, bool isolate)
 static void *writer_main(void *arg)
 {
     struct cnc_writer *w = arg;
+    pthread_setname_np(pthread_self(), "cnc-writer"); /* as top -H and ps -L show it */
     unsigned attempt = 0; /* consecutive failures, connecting or writing; 0 after a commit */
     char err[512];
     /* A database that dies under a write raises SIGPIPE in this thread; its default action

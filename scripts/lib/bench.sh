@@ -28,6 +28,7 @@ start_broker() {
     echo "allow_anonymous true"
     [ "$(id -u)" -eq 0 ] && echo "user root"
     echo "max_queued_messages 1000000"
+    echo "max_inflight_messages 1000"
     if [ -n "$yaml" ]; then
       echo "plugin $PWD/build/cnc_ingest.so"
       echo "plugin_opt_config_file $yaml"

@@ -57,6 +57,7 @@ def test_sim_pipelined_publisher_agrees_with_broker(broker_factory, mariadb, tmp
     assert out["sent"] == out["acknowledged"] == 20000
     assert out["refused"] == out["invalid_sent"] > 500
     assert out["refused_by_reason"] == {"0x87": out["refused"]}
+    assert out["window"] == 20  # the broker's Receive Maximum (max_inflight_messages) is kept
     out311 = run_sim(b.port, "--pipeline", "--protocol", "311", "--machines", "50", "--count",
                      "5000", "--rate", "5000", "--seed", "6")
     assert out311["sent"] == out311["acknowledged"] == 5000
