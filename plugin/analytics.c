@@ -30,7 +30,7 @@ static cJSON *number_or_null(double v)
 }
 
 cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_record *rec,
-                            bool with_readings)
+                            enum cnc_analytics_form form)
 {
     char ts[25];
     cnc_timestamp_format(msg->ts_ms, ts);
@@ -54,13 +54,22 @@ cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_reco
         cJSON_AddNullToObject(o, "efficiency_score");
         cJSON_AddNullToObject(o, "efficiency_level");
     }
-    if (with_readings) {
+    if (form == CNC_ANALYTICS_READINGS) {
         cJSON *rd = cJSON_AddObjectToObject(o, "readings");
         for (size_t i = 0; rd != NULL && i < rec->n_readings; i++) {
             cJSON_AddItemToObject(rd, rec->readings[i].name, reading_value(&rec->readings[i]));
         }
     } else {
         cJSON_AddNumberToObject(o, "readings", (double)rec->n_readings);
+    }
+    if (form == CNC_ANALYTICS_VALUES) {
+        cJSON *v = cJSON_AddObjectToObject(o, "values");
+        for (size_t i = 0; v != NULL && i < rec->n_readings; i++) {
+            const struct cnc_reading *r = &rec->readings[i];
+            if (r->kind == CNC_VALUE_NUMBER && isfinite(r->num)) {
+                cJSON_AddNumberToObject(v, r->name, r->num);
+            }
+        }
     }
     cJSON *an = cJSON_AddArrayToObject(o, "anomalies");
     for (size_t i = 0; an != NULL && i < rec->n_anomalies; i++) {

@@ -110,6 +110,8 @@ static const struct cfg_key spool_keys[] = {
 static const struct cfg_key analytics_keys[] = {
     {"topic", CFG_PUB_TOPIC, K(cnc_analytics_config, topic), "cnc/analytics", 0, 0, NULL,
      "analytics go to <topic>/<cnc_id>; \"\" turns them off"},
+    {"values", CFG_BOOL, K(cnc_analytics_config, values), "true", 0, 0, NULL,
+     "each analytics message carries the numeric readings (\"values\"), for the dashboard"},
 };
 
 static const struct cfg_key metrics_keys[] = {

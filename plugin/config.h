@@ -68,6 +68,7 @@ struct cnc_spool_config {
 
 struct cnc_analytics_config {
     char *topic; /* "" turns analytics publishing off */
+    bool values; /* numeric readings by name in each message ("values") */
 };
 
 struct cnc_metrics_config {

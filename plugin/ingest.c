@@ -190,7 +190,9 @@ const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest
                                  size_t *len)
 {
     cnc_json_arena_resume(&ing->arena);
-    cJSON *o = cnc_analytics_object(&res->msg, &res->rec, false);
+    cJSON *o = cnc_analytics_object(&res->msg, &res->rec,
+                                    ing->cfg->analytics.values ? CNC_ANALYTICS_VALUES
+                                                               : CNC_ANALYTICS_COUNT);
     /* Printed into a buffer kept for it; only an oversized record goes through malloc. */
     const char *text = NULL;
     if (o != NULL &&

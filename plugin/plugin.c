@@ -19,8 +19,11 @@
 #include <mosquitto_broker.h>
 #include <mosquitto_plugin.h>
 
+#include <cjson/cJSON.h>
+
 #include "config.h"
 #include "ingest.h"
+#include "layout.h"
 #include "registry.h"
 #include "sink_mysql.h"
 #include "spool.h"
@@ -45,6 +48,7 @@ struct cnc_plugin {
     struct cnc_writer *writer;
     struct cnc_buf encoded;
     bool mysql_lib;
+    bool layout_pending; /* the retained layout is due (start, reload) */
 };
 
 static int on_message(int event, void *event_data, void *userdata);
@@ -219,6 +223,21 @@ static void log_writer_line(void *arg, int level, const char *line)
     mosquitto_log_printf(mosq_level, LOG_PREFIX "%s", line);
 }
 
+/* The retained layout on <analytics.topic> itself, for dashboards (layout.h). */
+static void publish_layout(struct cnc_plugin *p)
+{
+    const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
+    if (cfg->analytics.topic[0] == '\0') {
+        return;
+    }
+    char *json = cnc_layout_json(cfg);
+    if (json != NULL) {
+        mosquitto_broker_publish_copy(NULL, cfg->analytics.topic, (int)strlen(json), json, 1, true,
+                                      NULL);
+    }
+    cJSON_free(json);
+}
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
     struct cnc_plugin *p = userdata;
@@ -235,6 +254,10 @@ static int on_tick(int event, void *event_data, void *userdata)
     }
     p->next_report_ms = now_ms + cnc_ingest_config(p->ingest)->metrics.interval_s * 1000;
     report(p, now_ms);
+    if (p->layout_pending) {
+        p->layout_pending = false;
+        publish_layout(p);
+    }
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -304,6 +327,8 @@ static int on_reload(int event, void *event_data, void *userdata)
     }
     cnc_ingest_destroy(p->ingest);
     p->ingest = ing;
+    p->layout_pending = true;
+    p->next_report_ms = 0; /* metrics and layout on the next tick */
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
                          LOG_PREFIX "reloaded %s: %zu handler instances (%zu unchanged, rule "
                                     "state kept), %zu exact routes, %zu glob routes",
@@ -435,6 +460,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         plugin_destroy(p);
         return MOSQ_ERR_INVAL;
     }
+    p->layout_pending = true;
     for (size_t i = 0; i < N_CALLBACKS; i++) {
         int rc =
             mosquitto_callback_register(identifier, callbacks[i].event, callbacks[i].cb, NULL, p);

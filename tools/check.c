@@ -108,7 +108,8 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
             cJSON_AddStringToObject(o, "verdict", "accepted");
             cJSON_AddStringToObject(o, "handler", res.instance->name);
             cJSON_AddStringToObject(o, "handler_type", res.instance->type->name);
-            cJSON_AddItemToObject(o, "record", cnc_analytics_object(&res.msg, &res.rec, true));
+            cJSON_AddItemToObject(o, "record",
+                                  cnc_analytics_object(&res.msg, &res.rec, CNC_ANALYTICS_READINGS));
         } else {
             rejected++;
             cJSON_AddStringToObject(o, "verdict",

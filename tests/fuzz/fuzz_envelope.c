@@ -74,7 +74,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cnc_ingest_result res;
     int rc = cnc_ingest_process(i, &cap, len ? msg : NULL, len, INT64_C(1747400000000), &res);
     if (rc == 0) {
-        cJSON *o = cnc_analytics_object(&res.msg, &res.rec, (data[0] & 8) != 0);
+        cJSON *o =
+            cnc_analytics_object(&res.msg, &res.rec, (enum cnc_analytics_form)((data[0] >> 3) % 3));
         char *s = cJSON_PrintUnformatted(o);
         free(s);
         cJSON_Delete(o);

@@ -31,6 +31,9 @@ def test_analytics_topic_for_every_accepted_message(broker_factory, collector_fa
     assert [t for t, _ in got] == ["cnc/analytics/CNC001", "cnc/analytics/CNC000",
                                    "cnc/analytics/PRESS-04", "cnc/analytics/PRESS-04"]
     a = [json.loads(p) for _, p in got]
+    # "values": the numeric readings by name (analytics.values, on by default), for the dashboard.
+    assert set(a[0].pop("values")) == {"spin", "X-Axis", "Y-Axis"}
+    assert set(a[2]["values"]) == {"temperature", "vibration"}
     assert a[0] == {"cnc_id": "CNC001", "ts": "2025-05-16T07:03:48.000Z", "part_program": "program_01",
                     "handler": "cnc_type_a", "mode": None, "efficiency_score": None,
                     "efficiency_level": None, "readings": 4, "anomalies": []}
@@ -156,3 +159,29 @@ routes: [{{match: "*", handler: any}}]
     log = b.log_text() + b.proc.stderr.read().decode(errors="replace")
     assert "was built for handler interface version 999, this plugin has version 1" in log, log
     assert f"{b.yaml}:2: handler_modules:" in log
+
+
+def layouts(sub):
+    return [json.loads(p) for t, p in sub.topics("cnc/analytics") if t == "cnc/analytics"]
+
+
+def test_layout_is_retained_and_renewed_on_reload(broker_factory, collector_factory):
+    """The retained layout on <analytics.topic> itself tells a dashboard the handlers, their
+    params and rules (threshold lines) and the topics, before any data flows."""
+    b = broker_factory(SHIPPED)
+    time.sleep(0.5)  # published on the first tick; a later subscriber gets it retained
+    sub = collector_factory(b.port, topics=("cnc/analytics/#",))
+    wait_for(lambda: layouts(sub), what="the retained layout")
+    lay = layouts(sub)[0]
+    press = lay["handlers"]["press_line"]
+    assert press["type"] == "sensor_efficiency"
+    assert press["params"]["temperature"] == {"optimal": [60, 80], "critical": [10, 95]}
+    assert {"name": "temperature_high", "variable": "temperature", "above": 90,
+            "severity": "warning"} in press["rules"]
+    assert lay["topics"] == {"analytics": "cnc/analytics", "rejected": "cnc/rejected",
+                             "metrics": "cnc/ingest/stats"}
+    b.yaml.write_text(SHIPPED.replace("above: 90,", "above: 88,"))
+    b.reload()
+    wait_for(lambda: len(layouts(sub)) >= 2, what="a new layout after the reload")
+    rules = layouts(sub)[-1]["handlers"]["press_line"]["rules"]
+    assert any(r.get("above") == 88 for r in rules)

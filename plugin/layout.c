@@ -1,0 +1,34 @@
+/*
+ * layout.c - the retained layout message for dashboards, see layout.h.
+ * Main (broker) thread, at start and reload; not on the per-message path.
+ */
+#include "layout.h"
+
+#include <cjson/cJSON.h>
+
+char *cnc_layout_json(const struct cnc_config *cfg)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *hs = cJSON_AddObjectToObject(o, "handlers");
+    for (size_t i = 0; hs != NULL && i < cfg->n_handlers; i++) {
+        const struct cnc_handler_config *h = &cfg->handlers[i];
+        cJSON *x = cJSON_AddObjectToObject(hs, h->name);
+        if (x == NULL) {
+            break;
+        }
+        cJSON_AddStringToObject(x, "type", h->type);
+        cJSON_AddItemToObject(x, "params",
+                              h->params ? cJSON_Duplicate(h->params, 1) : cJSON_CreateNull());
+        cJSON_AddItemToObject(x, "rules",
+                              h->rules ? cJSON_Duplicate(h->rules, 1) : cJSON_CreateArray());
+    }
+    cJSON *t = cJSON_AddObjectToObject(o, "topics");
+    if (t != NULL) {
+        cJSON_AddStringToObject(t, "analytics", cfg->analytics.topic);
+        cJSON_AddStringToObject(t, "rejected", cfg->ingest.rejected_topic);
+        cJSON_AddStringToObject(t, "metrics", cfg->metrics.topic);
+    }
+    char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
+    cJSON_Delete(o);
+    return text;
+}

@@ -1,0 +1,22 @@
+/*
+ * layout.h - the retained "layout" message on <analytics.topic> itself:
+ * what a dashboard needs to know about the running configuration before any
+ * data arrives (handler instances with their type, params and rules, from
+ * which it draws threshold lines, and the topics it should subscribe to).
+ *
+ * Main (broker) thread, published on the first TICK after start and after
+ * each reload.
+ */
+#ifndef CNC_LAYOUT_H
+#define CNC_LAYOUT_H
+
+#include "config.h"
+
+/*
+ * {"handlers":{NAME:{"type":T,"params":{..}|null,"rules":[..]}},
+ *  "topics":{"analytics":..,"rejected":..,"metrics":..}} as a malloc'd
+ * string, or NULL when out of memory.
+ */
+char *cnc_layout_json(const struct cnc_config *cfg);
+
+#endif
