@@ -79,7 +79,7 @@ def main():
             e[3] = ts
             e[4] = e[4] or hit
         else:
-            e = [cnc_id, variable, rule, ts, hit]
+            e = [cnc_id, variable, rule, ts, hit, ts]  # ..., last ts, true positive, first ts
             events.append(e)
             last[key] = e
     etp = sum(1 for e in events if e[4])
@@ -89,6 +89,18 @@ def main():
     if fp_events:
         print("events outside any fault, by rule: " +
               ", ".join(f"{r} {n}" for r, n in fp_events.most_common()))
+        # Where they start: soon after a fault of the same machine and variable ended (the
+        # value returning to normal), or elsewhere.
+        ends = collections.defaultdict(list)
+        for f in faults:
+            ends[(f["cnc_id"], f["variable"])].append(f["end"])
+        after = collections.Counter()
+        for e in events:
+            if not e[4]:
+                d = [e[5] - t for t in ends.get((e[0], e[1]), ()) if 0 <= e[5] - t]
+                after["within 30 s after a fault on it ended" if d and min(d) <= 30000
+                      else "no fault on it in the 30 s before"] += 1
+        print("false events by start: " + ", ".join(f"{k} {n}" for k, n in after.items()))
     if fp_rules:
         print("rows outside any fault, by rule: " +
               ", ".join(f"{r} {n}" for r, n in fp_rules.most_common()))

@@ -1,43 +1,63 @@
 #!/usr/bin/env bash
-# demo.sh - installs what is missing, builds the plugin, starts a private
-# mosquitto with it on a free local port, publishes the sample messages
-# (../shared/samples) as a CNC collector would, and shows what subscribers
-# received, what each publisher was told, and why each reject was refused.
+# demo.sh - the whole thing on one machine: installs what is missing, builds the plugin, cnc-sim
+# and the dashboard, then starts a private MariaDB, mosquitto with the plugin (config/
+# cnc_ingest.yaml + storage) and the dashboard's websockets listener, publishes the sample
+# messages (../shared/samples) to show what is accepted and why the rest is refused, and runs
+# cnc-sim (machines with faults and a sprinkle of invalid messages) until Ctrl-C, which stops
+# everything. Prints the dashboard URL.
+#   DEMO_BIND=0.0.0.0     listen on every interface (default 127.0.0.1: this machine only)
+#   DEMO_MACHINES=200 DEMO_RATE=2000   cnc-sim's fleet size and messages per second
+#   DEMO_SECONDS=N        stop by itself after N seconds (default: run until Ctrl-C)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
 scripts/build.sh build >/dev/null
+scripts/build-dashboard.sh >/dev/null
 
+bind=${DEMO_BIND:-127.0.0.1}
 samples=../shared/samples
 [ -d "$samples" ] || samples=tests/integration/samples
 work=$(mktemp -d)
-port=$(/usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+chmod 755 "$work" # the broker reads the dashboard and config from here
+free_port() {
+  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+port=$(free_port)
+http=$(free_port)
 
-cat >"$work/cnc_ingest.yaml" <<YAML
-ingest:
-  topics: ["cnc/+/data"]
-handlers:
-  any: {type: generic}
-routes:
-  - {match: "*", handler: any}
-metrics: {topic: cnc/ingest/stats, interval_s: 1}
-YAML
+pids=()
+cleanup() {
+  trap - EXIT INT TERM
+  echo
+  echo "demo: stopping cnc-sim, mosquitto and MariaDB"
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  stop_private_mariadb "$work" 2>/dev/null || true
+  rm -rf "$work"
+}
+trap cleanup EXIT INT TERM
+
+. scripts/lib/mariadb.sh
+echo "demo: starting a private MariaDB in $work"
+start_private_mariadb "$work"
+
 {
-  echo "listener $port 127.0.0.1"
+  sed 's/^  interval_s: 10 /  interval_s: 1  /' config/cnc_ingest.yaml
+  echo "mysql: {socket: \"$MARIADB_SOCK\", user: cnc, password_file: \"$MARIADB_PWFILE\", database: cnc, create_schema: true}"
+  echo "spool: {dir: \"$work/spool\"}"
+} >"$work/cnc_ingest.yaml"
+{
+  echo "per_listener_settings false"
+  echo "listener $port $bind"
   echo "allow_anonymous true"
+  echo "listener $http $bind"
+  echo "protocol websockets"
+  echo "http_dir $PWD/dashboard/www"
   [ "$(id -u)" -eq 0 ] && echo "user root"
   echo "log_dest file $work/mosquitto.log"
   echo "plugin $PWD/build/cnc_ingest.so"
   echo "plugin_opt_config_file $work/cnc_ingest.yaml"
 } >"$work/mosquitto.conf"
-
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  rm -rf "$work"
-}
-trap cleanup EXIT INT TERM
 
 mosquitto -c "$work/mosquitto.conf" 2>>"$work/mosquitto.log" &
 pids+=($!)
@@ -45,12 +65,12 @@ for _ in $(seq 100); do
   mosquitto_pub -p "$port" -t demo/ping -m . 2>/dev/null && break
   sleep 0.05
 done
-mosquitto_sub -V 5 -p "$port" -t 'cnc/#' -v >"$work/seen.txt" &
+mosquitto_sub -V 5 -p "$port" -t 'cnc/rejected/#' >"$work/rejects.txt" &
 pids+=($!)
 sleep 0.3
-
-echo "cnc-ingest demo: mosquitto $(mosquitto -h | head -1 | awk '{print $3}') with build/cnc_ingest.so on 127.0.0.1:$port"
+echo "demo: mosquitto $(mosquitto -h | head -1 | awk '{print $3}') with build/cnc_ingest.so, MQTT on $bind:$port"
 echo
+
 publish_file() {
   local file=$1
   while IFS= read -r line; do
@@ -61,33 +81,45 @@ publish_file() {
        [ -z "$out" ]; then
       printf '  accepted  %-18s %.90s\n' "$topic" "$line"
     else
-      printf '  REFUSED   %-18s %.90s\n            publisher was told: %s\n' "$topic" "$line" \
-        "$(printf '%s' "$out" | sed 's/^Warning: //' | head -1)"
+      printf '  REFUSED   %-18s %.90s\n' "$topic" "$line"
     fi
   done <"$file"
 }
-echo "Publishing $samples/valid.jsonl (QoS 1, MQTT v5):"
+echo "Publishing $samples/valid.jsonl and invalid.jsonl as a collector would (QoS 1, MQTT v5):"
 publish_file "$samples/valid.jsonl"
-echo
-echo "Publishing $samples/invalid.jsonl:"
 publish_file "$samples/invalid.jsonl"
-sleep 1.5
-
+sleep 1
 echo
-echo "What a subscriber on cnc/# received on the data topics (valid messages only, unchanged):"
-grep -E '^cnc/[^/]+/data ' "$work/seen.txt" | sed 's/^/  /' || true
-echo
-echo "Reject reports on cnc/rejected/<client_id> (reason, field, detail):"
-grep '^cnc/rejected/' "$work/seen.txt" | cut -d' ' -f2- |
-  /usr/bin/python3 -c '
+echo "Why each refused message was refused (reports on cnc/rejected/<client_id>):"
+/usr/bin/python3 -c '
 import json, sys
-for line in sys.stdin:
+for line in open(sys.argv[1]):
     r = json.loads(line)
-    print("  %-16s field=%-13s %s" % (r["reason"], r["field"], r["detail"]))
-'
+    print("  %-22s field=%-13s %s" % (r["reason"], r["field"], r["detail"]))
+' "$work/rejects.txt"
 echo
-echo "Counters (retained on cnc/ingest/stats):"
-mosquitto_sub -p "$port" -t cnc/ingest/stats -C 1 -W 5 | sed 's/^/  /'
+
+machines=${DEMO_MACHINES:-200}
+rate=${DEMO_RATE:-2000}
+build/cnc-sim --port "$port" --machines "$machines" --rate "$rate" --duration 31536000 \
+  --invalid-ratio 0.002 --faults 0.0005 --seed "$RANDOM" >"$work/sim.txt" 2>&1 &
+pids+=($!)
+host=$bind
+[ "$bind" = 0.0.0.0 ] && host=$(hostname -I 2>/dev/null | awk '{print $1}')
+echo "demo: cnc-sim is publishing $rate msg/s from $machines machines (with faults and a few invalid messages)"
 echo
-echo "Check a config and messages offline, without a broker:"
-echo "  build/cnc-ingest-check config/cnc_ingest.yaml $samples/invalid.jsonl"
+echo "    Dashboard:  http://${host:-127.0.0.1}:$http/"
+echo
+echo "    Stored rows:  mariadb --no-defaults -S $MARIADB_SOCK -ucnc -p\$(cat $MARIADB_PWFILE) cnc"
+echo "                  -e 'SELECT cnc_id, ts, efficiency_score FROM cnc_latest LIMIT 10'"
+echo "    Counters:     mosquitto_sub -p $port -t cnc/ingest/stats -C 1"
+echo
+echo "Ctrl-C stops cnc-sim, mosquitto and MariaDB."
+count() { mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -p"$(cat "$MARIADB_PWFILE")" cnc -N -e "$1" 2>/dev/null || echo "?"; }
+start=$SECONDS
+while [ -z "${DEMO_SECONDS:-}" ] || [ $((SECONDS - start)) -lt "${DEMO_SECONDS}" ]; do
+  sleep 5
+  printf 'demo: %s messages stored, %s anomaly flags, %s machines\n' \
+    "$(count 'SELECT COUNT(*) FROM cnc_message')" "$(count 'SELECT COUNT(*) FROM cnc_anomaly')" \
+    "$(count 'SELECT COUNT(DISTINCT cnc_id) FROM cnc_message')"
+done

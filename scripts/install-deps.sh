@@ -8,7 +8,12 @@ packages=(
   mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
   libcjson-dev libyaml-dev libxxhash-dev libmariadb-dev mariadb-server mariadb-client
   libcmocka-dev python3 python3-paho-mqtt python3-pytest python3-pymysql openssl valgrind
+  chromium
 )
+# The dashboard's build and browser test need node and npm. A machine that already has node
+# from elsewhere (nodesource bundles npm) keeps it: Debian's npm would conflict with it.
+command -v node >/dev/null 2>&1 || packages+=(nodejs)
+command -v npm >/dev/null 2>&1 || packages+=(npm)
 
 missing=()
 for p in "${packages[@]}"; do

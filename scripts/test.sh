@@ -4,7 +4,9 @@
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the threaded unit tests (spool appender vs reader) under ThreadSanitizer
 #   4. the fuzz harnesses: corpus replay plus a short fuzzing run (FUZZ_SECONDS, default 20)
-#   5. integration tests: a real mosquitto with the built plugin and a private MariaDB (pytest)
+#   5. the dashboard: npm ci + bundle copy, its model's unit tests (node --test)
+#   6. integration tests: a real mosquitto with the built plugin and a private MariaDB (pytest),
+#      the dashboard among them in Debian's chromium (screenshot: build/test-artifacts/)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh
@@ -37,6 +39,10 @@ for f in envelope config; do
   grep -E '^stat::number_of_executed_units' "$work/log" | sed "s/^/fuzz_$f: /"
   rm -rf "$work"
 done
+
+echo "== dashboard (npm ci, bundles, model unit tests)"
+scripts/build-dashboard.sh
+node --test dashboard/test/model_test.js
 
 echo "== integration tests (real mosquitto + plugin)"
 CNC_BUILD_DIR="$PWD/build" /usr/bin/python3 -m pytest -q -p no:cacheprovider tests/integration

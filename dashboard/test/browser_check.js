@@ -1,0 +1,65 @@
+// browser_check.js URL SCREENSHOT [EXPECT_REASON EXPECT_CLIENT] - opens the dashboard in
+// Debian's chromium (headless, through playwright-core; no browser download) and checks what a
+// person at the screen would: the page connects, every chart draws data within the timeout,
+// and a reject with EXPECT_REASON from client EXPECT_CLIENT shows in the rejects panel. Saves
+// a screenshot either way; prints one JSON line with what it saw; exit 0 only if all passed.
+// Driven by tests/integration/test_dashboard_browser.py, which runs the broker and cnc-sim.
+'use strict';
+const { chromium } = require('playwright-core');
+
+const [url, screenshot, expectReason, expectClient] = process.argv.slice(2);
+const TIMEOUT_MS = Number(process.env.DASHBOARD_TIMEOUT_MS || 20000);
+const CHARTS = ['efficiency', 'modes', 'scatter', 'modeEfficiency', 'rate', 'reasons'];
+
+async function main() {
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM || '/usr/bin/chromium',
+    args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
+           '--disable-component-update', '--no-first-run'],
+  });
+  const result = { url, connected: false, drawn: null, rejectRow: null, pageErrors: [] };
+  let ok = false;
+  try {
+    const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    page.on('pageerror', (e) => result.pageErrors.push(String(e)));
+    page.on('console', (m) => { if (m.type() === 'error') result.pageErrors.push(m.text()); });
+    await page.goto(url, { waitUntil: 'load' });
+    const deadline = Date.now() + TIMEOUT_MS;
+    while (Date.now() < deadline) {
+      const s = await page.evaluate(() => {
+        const d = window.cncDashboard;
+        if (!d) return null;
+        const rows = Array.from(document.querySelectorAll('#rejects tbody tr'))
+          .map((tr) => Array.from(tr.cells).map((td) => td.textContent));
+        return { connected: d.connected(), drawn: d.drawn(), rows,
+                 status: document.getElementById('status').textContent };
+      });
+      if (s) {
+        result.connected = s.connected;
+        result.status = s.status;
+        result.drawn = s.drawn;
+        result.rejectRow = s.rows.find((r) => r[1] === expectReason && (!expectClient || r[4] === expectClient)) || null;
+        const allDrawn = CHARTS.every((c) => s.drawn[c] > 0);
+        if (s.connected && allDrawn && (!expectReason || result.rejectRow)) {
+          ok = true;
+          break;
+        }
+      }
+      await page.waitForTimeout(500);
+    }
+    await page.waitForTimeout(1200); // one more redraw so the screenshot shows settled charts
+    await page.screenshot({ path: screenshot, fullPage: true });
+    result.missing = result.drawn ? CHARTS.filter((c) => !(result.drawn[c] > 0)) : CHARTS;
+  } finally {
+    await browser.close();
+  }
+  if (result.pageErrors.length) ok = false;
+  result.ok = ok;
+  console.log(JSON.stringify(result));
+  process.exit(ok ? 0 : 1);
+}
+
+main().catch((e) => {
+  console.error(e);
+  process.exit(2);
+});

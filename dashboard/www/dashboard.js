@@ -1,0 +1,321 @@
+// dashboard.js - connects back to the broker that served the page (MQTT over websockets),
+// feeds the model (model.js) from the analytics, rejected and metrics topics, and redraws the
+// charts once a second. The page's only thread; messages only update the model, drawing is
+// throttled, so a burst of messages never queues redraws.
+//
+// URL parameters (all optional): broker=ws://host:port/, analytics=cnc/analytics,
+// rejected=cnc/rejected, metrics=cnc/ingest/stats, redraw_ms=1000.
+/* global mqtt, Chart, CncModel */
+'use strict';
+
+(function () {
+  var q = new URLSearchParams(location.search);
+  var cfg = {
+    broker: q.get('broker') || (location.protocol === 'https:' ? 'wss://' : 'ws://') +
+      (location.host || '127.0.0.1:8080') + '/',
+    analytics: q.get('analytics') || 'cnc/analytics',
+    rejected: q.get('rejected') || 'cnc/rejected',
+    metrics: q.get('metrics') || 'cnc/ingest/stats',
+    redrawMs: Number(q.get('redraw_ms')) || 1000,
+  };
+  var MODE_COLORS = { active: '#2e9d48', idle: '#e3c417', maintenance: '#f08c1a', offline: '#d8342c' };
+  var LINE_COLORS = ['#1f77b4', '#9467bd', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
+                     '#2ca02c', '#ff7f0e', '#d62728'];
+  var MAX_LINES = 10;
+  var model = new CncModel.Model();
+  var selected = []; // machines shown in the efficiency chart (at most MAX_LINES)
+  var userPicked = false;
+  var drawn = { efficiency: 0, modes: 0, scatter: 0, modeEfficiency: 0, rate: 0, reasons: 0 };
+
+  Chart.defaults.animation = false;
+  Chart.defaults.maintainAspectRatio = false;
+  Chart.defaults.font.size = 11;
+
+  function el(id) { return document.getElementById(id); }
+
+  // The scatter's threshold lines (from the retained layout), drawn on its chart area.
+  var thresholdPlugin = {
+    id: 'thresholds',
+    afterDatasetsDraw: function (chart) {
+      var t = model.thresholds();
+      var ctx = chart.ctx, area = chart.chartArea, xs = chart.scales.x, ys = chart.scales.y;
+      ctx.save();
+      ctx.setLineDash([6, 4]);
+      ctx.font = '10px sans-serif';
+      t.temperature.forEach(function (l) {
+        var x = xs.getPixelForValue(l.value);
+        if (x < area.left || x > area.right) return;
+        ctx.strokeStyle = ctx.fillStyle = l.kind === 'optimal' ? '#2e9d48' : '#d8342c';
+        ctx.beginPath(); ctx.moveTo(x, area.top); ctx.lineTo(x, area.bottom); ctx.stroke();
+        ctx.save();
+        ctx.translate(x - 3, area.top + 4);
+        ctx.rotate(-Math.PI / 2);
+        ctx.textAlign = 'right';
+        ctx.fillText(l.label + ' ' + l.value, 0, 0);
+        ctx.restore();
+      });
+      t.vibration.forEach(function (l) {
+        var y = ys.getPixelForValue(l.value);
+        if (y < area.top || y > area.bottom) return;
+        ctx.strokeStyle = ctx.fillStyle = l.kind === 'optimal' ? '#2e9d48' : '#d8342c';
+        ctx.beginPath(); ctx.moveTo(area.left, y); ctx.lineTo(area.right, y); ctx.stroke();
+        ctx.fillText(l.label + ' ' + l.value, area.left + 3, y - 3);
+      });
+      ctx.restore();
+    },
+  };
+
+  var charts = {
+    efficiency: new Chart(el('chart-efficiency'), {
+      type: 'line',
+      data: { datasets: [] },
+      options: {
+        parsing: false, normalized: true, spanGaps: true,
+        elements: { point: { radius: 0 }, line: { borderWidth: 1.5 } },
+        scales: {
+          x: { type: 'linear', ticks: { callback: function (v) { return new Date(v).toLocaleTimeString(); }, maxTicksLimit: 8 } },
+          y: { min: 0, max: 100, title: { display: true, text: 'efficiency %' } },
+        },
+        plugins: { legend: { position: 'right' } },
+      },
+    }),
+    modes: new Chart(el('chart-modes'), {
+      type: 'bar',
+      data: {
+        labels: CncModel.MODES,
+        datasets: [{ label: 'machines', data: [0, 0, 0, 0],
+                     backgroundColor: CncModel.MODES.map(function (m) { return MODE_COLORS[m]; }) }],
+      },
+      options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+    }),
+    scatter: new Chart(el('chart-scatter'), {
+      type: 'scatter',
+      data: { datasets: [
+        { label: 'machines', data: [], backgroundColor: 'rgba(31,119,180,0.6)', pointRadius: 3 },
+        { label: 'anomalies', data: [], backgroundColor: '#d8342c', pointRadius: 4, pointStyle: 'crossRot', borderColor: '#d8342c' },
+      ] },
+      options: {
+        parsing: false,
+        scales: {
+          x: { title: { display: true, text: 'temperature' } },
+          y: { title: { display: true, text: 'vibration' }, beginAtZero: true },
+        },
+        plugins: { legend: { position: 'bottom' } },
+      },
+      plugins: [thresholdPlugin],
+    }),
+    modeEfficiency: new Chart(el('chart-mode-eff'), {
+      type: 'bar',
+      data: {
+        labels: CncModel.MODES,
+        datasets: [{ label: 'average efficiency', data: [null, null, null, null],
+                     backgroundColor: CncModel.MODES.map(function (m) { return MODE_COLORS[m]; }) }],
+      },
+      options: { plugins: { legend: { display: false } }, scales: { y: { min: 0, max: 100 } } },
+    }),
+    rate: new Chart(el('chart-rate'), {
+      type: 'line',
+      data: { datasets: [
+        { label: 'accepted/s', data: [], borderColor: '#2e9d48', backgroundColor: '#2e9d48' },
+        { label: 'rejected/s', data: [], borderColor: '#d8342c', backgroundColor: '#d8342c' },
+      ] },
+      options: {
+        parsing: false, elements: { point: { radius: 0 } },
+        scales: { x: { type: 'linear', ticks: { callback: function (v) { return new Date(v).toLocaleTimeString(); }, maxTicksLimit: 6 } },
+                  y: { beginAtZero: true } },
+        plugins: { legend: { position: 'bottom' } },
+      },
+    }),
+    reasons: new Chart(el('chart-reasons'), {
+      type: 'bar',
+      data: { labels: [], datasets: [{ label: 'rejected', data: [], backgroundColor: '#d8342c' }] },
+      options: { indexAxis: 'y', plugins: { legend: { display: false } },
+                 scales: { x: { beginAtZero: true, ticks: { precision: 0 } },
+                           y: { ticks: { autoSkip: false } } } },
+    }),
+  };
+
+
+  // Axis ranges that always show the threshold lines next to the data.
+  function scatterRanges() {
+    var t = model.thresholds();
+    var tx = t.temperature.map(function (l) { return l.value; });
+    var vy = t.vibration.map(function (l) { return l.value; });
+    var sx = charts.scatter.options.scales;
+    sx.x.suggestedMax = tx.length ? Math.max.apply(null, tx) + 5 : undefined;
+    sx.y.suggestedMax = vy.length ? Math.max.apply(null, vy) * 1.1 : undefined;
+  }
+
+  function setStatus(text, ok) {
+    var s = el('status');
+    s.textContent = text;
+    s.className = 'status ' + (ok ? 'on' : 'off');
+  }
+
+  function fmtBytes(n) {
+    if (n < 1024) return n + ' B';
+    if (n < 1048576) return (n / 1024).toFixed(1) + ' KiB';
+    if (n < 1073741824) return (n / 1048576).toFixed(1) + ' MiB';
+    return (n / 1073741824).toFixed(2) + ' GiB';
+  }
+
+  function refreshMachineSelect() {
+    var sel = el('machine-select');
+    var ids = Array.from(model.machines.keys()).filter(function (id) {
+      return model.machines.get(id).history.len || model.machines.get(id).count;
+    }).sort();
+    if (!userPicked) {
+      selected = ids.slice(0, 5);
+    } else {
+      selected = selected.filter(function (id) { return model.machines.has(id); });
+    }
+    if (sel.options.length !== ids.length) {
+      sel.innerHTML = '';
+      ids.forEach(function (id) {
+        var o = document.createElement('option');
+        o.value = o.textContent = id;
+        sel.appendChild(o);
+      });
+    }
+    Array.prototype.forEach.call(sel.options, function (o) { o.selected = selected.indexOf(o.value) >= 0; });
+  }
+
+  function redraw() {
+    var now = Date.now();
+    refreshMachineSelect();
+    charts.efficiency.data.datasets = selected.map(function (id, i) {
+      var c = LINE_COLORS[i % LINE_COLORS.length];
+      return { label: id, data: model.efficiencySeries(id), borderColor: c, backgroundColor: c };
+    });
+    var first = charts.efficiency.data.datasets.reduce(function (m, d) {
+      return d.data.length && d.data[0].x < m ? d.data[0].x : m;
+    }, now - 10000);
+    var lo = Math.max(now - 120000, first);
+    charts.efficiency.options.scales.x.min = lo;
+    charts.efficiency.options.scales.x.max = now;
+    charts.efficiency.update('none');
+    drawn.efficiency = charts.efficiency.data.datasets.reduce(function (n, d) { return n + d.data.length; }, 0);
+
+    var mc = model.modeCounts();
+    charts.modes.data.datasets[0].data = CncModel.MODES.map(function (m) { return mc[m]; });
+    charts.modes.update('none');
+    drawn.modes = mc.active + mc.idle + mc.maintenance + mc.offline;
+
+    charts.scatter.data.datasets[0].data = model.scatter();
+    charts.scatter.data.datasets[1].data = model.anomalies.toArray().filter(function (a) { return now - a.t < 60000; });
+    scatterRanges();
+    charts.scatter.update('none');
+    drawn.scatter = charts.scatter.data.datasets[0].data.length;
+
+    var me = model.modeEfficiency(now);
+    charts.modeEfficiency.data.datasets[0].data = me;
+    charts.modeEfficiency.update('none');
+    drawn.modeEfficiency = me.filter(function (x) { return x !== null; }).length;
+
+    var rates = model.rates.toArray();
+    charts.rate.data.datasets[0].data = rates.map(function (r) { return { x: r.t, y: r.accepted }; });
+    charts.rate.data.datasets[1].data = rates.map(function (r) { return { x: r.t, y: r.rejected }; });
+    charts.rate.update('none');
+    drawn.rate = rates.length;
+
+    var s = model.metrics;
+    if (s) {
+      var by = s.rejected_by_reason || {};
+      var reasons = Object.keys(by).filter(function (k) { return by[k] > 0; })
+        .sort(function (a, b) { return by[b] - by[a]; });
+      charts.reasons.data.labels = reasons;
+      charts.reasons.data.datasets[0].data = reasons.map(function (k) { return by[k]; });
+      charts.reasons.update('none');
+      drawn.reasons = reasons.length;
+      var last = rates.length ? rates[rates.length - 1] : null;
+      el('kpi-accepted').textContent = last ? Math.round(last.accepted).toLocaleString() : '0';
+      el('kpi-rejected').textContent = last ? Math.round(last.rejected).toLocaleString() : '0';
+      var db = el('kpi-db');
+      if (typeof s.db_connected === 'boolean') {
+        db.textContent = s.db_connected ? 'connected' : 'DOWN';
+        db.className = 'db ' + (s.db_connected ? 'up' : 'down');
+      } else {
+        db.textContent = 'no storage';
+        db.className = 'db unknown';
+      }
+      el('kpi-spool').textContent = typeof s.spooled_bytes === 'number' ? fmtBytes(s.spooled_bytes) : '-';
+      var num = function (v) { return typeof v === 'number' ? v.toLocaleString() : '-'; };
+      el('st-db').textContent = db.textContent;
+      el('st-stored').textContent = num(s.stored);
+      el('st-spool').textContent = el('kpi-spool').textContent;
+      el('st-latency').textContent = typeof s.commit_latency_p50_ms === 'number'
+        ? s.commit_latency_p50_ms + ' ms / ' + s.commit_latency_p99_ms + ' ms' : '-';
+      el('st-batch').textContent = typeof s.last_batch_ms === 'number'
+        ? s.last_batch_ms + ' ms (' + num(s.batches) + ' batches)' : '-';
+      el('st-errors').textContent = num(s.db_errors);
+      el('st-dead').textContent = num(s.dead_letters) + ' / ' + num(s.spool_damaged_records);
+    }
+    el('kpi-machines').textContent = model.machines.size.toLocaleString();
+
+    var tbody = el('rejects').tBodies[0];
+    var rows = model.rejects.toArray().reverse();
+    tbody.innerHTML = '';
+    rows.forEach(function (r) {
+      var tr = document.createElement('tr');
+      [new Date(r.t).toLocaleTimeString(), r.reason, r.field || '', r.detail || '', r.client || '', r.topic || '']
+        .forEach(function (text, i) {
+          var td = document.createElement('td');
+          td.textContent = text;
+          if (i === 1) td.className = 'reason';
+          tr.appendChild(td);
+        });
+      tbody.appendChild(tr);
+    });
+    el('footer').textContent = 'broker ' + cfg.broker + ' - ' + model.analyticsSeen.toLocaleString() +
+      ' analytics messages, ' + model.rejectsSeen.toLocaleString() + ' rejects received by this page';
+  }
+
+  el('machine-select').addEventListener('change', function (e) {
+    userPicked = true;
+    selected = Array.prototype.filter.call(e.target.options, function (o) { return o.selected; })
+      .map(function (o) { return o.value; }).slice(0, MAX_LINES);
+  });
+
+  var client = mqtt.connect(cfg.broker, {
+    clientId: 'cnc-dashboard-' + Math.random().toString(16).slice(2, 10),
+    protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 5000,
+  });
+  client.on('connect', function () {
+    setStatus('connected to ' + cfg.broker, true);
+    client.subscribe([cfg.analytics + '/#', cfg.rejected + '/#', cfg.metrics], { qos: 0 });
+  });
+  client.on('reconnect', function () { setStatus('reconnecting to ' + cfg.broker + '...', false); });
+  client.on('close', function () { setStatus('disconnected from ' + cfg.broker, false); });
+  client.on('error', function (e) { setStatus('error: ' + e.message, false); });
+
+  var analyticsPrefix = cfg.analytics + '/';
+  var rejectedPrefix = cfg.rejected + '/';
+  client.on('message', function (topic, payload) {
+    var now = Date.now();
+    var msg;
+    try {
+      msg = JSON.parse(payload.toString());
+    } catch (e) {
+      return;
+    }
+    if (topic === cfg.metrics) {
+      model.metricsMessage(msg, now);
+    } else if (topic === cfg.analytics) {
+      model.layout = msg; // the retained layout: handlers, params, rules
+    } else if (topic.lastIndexOf(analyticsPrefix, 0) === 0) {
+      model.analytics(msg, now);
+    } else if (topic.lastIndexOf(rejectedPrefix, 0) === 0) {
+      model.reject(msg, topic, now);
+    }
+  });
+
+  setInterval(redraw, cfg.redrawMs);
+
+  // For the browser test and the curious: what each chart drew at the last redraw.
+  window.cncDashboard = {
+    config: cfg,
+    drawn: function () { return Object.assign({}, drawn); },
+    model: model,
+    connected: function () { return client.connected; },
+  };
+})();

@@ -1,0 +1,217 @@
+// model.js - the dashboard's bounded aggregates, fed message by message and read once per
+// redraw. Runs in the page's only thread. Every structure here has a fixed bound, so 500
+// machines at 10,000 msg/s cost O(1) per message and constant memory:
+//   - machines: at most MAX_MACHINES tracked (the least recently heard is dropped);
+//   - efficiency history: per machine, one averaged point per second for HISTORY_S seconds;
+//   - efficiency by mode: per-second sums over the last MODE_WINDOW_S seconds;
+//   - anomaly points: the last MAX_ANOMALY_POINTS; rejects: the last MAX_REJECTS.
+/* exported CncModel */
+'use strict';
+
+var CncModel = (function () {
+  var MAX_MACHINES = 1000;
+  var HISTORY_S = 120;
+  var MODE_WINDOW_S = 60;
+  var MAX_ANOMALY_POINTS = 300;
+  var MAX_REJECTS = 20;
+  var MODES = ['active', 'idle', 'maintenance', 'offline'];
+
+  function Ring(n) {
+    this.buf = new Array(n);
+    this.n = n;
+    this.start = 0;
+    this.len = 0;
+  }
+  Ring.prototype.push = function (x) {
+    if (this.len < this.n) {
+      this.buf[(this.start + this.len++) % this.n] = x;
+    } else {
+      this.buf[this.start] = x;
+      this.start = (this.start + 1) % this.n;
+    }
+  };
+  Ring.prototype.last = function () {
+    return this.len ? this.buf[(this.start + this.len - 1) % this.n] : undefined;
+  };
+  Ring.prototype.toArray = function () {
+    var out = new Array(this.len);
+    for (var i = 0; i < this.len; i++) out[i] = this.buf[(this.start + i) % this.n];
+    return out;
+  };
+
+  function Model() {
+    this.machines = new Map(); // cnc_id -> machine; Map keeps insertion order (LRU by re-insert)
+    this.modeBuckets = new Ring(MODE_WINDOW_S); // {sec, sum: {mode: s}, count: {mode: n}}
+    this.anomalies = new Ring(MAX_ANOMALY_POINTS);
+    this.rejects = new Ring(MAX_REJECTS);
+    this.analyticsSeen = 0;
+    this.rejectsSeen = 0;
+    this.layout = null;
+    this.metrics = null;
+    this.rates = new Ring(HISTORY_S); // {t, accepted, rejected} per metrics message
+    this.prevMetrics = null;
+  }
+
+  Model.prototype.machine = function (id) {
+    var m = this.machines.get(id);
+    if (m) {
+      if (this.machines.size > MAX_MACHINES / 2) {
+        // refresh recency only when eviction could matter
+        this.machines.delete(id);
+        this.machines.set(id, m);
+      }
+      return m;
+    }
+    if (this.machines.size >= MAX_MACHINES) {
+      this.machines.delete(this.machines.keys().next().value);
+    }
+    m = { id: id, mode: null, handler: null, temperature: null, vibration: null,
+          history: new Ring(HISTORY_S), sec: 0, sum: 0, count: 0, anomalous: false };
+    this.machines.set(id, m);
+    return m;
+  };
+
+  // One analytics message (DESIGN.md "Published topics", plus "values").
+  Model.prototype.analytics = function (a, nowMs) {
+    this.analyticsSeen++;
+    var m = this.machine(a.cnc_id);
+    m.handler = a.handler;
+    if (a.mode) m.mode = a.mode;
+    var v = a.values || {};
+    if (typeof v.temperature === 'number') m.temperature = v.temperature;
+    if (typeof v.vibration === 'number') m.vibration = v.vibration;
+    var sec = Math.floor(nowMs / 1000);
+    if (typeof a.efficiency_score === 'number') {
+      if (m.sec !== sec) {
+        if (m.count) m.history.push({ x: m.sec * 1000, y: m.sum / m.count });
+        m.sec = sec;
+        m.sum = 0;
+        m.count = 0;
+      }
+      m.sum += a.efficiency_score;
+      m.count++;
+      if (a.mode) {
+        var b = this.modeBuckets.last();
+        if (!b || b.sec !== sec) {
+          b = { sec: sec, sum: {}, count: {} };
+          this.modeBuckets.push(b);
+        }
+        b.sum[a.mode] = (b.sum[a.mode] || 0) + a.efficiency_score;
+        b.count[a.mode] = (b.count[a.mode] || 0) + 1;
+      }
+    }
+    m.anomalous = !!(a.anomalies && a.anomalies.length);
+    if (m.anomalous && m.temperature !== null && m.vibration !== null) {
+      this.anomalies.push({ x: m.temperature, y: m.vibration, id: m.id, t: nowMs,
+                            rule: a.anomalies[0].rule });
+    }
+  };
+
+  Model.prototype.reject = function (r, topic, nowMs) {
+    this.rejectsSeen++;
+    this.rejects.push({ t: nowMs, reason: r.reason, field: r.field, detail: r.detail,
+                        client: r.client_id, topic: r.topic || topic });
+  };
+
+  // Rates come from the difference of two counter snapshots over the broker's own clock
+  // ("at"), so a retained snapshot delivered late does not distort the first rate.
+  Model.prototype.metricsMessage = function (s, nowMs) {
+    var at = Date.parse(s.at);
+    var t = isNaN(at) ? nowMs : at;
+    var p = this.prevMetrics;
+    if (p && t > p.t && s.received >= p.s.received) {
+      var dt = (t - p.t) / 1000;
+      this.rates.push({ t: t, accepted: (s.accepted - p.s.accepted) / dt,
+                        rejected: (s.rejected - p.s.rejected) / dt });
+    }
+    if (!p || t > p.t) this.prevMetrics = { s: s, t: t };
+    this.metrics = s;
+  };
+
+  // Efficiency series of one machine, including the second still being filled.
+  Model.prototype.efficiencySeries = function (id) {
+    var m = this.machines.get(id);
+    if (!m) return [];
+    var pts = m.history.toArray();
+    if (m.count) pts.push({ x: m.sec * 1000, y: m.sum / m.count });
+    return pts;
+  };
+
+  Model.prototype.modeCounts = function () {
+    var c = { active: 0, idle: 0, maintenance: 0, offline: 0 };
+    this.machines.forEach(function (m) {
+      if (m.mode && c.hasOwnProperty(m.mode)) c[m.mode]++;
+    });
+    return c;
+  };
+
+  Model.prototype.modeEfficiency = function (nowMs) {
+    var since = Math.floor(nowMs / 1000) - MODE_WINDOW_S;
+    var sum = {}, count = {};
+    this.modeBuckets.toArray().forEach(function (b) {
+      if (b.sec <= since) return;
+      MODES.forEach(function (mode) {
+        if (b.count[mode]) {
+          sum[mode] = (sum[mode] || 0) + b.sum[mode];
+          count[mode] = (count[mode] || 0) + b.count[mode];
+        }
+      });
+    });
+    return MODES.map(function (mode) { return count[mode] ? sum[mode] / count[mode] : null; });
+  };
+
+  // Latest temperature/vibration of every machine that reports both.
+  Model.prototype.scatter = function () {
+    var pts = [];
+    this.machines.forEach(function (m) {
+      if (m.temperature !== null && m.vibration !== null) {
+        pts.push({ x: m.temperature, y: m.vibration, id: m.id });
+      }
+    });
+    return pts;
+  };
+
+  // Threshold lines from the layout: sensor_efficiency critical/optimal bands and the
+  // above/below/outside rules on temperature and vibration.
+  Model.prototype.thresholds = function () {
+    var t = { temperature: [], vibration: [] };
+    var handlers = (this.layout && this.layout.handlers) || {};
+    Object.keys(handlers).forEach(function (name) {
+      var h = handlers[name];
+      var p = h.params || {};
+      ['temperature', 'vibration'].forEach(function (v) {
+        if (h.type === 'sensor_efficiency' && p[v]) {
+          if (p[v].critical) {
+            t[v].push({ value: p[v].critical[1], label: v + ' critical', kind: 'critical' });
+          }
+          if (p[v].optimal) {
+            t[v].push({ value: p[v].optimal[1], label: v + ' optimal max', kind: 'optimal' });
+          }
+        }
+      });
+      (h.rules || []).forEach(function (r) {
+        if (r.variable !== 'temperature' && r.variable !== 'vibration') return;
+        if (typeof r.above === 'number') {
+          t[r.variable].push({ value: r.above, label: r.name, kind: 'rule' });
+        }
+        if (Array.isArray(r.outside)) {
+          t[r.variable].push({ value: r.outside[1], label: r.name, kind: 'rule' });
+        }
+      });
+    });
+    ['temperature', 'vibration'].forEach(function (v) {
+      var seen = {};
+      t[v] = t[v].filter(function (x) {
+        if (seen[x.value]) return false;
+        seen[x.value] = true;
+        return true;
+      });
+    });
+    return t;
+  };
+
+  return { Model: Model, Ring: Ring, MODES: MODES, MAX_MACHINES: MAX_MACHINES,
+           MAX_REJECTS: MAX_REJECTS };
+})();
+
+if (typeof module !== 'undefined') module.exports = CncModel;

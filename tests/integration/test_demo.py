@@ -1,0 +1,55 @@
+"""test_demo.py - scripts/demo.sh, the README's first command, as a person runs it: it prints
+the dashboard URL, the page is served there, messages get stored, and Ctrl-C (SIGINT to its
+process group, as a terminal sends it) stops MariaDB, mosquitto and cnc-sim and removes its
+folder.
+"""
+import os
+import re
+import signal
+import subprocess
+import time
+import urllib.request
+
+from conftest import ROOT, wait_for
+
+
+def test_demo_runs_everything_and_ctrl_c_stops_it():
+    p = subprocess.Popen([str(ROOT / "scripts" / "demo.sh")], stdout=subprocess.PIPE,
+                         stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                         env=dict(os.environ, DEMO_MACHINES="30", DEMO_RATE="300"))
+    out = []
+    try:
+        url = stored = None
+        deadline = time.monotonic() + 240
+        while time.monotonic() < deadline and stored is None:
+            line = p.stdout.readline()
+            if not line:
+                break
+            out.append(line)
+            m = re.search(r"Dashboard:\s+(http://\S+)", line)
+            if m:
+                url = m.group(1)
+            m = re.match(r"demo: (\d+) messages stored", line)
+            if m and int(m.group(1)) > 0:
+                stored = int(m.group(1))
+        text = "".join(out)
+        assert url and stored, text
+        page = urllib.request.urlopen(url + "index.html", timeout=5).read().decode()
+        assert "cnc-ingest" in page and "dashboard.js" in page
+        assert urllib.request.urlopen(url + "vendor/mqtt.min.js", timeout=5).status == 200
+        work = re.search(r"private MariaDB in (\S+)", text).group(1)
+        os.killpg(p.pid, signal.SIGINT)
+        p.wait(timeout=60)
+    finally:
+        if p.poll() is None:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait()
+    rest = p.stdout.read()
+    assert "stopping cnc-sim, mosquitto and MariaDB" in rest
+
+    def leftovers():
+        ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+        return [l for l in ps.splitlines() if work in l]
+
+    wait_for(lambda: not leftovers(), timeout=20, what=f"no process of {work} left: {leftovers()}")
+    assert not os.path.exists(work)
