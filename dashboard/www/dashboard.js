@@ -1,11 +1,11 @@
-// dashboard.js - connects back to the broker that served the page (MQTT over websockets),
-// feeds the model (model.js) from the analytics, rejected and metrics topics, and redraws the
-// charts once a second. The page's only thread; messages only update the model, drawing is
-// throttled, so a burst of messages never queues redraws.
+// dashboard.js - the page's main thread: starts the feed worker (feed.js: the MQTT-over-
+// websockets connection back to the broker that served the page, and the model), and draws
+// the worker's snapshot once a second. Messages never reach this thread, so a burst of them
+// cannot delay drawing or input.
 //
 // URL parameters (all optional): broker=ws://host:port/, analytics=cnc/analytics,
 // rejected=cnc/rejected, metrics=cnc/ingest/stats, redraw_ms=1000.
-/* global mqtt, Chart, CncModel */
+/* global Chart, CncModel */
 'use strict';
 
 (function () {
@@ -22,9 +22,8 @@
   var LINE_COLORS = ['#1f77b4', '#9467bd', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
                      '#2ca02c', '#ff7f0e', '#d62728'];
   var MAX_LINES = 10;
-  var model = new CncModel.Model();
-  var selected = []; // machines shown in the efficiency chart (at most MAX_LINES)
-  var userPicked = false;
+  var latest = null; // the worker's last snapshot
+  var status = { connected: false, text: 'connecting...' };
   var drawn = { efficiency: 0, modes: 0, scatter: 0, modeEfficiency: 0, rate: 0, reasons: 0 };
 
   Chart.defaults.animation = false;
@@ -37,7 +36,8 @@
   var thresholdPlugin = {
     id: 'thresholds',
     afterDatasetsDraw: function (chart) {
-      var t = model.thresholds();
+      if (!latest) return;
+      var t = latest.thresholds;
       var ctx = chart.ctx, area = chart.chartArea, xs = chart.scales.x, ys = chart.scales.y;
       ctx.save();
       ctx.setLineDash([6, 4]);
@@ -138,7 +138,7 @@
 
   // Axis ranges that always show the threshold lines next to the data.
   function scatterRanges() {
-    var t = model.thresholds();
+    var t = latest.thresholds;
     var tx = t.temperature.map(function (l) { return l.value; });
     var vy = t.vibration.map(function (l) { return l.value; });
     var sx = charts.scatter.options.scales;
@@ -146,10 +146,11 @@
     sx.y.suggestedMax = vy.length ? Math.max.apply(null, vy) * 1.1 : undefined;
   }
 
-  function setStatus(text, ok) {
+  function setStatus(st) {
+    status = st;
     var s = el('status');
-    s.textContent = text;
-    s.className = 'status ' + (ok ? 'on' : 'off');
+    s.textContent = st.text;
+    s.className = 'status ' + (st.connected ? 'on' : 'off');
   }
 
   function fmtBytes(n) {
@@ -159,33 +160,46 @@
     return (n / 1073741824).toFixed(2) + ' GiB';
   }
 
-  function refreshMachineSelect() {
+  function refreshMachineSelect(snap) {
     var sel = el('machine-select');
-    var ids = Array.from(model.machines.keys()).filter(function (id) {
-      return model.machines.get(id).history.len || model.machines.get(id).count;
-    }).sort();
-    if (!userPicked) {
-      selected = ids.slice(0, 5);
-    } else {
-      selected = selected.filter(function (id) { return model.machines.has(id); });
-    }
-    if (sel.options.length !== ids.length) {
+    if (document.activeElement !== sel && sel.options.length !== snap.efficiencyIds.length) {
       sel.innerHTML = '';
-      ids.forEach(function (id) {
+      snap.efficiencyIds.forEach(function (id) {
         var o = document.createElement('option');
         o.value = o.textContent = id;
         sel.appendChild(o);
       });
     }
-    Array.prototype.forEach.call(sel.options, function (o) { o.selected = selected.indexOf(o.value) >= 0; });
+    if (document.activeElement !== sel) {
+      Array.prototype.forEach.call(sel.options, function (o) {
+        o.selected = snap.selected.indexOf(o.value) >= 0;
+      });
+    }
   }
 
-  function redraw() {
-    var now = Date.now();
-    refreshMachineSelect();
-    charts.efficiency.data.datasets = selected.map(function (id, i) {
+  // Self-measurement for bench/run_dashboard.sh: redraw times and main-thread lag, bounded.
+  var perf = { redraws: new CncModel.Ring(120), lag: new CncModel.Ring(600) };
+  var lagExpected = performance.now() + 100;
+  setInterval(function () {
+    var t = performance.now();
+    perf.lag.push(Math.max(0, t - lagExpected));
+    lagExpected = t + 100;
+  }, 100);
+
+  function redraw(snap) {
+    var t0 = performance.now();
+    latest = snap;
+    setStatus(snap.status);
+    redrawCharts(snap);
+    perf.redraws.push(performance.now() - t0);
+  }
+
+  function redrawCharts(snap) {
+    var now = snap.now;
+    refreshMachineSelect(snap);
+    charts.efficiency.data.datasets = snap.selected.map(function (id, i) {
       var c = LINE_COLORS[i % LINE_COLORS.length];
-      return { label: id, data: model.efficiencySeries(id), borderColor: c, backgroundColor: c };
+      return { label: id, data: snap.efficiency[id] || [], borderColor: c, backgroundColor: c };
     });
     var first = charts.efficiency.data.datasets.reduce(function (m, d) {
       return d.data.length && d.data[0].x < m ? d.data[0].x : m;
@@ -196,29 +210,29 @@
     charts.efficiency.update('none');
     drawn.efficiency = charts.efficiency.data.datasets.reduce(function (n, d) { return n + d.data.length; }, 0);
 
-    var mc = model.modeCounts();
+    var mc = snap.modeCounts;
     charts.modes.data.datasets[0].data = CncModel.MODES.map(function (m) { return mc[m]; });
     charts.modes.update('none');
     drawn.modes = mc.active + mc.idle + mc.maintenance + mc.offline;
 
-    charts.scatter.data.datasets[0].data = model.scatter();
-    charts.scatter.data.datasets[1].data = model.anomalies.toArray().filter(function (a) { return now - a.t < 60000; });
+    charts.scatter.data.datasets[0].data = snap.scatter;
+    charts.scatter.data.datasets[1].data = snap.anomalies;
     scatterRanges();
     charts.scatter.update('none');
     drawn.scatter = charts.scatter.data.datasets[0].data.length;
 
-    var me = model.modeEfficiency(now);
+    var me = snap.modeEfficiency;
     charts.modeEfficiency.data.datasets[0].data = me;
     charts.modeEfficiency.update('none');
     drawn.modeEfficiency = me.filter(function (x) { return x !== null; }).length;
 
-    var rates = model.rates.toArray();
+    var rates = snap.rates;
     charts.rate.data.datasets[0].data = rates.map(function (r) { return { x: r.t, y: r.accepted }; });
     charts.rate.data.datasets[1].data = rates.map(function (r) { return { x: r.t, y: r.rejected }; });
     charts.rate.update('none');
     drawn.rate = rates.length;
 
-    var s = model.metrics;
+    var s = snap.metrics;
     if (s) {
       var by = s.rejected_by_reason || {};
       var reasons = Object.keys(by).filter(function (k) { return by[k] > 0; })
@@ -250,10 +264,10 @@
       el('st-errors').textContent = num(s.db_errors);
       el('st-dead').textContent = num(s.dead_letters) + ' / ' + num(s.spool_damaged_records);
     }
-    el('kpi-machines').textContent = model.machines.size.toLocaleString();
+    el('kpi-machines').textContent = snap.machineCount.toLocaleString();
 
     var tbody = el('rejects').tBodies[0];
-    var rows = model.rejects.toArray().reverse();
+    var rows = snap.rejects;
     tbody.innerHTML = '';
     rows.forEach(function (r) {
       var tr = document.createElement('tr');
@@ -266,56 +280,44 @@
         });
       tbody.appendChild(tr);
     });
-    el('footer').textContent = 'broker ' + cfg.broker + ' - ' + model.analyticsSeen.toLocaleString() +
-      ' analytics messages, ' + model.rejectsSeen.toLocaleString() + ' rejects received by this page';
+    el('footer').textContent = 'broker ' + cfg.broker + ' - ' + snap.analyticsSeen.toLocaleString() +
+      ' analytics messages, ' + snap.rejectsSeen.toLocaleString() + ' rejects received by this page';
   }
 
   el('machine-select').addEventListener('change', function (e) {
-    userPicked = true;
-    selected = Array.prototype.filter.call(e.target.options, function (o) { return o.selected; })
+    var ids = Array.prototype.filter.call(e.target.options, function (o) { return o.selected; })
       .map(function (o) { return o.value; }).slice(0, MAX_LINES);
+    if (worker) worker.postMessage({ type: 'select', ids: ids });
   });
 
-  var client = mqtt.connect(cfg.broker, {
-    clientId: 'cnc-dashboard-' + Math.random().toString(16).slice(2, 10),
-    protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 5000,
-  });
-  client.on('connect', function () {
-    setStatus('connected to ' + cfg.broker, true);
-    client.subscribe([cfg.analytics + '/#', cfg.rejected + '/#', cfg.metrics], { qos: 0 });
-  });
-  client.on('reconnect', function () { setStatus('reconnecting to ' + cfg.broker + '...', false); });
-  client.on('close', function () { setStatus('disconnected from ' + cfg.broker, false); });
-  client.on('error', function (e) { setStatus('error: ' + e.message, false); });
-
-  var analyticsPrefix = cfg.analytics + '/';
-  var rejectedPrefix = cfg.rejected + '/';
-  client.on('message', function (topic, payload) {
-    var now = Date.now();
-    var msg;
-    try {
-      msg = JSON.parse(payload.toString());
-    } catch (e) {
-      return;
-    }
-    if (topic === cfg.metrics) {
-      model.metricsMessage(msg, now);
-    } else if (topic === cfg.analytics) {
-      model.layout = msg; // the retained layout: handlers, params, rules
-    } else if (topic.lastIndexOf(analyticsPrefix, 0) === 0) {
-      model.analytics(msg, now);
-    } else if (topic.lastIndexOf(rejectedPrefix, 0) === 0) {
-      model.reject(msg, topic, now);
-    }
-  });
-
-  setInterval(redraw, cfg.redrawMs);
+  // The worker is one Blob of mqtt.js, the model and feed.js, fetched from this page's folder.
+  var worker = null;
+  Promise.all(['vendor/mqtt.min.js', 'model.js', 'feed.js'].map(function (f) {
+    return fetch(f).then(function (r) {
+      if (!r.ok) throw new Error(f + ': HTTP ' + r.status);
+      return r.text();
+    });
+  })).then(function (texts) {
+    var blob = new Blob([texts.join('\n;\n')], { type: 'text/javascript' });
+    worker = new Worker(URL.createObjectURL(blob));
+    worker.onmessage = function (e) {
+      if (e.data.type === 'snapshot') redraw(e.data);
+      else if (e.data.type === 'status') setStatus(e.data.status);
+    };
+    worker.onerror = function (e) { setStatus({ connected: false, text: 'feed error: ' + e.message }); };
+    worker.postMessage({ type: 'start', config: cfg });
+  }).catch(function (e) { setStatus({ connected: false, text: 'cannot start: ' + e.message }); });
 
   // For the browser test and the curious: what each chart drew at the last redraw.
   window.cncDashboard = {
     config: cfg,
     drawn: function () { return Object.assign({}, drawn); },
-    model: model,
-    connected: function () { return client.connected; },
+    connected: function () { return status.connected; },
+    perf: function () {
+      return { redrawMs: perf.redraws.toArray(), lagMs: perf.lag.toArray(),
+               analytics: latest ? latest.analyticsSeen : 0,
+               rejects: latest ? latest.rejectsSeen : 0,
+               heapBytes: performance.memory ? performance.memory.usedJSHeapSize : null };
+    },
   };
 })();
