@@ -14,10 +14,10 @@ seconds=${1:-120}
 } >"$work/cnc.yaml"
 port=$(start_broker plugin "$work/cnc.yaml")
 pids+=("$(cat "$work/plugin.pid")")
-sim=$(build/cnc-sim --port "$port" --machines 60 --rate 2000 --duration "$seconds" --seed 21 \
+sim=$(build/cnc-sim --port "$port" --machines 60 --rate 2000 --duration "$seconds" --seed "${SEED:-21}" \
   --faults --truth "$work/truth.jsonl" --json)
 sleep 3
-echo "### Anomaly quality ($(date -u +%Y-%m-%d); cnc-sim 60 machines, 2,000 msg/s, $seconds s, seed 21)"
+echo "### Anomaly quality ($(date -u +%Y-%m-%d); cnc-sim 60 machines, 2,000 msg/s, $seconds s, seed ${SEED:-21})"
 echo
 echo '```'
 echo "\$ bench/run_anomaly.sh $seconds"

@@ -28,6 +28,7 @@ struct rule {
     double lo, hi; /* thresholds: above uses hi, below uses lo */
     /* zscore */
     double alpha_slow, alpha_fast, fast_sd, limit;
+    double min_deviation; /* zscore: deviations below this (variable's units) never flag */
     uint32_t warmup, max_freeze;
     /* stuck */
     uint32_t samples;
@@ -89,10 +90,12 @@ static bool number_in(const cJSON *o, const char *key, double *out)
 
 static int parse_zscore(struct rule *r, const cJSON *z, size_t i, char *err, size_t len)
 {
-    static const char *const keys[] = {"window", "smooth", "limit", "warmup", NULL};
-    double window = 100, smooth = 1, limit = 4, warmup = -1;
+    static const char *const keys[] = {"window", "smooth",        "limit",
+                                       "warmup", "min_deviation", NULL};
+    double window = 100, smooth = 1, limit = 4, warmup = -1, min_deviation = 0;
     if (!cJSON_IsObject(z)) {
-        return fail(err, len, i, "zscore", "must be a mapping {window, smooth, limit, warmup}");
+        return fail(err, len, i, "zscore",
+                    "must be a mapping {window, smooth, limit, warmup, min_deviation}");
     }
     for (const cJSON *m = z->child; m != NULL; m = m->next) {
         size_t k = 0;
@@ -102,7 +105,8 @@ static int parse_zscore(struct rule *r, const cJSON *z, size_t i, char *err, siz
         char key[64];
         snprintf(key, sizeof key, "zscore.%s", m->string);
         if (keys[k] == NULL) {
-            return fail(err, len, i, key, "unknown key (known: window, smooth, limit, warmup)");
+            return fail(err, len, i, key,
+                        "unknown key (known: window, smooth, limit, warmup, min_deviation)");
         }
         if (!cJSON_IsNumber(m) || m->valuedouble <= 0 || !isfinite(m->valuedouble)) {
             return fail(err, len, i, key, "must be a positive number");
@@ -112,6 +116,7 @@ static int parse_zscore(struct rule *r, const cJSON *z, size_t i, char *err, siz
     number_in(z, "smooth", &smooth);
     number_in(z, "limit", &limit);
     number_in(z, "warmup", &warmup);
+    number_in(z, "min_deviation", &min_deviation);
     if (window < 2 || window > 1e6) {
         return fail(err, len, i, "zscore.window", "must be from 2 to 1000000 samples");
     }
@@ -123,6 +128,7 @@ static int parse_zscore(struct rule *r, const cJSON *z, size_t i, char *err, siz
     /* Standard deviation of an EWMA of white noise with unit sigma. */
     r->fast_sd = sqrt(r->alpha_fast / (2.0 - r->alpha_fast));
     r->limit = limit;
+    r->min_deviation = min_deviation;
     r->warmup = (uint32_t)(warmup > 0 ? warmup : window / 2 > 10 ? window / 2 : 10);
     r->max_freeze = (uint32_t)window;
     return 0;
@@ -423,11 +429,14 @@ static void apply_zscore(const struct rule *r, struct zscore_state *z, double x,
         z->n++;
         return;
     }
-    double sd = sqrt(z->msd) * r->fast_sd;
+    /* limit x the noise of the smoothed value, as if the samples were independent; a signal
+       with inertia (temperature) wanders further than that, which min_deviation covers. */
+    double band = r->limit * sqrt(z->msd) * r->fast_sd;
+    band = band > r->min_deviation ? band : r->min_deviation;
     double dev = z->fast - z->slow;
-    bool out = sd > 0 ? fabs(dev) > r->limit * sd : dev != 0;
+    bool out = band > 0 ? fabs(dev) > band : dev != 0;
     if (out) {
-        flag(rec, r, x, z->slow + (dev > 0 ? r->limit * sd : -r->limit * sd));
+        flag(rec, r, x, z->slow + (dev > 0 ? band : -band));
         if (z->frozen < r->max_freeze) {
             z->frozen++;
             return; /* the baseline must not learn the anomaly */

@@ -9,6 +9,7 @@ import pathlib
 import shutil
 import signal
 import subprocess
+import urllib.request
 
 import pytest
 
@@ -22,7 +23,11 @@ def test_example_conf_and_default_yaml_start_a_broker(tmp_path, collector_factor
     conf = conf.replace("/usr/lib/mosquitto/cnc_ingest.so", str(PLUGIN))
     conf = conf.replace("/etc/mosquitto/cnc_ingest.yaml", str(ROOT / "config" / "cnc_ingest.yaml"))
     conf = conf.replace("listener 1883", f"listener {port} 127.0.0.1")
-    assert str(PLUGIN) in conf and f"listener {port}" in conf
+    http = free_port()
+    conf = conf.replace("listener 8080", f"listener {http} 127.0.0.1")
+    conf = conf.replace("http_dir /usr/share/cnc-ingest/dashboard",
+                        f"http_dir {ROOT / 'dashboard' / 'www'}")
+    assert str(PLUGIN) in conf and f"listener {port}" in conf and f"listener {http}" in conf
     conf += "\nuser root\n" if os.geteuid() == 0 else "\n"
     (tmp_path / "mosquitto.conf").write_text(conf)
     proc = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "mosquitto.conf")],
@@ -39,6 +44,9 @@ def test_example_conf_and_default_yaml_start_a_broker(tmp_path, collector_factor
         wait_for(lambda: sub.topics("cnc/rejected/example"), what="reject report")
         assert sub.topics("cnc/CNC001/data") == [("cnc/CNC001/data", line.encode())]
         pub.close()
+        # The dashboard listener serves the page.
+        page = urllib.request.urlopen(f"http://127.0.0.1:{http}/index.html", timeout=5).read()
+        assert b"dashboard.js" in page
     finally:
         proc.terminate()
         proc.wait(timeout=10)

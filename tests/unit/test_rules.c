@@ -138,6 +138,46 @@ static void zscore_catches_slow_drift(void **state)
     cnc_ingest_destroy(ing);
 }
 
+/*
+ * A signal with inertia (temperature: each sample moves 2% toward its set point plus 0.3 C of
+ * noise) wanders about 1.5 C around its mean, far more than independent samples with the same
+ * step noise would. The z-score alone calls that wander a drift; min_deviation (6 C) keeps it
+ * quiet, and with a baseline slow enough not to follow the drift (window 1000) it still catches
+ * +15 C over 400 samples.
+ */
+static void zscore_min_deviation_on_a_signal_with_inertia(void **state)
+{
+    (void)state;
+    /* Two broker pipelines, each with one rule, fed the same samples once each. */
+    struct cnc_ingest *plain_ing = make(
+        "      - {name: z, variable: temperature, zscore: {window: 300, smooth: 10, limit: 6}}\n",
+        "");
+    struct cnc_ingest *floor_ing = make(
+        "      - {name: z, variable: temperature, zscore: {window: 1000, smooth: 10, limit: 6, "
+        "min_deviation: 6}}\n",
+        "");
+    int plain = 0, floor_before = 0, first = -1;
+    double t = 72.0;
+    for (int i = 0; i < 6400; i++) {
+        double drift = i < 6000 ? 0.0 : 15.0 * (i - 6000) / 400.0;
+        t += (72.0 - t) * 0.02 + 0.3 * gauss();
+        double x = t + drift;
+        int p = fires_value(plain_ing, "temperature", x, "z");
+        int f = fires_value(floor_ing, "temperature", x, "z");
+        if (i < 6000) {
+            plain += p;
+            floor_before += f;
+        } else if (f && first < 0) {
+            first = i - 6000;
+        }
+    }
+    assert_true(plain > 0);            /* the wander alone trips the plain z-score */
+    assert_int_equal(floor_before, 0); /* not with the floor */
+    assert_true(first >= 0 && first < 250);
+    cnc_ingest_destroy(plain_ing);
+    cnc_ingest_destroy(floor_ing);
+}
+
 static void zscore_quiet_on_noise_and_spike(void **state)
 {
     (void)state;
@@ -311,6 +351,7 @@ int main(void)
         cmocka_unit_test(thresholds),
         cmocka_unit_test(zscore_catches_slow_drift),
         cmocka_unit_test(zscore_quiet_on_noise_and_spike),
+        cmocka_unit_test(zscore_min_deviation_on_a_signal_with_inertia),
         cmocka_unit_test(zscore_readapts_after_window),
         cmocka_unit_test(zscore_only_while_active),
         cmocka_unit_test(stuck_while_active),
