@@ -29,6 +29,9 @@ static int reserve(struct cnc_buf *b, size_t more)
 
 static void put(struct cnc_buf *b, const void *v, size_t n)
 {
+    if (n == 0) {
+        return; /* v may be NULL (an absent string): memcpy's arguments must not be */
+    }
     memcpy(b->p + b->len, v, n);
     b->len += n;
 }
