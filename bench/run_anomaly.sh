@@ -1,13 +1,17 @@
 #!/usr/bin/env bash
 # run_anomaly.sh [SECONDS] - anomaly quality: cnc-sim with --faults and --truth against a broker
 # with the plugin and a private MariaDB, then precision/recall of the stored anomaly flags per
-# fault kind (bench/anomaly_quality.py). The rules are bench/anomaly_rules.yaml. Markdown on stdout.
+# fault kind (bench/anomaly_quality.py). The handlers and rules are the shipped ones
+# (config/cnc_ingest.yaml), routed for cnc-sim's machine ids. Markdown on stdout.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-120}
 . scripts/lib/bench.sh
 {
-  cat bench/anomaly_rules.yaml
+  sed -n '/^handlers:/,/^routes:/p' config/cnc_ingest.yaml | sed '$d'
+  echo "routes:"
+  echo "  - {match: \"CNC*\", handler: cnc_type_a}"
+  echo "  - {match: \"PRESS-*\", handler: press_line}"
   echo "mysql: {socket: \"$MARIADB_SOCK\", user: cnc, password_file: \"$MARIADB_PWFILE\", database: cnc, create_schema: true}"
   echo "spool: {dir: \"$work/spool\"}"
   echo "analytics: {topic: \"\"}"
