@@ -17,6 +17,12 @@ seconds=${1:-60}
 . scripts/lib/bench.sh
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$1/status"; }
+# "VmRSS N MiB (heap and stacks A MiB, mapped spool pages F MiB)" of a process.
+rss_parts() {
+  awk '/^VmRSS/ {t=$2} /^RssAnon/ {a=$2} /^RssFile/ {f=$2}
+       END {printf "%d MiB (heap and stacks %d MiB, mapped file pages %d MiB)", t/1024, a/1024, f/1024}' \
+    "/proc/$1/status"
+}
 # CPU ticks (user + system, 1/100 s) of a process or one of its threads.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 thread_of() { for t in /proc/"$1"/task/*; do [ "$(cat "$t/comm")" = "$2" ] && basename "$t"; done; }
@@ -60,7 +66,7 @@ with=$(start_broker with "$work/with.yaml")
 plain_pid=$(cat "$work/plain.pid") nodb_pid=$(cat "$work/nodb.pid") with_pid=$(cat "$work/with.pid")
 pids+=("$plain_pid" "$nodb_pid" "$with_pid")
 sleep 1
-rest_kb=$(rss_kb "$with_pid")
+rest_rss=$(rss_parts "$with_pid")
 maria_pid=$(cat "$work/mariadb.pid")
 
 # Waits until the row count stops moving (the writer has caught up).
@@ -104,7 +110,7 @@ t_sim=$work/sim.time
   --duration "$seconds" --burst --seed 9 --json >"$work/sim.json" &
 simpid=$!
 sleep $((seconds / 3))
-rss_kb "$with_pid" >"$work/load_rss"
+rss_parts "$with_pid" >"$work/load_rss"
 perf record -q -o "$work/perf.data" -t "$with_pid" -- sleep 5 >/dev/null 2>&1 || true
 wait $simpid
 sent=$(json_field acknowledged <"$work/sim.json")
@@ -139,7 +145,29 @@ stats=$(mosquitto_sub -p "$lat" -t cnc/ingest/stats -C 1 -W 5)
 echo "   sent and acknowledged $lsent at $(printf %.0f "$(json_field rate <"$work/lat.json")") msg/s; rows stored $(($(db "SELECT COUNT(*) FROM cnc_message") - before))"
 echo "   receive->commit (plugin histogram): p50 $(echo "$stats" | json_field commit_latency_p50_ms) ms, p99 $(echo "$stats" | json_field commit_latency_p99_ms) ms; publish->ack p50/p99 $(json_field ack_latency_p50_ms <"$work/lat.json")/$(json_field ack_latency_p99_ms <"$work/lat.json") ms"
 echo
-echo "4. Broker RSS with the plugin: at rest $((rest_kb / 1024)) MiB, under the load of 2 $(($(cat "$work/load_rss") / 1024)) MiB"
+echo "4. Broker RSS with the plugin: at rest $rest_rss"
+echo "   under the load of 2: $(cat "$work/load_rss")"
+# A growing backlog: MariaDB stopped (SIGSTOP) while 3 x 400,000 messages arrive at 50,000 msg/s.
+lat_pid=$(cat "$work/lat.pid")
+before=$(db "SELECT COUNT(*) FROM cnc_message")
+kill -STOP "$maria_pid"
+backlog=0
+for step in 1 2 3; do
+  build/cnc-sim --pipeline --port "$lat" --machines 500 --rate 50000 --count 400000 --seed "$((20 + step))" \
+    --json >"$work/backlog.json"
+  backlog=$((backlog + $(json_field acknowledged <"$work/backlog.json")))
+  sleep 1.5
+  stats=$(mosquitto_sub -p "$lat" -t cnc/ingest/stats -C 1 -W 5)
+  echo "   MariaDB stopped, backlog of $backlog acknowledged messages ($(($(echo "$stats" | json_field spooled_bytes) / 1048576)) MiB in the spool): $(rss_parts "$lat_pid")"
+done
+kill -CONT "$maria_pid"
+t0=$(date +%s.%N)
+want=$((before + backlog))
+for _ in $(seq 600); do
+  [ "$(db "SELECT COUNT(*) FROM cnc_message")" -ge "$want" ] && break
+  sleep 0.5
+done
+echo "   after MariaDB resumed: $(($(db "SELECT COUNT(*) FROM cnc_message") - before)) rows stored in $(/usr/bin/python3 -c "print(round($(date +%s.%N) - $t0, 1))") s"
 echo
 echo "5. The broker thread under the load of 2 (perf, 5 s, top 10 symbols):"
 { perf report -q -i "$work/perf.data" --no-children --sort dso,symbol 2>/dev/null || true; } |

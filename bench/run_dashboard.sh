@@ -3,7 +3,7 @@
 # with 500 machines and 10,000 msg/s"): a broker with the plugin, storage and the dashboard
 # listener, cnc-sim at RATE msg/s from MACHINES machines, and headless chromium on the page for
 # SECONDS (bench/dashboard_load.js): messages the page received per second, its redraw time,
-# main-thread lag, JS heap at the start and end. Markdown on stdout. Asserts nothing.
+# main-thread lag, the page thread's JS heap after forced collections. Markdown on stdout. Asserts nothing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 rate=${1:-10000}

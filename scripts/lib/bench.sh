@@ -10,6 +10,7 @@ work=$(mktemp -d)
 pids=()
 bench_cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  [ -f "$work/mariadb.pid" ] && kill -CONT "$(cat "$work/mariadb.pid")" 2>/dev/null || true # a bench may pause it
   stop_private_mariadb "$work"
   rm -rf "$work"
 }
