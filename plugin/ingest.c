@@ -9,6 +9,7 @@
 #include "analytics.h"
 #include "json_arena.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,8 @@ struct cnc_ingest {
     struct cnc_anomaly *anomalies;
     struct cnc_json_arena arena; /* the parsed message lives here */
     char analytics_buf[8192];    /* the analytics text of the current message */
-    char *spill;                 /* one that did not fit in analytics_buf */
+    char *spill;                 /* one that did not fit in analytics_buf (malloc'd, grows) */
+    size_t spill_cap;
     /* Output topic prefixes ("cnc/rejected/") that are never inspected. */
     char *own_prefix[3];
     size_t own_prefix_len[3];
@@ -193,15 +195,29 @@ const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest
     cJSON *o = cnc_analytics_object(&res->msg, &res->rec,
                                     ing->cfg->analytics.values ? CNC_ANALYTICS_VALUES
                                                                : CNC_ANALYTICS_COUNT);
-    /* Printed into a buffer kept for it; only an oversized record goes through malloc. */
+    /*
+     * Printed into a buffer kept for it. An oversized text goes to a second kept buffer that
+     * grows by doubling: never through cJSON's own print allocation, which would come from the
+     * message's arena while it is active (and be gone, or wrongly freed, later).
+     */
     const char *text = NULL;
     if (o != NULL &&
         cJSON_PrintPreallocated(o, ing->analytics_buf, (int)sizeof ing->analytics_buf, 0)) {
         text = ing->analytics_buf;
-    } else if (o != NULL) {
-        free(ing->spill);
-        ing->spill = NULL;
-        text = ing->spill = cJSON_PrintUnformatted(o);
+    }
+    for (size_t cap = 2 * sizeof ing->analytics_buf; o != NULL && text == NULL && cap <= INT_MAX;
+         cap *= 2) {
+        if (cap > ing->spill_cap) {
+            char *p = realloc(ing->spill, cap);
+            if (p == NULL) {
+                break;
+            }
+            ing->spill = p;
+            ing->spill_cap = cap;
+        }
+        if (cJSON_PrintPreallocated(o, ing->spill, (int)cap, 0)) {
+            text = ing->spill;
+        }
     }
     cJSON_Delete(o);
     cnc_json_arena_end();

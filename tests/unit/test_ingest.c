@@ -222,12 +222,55 @@ static void analytics_json(void **state)
     cnc_registry_destroy(r);
 }
 
+/*
+ * An analytics text over the 8 KiB kept buffer (100 values with 64-byte names): printed into
+ * memory the plugin owns, not into the message's arena, message after message, and freed once.
+ */
+static void analytics_json_over_the_kept_buffer(void **state)
+{
+    (void)state;
+    char err[512];
+    static char payload[12000], buf[16384];
+    struct cnc_registry *r = NULL;
+    struct cnc_ingest *i =
+        support_ingest("handlers: {g: {type: generic}}\nroutes: [{match: \"*\", handler: g}]\n", &r,
+                       err, sizeof err);
+    assert_non_null(i);
+    for (int round = 0; round < 3; round++) {
+        size_t n = 0;
+        payload[n++] = '{';
+        for (int k = 0; k < 100; k++) {
+            n += (size_t)snprintf(payload + n, sizeof payload - n,
+                                  "%s\"%058d_%05d\":1234567.8901234%d", k ? "," : "", 0, k, round);
+        }
+        payload[n++] = '}';
+        payload[n] = '\0';
+        struct cnc_ingest_result res;
+        assert_int_equal(support_run(i, support_msg(buf, sizeof buf, "CNC001", payload), &res), 0);
+        size_t len;
+        const char *json = cnc_ingest_analytics(i, &res, &len);
+        assert_non_null(json);
+        assert_true(len > 8192);
+        assert_int_equal(strlen(json), len);
+        cJSON *o = cJSON_Parse(json);
+        assert_non_null(o);
+        assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(o, "values")), 100);
+        cJSON_Delete(o);
+        cnc_ingest_result_release(&res);
+    }
+    cnc_ingest_destroy(i);
+    cnc_registry_destroy(r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(topics_selected),          cmocka_unit_test(accepted_record),
-        cmocka_unit_test(no_route_and_topic_rules), cmocka_unit_test(reload_keeps_rule_state),
+        cmocka_unit_test(topics_selected),
+        cmocka_unit_test(accepted_record),
+        cmocka_unit_test(no_route_and_topic_rules),
+        cmocka_unit_test(reload_keeps_rule_state),
         cmocka_unit_test(analytics_json),
+        cmocka_unit_test(analytics_json_over_the_kept_buffer),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
