@@ -126,7 +126,7 @@ static const char *member_path(char *buf, size_t len, const char *prefix, const 
  * is only formatted on the reject path: the accept path does no printf.
  */
 static int check_value(const struct cnc_envelope_limits *lim, const cJSON *v, const char *prefix,
-                       size_t index, struct cnc_reject *rej)
+                       size_t index, int depth, struct cnc_reject *rej)
 {
     char path[sizeof rej->field];
     char sub[2 * sizeof rej->field];
@@ -156,6 +156,11 @@ static int check_value(const struct cnc_envelope_limits *lim, const cJSON *v, co
                               "%s is not allowed here (ingest.allow_nested is false)",
                               type_name(v));
     }
+    if (depth > CNC_PAYLOAD_DEPTH_MAX) {
+        return cnc_reject_set(rej, CNC_REJECT_BAD_PAYLOAD_VALUE, path,
+                              "nested deeper than %d levels (the database's JSON limit)",
+                              CNC_PAYLOAD_DEPTH_MAX);
+    }
     if (cJSON_IsObject(v)) {
         bool nomem;
         const char *dup = duplicate_name(v, count_children(v), &nomem);
@@ -169,7 +174,7 @@ static int check_value(const struct cnc_envelope_limits *lim, const cJSON *v, co
     }
     size_t i = 0;
     for (const cJSON *c = v->child; c != NULL; c = c->next, i++) {
-        int rc = check_value(lim, c, path, i, rej);
+        int rc = check_value(lim, c, path, i, depth + 1, rej);
         if (rc != 0) {
             return rc;
         }
@@ -206,7 +211,7 @@ static int check_payload(const struct cnc_envelope_limits *lim, const cJSON *pay
                 rej, CNC_REJECT_BAD_PAYLOAD_VALUE, member_path(path, sizeof path, "payload", v, i),
                 "member names must be 1-%d bytes of printable text", CNC_PAYLOAD_NAME_MAX);
         }
-        int rc = check_value(lim, v, "payload", i, rej);
+        int rc = check_value(lim, v, "payload", i, 2, rej);
         if (rc != 0) {
             return rc;
         }

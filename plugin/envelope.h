@@ -20,6 +20,9 @@
 #define CNC_CNC_ID_MAX 64
 #define CNC_PART_PROGRAM_MAX 128
 #define CNC_PAYLOAD_STRING_MAX 256
+/* Objects and arrays nested in one another, the payload object counting as 1: the most MariaDB's
+   JSON check accepts (it refuses 32, and INSERT IGNORE would drop such a message unseen). */
+#define CNC_PAYLOAD_DEPTH_MAX 31
 #define CNC_PAYLOAD_NAME_MAX 64
 
 struct cnc_envelope_limits {

@@ -355,3 +355,21 @@ def test_json_the_database_would_refuse_is_refused_at_ingest(broker_factory, mar
         assert pub.publish("cnc/M-1/data", msg, qos=1) == 0, tail
     wait_rows(mariadb, len(ok))
     pub.close()
+
+
+def test_nesting_the_database_would_refuse_is_refused_at_ingest(broker_factory, mariadb, tmp_path):
+    """MariaDB's JSON check refuses 32 levels of nesting, cJSON takes 1000: with
+    allow_nested, a payload of 31 levels is stored and one of 32 refused at ingest as
+    bad_payload_value (under INSERT IGNORE it would have been acknowledged and dropped)."""
+    yaml = storage_yaml(mariadb, tmp_path / "spool", readings="json")
+    b = broker_factory("ingest: {allow_nested: true}\n" + yaml)
+    pub = RawPublisher(b.port, "deep", protocol=5)
+    for i, levels in enumerate((30, 31)):  # arrays inside the payload object
+        msg = (f'{{"cnc_id":"M-1","part_program":"p","timestamp":{1747379028000 + i},'
+               f'"payload":{{"d":{"[" * levels}{"]" * levels}}}}}')
+        assert pub.publish("cnc/M-1/data", msg, qos=1) == (0 if levels == 30 else 0x87), levels
+    wait_rows(mariadb, 1)
+    time.sleep(1)
+    assert rows(mariadb) == 1
+    assert mariadb.scalar("SELECT JSON_DEPTH(payload) FROM cnc_message") == 31
+    pub.close()

@@ -319,6 +319,31 @@ static void options(void **state)
                      CNC_EREJECT);
     assert_int_equal(rej.code, CNC_REJECT_BAD_PAYLOAD_VALUE);
     assert_string_equal(rej.field, "payload.pos.y[1]");
+
+    /* Nesting: the payload object and 30 arrays inside it (31 levels, the most MariaDB's JSON
+       check takes) pass; one level more is refused, naming the innermost container. */
+    char deep[256], body[128];
+    for (int levels = 30; levels <= 31; levels++) {
+        int n = snprintf(body, sizeof body, "{\"d\":");
+        for (int k = 0; k < levels; k++) {
+            body[n++] = '[';
+        }
+        for (int k = 0; k < levels; k++) {
+            body[n++] = ']';
+        }
+        snprintf(body + n, sizeof body - (size_t)n, "}");
+        snprintf(deep, sizeof deep, OK_ENV("%s"), body);
+        int rc = parse(deep, &lax, NULL, &msg, &rej, &root);
+        if (levels == 30) {
+            assert_int_equal(rc, 0);
+            cJSON_Delete(root);
+        } else {
+            assert_int_equal(rc, CNC_EREJECT);
+            assert_int_equal(rej.code, CNC_REJECT_BAD_PAYLOAD_VALUE);
+            assert_non_null(strstr(rej.detail, "deeper than 31 levels"));
+            assert_non_null(strstr(rej.field, "payload.d[0]"));
+        }
+    }
 }
 
 static void cnc_id_reported(void **state)
