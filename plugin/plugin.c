@@ -249,15 +249,15 @@ static int on_tick(int event, void *event_data, void *userdata)
         p->next_drain_ms = now_ms + 100;
         cnc_writer_drain_log(p->writer, log_writer_line, NULL);
     }
+    if (p->layout_pending) { /* at start and after a reload, on the first tick */
+        p->layout_pending = false;
+        publish_layout(p);
+    }
     if (now_ms < p->next_report_ms) {
         return MOSQ_ERR_SUCCESS;
     }
     p->next_report_ms = now_ms + cnc_ingest_config(p->ingest)->metrics.interval_s * 1000;
     report(p, now_ms);
-    if (p->layout_pending) {
-        p->layout_pending = false;
-        publish_layout(p);
-    }
     return MOSQ_ERR_SUCCESS;
 }
 
@@ -324,6 +324,11 @@ static int on_reload(int event, void *event_data, void *userdata)
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "reload refused, keeping the old config: %s",
                              err);
         return MOSQ_ERR_SUCCESS;
+    }
+    const char *old_topic = cnc_ingest_config(p->ingest)->analytics.topic;
+    if (old_topic[0] != '\0' && strcmp(old_topic, cnc_ingest_config(ing)->analytics.topic) != 0) {
+        /* The analytics moved or were turned off: no stale layout stays retained. */
+        mosquitto_broker_publish_copy(NULL, old_topic, 0, NULL, 1, true, NULL);
     }
     cnc_ingest_destroy(p->ingest);
     p->ingest = ing;

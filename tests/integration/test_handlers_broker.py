@@ -161,8 +161,8 @@ routes: [{{match: "*", handler: any}}]
     assert f"{b.yaml}:2: handler_modules:" in log
 
 
-def layouts(sub):
-    return [json.loads(p) for t, p in sub.topics("cnc/analytics") if t == "cnc/analytics"]
+def layouts(sub, topic="cnc/analytics"):
+    return [json.loads(p) for t, p in sub.topics(topic) if t == topic and p]
 
 
 def test_layout_is_retained_and_renewed_on_reload(broker_factory, collector_factory):
@@ -171,7 +171,8 @@ def test_layout_is_retained_and_renewed_on_reload(broker_factory, collector_fact
     b = broker_factory(SHIPPED)
     time.sleep(0.5)  # published on the first tick; a later subscriber gets it retained
     sub = collector_factory(b.port, topics=("cnc/analytics/#",))
-    wait_for(lambda: layouts(sub), what="the retained layout")
+    # At start, not at the first metrics report (interval_s: 10 in the shipped file).
+    wait_for(lambda: layouts(sub), timeout=3, what="the retained layout")
     lay = layouts(sub)[0]
     press = lay["handlers"]["press_line"]
     assert press["type"] == "sensor_efficiency"
@@ -185,3 +186,12 @@ def test_layout_is_retained_and_renewed_on_reload(broker_factory, collector_fact
     wait_for(lambda: len(layouts(sub)) >= 2, what="a new layout after the reload")
     rules = layouts(sub)[-1]["handlers"]["press_line"]["rules"]
     assert any(r.get("above") == 88 for r in rules)
+    # The analytics move to another topic: the layout goes with them, none stays on the old one.
+    b.yaml.write_text(SHIPPED.replace("topic: cnc/analytics ", "topic: plant/analytics "))
+    b.reload()
+    moved = collector_factory(b.port, topics=("plant/analytics/#",))
+    wait_for(lambda: layouts(moved, "plant/analytics"), timeout=3, what="the layout on the new topic")
+    assert layouts(moved, "plant/analytics")[-1]["topics"]["analytics"] == "plant/analytics"
+    late = collector_factory(b.port, topics=("cnc/analytics/#",))
+    time.sleep(1)
+    assert layouts(late) == [], "a stale layout stayed retained on the old analytics topic"
