@@ -35,7 +35,9 @@ cleanup() {
   stop_private_mariadb "$work" 2>/dev/null || true
   rm -rf "$work"
 }
-trap cleanup EXIT INT TERM
+trap cleanup EXIT
+trap 'cleanup; exit 130' INT
+trap 'cleanup; exit 143' TERM
 
 . scripts/lib/mariadb.sh
 echo "demo: starting a private MariaDB in $work"

@@ -1,7 +1,7 @@
 """test_demo.py - scripts/demo.sh, the README's first command, as a person runs it: it prints
 the dashboard URL, the page is served there, messages get stored, and Ctrl-C (SIGINT to its
 process group, as a terminal sends it) stops MariaDB, mosquitto and cnc-sim and removes its
-folder.
+folder; so does SIGTERM to the script alone (kill PID, timeout, a service manager).
 """
 import os
 import re
@@ -10,10 +10,13 @@ import subprocess
 import time
 import urllib.request
 
+import pytest
+
 from conftest import ROOT, wait_for
 
 
-def test_demo_runs_everything_and_ctrl_c_stops_it():
+@pytest.mark.parametrize("stop", ["ctrl-c", "term-to-script"])
+def test_demo_runs_everything_and_a_signal_stops_it(stop):
     p = subprocess.Popen([str(ROOT / "scripts" / "demo.sh")], stdout=subprocess.PIPE,
                          stderr=subprocess.STDOUT, text=True, start_new_session=True,
                          env=dict(os.environ, DEMO_MACHINES="30", DEMO_RATE="300"))
@@ -38,8 +41,11 @@ def test_demo_runs_everything_and_ctrl_c_stops_it():
         assert "cnc-ingest" in page and "dashboard.js" in page
         assert urllib.request.urlopen(url + "vendor/mqtt.min.js", timeout=5).status == 200
         work = re.search(r"private MariaDB in (\S+)", text).group(1)
-        os.killpg(p.pid, signal.SIGINT)
-        p.wait(timeout=60)
+        if stop == "ctrl-c":
+            os.killpg(p.pid, signal.SIGINT)
+        else:
+            os.kill(p.pid, signal.SIGTERM)
+        assert p.wait(timeout=60) == (130 if stop == "ctrl-c" else 143)
     finally:
         if p.poll() is None:
             os.killpg(p.pid, signal.SIGKILL)
