@@ -162,7 +162,9 @@
 
   function refreshMachineSelect(snap) {
     var sel = el('machine-select');
-    if (document.activeElement !== sel && sel.options.length !== snap.efficiencyIds.length) {
+    var ids = snap.efficiencyIds.join('\n'); // the list, not just its length: at the machine cap
+    if (document.activeElement !== sel && sel.dataset.ids !== ids) { // ids come and go
+      sel.dataset.ids = ids;
       sel.innerHTML = '';
       snap.efficiencyIds.forEach(function (id) {
         var o = document.createElement('option');
