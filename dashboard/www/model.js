@@ -1,5 +1,6 @@
 // model.js - the dashboard's bounded aggregates, fed message by message and read once per
-// redraw. Runs in the page's only thread. Every structure here has a fixed bound, so 500
+// redraw. Runs in the feed worker (feed.js), never on the page's drawing thread; node's tests
+// load it directly. Every structure here has a fixed bound, so 500
 // machines at 10,000 msg/s cost O(1) per message and constant memory:
 //   - machines: at most MAX_MACHINES tracked (the least recently heard is dropped);
 //   - efficiency history: per machine, one averaged point per second for HISTORY_S seconds;
