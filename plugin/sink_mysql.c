@@ -17,6 +17,7 @@
 
 #include <cjson/cJSON.h>
 #include <mysql.h>
+#include <mysqld_error.h>
 
 #include "payload_span.h"
 #include "schema_sql.h"
@@ -468,6 +469,39 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
     return 0;
 }
 
+/*
+ * INSERT IGNORE skips a duplicate (a replay, a QoS 2 retransmission: expected) but also a row
+ * the server refuses (a CHECK, a JSON check), as a warning instead of an error. When a
+ * statement inserted fewer rows than it carried, its warnings tell which: anything but a
+ * duplicate makes the batch fail, so the writer retries it and then isolates the refused
+ * record into the dead-letter file instead of losing it. 0, or -1 with the reason in err.
+ */
+static int check_ignored(struct cnc_mysql *db, const char *table, char *err, size_t err_len)
+{
+    if (mysql_warning_count(db->conn) == 0) {
+        return 0;
+    }
+    if (mysql_query(db->conn, "SHOW WARNINGS") != 0) {
+        return fail_db(db, err, err_len, "show warnings");
+    }
+    MYSQL_RES *res = mysql_store_result(db->conn);
+    if (res == NULL) {
+        return fail_db(db, err, err_len, "show warnings");
+    }
+    int rc = 0;
+    MYSQL_ROW row;
+    while (rc == 0 && (row = mysql_fetch_row(res)) != NULL) {
+        unsigned code = row[1] != NULL ? (unsigned)strtoul(row[1], NULL, 10) : 0;
+        if (code != ER_DUP_ENTRY) {
+            snprintf(err, err_len, "mysql: insert into %s: a row was refused: %s (%u)", table,
+                     row[2] != NULL ? row[2] : "?", code);
+            rc = -1;
+        }
+    }
+    mysql_free_result(res);
+    return rc;
+}
+
 static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len)
 {
     struct table_rows *tr = &db->t[t];
@@ -482,6 +516,10 @@ static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len)
             mysql_stmt_execute(st) != 0) {
             snprintf(err, err_len, "mysql: insert into %s: %s (%u)", tables[t].name,
                      mysql_stmt_error(st), mysql_stmt_errno(st));
+            return -1;
+        }
+        if (mysql_stmt_affected_rows(st) < (my_ulonglong)chunks[c] &&
+            check_ignored(db, tables[t].name, err, err_len) != 0) {
             return -1;
         }
         done += chunks[c];

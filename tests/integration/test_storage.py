@@ -323,6 +323,34 @@ def test_poison_message_goes_to_dead_letter_and_the_rest_flows(broker_factory, m
     pub.close()
 
 
+def test_a_row_the_database_ignores_is_not_lost_silently(broker_factory, mariadb, tmp_path):
+    """INSERT IGNORE turns a row the server refuses (here: a CHECK constraint an administrator
+    added) into a warning, not an error. The writer reads the warnings: the refused message goes
+    to dead-letter.jsonl instead of vanishing, the others are stored, and a duplicate (a replay)
+    stays silent."""
+    spool_dir = tmp_path / "spool"
+    b = broker_factory(storage_yaml(mariadb, spool_dir))
+    pub = RawPublisher(b.port, "ignored", protocol=5)
+    publish_lathes(pub, 0, 5)
+    wait_rows(mariadb, 5)
+    with mariadb.connect(user="root", password="", database=None) as c, c.cursor() as cur:
+        cur.execute("ALTER TABLE cnc.cnc_message ADD CONSTRAINT no_poison CHECK (cnc_id <> 'POISON-1')")
+    poison = ('{"cnc_id":"POISON-1","part_program":"p","timestamp":1747379028000,'
+              '"payload":{"spin":1}}')
+    assert pub.publish("cnc/POISON-1/data", poison, qos=1) == 0
+    publish_lathes(pub, 5, 20)
+    assert pub.publish("cnc/CNC001/data", lathe_msg(3), qos=1) == 0  # stored before: a duplicate
+    wait_rows(mariadb, 25, timeout=90)
+    wait_for(lambda: (spool_dir / "dead-letter.jsonl").exists(), timeout=60, what="the dead letter")
+    assert (spool_dir / "dead-letter.jsonl").read_text().strip() == poison
+    assert "refuses a message from POISON-1 even alone" in b.log_text()
+    assert "CNC001" not in (spool_dir / "dead-letter.jsonl").read_text()
+    publish_lathes(pub, 25, 5)  # and the writer goes on
+    wait_rows(mariadb, 30)
+    assert rows(mariadb) == 30
+    pub.close()
+
+
 def test_reading_names_differing_in_case_are_two_rows(broker_factory, mariadb, tmp_path):
     """The envelope compares names byte for byte; so does the reading key."""
     b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
