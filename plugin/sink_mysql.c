@@ -8,6 +8,7 @@
 #include "sink_mysql.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -252,7 +253,8 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len)
         cnc_mysql_disconnect(db);
         return -1;
     }
-    if (mysql_query(db->conn, "SET time_zone = '+00:00'") != 0 ||
+    /* Warnings listed in full (SHOW WARNINGS keeps 64 by default): see check_ignored. */
+    if (mysql_query(db->conn, "SET time_zone = '+00:00', max_error_count = 65535") != 0 ||
         (db->create_schema && apply_schema(db, err, err_len) != 0) ||
         mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len) != 0) {
         if (err[0] == '\0') {
@@ -472,15 +474,14 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
 /*
  * INSERT IGNORE skips a duplicate (a replay, a QoS 2 retransmission: expected) but also a row
  * the server refuses (a CHECK, a JSON check), as a warning instead of an error. When a
- * statement inserted fewer rows than it carried, its warnings tell which: anything but a
- * duplicate makes the batch fail, so the writer retries it and then isolates the refused
- * record into the dead-letter file instead of losing it. 0, or -1 with the reason in err.
+ * statement inserted fewer rows than it carried, its warnings tell which (the session lists
+ * them all, max_error_count): anything but a duplicate, or fewer duplicates than rows skipped,
+ * makes the batch fail, so the writer retries it and then isolates the refused record into
+ * the dead-letter file instead of losing it. 0, or -1 with the reason in err.
  */
-static int check_ignored(struct cnc_mysql *db, const char *table, char *err, size_t err_len)
+static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipped, char *err,
+                         size_t err_len)
 {
-    if (mysql_warning_count(db->conn) == 0) {
-        return 0;
-    }
     if (mysql_query(db->conn, "SHOW WARNINGS") != 0) {
         return fail_db(db, err, err_len, "show warnings");
     }
@@ -489,16 +490,25 @@ static int check_ignored(struct cnc_mysql *db, const char *table, char *err, siz
         return fail_db(db, err, err_len, "show warnings");
     }
     int rc = 0;
+    uint64_t duplicates = 0;
     MYSQL_ROW row;
     while (rc == 0 && (row = mysql_fetch_row(res)) != NULL) {
         unsigned code = row[1] != NULL ? (unsigned)strtoul(row[1], NULL, 10) : 0;
-        if (code != ER_DUP_ENTRY) {
+        if (code == ER_DUP_ENTRY) {
+            duplicates++;
+        } else if (code != 0) {
             snprintf(err, err_len, "mysql: insert into %s: a row was refused: %s (%u)", table,
                      row[2] != NULL ? row[2] : "?", code);
             rc = -1;
         }
     }
     mysql_free_result(res);
+    if (rc == 0 && duplicates < skipped) {
+        snprintf(err, err_len,
+                 "mysql: insert into %s: %" PRIu64 " rows skipped, %" PRIu64 " as duplicates",
+                 table, skipped, duplicates);
+        rc = -1;
+    }
     return rc;
 }
 
@@ -518,8 +528,9 @@ static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len)
                      mysql_stmt_error(st), mysql_stmt_errno(st));
             return -1;
         }
-        if (mysql_stmt_affected_rows(st) < (my_ulonglong)chunks[c] &&
-            check_ignored(db, tables[t].name, err, err_len) != 0) {
+        uint64_t inserted = (uint64_t)mysql_stmt_affected_rows(st);
+        if (inserted < chunks[c] &&
+            check_ignored(db, tables[t].name, chunks[c] - inserted, err, err_len) != 0) {
             return -1;
         }
         done += chunks[c];
