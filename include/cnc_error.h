@@ -17,8 +17,9 @@ enum cnc_error {
     CNC_EINVAL = -2,  /* bad argument or bad input */
     CNC_ECONFIG = -3, /* configuration error, message written to the caller's buffer */
     CNC_EIO = -4,
-    CNC_EREJECT = -5, /* a message was refused; details in struct cnc_reject */
-    CNC_EFULL = -6,   /* the spool has no room (max_bytes reached or disk full) */
+    CNC_EREJECT = -5,  /* a message was refused; details in struct cnc_reject */
+    CNC_EFULL = -6,    /* the spool holds max_bytes not yet stored */
+    CNC_ENOSPACE = -7, /* the spool's disk has no room for a new segment */
 };
 
 enum cnc_reject_code {

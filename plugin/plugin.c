@@ -132,13 +132,27 @@ static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
         return 0;
     }
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
+    unsigned long long waiting = (unsigned long long)cnc_spool_backlog_bytes(p->spool);
+    if (rc == CNC_EFULL) {
+        return cnc_reject_set(&res->rej, CNC_REJECT_SPOOL_FULL, NULL,
+                              "the spool holds %llu bytes not yet stored (limit spool.max_bytes "
+                              "%lld)",
+                              waiting, cfg->spool.max_bytes);
+    }
+    if (rc == CNC_ENOSPACE) {
+        return cnc_reject_set(&res->rej, CNC_REJECT_SPOOL_FULL, NULL,
+                              "the spool's disk is full: no room for a new segment in %s; %llu "
+                              "bytes waiting to be stored",
+                              cnc_spool_dir(p->spool), waiting);
+    }
+    const char *why = rc == CNC_EIO      ? "a new segment could not be created, or the record "
+                                           "not synced (spool.fsync: always)"
+                      : rc == CNC_EINVAL ? "its record is larger than a segment "
+                                           "(spool.segment_bytes)"
+                                         : "out of memory";
     return cnc_reject_set(&res->rej, CNC_REJECT_SPOOL_FULL, NULL,
-                          rc == CNC_EFULL ? "the spool holds %llu bytes not yet stored (limit "
-                                            "spool.max_bytes %lld) or its disk is full"
-                                          : "the spool could not take the message (%llu bytes "
-                                            "waiting, limit %lld)",
-                          (unsigned long long)cnc_spool_backlog_bytes(p->spool),
-                          cfg->spool.max_bytes);
+                          "the spool could not take the message: %s; %llu bytes waiting", why,
+                          waiting);
 }
 
 static int on_message(int event, void *event_data, void *userdata)

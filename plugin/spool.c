@@ -60,6 +60,8 @@ struct cnc_spool {
     struct cnc_spool_pos rpos;
     struct cnc_spool_pos cpos;
     uint64_t lowest_segment; /* the oldest segment file that may still exist */
+    int cp_fd[2];            /* the two checkpoint files, written in place by turns */
+    int cp_slot;             /* the one the next commit overwrites (not the newest) */
 };
 
 static uint64_t align8(uint64_t n)
@@ -160,10 +162,20 @@ struct checkpoint_file {
     uint64_t sum;
 };
 
-static int read_checkpoint(struct cnc_spool *s, struct cnc_spool_pos *pos)
+/*
+ * Two checkpoint files, "checkpoint" and "checkpoint.1", created at open and from then on
+ * overwritten in place by turns: a commit never needs a new block, so a full disk cannot stop
+ * the writer from recording what it stored (and then deleting spent segments, which frees the
+ * disk). The newer intact one counts; a write torn by a power loss leaves the other, one
+ * commit older, whose replay the database ignores as duplicates.
+ */
+static const char *const checkpoint_names[2] = {"checkpoint", "checkpoint.1"};
+
+/* 0 and the position, 1 when the file does not exist or is empty, -EINVAL when damaged. */
+static int read_slot(const struct cnc_spool *s, int slot, struct cnc_spool_pos *pos)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/checkpoint", s->dir);
+    snprintf(path, sizeof path, "%s/%s", s->dir, checkpoint_names[slot]);
     FILE *f = fopen(path, "rb");
     if (f == NULL) {
         return errno == ENOENT ? 1 : -errno;
@@ -171,6 +183,9 @@ static int read_checkpoint(struct cnc_spool *s, struct cnc_spool_pos *pos)
     struct checkpoint_file c;
     size_t got = fread(&c, 1, sizeof c, f);
     fclose(f);
+    if (got == 0) {
+        return 1;
+    }
     if (got != sizeof c || c.magic != CHECKPOINT_MAGIC ||
         c.sum != XXH3_64bits(&c, offsetof(struct checkpoint_file, sum))) {
         return -EINVAL;
@@ -180,25 +195,64 @@ static int read_checkpoint(struct cnc_spool *s, struct cnc_spool_pos *pos)
     return 0;
 }
 
-static int write_checkpoint(struct cnc_spool *s, const struct cnc_spool_pos *pos)
+/* The newer intact checkpoint: 0, 1 when there is none, -EINVAL when every one is damaged. */
+static int read_checkpoint(struct cnc_spool *s, struct cnc_spool_pos *pos)
 {
-    char path[4200], tmp[4200];
-    snprintf(path, sizeof path, "%s/checkpoint", s->dir);
-    snprintf(tmp, sizeof tmp, "%s/checkpoint.tmp", s->dir);
+    struct cnc_spool_pos p[2] = {{0, 0, 0}, {0, 0, 0}};
+    int rc[2] = {read_slot(s, 0, &p[0]), read_slot(s, 1, &p[1])};
+    int newest = -1;
+    for (int i = 0; i < 2; i++) {
+        if (rc[i] == 0 && (newest < 0 || p[i].segment > p[newest].segment ||
+                           (p[i].segment == p[newest].segment && p[i].offset > p[newest].offset))) {
+            newest = i;
+        }
+    }
+    if (newest >= 0) {
+        *pos = p[newest];
+        s->cp_slot = newest ^ 1;
+        return 0;
+    }
+    return rc[0] < 0 ? rc[0] : rc[1] < 0 ? rc[1] : 1;
+}
+
+static int write_slot(struct cnc_spool *s, int slot, const struct cnc_spool_pos *pos)
+{
     struct checkpoint_file c = {CHECKPOINT_MAGIC, 0, pos->segment, pos->offset, 0};
     c.sum = XXH3_64bits(&c, offsetof(struct checkpoint_file, sum));
-    int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0640);
-    if (fd < 0) {
+    if (pwrite(s->cp_fd[slot], &c, sizeof c, 0) != (ssize_t)sizeof c) {
         return CNC_EIO;
     }
-    bool ok = write(fd, &c, sizeof c) == (ssize_t)sizeof c;
-    if (ok && s->fsync != CNC_FSYNC_NEVER) {
-        ok = fdatasync(fd) == 0;
-    }
-    close(fd);
-    if (!ok || rename(tmp, path) != 0) {
+    if (s->fsync != CNC_FSYNC_NEVER && fdatasync(s->cp_fd[slot]) != 0) {
         return CNC_EIO;
     }
+    return 0;
+}
+
+static int write_checkpoint(struct cnc_spool *s, const struct cnc_spool_pos *pos)
+{
+    int rc = write_slot(s, s->cp_slot, pos);
+    if (rc == 0) {
+        s->cp_slot ^= 1;
+    }
+    return rc;
+}
+
+/* At open: both files exist and hold pos, so no later commit allocates. 0 or -errno. */
+static int create_checkpoints(struct cnc_spool *s, const struct cnc_spool_pos *pos)
+{
+    for (int i = 0; i < 2; i++) {
+        char path[4200];
+        snprintf(path, sizeof path, "%s/%s", s->dir, checkpoint_names[i]);
+        s->cp_fd[i] = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0640);
+        if (s->cp_fd[i] < 0 || write_slot(s, i, pos) != 0) {
+            return errno != 0 ? -errno : -EIO;
+        }
+    }
+    char old[4200]; /* an earlier version wrote a temporary file and renamed it */
+    snprintf(old, sizeof old, "%s/checkpoint.tmp", s->dir);
+    unlink(old);
+    s->cp_slot = 0;
+    sync_dir(s);
     return 0;
 }
 
@@ -320,7 +374,7 @@ struct cnc_spool *cnc_spool_open(const char *dir, uint64_t max_bytes, uint64_t s
         snprintf(err, err_len, "spool: out of memory");
         return NULL;
     }
-    s->cur.fd = s->rd.fd = s->dir_fd = -1;
+    s->cur.fd = s->rd.fd = s->dir_fd = s->cp_fd[0] = s->cp_fd[1] = -1;
     s->max_bytes = max_bytes;
     s->segment_bytes =
         segment_bytes > max_bytes / 2 ? align8(max_bytes / 2) : align8(segment_bytes);
@@ -347,8 +401,9 @@ struct cnc_spool *cnc_spool_open(const char *dir, uint64_t max_bytes, uint64_t s
     rc = read_checkpoint(s, &cp);
     if (rc < 0) {
         snprintf(err, err_len,
-                 "spool: %s/checkpoint is damaged: %s; move it away to replay every segment", dir,
-                 strerror(-rc));
+                 "spool: %s/checkpoint and checkpoint.1 are damaged or unreadable: %s; move them "
+                 "away to replay every segment",
+                 dir, strerror(-rc));
         cnc_spool_close(s);
         return NULL;
     }
@@ -371,6 +426,13 @@ struct cnc_spool *cnc_spool_open(const char *dir, uint64_t max_bytes, uint64_t s
     }
     s->cpos = s->rpos = cp;
     s->lowest_segment = any ? lowest : cp.segment;
+    errno = 0;
+    rc = create_checkpoints(s, &cp);
+    if (rc != 0) {
+        snprintf(err, err_len, "spool: cannot write %s/checkpoint: %s", dir, strerror(-rc));
+        cnc_spool_close(s);
+        return NULL;
+    }
     atomic_store(&s->appended, backlog);
     atomic_store(&s->committed, 0);
 
@@ -444,8 +506,11 @@ int cnc_spool_append(struct cnc_spool *s, const void *body, size_t len)
     if (used + size > s->max_bytes) {
         return CNC_EFULL;
     }
-    if (s->append_off + size > s->cur.size && rotate(s) != 0) {
-        return CNC_EFULL;
+    if (s->append_off + size > s->cur.size) {
+        int rc = rotate(s);
+        if (rc != 0) {
+            return rc == -ENOSPC || rc == -EDQUOT ? CNC_ENOSPACE : CNC_EIO;
+        }
     }
     char *p = s->cur.base + s->append_off;
     uint32_t magic = MAGIC, l = (uint32_t)len;
@@ -658,6 +723,11 @@ void cnc_spool_close(struct cnc_spool *s)
         unmap(spare);
         unlink(path);
         free(spare);
+    }
+    for (int i = 0; i < 2; i++) {
+        if (s->cp_fd[i] >= 0) {
+            close(s->cp_fd[i]);
+        }
     }
     if (s->dir_fd >= 0) {
         close(s->dir_fd);

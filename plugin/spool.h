@@ -58,7 +58,9 @@ struct cnc_spool *cnc_spool_open(const char *dir, uint64_t max_bytes, uint64_t s
 
 /*
  * Appends one record (broker thread). Returns 0; CNC_EFULL when max_bytes
- * would be exceeded or no segment can be created (disk full); CNC_EIO.
+ * would be exceeded; CNC_ENOSPACE when the disk has no room for a new segment;
+ * CNC_EIO when a segment cannot be created for another reason or a synced
+ * write failed.
  */
 int cnc_spool_append(struct cnc_spool *s, const void *body, size_t len);
 

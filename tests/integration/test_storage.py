@@ -6,6 +6,7 @@ Every test asserts on rows: nothing acknowledged is lost or stored twice.
 import json
 import os
 import pathlib
+import subprocess
 import threading
 import time
 
@@ -224,6 +225,47 @@ def test_spool_full_rejects_then_drains(broker_factory, mariadb, collector_facto
     assert pub.publish("cnc/CNC001/data", lathe_msg(50000), qos=1) == 0
     wait_rows(mariadb, accepted + 1)
     pub.close()
+
+
+def test_spool_disk_full_rejects_then_recovers(broker_factory, mariadb, collector_factory,
+                                               tmp_path):
+    """The spool's disk fills up (a 1 MiB tmpfs) while the database is down: messages that
+    no longer fit are refused with spool_full naming the full disk, everything acknowledged
+    before is stored once the database is back, and the spool takes messages again."""
+    spool_dir = tmp_path / "spool"
+    spool_dir.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(spool_dir)], check=True)
+    try:
+        b = broker_factory(storage_yaml(mariadb, spool_dir,
+                                        ", max_bytes: 1GiB, segment_bytes: 64KiB"))
+        sub = collector_factory(b.port, topics=("cnc/rejected/#",))
+        pub = RawPublisher(b.port, "disk", protocol=5)
+        mariadb.kill()
+        accepted = 0
+        for i in range(20000):
+            reason = pub.publish("cnc/CNC001/data", lathe_msg(i), qos=1)
+            if reason != 0:
+                assert reason == 0x87
+                break
+            accepted += 1
+        assert 1000 < accepted < 5000  # ~1 MiB of ~330-byte records, not max_bytes
+        (_, body), = sub.wait_count("cnc/rejected/disk", 1)
+        report = json.loads(body)
+        assert report["reason"] == "spool_full"
+        assert "disk is full" in report["detail"] and str(spool_dir) in report["detail"]
+        assert pub.ping()
+        mariadb.start()
+        wait_rows(mariadb, accepted, timeout=90)
+        assert "cannot write the spool checkpoint" not in b.log_text()
+        # Spent segments are deleted as the writer catches up: room again.
+        wait_for(lambda: pub.publish("cnc/CNC001/data", lathe_msg(50000), qos=1) == 0,
+                 timeout=30, interval=0.5, what="the spool taking messages again")
+        wait_rows(mariadb, accepted + 1)
+        assert rows(mariadb) == accepted + 1
+        pub.close()
+        b.stop()
+    finally:
+        subprocess.run(["umount", "-l", str(spool_dir)], check=False)
 
 
 def test_damaged_segment_intact_records_stored(broker_factory, mariadb, tmp_path):

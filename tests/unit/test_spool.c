@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -114,6 +115,61 @@ static void replay_after_restart(void **state)
     s = open_spool("b", 1 << 20, 4096);
     assert_int_equal(cnc_spool_read(s, recs, 100, NULL, NULL), 0);
     cnc_spool_close(s);
+}
+
+static ino_t inode_of(const char *sub, const char *name)
+{
+    char path[400];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_size, 32); /* one checkpoint record */
+    return st.st_ino;
+}
+
+static void damage_checkpoint(const char *sub, const char *name)
+{
+    char path[400];
+    snprintf(path, sizeof path, "%s/%s/%s", dir, sub, name);
+    FILE *f = fopen(path, "r+b");
+    assert_non_null(f);
+    fseek(f, 9, SEEK_SET);
+    fputc(0x5a, f);
+    fclose(f);
+}
+
+/*
+ * The checkpoint lives in two files written in place by turns (never a new file, so a full
+ * disk cannot stop commits). A damaged newer one (a write torn by a power loss) falls back to
+ * the older one, which replays one commit's records again; both damaged refuse the open.
+ */
+static void checkpoint_in_place_by_turns(void **state)
+{
+    (void)state;
+    struct cnc_spool *s = open_spool("cp", 1 << 20, 4096);
+    ino_t a = inode_of("cp", "checkpoint"), b = inode_of("cp", "checkpoint.1");
+    append_n(s, 0, 30);
+    struct cnc_spool_record recs[10];
+    for (int k = 0; k < 3; k++) { /* commits after records 9, 19 and 29 */
+        assert_int_equal(cnc_spool_read(s, recs, 10, NULL, NULL), 10);
+        assert_int_equal(cnc_spool_commit(s, &recs[9].end), 0);
+    }
+    assert_true(inode_of("cp", "checkpoint") == a && inode_of("cp", "checkpoint.1") == b);
+    cnc_spool_close(s);
+
+    /* Turns after an open: checkpoint (9), checkpoint.1 (19), checkpoint (29). The newest
+       damaged leaves checkpoint.1 at record 19: records 20-29 come again. */
+    damage_checkpoint("cp", "checkpoint");
+    s = open_spool("cp", 1 << 20, 4096);
+    assert_int_equal(drain(s, 20, true), 30);
+    cnc_spool_close(s);
+
+    damage_checkpoint("cp", "checkpoint");
+    damage_checkpoint("cp", "checkpoint.1");
+    char path[300], err[512];
+    snprintf(path, sizeof path, "%s/cp", dir);
+    assert_null(cnc_spool_open(path, 1 << 20, 4096, CNC_FSYNC_NEVER, err, sizeof err));
+    assert_non_null(strstr(err, "are damaged"));
 }
 
 static void rewind_rereads(void **state)
@@ -283,6 +339,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(append_read_commit_across_segments),
         cmocka_unit_test(replay_after_restart),
+        cmocka_unit_test(checkpoint_in_place_by_turns),
         cmocka_unit_test(rewind_rereads),
         cmocka_unit_test(full_until_committed),
         cmocka_unit_test(damage_is_skipped_and_reported),
