@@ -473,11 +473,13 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
 
 /*
  * INSERT IGNORE skips a duplicate (a replay, a QoS 2 retransmission: expected) but also a row
- * the server refuses (a CHECK, a JSON check), as a warning instead of an error. When a
- * statement inserted fewer rows than it carried, its warnings tell which (the session lists
- * them all, max_error_count): anything but a duplicate, or fewer duplicates than rows skipped,
- * makes the batch fail, so the writer retries it and then isolates the refused record into
- * the dead-letter file instead of losing it. 0, or -1 with the reason in err.
+ * the server refuses in a multi-row statement (a CHECK, the JSON check: warning 4025; a
+ * one-row statement gets the error instead). When a statement inserted fewer rows than it
+ * carried, every skipped row must be accounted for by a duplicate-key warning (one per row;
+ * the session lists them all, max_error_count); otherwise the batch fails, so the writer
+ * retries it and then isolates the refused record into the dead-letter file instead of losing
+ * it. Other warnings (a truncation on a row that was inserted) do not count either way.
+ * 0, or -1 with the reason in err.
  */
 static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipped, char *err,
                          size_t err_len)
@@ -489,27 +491,26 @@ static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipp
     if (res == NULL) {
         return fail_db(db, err, err_len, "show warnings");
     }
-    int rc = 0;
     uint64_t duplicates = 0;
+    char other[300] = "no warning given";
     MYSQL_ROW row;
-    while (rc == 0 && (row = mysql_fetch_row(res)) != NULL) {
+    while ((row = mysql_fetch_row(res)) != NULL) {
         unsigned code = row[1] != NULL ? (unsigned)strtoul(row[1], NULL, 10) : 0;
         if (code == ER_DUP_ENTRY) {
             duplicates++;
-        } else if (code != 0) {
-            snprintf(err, err_len, "mysql: insert into %s: a row was refused: %s (%u)", table,
-                     row[2] != NULL ? row[2] : "?", code);
-            rc = -1;
+        } else if (strcmp(other, "no warning given") == 0) {
+            snprintf(other, sizeof other, "%s (%u)", row[2] != NULL ? row[2] : "?", code);
         }
     }
     mysql_free_result(res);
-    if (rc == 0 && duplicates < skipped) {
-        snprintf(err, err_len,
-                 "mysql: insert into %s: %" PRIu64 " rows skipped, %" PRIu64 " as duplicates",
-                 table, skipped, duplicates);
-        rc = -1;
+    if (duplicates >= skipped) {
+        return 0;
     }
-    return rc;
+    snprintf(err, err_len,
+             "mysql: insert into %s: %" PRIu64 " rows skipped, %" PRIu64
+             " of them duplicates; the database refused the others: %s",
+             table, skipped, duplicates, other);
+    return -1;
 }
 
 static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len)
