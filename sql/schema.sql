@@ -10,7 +10,8 @@
 -- bytes. The key is deterministic: a QoS 2 redelivery or a spool replay is
 -- an INSERT IGNORE no-op. Child rows carry the same msg_key.
 -- Times are UTC DATETIME(3). Names inside keys (reading names, rule and variable) compare
--- byte for byte, as the envelope does: "Temp" and "temp" are two readings.
+-- byte for byte, as the envelope does: "Temp", "temp" and "temp " are three readings
+-- (utf8mb4_nopad_bin: utf8mb4_bin would ignore trailing spaces and call the last two one).
 
 CREATE TABLE IF NOT EXISTS cnc_message (
   msg_key       BINARY(16)   NOT NULL,
@@ -26,7 +27,7 @@ CREATE TABLE IF NOT EXISTS cnc_message (
 
 CREATE TABLE IF NOT EXISTS cnc_reading (
   msg_key    BINARY(16)   NOT NULL,
-  name       VARCHAR(64)  CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  name       VARCHAR(64)  CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL,
   num_value  DOUBLE       NULL,
   str_value  VARCHAR(256) NULL,
   PRIMARY KEY (msg_key, name)
@@ -50,8 +51,8 @@ CREATE TABLE IF NOT EXISTS cnc_anomaly (
   msg_key    BINARY(16)  NOT NULL,
   cnc_id     VARCHAR(64) NOT NULL,
   ts         DATETIME(3) NOT NULL,
-  rule       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
-  variable   VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_bin NOT NULL,
+  rule       VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL,
+  variable   VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL,
   value      DOUBLE      NULL,
   threshold  DOUBLE      NULL,
   severity   VARCHAR(16) NOT NULL,

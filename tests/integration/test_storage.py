@@ -394,15 +394,17 @@ def test_a_row_the_database_ignores_is_not_lost_silently(broker_factory, mariadb
 
 
 def test_reading_names_differing_in_case_are_two_rows(broker_factory, mariadb, tmp_path):
-    """The envelope compares names byte for byte; so does the reading key."""
+    """The envelope compares names byte for byte; so does the reading key (a PAD SPACE
+    collation would also call "temp" and "temp " one key and drop a row as a duplicate)."""
     b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
     pub = RawPublisher(b.port, "case", protocol=5)
     msg = ('{"cnc_id":"M-1","part_program":"p","timestamp":1747379028000,'
-           '"payload":{"Temp":1,"temp":2,"TEMP":3}}')
+           '"payload":{"Temp":1,"temp":2,"TEMP":3,"temp ":4}}')
     assert pub.publish("cnc/M-1/data", msg, qos=1) == 0
     wait_rows(mariadb, 1)
+    wait_for(lambda: rows(mariadb, "cnc_reading") >= 4, timeout=5, what="four readings")
     assert sorted(mariadb.query("SELECT name, num_value FROM cnc_reading")) == [
-        ("TEMP", 3.0), ("Temp", 1.0), ("temp", 2.0)]
+        ("TEMP", 3.0), ("Temp", 1.0), ("temp", 2.0), ("temp ", 4.0)]
     pub.close()
 
 
