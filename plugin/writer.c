@@ -8,6 +8,7 @@
 #include "writer.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -15,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/uio.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <mysql.h>
 
@@ -201,20 +205,42 @@ static size_t collect(struct cnc_writer *w)
     return n;
 }
 
-/* A record the database refuses even alone: kept as text beside the spool, loudly. */
-static void dead_letter(struct cnc_writer *w, const struct cnc_stored *s, const char *why)
+/*
+ * A record the database refuses even alone: kept as text beside the spool, loudly, and synced
+ * before the batch may be checkpointed past it. false when it could not be kept (a full disk):
+ * the batch then stays in the spool and is tried again later.
+ */
+static bool dead_letter(struct cnc_writer *w, const struct cnc_stored *s, const char *why)
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/dead-letter.jsonl", cnc_spool_dir(w->spool));
-    FILE *f = fopen(path, "a");
-    if (f != NULL) {
-        fprintf(f, "%.*s\n", (int)s->message_len, s->message);
-        fclose(f);
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    bool kept = fd >= 0;
+    int e = errno;
+    if (kept) {
+        struct stat st;
+        off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
+        struct iovec v[2] = {{(void *)s->message, s->message_len}, {(void *)"\n", 1}};
+        kept = writev(fd, v, 2) == (ssize_t)s->message_len + 1 && fsync(fd) == 0;
+        e = errno;
+        if (!kept && before >= 0 && ftruncate(fd, before) != 0) {
+            /* the half line stays; the next record starts after it */
+        }
+        close(fd);
+    }
+    if (!kept) {
+        errno = e;
+        say(w, CNC_WRITER_LOG_ERROR,
+            "writer: the database refuses a message from %.*s even alone (%s), and %s cannot "
+            "take it (%s); it stays in the spool",
+            (int)s->cnc_id.len, s->cnc_id.p, why, path, strerror(errno));
+        return false;
     }
     atomic_fetch_add(&w->stats.dead_letters, 1);
     say(w, CNC_WRITER_LOG_ERROR,
         "writer: the database refuses a message from %.*s even alone (%s); kept in %s",
         (int)s->cnc_id.len, s->cnc_id.p, why, path);
+    return true;
 }
 
 /*
@@ -232,10 +258,10 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
         }
         char why[512];
         snprintf(why, sizeof why, "%s", err);
-        if (cnc_mysql_connect(w->db, err, sizeof err) != 0) {
+        if (cnc_mysql_connect(w->db, err, sizeof err) != 0 ||
+            !dead_letter(w, &w->decoded[i], why)) {
             return false;
         }
-        dead_letter(w, &w->decoded[i], why);
     }
     return true;
 }
