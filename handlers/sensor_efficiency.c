@@ -169,6 +169,13 @@ static void *se_create(const cJSON *params, char *err, size_t err_len)
     for (size_t i = 0; i < n; i++) {
         const char *mode = f != NULL ? f->string : default_modes[i];
         double factor = f != NULL ? f->valuedouble : default_factors[i];
+        if (strlen(mode) > 32) {
+            struct cnc_param_ctx fc = {"params.mode_factors", err, err_len};
+            cnc_param_fail(&fc, mode,
+                           "mode names are at most 32 bytes (the database's mode column)");
+            se_destroy(se);
+            return NULL;
+        }
         if (f != NULL && (!cJSON_IsNumber(f) || factor < 0 || factor > 1)) {
             struct cnc_param_ctx fc = {"params.mode_factors", err, err_len};
             cnc_param_fail(&fc, mode, "must be a number from 0 to 1");

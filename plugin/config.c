@@ -536,6 +536,11 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
         }
         const char *name = scalar(kn);
         snprintf(path, sizeof path, "handlers.%s", name);
+        if (strlen(name) > 64) {
+            return fail(ld, kn, path,
+                        "instance names are at most 64 bytes (the database's "
+                        "handler column)");
+        }
         for (size_t i = 0; i < cfg->n_handlers; i++) {
             if (strcmp(cfg->handlers[i].name, name) == 0) {
                 return fail(ld, kn, path, "duplicate handler instance");

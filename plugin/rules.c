@@ -72,6 +72,8 @@ struct cnc_rule_set {
     uint64_t untracked;
 };
 
+#define CNC_RULE_NAME_MAX 64 /* rule and variable columns of cnc_anomaly */
+
 static int fail(char *err, size_t len, size_t i, const char *key, const char *msg)
 {
     snprintf(err, len, "rules[%zu]%s%s: %s", i, key ? "." : "", key ? key : "", msg);
@@ -219,6 +221,9 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
     if (!cJSON_IsString(var) || var->valuestring[0] == '\0') {
         return fail(err, len, i, "variable", "must name a payload variable");
     }
+    if (strlen(var->valuestring) > CNC_RULE_NAME_MAX) {
+        return fail(err, len, i, "variable", "at most 64 bytes (as payload member names)");
+    }
     if ((r->variable = strdup(var->valuestring)) == NULL) {
         return fail(err, len, i, NULL, "out of memory");
     }
@@ -228,6 +233,12 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
     }
     char dflt[128];
     snprintf(dflt, sizeof dflt, "%s_%s", r->variable, kind_names[r->kind]);
+    if (strlen(name != NULL ? name->valuestring : dflt) > CNC_RULE_NAME_MAX) {
+        return fail(err, len, i, "name",
+                    name != NULL ? "at most 64 bytes (the database's rule column)"
+                                 : "the default <variable>_<kind> is over 64 bytes (the "
+                                   "database's rule column): give the rule a name");
+    }
     if ((r->name = strdup(name != NULL ? name->valuestring : dflt)) == NULL) {
         return fail(err, len, i, NULL, "out of memory");
     }
@@ -296,6 +307,19 @@ struct cnc_rule_set *cnc_rules_create(const cJSON *rules, size_t max_machines, c
         if (parse_rule(&rs->rules[i], o, i, err, err_len) != 0) {
             cnc_rules_destroy(rs);
             return NULL;
+        }
+        /* (rule, variable) keys a stored anomaly of a message: two rules must not share it. */
+        for (size_t j = 0; j < i; j++) {
+            if (strcmp(rs->rules[j].name, rs->rules[i].name) == 0 &&
+                strcmp(rs->rules[j].variable, rs->rules[i].variable) == 0) {
+                char msg[256];
+                snprintf(msg, sizeof msg,
+                         "\"%.64s\" on %.64s is already rules[%zu]'s name: give one another name",
+                         rs->rules[i].name, rs->rules[i].variable, j);
+                fail(err, err_len, i, "name", msg);
+                cnc_rules_destroy(rs);
+                return NULL;
+            }
         }
         if (rs->rules[i].kind == RULE_ZSCORE || rs->rules[i].kind == RULE_STUCK) {
             rs->rules[i].state = (int)rs->n_stateful++;

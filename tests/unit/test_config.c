@@ -166,6 +166,12 @@ static void errors_name_key_and_line(void **state)
     expect_error("handlers:\n  any: {type: generic}\n  any: {type: generic}\n"
                  "routes: [{match: a, handler: any}]\n",
                  "t.yaml:3: handlers.any: duplicate handler instance");
+    expect_error(
+        "handlers:\n  hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh: {type: "
+        "generic}\n"
+        "routes: [{match: a, handler: any}]\n",
+        "t.yaml:2: handlers.hhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhhh: "
+        "instance names are at most 64 bytes");
     expect_error("handlers: {any: {type: generic}}\nroutes:\n  - {match: a}\n",
                  "t.yaml:3: routes[0]: needs both match: and handler:");
     expect_error("handlers: {any: {type: generic}}\nroutes:\n  - {match: a, handler: any, x: 1}\n",

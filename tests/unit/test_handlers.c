@@ -248,6 +248,10 @@ static void params_errors(void **state)
                         "      mode_factors: {active: 2}\n",
                         "handlers.h.params.mode_factors.active: must be a number from 0 to 1");
     expect_params_error("    type: sensor_efficiency\n    params:\n"
+                        "      mode_factors: {mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm: 1}\n",
+                        "handlers.h.params.mode_factors.mmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmmm: mode "
+                        "names are at most 32 bytes");
+    expect_params_error("    type: sensor_efficiency\n    params:\n"
                         "      levels: {high: 40, medium: 50}\n",
                         "handlers.h.params.levels.medium: must not be above high");
 }

@@ -343,6 +343,17 @@ static void rule_errors(void **state)
                       "rules[0].active_when: only applies to zscore and stuck rules");
     expect_rule_error("      - {variable: t, stuck: {}, active_when: {variable: m}}\n",
                       "rules[0].active_when: must be {variable: NAME, in: [VALUE, ...]}");
+    /* Names must fit the database's columns and key a stored anomaly once per message. */
+    expect_rule_error("      - {variable: "
+                      "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx, zscore: {}}\n",
+                      "rules[0].name: the default <variable>_<kind> is over 64 bytes");
+    expect_rule_error(
+        "      - {variable: t, name: "
+        "nnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnnn, above: 1}\n",
+        "rules[0].name: at most 64 bytes");
+    expect_rule_error("      - {variable: t, name: hot, above: 1}\n"
+                      "      - {variable: t, name: hot, above: 2}\n",
+                      "rules[1].name: \"hot\" on t is already rules[0]'s name");
 }
 
 int main(void)
