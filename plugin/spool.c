@@ -166,7 +166,8 @@ struct checkpoint_file {
  * Two checkpoint files, "checkpoint" and "checkpoint.1", created at open and from then on
  * overwritten in place by turns: a commit never needs a new block, so a full disk cannot stop
  * the writer from recording what it stored (and then deleting spent segments, which frees the
- * disk). The newer intact one counts; a write torn by a power loss leaves the other, one
+ * disk). On a copy-on-write filesystem (btrfs, ZFS) an overwrite allocates too: keep the spool
+ * on another kind there, or leave room. The newer intact one counts; a write torn by a power loss leaves the other, one
  * commit older, whose replay the database ignores as duplicates.
  */
 static const char *const checkpoint_names[2] = {"checkpoint", "checkpoint.1"};
@@ -696,7 +697,7 @@ int cnc_spool_sync(struct cnc_spool *s)
             close(fd);
         }
     }
-    rc |= fsync(s->dir_fd); /* new segment names and the checkpoint rename */
+    rc |= fsync(s->dir_fd); /* new segment names */
     s->synced_segment = aseg;
     return rc == 0 ? 0 : CNC_EIO;
 }

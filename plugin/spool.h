@@ -12,12 +12,13 @@
  *
  * Threads: exactly one appender (the broker thread: cnc_spool_append) and one
  * reader (the writer thread: cnc_spool_read / cnc_spool_commit). They share
- * one atomic word, the append position (segment << 40 | offset), stored with
+ * one atomic word, the append position (segment << 37 | offset), stored with
  * release after the record bytes, so the reader sees whole records only; and
  * the committed byte count, for the max_bytes check. No locks.
  *
- * The reader keeps a checkpoint file (segment, offset) updated after each
- * database commit; opening the spool replays from it. A record whose
+ * The reader keeps the checkpoint (segment, offset), written after each
+ * database commit in place into two files by turns (see spool.c); opening the
+ * spool replays from the newer intact one. A record whose
  * checksum fails is reported and skipped by searching for the next valid
  * header, so intact records after damage are still delivered.
  */
