@@ -167,8 +167,8 @@ struct checkpoint_file {
  * overwritten in place by turns: a commit never needs a new block, so a full disk cannot stop
  * the writer from recording what it stored (and then deleting spent segments, which frees the
  * disk). On a copy-on-write filesystem (btrfs, ZFS) an overwrite allocates too: keep the spool
- * on another kind there, or leave room. The newer intact one counts; a write torn by a power loss leaves the other, one
- * commit older, whose replay the database ignores as duplicates.
+ * on another kind there, or leave room. The newer intact one counts; a write torn by a power loss
+ * leaves the other, one commit older, whose replay the database ignores as duplicates.
  */
 static const char *const checkpoint_names[2] = {"checkpoint", "checkpoint.1"};
 
