@@ -234,7 +234,9 @@ def test_spool_disk_full_rejects_then_recovers(broker_factory, mariadb, collecto
     before is stored once the database is back, and the spool takes messages again."""
     spool_dir = tmp_path / "spool"
     spool_dir.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(spool_dir)], check=True)
+    root = [] if os.geteuid() == 0 else ["sudo", "-n"]  # as install-deps.sh: root, or sudo
+    subprocess.run(root + ["mount", "-t", "tmpfs", "-o", "size=1m,mode=0777", "tmpfs",
+                           str(spool_dir)], check=True)
     try:
         b = broker_factory(storage_yaml(mariadb, spool_dir,
                                         ", max_bytes: 1GiB, segment_bytes: 64KiB"))
@@ -265,7 +267,7 @@ def test_spool_disk_full_rejects_then_recovers(broker_factory, mariadb, collecto
         pub.close()
         b.stop()
     finally:
-        subprocess.run(["umount", "-l", str(spool_dir)], check=False)
+        subprocess.run(root + ["umount", "-l", str(spool_dir)], check=False)
 
 
 def test_damaged_segment_intact_records_stored(broker_factory, mariadb, tmp_path):
