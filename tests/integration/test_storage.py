@@ -200,12 +200,9 @@ def test_database_down_then_broker_killed(broker_factory, mariadb, tmp_path):
     assert rows(mariadb, "cnc_reading") == 1010 * 4
 
 
-def test_spool_full_rejects_then_drains(broker_factory, mariadb, collector_factory, tmp_path):
-    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool",
-                                    ", max_bytes: 1MiB, segment_bytes: 64KiB"))
-    sub = collector_factory(b.port, topics=("cnc/rejected/#",))
-    pub = RawPublisher(b.port, "filler", protocol=5)
-    mariadb.kill()
+def fill_spool(pub, sub, client_id):
+    """Publishes lathe messages until the broker refuses one (0x87); returns how many were
+    acknowledged before it and the spool_full report on <rejected_topic>/<client_id>."""
     accepted = 0
     for i in range(20000):
         reason = pub.publish("cnc/CNC001/data", lathe_msg(i), qos=1)
@@ -213,10 +210,20 @@ def test_spool_full_rejects_then_drains(broker_factory, mariadb, collector_facto
             assert reason == 0x87
             break
         accepted += 1
-    assert 1000 < accepted < 20000
-    (_, body), = sub.wait_count("cnc/rejected/filler", 1)
+    (_, body), = sub.wait_count(f"cnc/rejected/{client_id}", 1)
     report = json.loads(body)
     assert report["reason"] == "spool_full"
+    return accepted, report
+
+
+def test_spool_full_rejects_then_drains(broker_factory, mariadb, collector_factory, tmp_path):
+    b = broker_factory(storage_yaml(mariadb, tmp_path / "spool",
+                                    ", max_bytes: 1MiB, segment_bytes: 64KiB"))
+    sub = collector_factory(b.port, topics=("cnc/rejected/#",))
+    pub = RawPublisher(b.port, "filler", protocol=5)
+    mariadb.kill()
+    accepted, report = fill_spool(pub, sub, "filler")
+    assert 1000 < accepted < 20000
     assert "spool.max_bytes" in report["detail"]
     assert pub.ping()
     mariadb.start()
@@ -243,17 +250,8 @@ def test_spool_disk_full_rejects_then_recovers(broker_factory, mariadb, collecto
         sub = collector_factory(b.port, topics=("cnc/rejected/#",))
         pub = RawPublisher(b.port, "disk", protocol=5)
         mariadb.kill()
-        accepted = 0
-        for i in range(20000):
-            reason = pub.publish("cnc/CNC001/data", lathe_msg(i), qos=1)
-            if reason != 0:
-                assert reason == 0x87
-                break
-            accepted += 1
+        accepted, report = fill_spool(pub, sub, "disk")
         assert 1000 < accepted < 5000  # ~1 MiB of ~330-byte records, not max_bytes
-        (_, body), = sub.wait_count("cnc/rejected/disk", 1)
-        report = json.loads(body)
-        assert report["reason"] == "spool_full"
         assert "disk is full" in report["detail"] and str(spool_dir) in report["detail"]
         assert pub.ping()
         mariadb.start()
