@@ -205,8 +205,10 @@ const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest
         cJSON_PrintPreallocated(o, ing->analytics_buf, (int)sizeof ing->analytics_buf, 0)) {
         text = ing->analytics_buf;
     }
-    for (size_t cap = 2 * sizeof ing->analytics_buf; o != NULL && text == NULL && cap <= INT_MAX;
-         cap *= 2) {
+    /* Starts at the size the last oversized text needed: one print, not one per doubling. */
+    size_t cap = ing->spill_cap > 2 * sizeof ing->analytics_buf ? ing->spill_cap
+                                                                : 2 * sizeof ing->analytics_buf;
+    for (; o != NULL && text == NULL && cap <= INT_MAX; cap *= 2) {
         if (cap > ing->spill_cap) {
             char *p = realloc(ing->spill, cap);
             if (p == NULL) {
