@@ -169,7 +169,7 @@ static void *se_create(const cJSON *params, char *err, size_t err_len)
     for (size_t i = 0; i < n; i++) {
         const char *mode = f != NULL ? f->string : default_modes[i];
         double factor = f != NULL ? f->valuedouble : default_factors[i];
-        if (strlen(mode) > 32) {
+        if (strlen(mode) > CNC_DB_MODE_MAX) {
             struct cnc_param_ctx fc = {"params.mode_factors", err, err_len};
             cnc_param_fail(&fc, mode,
                            "mode names are at most 32 bytes (the database's mode column)");

@@ -13,6 +13,12 @@
 #ifndef CNC_RECORD_H
 #define CNC_RECORD_H
 
+/* Widths of the database columns names end up in (sql/schema.sql), in bytes: handler instance,
+   rule and variable names (VARCHAR(64)) and mode names (VARCHAR(32)). Longer names are
+   config errors, never truncated rows. */
+#define CNC_DB_NAME_MAX 64
+#define CNC_DB_MODE_MAX 32
+
 #include <stddef.h>
 #include <stdint.h>
 

@@ -18,6 +18,8 @@
 #include <mosquitto.h>
 #include <yaml.h>
 
+#include "cnc_record.h"
+
 enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_ENUM, CFG_TOPIC_FILTERS, CFG_PUB_TOPIC };
 
 struct cfg_key {
@@ -536,7 +538,7 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
         }
         const char *name = scalar(kn);
         snprintf(path, sizeof path, "handlers.%s", name);
-        if (strlen(name) > 64) {
+        if (strlen(name) > CNC_DB_NAME_MAX) {
             return fail(ld, kn, path,
                         "instance names are at most 64 bytes (the database's "
                         "handler column)");

@@ -72,8 +72,6 @@ struct cnc_rule_set {
     uint64_t untracked;
 };
 
-#define CNC_RULE_NAME_MAX 64 /* rule and variable columns of cnc_anomaly */
-
 static int fail(char *err, size_t len, size_t i, const char *key, const char *msg)
 {
     snprintf(err, len, "rules[%zu]%s%s: %s", i, key ? "." : "", key ? key : "", msg);
@@ -221,7 +219,7 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
     if (!cJSON_IsString(var) || var->valuestring[0] == '\0') {
         return fail(err, len, i, "variable", "must name a payload variable");
     }
-    if (strlen(var->valuestring) > CNC_RULE_NAME_MAX) {
+    if (strlen(var->valuestring) > CNC_DB_NAME_MAX) {
         return fail(err, len, i, "variable", "at most 64 bytes (as payload member names)");
     }
     if ((r->variable = strdup(var->valuestring)) == NULL) {
@@ -233,7 +231,7 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
     }
     char dflt[128];
     snprintf(dflt, sizeof dflt, "%s_%s", r->variable, kind_names[r->kind]);
-    if (strlen(name != NULL ? name->valuestring : dflt) > CNC_RULE_NAME_MAX) {
+    if (strlen(name != NULL ? name->valuestring : dflt) > CNC_DB_NAME_MAX) {
         return fail(err, len, i, "name",
                     name != NULL ? "at most 64 bytes (the database's rule column)"
                                  : "the default <variable>_<kind> is over 64 bytes (the "
