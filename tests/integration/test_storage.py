@@ -268,6 +268,28 @@ def test_spool_disk_full_rejects_then_recovers(broker_factory, mariadb, collecto
         subprocess.run(root + ["umount", "-l", str(spool_dir)], check=False)
 
 
+def test_message_larger_than_a_spool_segment_is_refused_with_the_reason(
+        broker_factory, mariadb, collector_factory, tmp_path):
+    """spool.segment_bytes below what max_message_bytes lets through: such a message cannot be
+    spooled and is refused naming the segment size; smaller ones around it are stored."""
+    b = broker_factory("ingest: {max_message_bytes: 1MiB}\n" +
+                       storage_yaml(mariadb, tmp_path / "spool", ", segment_bytes: 64KiB"))
+    sub = collector_factory(b.port, topics=("cnc/rejected/#",))
+    pub = RawPublisher(b.port, "big", protocol=5)
+    big = ('{"cnc_id":"BIG-1","part_program":"p","timestamp":1747379028000,"payload":{' +
+           ",".join(f'"f{i}":"{"x" * 256}"' for i in range(250)) + "}}")
+    assert len(big) > 65536
+    publish_lathes(pub, 0, 3)
+    assert pub.publish("cnc/BIG-1/data", big, qos=1) == 0x87
+    publish_lathes(pub, 3, 3)
+    (_, body), = sub.wait_count("cnc/rejected/big", 1)
+    report = json.loads(body)
+    assert report["reason"] == "spool_full"
+    assert "larger than a segment (spool.segment_bytes)" in report["detail"]
+    wait_rows(mariadb, 6)
+    pub.close()
+
+
 def test_damaged_segment_intact_records_stored(broker_factory, mariadb, tmp_path):
     spool_dir = tmp_path / "spool"
     b = broker_factory(storage_yaml(mariadb, spool_dir))
