@@ -31,6 +31,17 @@ cleanup() {
   echo
   echo "demo: stopping cnc-sim, mosquitto and MariaDB"
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  # A few seconds' grace, then SIGKILL: mosquitto_sub 2.0.11 can deadlock in its own signal
+  # handler when Ctrl-C and our SIGTERM arrive together, and would hang the demo's exit.
+  for _ in $(seq 50); do
+    running=0
+    for p in "${pids[@]}"; do
+      [ -r "/proc/$p/stat" ] && [ "$(awk '{print $3}' "/proc/$p/stat" 2>/dev/null)" != Z ] && running=1
+    done
+    [ "$running" = 0 ] && break
+    sleep 0.1
+  done
+  for p in "${pids[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
   stop_private_mariadb "$work" 2>/dev/null || true
   rm -rf "$work"
