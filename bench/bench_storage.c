@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "ingest.h"
+#include "safe_file.h"
 #include "sink_mysql.h"
 #include "spool.h"
 #include "stored_record.h"
@@ -150,7 +151,7 @@ static int bench_writer(const char *sock, const char *pwfile, long n, const char
                                   .readings = strcmp(layout, "json") == 0 ? CNC_READINGS_JSON
                                                                           : CNC_READINGS_ROWS};
     char *password = NULL;
-    if (cnc_mysql_read_password(pwfile, &password, err, sizeof err) != 0 ||
+    if (cnc_password_read(pwfile, CNC_FILE_NO_OWNER, &password, err, sizeof err) != 0 ||
         cnc_mysql_library_init() != 0) {
         fprintf(stderr, "%s\n", err);
         return 1;
@@ -171,8 +172,8 @@ static int bench_writer(const char *sock, const char *pwfile, long n, const char
     }
     struct cnc_writer_config wc = {.batch_size = batch, .flush_interval_ms = 100};
     double t0 = now_s();
-    struct cnc_writer *w =
-        cnc_writer_start(s, cnc_mysql_create(&mc, password), &wc, CNC_FSYNC_NEVER, err, sizeof err);
+    struct cnc_writer *w = cnc_writer_start(s, cnc_mysql_create(&mc, password), &wc,
+                                            CNC_FSYNC_NEVER, UINT64_C(1) << 26, err, sizeof err);
     if (w == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;

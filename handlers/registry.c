@@ -6,6 +6,8 @@
  */
 #include "registry.h"
 
+#include "safe_file.h"
+
 #include <dlfcn.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -68,6 +70,19 @@ static int add_entry(struct cnc_registry *reg, const struct cnc_handler_type *t,
 
 static int load_module(struct cnc_registry *reg, const char *path, char *err, size_t err_len)
 {
+    char why[600];
+    if (strchr(path, '/') == NULL) {
+        snprintf(err, err_len,
+                 "handler_modules: \"%s\" is not a path: name the module's file (such as "
+                 "/usr/lib/mosquitto/%s); a bare name would be searched for in the library path",
+                 path, path);
+        return -1;
+    }
+    /* A FIFO or device here would block dlopen() and with it the broker's start. */
+    if (cnc_file_check(path, 0, CNC_FILE_NO_OWNER, why, sizeof why) != 0) {
+        snprintf(err, err_len, "handler_modules: %s", why);
+        return -1;
+    }
     void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
     if (dl == NULL) {
         snprintf(err, err_len, "handler_modules: cannot load %s: %s", path, dlerror());

@@ -15,10 +15,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <mosquitto.h>
 #include <yaml.h>
 
 #include "cnc_record.h"
+#include "safe_file.h"
+#include "topic.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_ENUM, CFG_TOPIC_FILTERS, CFG_PUB_TOPIC };
 
@@ -89,6 +90,8 @@ static const struct cfg_key mysql_keys[] = {
     {"tls_key", CFG_STR, K(cnc_mysql_config, tls_key), "", 0, 0, NULL, "client key file"},
     {"tls_verify_server", CFG_BOOL, K(cnc_mysql_config, tls_verify_server), "true", 0, 0, NULL,
      "check the server certificate's name against mysql.host"},
+    {"read_timeout_s", CFG_INT, K(cnc_mysql_config, read_timeout_s), "30", 1, 3600, NULL,
+     "a statement the server has not answered after this long is given up and retried"},
 };
 
 static const struct cfg_key writer_keys[] = {
@@ -107,6 +110,9 @@ static const struct cfg_key spool_keys[] = {
      (long long)1 << 36, NULL, "size of one spool file (capped at max_bytes / 2)"},
     {"fsync", CFG_ENUM, K(cnc_spool_config, fsync), "never", 0, 0, fsync_choices,
      "never (survives a broker crash), batch or always (survive power loss)"},
+    {"dead_letter_max_bytes", CFG_SIZE, K(cnc_spool_config, dead_letter_max_bytes), "64MiB", 4096,
+     (long long)1 << 40, NULL,
+     "dead-letter.jsonl grows to this at most; then refused records wait in the spool"},
 };
 
 static const struct cfg_key analytics_keys[] = {
@@ -139,23 +145,61 @@ static const struct cfg_section sections[] = {
 static const char *const special_keys[] = {"handlers", "routes", "handler_modules"};
 #define N_SPECIAL (sizeof(special_keys) / sizeof(special_keys[0]))
 
+/*
+ * What a config may expand to. A config is read on every reload of a running broker, so a
+ * hostile or broken file must be refused quickly and with little memory: a YAML alias that
+ * contains itself would recurse without end, a "billion laughs" of a few hundred bytes would
+ * expand to billions of nodes, and libyaml's scanner spends time per token in proportion to
+ * the flow nesting depth (quadratic in a file of [[[[...).
+ */
+#define MAX_FILE_BYTES (4u << 20) /* ~100,000 exact routes; parsed in ~0.5 s (README) */
+#define MAX_DEPTH 64              /* nesting, in the file and after aliases are expanded */
+#define MAX_PARAM_NODES 100000    /* values in all params and rules, aliases expanded */
+#define PATH_MAX_LEN 256
+
 struct loader {
     const char *name;
     yaml_document_t doc;
     struct cnc_config *cfg;
     char *err;
     size_t err_len;
+    /* to_json: per node (by index), 0 never seen, 1 being converted, 2 converted before. */
+    unsigned char *seen;
+    size_t n_nodes;
+    size_t param_nodes; /* converted so far, over the whole file */
+    size_t alias_nodes; /* of them, nodes converted a second time or more: what aliases repeat */
+    size_t lines_cap;
 };
+
+static int fail_line(struct loader *ld, int line, const char *key, const char *fmt, va_list ap)
+{
+    char msg[512];
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    snprintf(ld->err, ld->err_len, "%s:%d: %s: %s", ld->name, line, key, msg);
+    return -1;
+}
+
+static int fail(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
 
 static int fail(struct loader *ld, const yaml_node_t *node, const char *key, const char *fmt, ...)
 {
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    fail_line(ld, node != NULL ? (int)node->start_mark.line + 1 : 1, key, fmt, ap);
     va_end(ap);
-    int line = node != NULL ? (int)node->start_mark.line + 1 : 1;
-    snprintf(ld->err, ld->err_len, "%s:%d: %s: %s", ld->name, line, key, msg);
+    return -1;
+}
+
+static int fail_at(struct loader *ld, int line, const char *key, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static int fail_at(struct loader *ld, int line, const char *key, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fail_line(ld, line, key, fmt, ap);
+    va_end(ap);
     return -1;
 }
 
@@ -287,8 +331,7 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
     switch (k->type) {
     case CFG_STR:
     case CFG_PUB_TOPIC: {
-        if (k->type == CFG_PUB_TOPIC && text[0] != '\0' &&
-            mosquitto_pub_topic_check(text) != MOSQ_ERR_SUCCESS) {
+        if (k->type == CFG_PUB_TOPIC && text[0] != '\0' && !cnc_topic_name_valid(text)) {
             return fail(ld, node, path, "\"%s\" is not a valid topic to publish on", text);
         }
         char *copy = strdup(text);
@@ -359,7 +402,7 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
             return fail(ld, node, path, "needs at least one topic filter");
         }
         for (size_t i = 0; i < n; i++) {
-            if (items[i][0] == '\0' || mosquitto_sub_topic_check(items[i]) != MOSQ_ERR_SUCCESS) {
+            if (!cnc_topic_filter_valid(items[i])) {
                 return fail(ld, node, path, "\"%s\" is not a valid topic filter", items[i]);
             }
         }
@@ -433,11 +476,15 @@ static int load_section(struct loader *ld, const struct cfg_section *sec, yaml_n
 static int record_line(struct loader *ld, const char *path, int line)
 {
     struct cnc_config *cfg = ld->cfg;
-    struct cnc_config_line *n = realloc(cfg->lines, (cfg->n_lines + 1) * sizeof *n);
-    if (n == NULL) {
-        return -1;
+    struct cnc_config_line *n = cfg->lines;
+    if (cfg->n_lines == ld->lines_cap) {
+        size_t cap = ld->lines_cap ? ld->lines_cap * 2 : 64;
+        if ((n = realloc(cfg->lines, cap * sizeof *n)) == NULL) {
+            return -1;
+        }
+        cfg->lines = n;
+        ld->lines_cap = cap;
     }
-    cfg->lines = n;
     n[cfg->n_lines].path = strdup(path);
     if (n[cfg->n_lines].path == NULL) {
         return -1;
@@ -451,15 +498,39 @@ static int record_line(struct loader *ld, const char *path, int line)
  * Converts a YAML subtree to cJSON for handler params and rules. Plain
  * scalars become numbers, booleans or null where they read as such; quoted
  * scalars stay strings. Records the line of every mapping key and list item.
+ * Aliases are expanded: one that refers to a node containing it is refused,
+ * as are more than MAX_PARAM_NODES values in all and nesting deeper than
+ * MAX_DEPTH after expansion.
  */
-static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path)
+static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path, int depth)
 {
-    char sub[256];
+    char sub[PATH_MAX_LEN];
+    size_t index = (size_t)(n - ld->doc.nodes.start);
+    if (depth > MAX_DEPTH) {
+        fail(ld, n, path, "nested deeper than %d levels (aliases included)", MAX_DEPTH);
+        return NULL;
+    }
+    if (ld->seen[index] == 1) {
+        fail(ld, n, path,
+             "an alias refers to the node that contains it (a cycle: the node starts at "
+             "line %d)",
+             (int)n->start_mark.line + 1);
+        return NULL;
+    }
+    ld->alias_nodes += ld->seen[index] == 2;
+    if (++ld->param_nodes > MAX_PARAM_NODES) {
+        fail(ld, n, path, "params and rules hold more than %d values in all%s", MAX_PARAM_NODES,
+             ld->alias_nodes > 0 ? " once aliases are expanded (an alias of an alias of ...?): "
+                                   "write the values out, or use fewer aliases"
+                                 : "");
+        return NULL;
+    }
     if (record_line(ld, path, (int)n->start_mark.line + 1) != 0) {
         fail(ld, n, path, "out of memory");
         return NULL;
     }
     if (n->type == YAML_SCALAR_NODE) {
+        ld->seen[index] = 2;
         const char *s = scalar(n);
         if (plain(n)) {
             bool b;
@@ -477,44 +548,52 @@ static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path)
         }
         return cJSON_CreateString(s);
     }
+    ld->seen[index] = 1;
+    cJSON *out = NULL;
     if (n->type == YAML_SEQUENCE_NODE) {
         cJSON *arr = cJSON_CreateArray();
         size_t i = 0;
         for (yaml_node_item_t *it = n->data.sequence.items.start;
              arr != NULL && it < n->data.sequence.items.top; it++, i++) {
             snprintf(sub, sizeof sub, "%s[%zu]", path, i);
-            cJSON *v = to_json(ld, node_at(ld, *it), sub);
+            cJSON *v = to_json(ld, node_at(ld, *it), sub, depth + 1);
             if (v == NULL) {
                 cJSON_Delete(arr);
                 return NULL;
             }
             cJSON_AddItemToArray(arr, v);
         }
-        return arr;
+        out = arr;
+    } else {
+        cJSON *obj = cJSON_CreateObject();
+        for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
+             obj != NULL && p < n->data.mapping.pairs.top; p++) {
+            yaml_node_t *kn = node_at(ld, p->key);
+            if (kn->type != YAML_SCALAR_NODE) {
+                fail(ld, kn, path, "keys must be plain names");
+                cJSON_Delete(obj);
+                return NULL;
+            }
+            snprintf(sub, sizeof sub, "%s.%s", path, scalar(kn));
+            if (cJSON_GetObjectItemCaseSensitive(obj, scalar(kn)) != NULL) {
+                fail(ld, kn, sub, "duplicate key");
+                cJSON_Delete(obj);
+                return NULL;
+            }
+            cJSON *v = to_json(ld, node_at(ld, p->value), sub, depth + 1);
+            if (v == NULL) {
+                cJSON_Delete(obj);
+                return NULL;
+            }
+            cJSON_AddItemToObject(obj, scalar(kn), v);
+        }
+        out = obj;
     }
-    cJSON *obj = cJSON_CreateObject();
-    for (yaml_node_pair_t *p = n->data.mapping.pairs.start;
-         obj != NULL && p < n->data.mapping.pairs.top; p++) {
-        yaml_node_t *kn = node_at(ld, p->key);
-        if (kn->type != YAML_SCALAR_NODE) {
-            fail(ld, kn, path, "keys must be plain names");
-            cJSON_Delete(obj);
-            return NULL;
-        }
-        snprintf(sub, sizeof sub, "%s.%s", path, scalar(kn));
-        if (cJSON_GetObjectItemCaseSensitive(obj, scalar(kn)) != NULL) {
-            fail(ld, kn, sub, "duplicate key");
-            cJSON_Delete(obj);
-            return NULL;
-        }
-        cJSON *v = to_json(ld, node_at(ld, p->value), sub);
-        if (v == NULL) {
-            cJSON_Delete(obj);
-            return NULL;
-        }
-        cJSON_AddItemToObject(obj, scalar(kn), v);
+    if (out == NULL) {
+        fail(ld, n, path, "out of memory");
     }
-    return obj;
+    ld->seen[index] = 2;
+    return out;
 }
 
 static int load_handlers(struct loader *ld, yaml_node_t *map)
@@ -582,7 +661,7 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
                 if (v2->type != YAML_MAPPING_NODE) {
                     return fail(ld, v2, sub, "must be a mapping");
                 }
-                if ((h->params = to_json(ld, v2, sub)) == NULL) {
+                if ((h->params = to_json(ld, v2, sub, 3)) == NULL) {
                     return -1;
                 }
             } else if (strcmp(key, "rules") == 0) {
@@ -592,7 +671,7 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
                 if (v2->type != YAML_SEQUENCE_NODE) {
                     return fail(ld, v2, sub, "must be a list of rules");
                 }
-                if ((h->rules = to_json(ld, v2, sub)) == NULL) {
+                if ((h->rules = to_json(ld, v2, sub, 3)) == NULL) {
                     return -1;
                 }
             } else {
@@ -750,16 +829,128 @@ static int load_root(struct loader *ld)
     return 0;
 }
 
+/* Where the pre-pass is, for its error messages: "handlers.press.params.limits[2]". */
+struct event_level {
+    bool mapping;
+    bool at_key; /* mapping: the next scalar is a key */
+    size_t index;
+    char key[48];
+};
+
+/* The path of the current value: each open level's key (mappings) or position (lists). */
+static void event_path(const struct event_level *lv, int depth, char *out, size_t len)
+{
+    size_t o = 0;
+    out[0] = '\0';
+    for (int d = 0; d < depth && o < len; d++) {
+        int n = lv[d].mapping ? snprintf(out + o, len - o, "%s%s", o ? "." : "", lv[d].key)
+                              : snprintf(out + o, len - o, "[%zu]", lv[d].index);
+        o += n > 0 ? (size_t)n : 0;
+    }
+    if (out[0] == '\0') {
+        snprintf(out, len, "(file)");
+    }
+}
+
+/*
+ * First pass over the parser's events, before libyaml builds the node tree: nesting
+ * deeper than MAX_DEPTH, a NUL character in a scalar (a C string would silently end there)
+ * and a second document (libyaml would silently ignore it) are refused here, early and at
+ * the line where they are. Syntax errors are left to the load that follows (same parser,
+ * same message).
+ */
+static int check_events(struct loader *ld, const char *text, size_t len)
+{
+    yaml_parser_t parser;
+    yaml_event_t ev;
+    struct event_level lv[MAX_DEPTH + 1];
+    int depth = 0, documents = 0, rc = 0;
+    char path[PATH_MAX_LEN];
+    if (!yaml_parser_initialize(&parser)) {
+        snprintf(ld->err, ld->err_len, "%s: out of memory", ld->name);
+        return -1;
+    }
+    yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
+    while (rc == 0 && yaml_parser_parse(&parser, &ev)) {
+        int line = (int)ev.start_mark.line + 1;
+        yaml_event_type_t type = ev.type;
+        /* A value in the level above: its key (or list position) names it in the path. */
+        bool is_node = type == YAML_SCALAR_EVENT || type == YAML_ALIAS_EVENT ||
+                       type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT;
+        if (is_node && depth > 0) {
+            struct event_level *up = &lv[depth - 1];
+            if (up->mapping && up->at_key) {
+                if (type == YAML_SCALAR_EVENT) {
+                    snprintf(up->key, sizeof up->key, "%.*s",
+                             (int)(ev.data.scalar.length < 47 ? ev.data.scalar.length : 47),
+                             (const char *)ev.data.scalar.value);
+                } else {
+                    snprintf(up->key, sizeof up->key, "?");
+                }
+            }
+        }
+        if (type == YAML_DOCUMENT_START_EVENT && ++documents > 1) {
+            rc = fail_at(ld, line, "(file)",
+                         "a second YAML document (after ---): the config is one document");
+        } else if (type == YAML_SCALAR_EVENT &&
+                   memchr(ev.data.scalar.value, '\0', ev.data.scalar.length) != NULL) {
+            event_path(lv, depth, path, sizeof path);
+            rc = fail_at(ld, line, path,
+                         "a value contains a NUL character (\\0), which is not "
+                         "allowed in a config");
+        } else if (type == YAML_SEQUENCE_START_EVENT || type == YAML_MAPPING_START_EVENT) {
+            if (depth == MAX_DEPTH) {
+                event_path(lv, depth, path, sizeof path);
+                rc = fail_at(ld, line, path, "nested deeper than %d levels", MAX_DEPTH);
+            } else {
+                lv[depth] = (struct event_level){.mapping = type == YAML_MAPPING_START_EVENT,
+                                                 .at_key = true};
+                depth++;
+                is_node = false; /* counted in the level above once it ends */
+            }
+        } else if (type == YAML_SEQUENCE_END_EVENT || type == YAML_MAPPING_END_EVENT) {
+            depth--;
+            is_node = true;
+        }
+        if (is_node && depth > 0 && type != YAML_SEQUENCE_START_EVENT &&
+            type != YAML_MAPPING_START_EVENT) {
+            struct event_level *up = &lv[depth - 1];
+            if (up->mapping) {
+                up->at_key = !up->at_key;
+            } else {
+                up->index++;
+            }
+        }
+        bool end = type == YAML_STREAM_END_EVENT;
+        yaml_event_delete(&ev);
+        if (end) {
+            break;
+        }
+    }
+    yaml_parser_delete(&parser);
+    return rc;
+}
+
 struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, size_t len, char *err,
                                           size_t err_len)
 {
     struct loader ld = {.name = name, .err = err, .err_len = err_len};
     yaml_parser_t parser;
 
+    err[0] = '\0';
+    if (len > MAX_FILE_BYTES) {
+        snprintf(err, err_len, "%s: %zu bytes, more than a config may hold (%u MiB)", name, len,
+                 MAX_FILE_BYTES >> 20);
+        return NULL;
+    }
     ld.cfg = calloc(1, sizeof *ld.cfg);
     if (ld.cfg == NULL || (ld.cfg->path = strdup(name)) == NULL) {
         snprintf(err, err_len, "%s: out of memory", name);
         free(ld.cfg);
+        return NULL;
+    }
+    if (check_events(&ld, text, len) != 0) {
+        cnc_config_destroy(ld.cfg);
         return NULL;
     }
     if (!yaml_parser_initialize(&parser)) {
@@ -769,17 +960,31 @@ struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, si
     }
     yaml_parser_set_input_string(&parser, (const unsigned char *)text, len);
     if (!yaml_parser_load(&parser, &ld.doc)) {
-        snprintf(err, err_len, "%s:%zu: (yaml): %s%s%s", name, parser.problem_mark.line + 1,
+        size_t line = parser.problem_mark.line + 1;
+        if (parser.error == YAML_READER_ERROR) {
+            /* The reader (encoding, control characters) gives a byte offset, not a mark. */
+            line = 1;
+            for (size_t i = 0; i < parser.problem_offset && i < len; i++) {
+                line += text[i] == '\n';
+            }
+        }
+        snprintf(err, err_len, "%s:%zu: (yaml): %s%s%s", name, line,
                  parser.problem ? parser.problem : "syntax error", parser.context ? " " : "",
                  parser.context ? parser.context : "");
         yaml_parser_delete(&parser);
         cnc_config_destroy(ld.cfg);
         return NULL;
     }
-    int rc = apply_defaults(&ld);
+    ld.n_nodes = (size_t)(ld.doc.nodes.top - ld.doc.nodes.start);
+    ld.seen = calloc(ld.n_nodes + 1, 1);
+    int rc = ld.seen != NULL ? apply_defaults(&ld) : -1;
+    if (ld.seen == NULL) {
+        snprintf(err, err_len, "%s: out of memory", name);
+    }
     if (rc == 0) {
         rc = load_root(&ld);
     }
+    free(ld.seen);
     yaml_document_delete(&ld.doc);
     yaml_parser_delete(&parser);
     if (rc != 0) {
@@ -791,36 +996,12 @@ struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, si
 
 struct cnc_config *cnc_config_load(const char *path, char *err, size_t err_len)
 {
-    FILE *f = fopen(path, "rb");
-    if (f == NULL) {
-        snprintf(err, err_len, "%s: cannot open: %s", path, strerror(errno));
-        return NULL;
-    }
-    char *buf = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            cap = cap ? cap * 2 : 8192;
-            char *nb = cap > (64u << 20) ? NULL : realloc(buf, cap);
-            if (nb == NULL) {
-                snprintf(err, err_len, "%s: too large or out of memory", path);
-                free(buf);
-                fclose(f);
-                return NULL;
-            }
-            buf = nb;
-        }
-        size_t got = fread(buf + len, 1, cap - len, f);
-        len += got;
-        if (got == 0) {
-            break;
-        }
-    }
-    int read_error = ferror(f);
-    fclose(f);
-    if (read_error) {
-        snprintf(err, err_len, "%s: read error", path);
-        free(buf);
+    size_t len = 0;
+    char why[600];
+    /* A FIFO or device named as the config would block the broker in open() or read(). */
+    char *buf = cnc_file_read(path, 0, MAX_FILE_BYTES, &len, why, sizeof why);
+    if (buf == NULL) {
+        snprintf(err, err_len, "config file %s", why);
         return NULL;
     }
     struct cnc_config *cfg = cnc_config_load_buffer(path, buf, len, err, err_len);

@@ -52,6 +52,7 @@ struct cnc_mysql_config {
     bool tls;
     char *tls_ca, *tls_cert, *tls_key;
     bool tls_verify_server;
+    long long read_timeout_s;
 };
 
 struct cnc_writer_config {
@@ -64,6 +65,7 @@ struct cnc_spool_config {
     long long max_bytes;
     long long segment_bytes;
     int fsync; /* enum cnc_fsync */
+    long long dead_letter_max_bytes;
 };
 
 struct cnc_analytics_config {

@@ -25,6 +25,8 @@
 #include "ingest.h"
 #include "layout.h"
 #include "registry.h"
+#include "reload.h"
+#include "safe_file.h"
 #include "sink_mysql.h"
 #include "spool.h"
 #include "stats.h"
@@ -36,6 +38,7 @@
 struct cnc_plugin {
     mosquitto_plugin_id_t *id;
     char *config_path;
+    struct cnc_reload *reload; /* SIGHUP's file read, off the broker thread */
     struct cnc_registry *registry;
     struct cnc_ingest *ingest;
     struct cnc_stats stats;
@@ -43,6 +46,7 @@ struct cnc_plugin {
     int64_t next_drain_ms;
     uint64_t reported_received; /* stats.received at the last log line */
     uint64_t reported_stored;   /* and the writer's stored count */
+    uint64_t reported_dead_letters;
     /* Storage (only with a mysql section): the spool, its writer thread, the encode buffer. */
     struct cnc_spool *spool;
     struct cnc_writer *writer;
@@ -54,6 +58,7 @@ struct cnc_plugin {
 static int on_message(int event, void *event_data, void *userdata);
 static int on_tick(int event, void *event_data, void *userdata);
 static int on_reload(int event, void *event_data, void *userdata);
+static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const char *load_err);
 
 /* Register and unregister are both driven by this table so they cannot drift. */
 static const struct {
@@ -133,11 +138,17 @@ static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
     }
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
     unsigned long long waiting = (unsigned long long)cnc_spool_backlog_bytes(p->spool);
+    bool held_up =
+        p->writer != NULL && atomic_load(&cnc_writer_stats(p->writer)->dead_letters_full) != 0;
+    const char *why_waiting = held_up ? "; the writer is held up: a record the database refuses "
+                                        "cannot be kept, dead-letter.jsonl is full "
+                                        "(spool.dead_letter_max_bytes)"
+                                      : "";
     if (rc == CNC_EFULL) {
         return cnc_reject_set(&res->rej, CNC_REJECT_SPOOL_FULL, NULL,
                               "the spool holds %llu bytes not yet stored (limit spool.max_bytes "
-                              "%lld)",
-                              waiting, cfg->spool.max_bytes);
+                              "%lld)%s",
+                              waiting, cfg->spool.max_bytes, why_waiting);
     }
     if (rc == CNC_ENOSPACE) {
         return cnc_reject_set(&res->rej, CNC_REJECT_SPOOL_FULL, NULL,
@@ -201,6 +212,11 @@ static void storage_snapshot(const struct cnc_plugin *p, struct cnc_storage_snap
     st->last_batch_ms = atomic_load(&w->last_batch_ms);
     st->damaged = atomic_load(&w->damaged);
     st->dead_letters = atomic_load(&w->dead_letters);
+    for (int c = 0; c < CNC_DB__COUNT; c++) {
+        st->db_errors_by_cause[c] = atomic_load(&w->db_errors_by_cause[c]);
+    }
+    st->waiting_for = atomic_load(&w->last_cause);
+    st->dead_letters_full = atomic_load(&w->dead_letters_full);
     st->spooled_bytes = cnc_spool_backlog_bytes(p->spool);
     st->commit_p50_ms = cnc_writer_latency_quantile(w, 0.50);
     st->commit_p99_ms = cnc_writer_latency_quantile(w, 0.99);
@@ -211,10 +227,12 @@ static void report(struct cnc_plugin *p, int64_t now_ms)
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
     struct cnc_storage_snapshot st;
     storage_snapshot(p, &st);
-    if (p->stats.received != p->reported_received || st.stored != p->reported_stored) {
+    if (p->stats.received != p->reported_received || st.stored != p->reported_stored ||
+        st.dead_letters != p->reported_dead_letters) {
         char line[1024];
         cnc_stats_summary(&p->stats, &st, line, sizeof line);
         p->reported_stored = st.stored;
+        p->reported_dead_letters = st.dead_letters;
         mosquitto_log_printf(MOSQ_LOG_INFO, LOG_PREFIX "%s", line);
         p->reported_received = p->stats.received;
     }
@@ -263,6 +281,11 @@ static int on_tick(int event, void *event_data, void *userdata)
         p->next_drain_ms = now_ms + 100;
         cnc_writer_drain_log(p->writer, log_writer_line, NULL);
     }
+    struct cnc_config *reloaded;
+    char reload_err[1024];
+    if (cnc_reload_take(p->reload, &reloaded, reload_err, sizeof reload_err)) {
+        apply_reload(p, reloaded, reload_err);
+    }
     if (p->layout_pending) { /* at start and after a reload, on the first tick */
         p->layout_pending = false;
         publish_layout(p);
@@ -309,18 +332,24 @@ static bool same_storage(const struct cnc_config *a, const struct cnc_config *b)
            a->spool.segment_bytes == b->spool.segment_bytes && a->spool.fsync == b->spool.fsync;
 }
 
+/* SIGHUP: the file is read on the reload thread; apply_reload runs on a later tick. */
 static int on_reload(int event, void *event_data, void *userdata)
 {
     struct cnc_plugin *p = userdata;
-    char err[1024];
     (void)event;
     (void)event_data;
+    cnc_reload_request(p->reload);
+    return MOSQ_ERR_SUCCESS;
+}
 
-    struct cnc_config *cfg = cnc_config_load(p->config_path, err, sizeof err);
+/* Broker thread (TICK): a config the reload thread has read replaces the running one. */
+static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const char *load_err)
+{
+    char err[1024];
     if (cfg == NULL) {
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "reload refused, keeping the old config: %s",
-                             err);
-        return MOSQ_ERR_SUCCESS;
+                             load_err);
+        return;
     }
     if (!same_storage(cfg, cnc_ingest_config(p->ingest))) {
         mosquitto_log_printf(MOSQ_LOG_WARNING,
@@ -337,7 +366,7 @@ static int on_reload(int event, void *event_data, void *userdata)
     if (ing == NULL) {
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "reload refused, keeping the old config: %s",
                              err);
-        return MOSQ_ERR_SUCCESS;
+        return;
     }
     const char *old_topic = cnc_ingest_config(p->ingest)->analytics.topic;
     if (old_topic[0] != '\0' && strcmp(old_topic, cnc_ingest_config(ing)->analytics.topic) != 0) {
@@ -355,7 +384,6 @@ static int on_reload(int event, void *event_data, void *userdata)
                          cnc_route_table_kept_count(cnc_ingest_routes(ing)),
                          cnc_route_table_exact_count(cnc_ingest_routes(ing)),
                          cnc_route_table_glob_count(cnc_ingest_routes(ing)));
-    return MOSQ_ERR_SUCCESS;
 }
 
 /* Main thread, at init: the spool, the database client and the writer thread. */
@@ -363,7 +391,12 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
                          size_t err_len)
 {
     char *password = NULL;
-    if (cnc_mysql_read_password(cfg->mysql.password_file, &password, err, err_len) != 0) {
+    const char *tls_files[] = {cfg->mysql.tls_ca, cfg->mysql.tls_cert, cfg->mysql.tls_key};
+    static const char *const tls_keys[] = {"mysql.tls_ca", "mysql.tls_cert", "mysql.tls_key"};
+    /* Files the writer thread would open: a FIFO there would hang it for good. */
+    if (cnc_file_check_each(tls_files, tls_keys, 3, err, err_len) != 0 ||
+        cnc_password_read(cfg->mysql.password_file, CNC_FILE_NO_OWNER, &password, err, err_len) !=
+            0) {
         return -1;
     }
     if (cnc_mysql_library_init() != 0) {
@@ -387,7 +420,8 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
         snprintf(err, err_len, "mysql: out of memory");
         return -1;
     }
-    p->writer = cnc_writer_start(p->spool, db, &cfg->writer, cfg->spool.fsync, err, err_len);
+    p->writer = cnc_writer_start(p->spool, db, &cfg->writer, cfg->spool.fsync,
+                                 (uint64_t)cfg->spool.dead_letter_max_bytes, err, err_len);
     if (p->writer == NULL) {
         return -1;
     }
@@ -405,6 +439,7 @@ static void plugin_destroy(struct cnc_plugin *p)
     if (p == NULL) {
         return;
     }
+    cnc_reload_destroy(p->reload);
     cnc_writer_stop(p->writer, log_writer_line, NULL);
     cnc_spool_close(p->spool);
     cnc_buf_free(&p->encoded);
@@ -452,7 +487,11 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         return MOSQ_ERR_INVAL;
     }
     struct cnc_plugin *p = calloc(1, sizeof *p);
-    if (p == NULL || (p->config_path = strdup(path)) == NULL) {
+    if (p == NULL || (p->config_path = strdup(path)) == NULL ||
+        (p->reload = cnc_reload_create(path)) == NULL) {
+        if (p != NULL) {
+            free(p->config_path);
+        }
         free(p);
         return MOSQ_ERR_NOMEM;
     }

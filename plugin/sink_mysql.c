@@ -14,7 +14,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 #include <mysql.h>
@@ -68,7 +67,9 @@ struct cnc_mysql {
     bool reading_rows;
     bool tls, tls_verify_server;
     char *tls_ca, *tls_cert, *tls_key;
+    unsigned read_timeout_s;
     MYSQL *conn;
+    unsigned long max_packet; /* the server's max_allowed_packet, read at connect */
     struct table_rows t[N_TABLES];
     /* Per-batch storage the binds point into. */
     struct msg_slot *msgs;
@@ -105,6 +106,7 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     db->password = dup_or_null(password);
     db->database = dup_or_null(cfg->database);
     db->port = (unsigned)cfg->port;
+    db->read_timeout_s = (unsigned)cfg->read_timeout_s;
     db->create_schema = cfg->create_schema;
     db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
     db->tls = cfg->tls;
@@ -137,17 +139,20 @@ void cnc_mysql_disconnect(struct cnc_mysql *db)
     }
 }
 
-static int fail_db(struct cnc_mysql *db, char *err, size_t err_len, const char *what)
+/* The connection's last error, in err and as a cause. */
+static int fail_db(struct cnc_mysql *db, char *err, size_t err_len, const char *what,
+                   enum cnc_db_cause *cause)
 {
-    snprintf(err, err_len, "mysql: %s: %s (%u)", what, db->conn ? mysql_error(db->conn) : "",
-             db->conn ? mysql_errno(db->conn) : 0);
+    unsigned code = db->conn ? mysql_errno(db->conn) : 0;
+    snprintf(err, err_len, "mysql: %s: %s (%u)", what, db->conn ? mysql_error(db->conn) : "", code);
+    *cause = code != 0 ? cnc_db_classify(code, mysql_sqlstate(db->conn)) : CNC_DB_OTHER;
     return -1;
 }
 
-static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len)
+static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     if (mysql_real_query(db->conn, cnc_schema_sql, (unsigned long)strlen(cnc_schema_sql)) != 0) {
-        return fail_db(db, err, err_len, "applying sql/schema.sql");
+        return fail_db(db, err, err_len, "applying sql/schema.sql", cause);
     }
     int status;
     do {
@@ -157,13 +162,13 @@ static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len)
         }
         status = mysql_next_result(db->conn);
         if (status > 0) {
-            return fail_db(db, err, err_len, "applying sql/schema.sql");
+            return fail_db(db, err, err_len, "applying sql/schema.sql", cause);
         }
     } while (status == 0);
     return 0;
 }
 
-static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len)
+static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     for (int t = 0; t < N_TABLES; t++) {
         for (size_t c = 0; c < N_CHUNKS; c++) {
@@ -172,6 +177,7 @@ static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len)
             char *sql = malloc(cap);
             if (sql == NULL) {
                 snprintf(err, err_len, "mysql: out of memory");
+                *cause = CNC_DB_OTHER;
                 return -1;
             }
             size_t n = (size_t)snprintf(sql, cap, "INSERT IGNORE INTO %s (%s) VALUES ",
@@ -193,11 +199,12 @@ static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len)
             free(sql);
             if (rc != 0) {
                 if (st != NULL) {
-                    snprintf(err, err_len, "mysql: preparing the insert into %s: %s",
-                             tables[t].name, mysql_stmt_error(st));
+                    snprintf(err, err_len, "mysql: preparing the insert into %s: %s (%u)",
+                             tables[t].name, mysql_stmt_error(st), mysql_stmt_errno(st));
+                    *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
                     mysql_stmt_close(st);
                 } else {
-                    fail_db(db, err, err_len, "mysql_stmt_init");
+                    fail_db(db, err, err_len, "mysql_stmt_init", cause);
                 }
                 return -1;
             }
@@ -229,19 +236,44 @@ static void set_tls(struct cnc_mysql *db)
 #endif
 }
 
-int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len)
+/* The session's max_allowed_packet: no statement may be larger. */
+static int read_max_packet(struct cnc_mysql *db, char *err, size_t err_len,
+                           enum cnc_db_cause *cause)
+{
+    if (mysql_query(db->conn, "SELECT @@max_allowed_packet") != 0) {
+        return fail_db(db, err, err_len, "reading max_allowed_packet", cause);
+    }
+    MYSQL_RES *res = mysql_store_result(db->conn);
+    MYSQL_ROW row = res != NULL ? mysql_fetch_row(res) : NULL;
+    db->max_packet = row != NULL && row[0] != NULL ? strtoul(row[0], NULL, 10) : 0;
+    if (res != NULL) {
+        mysql_free_result(res);
+    }
+    if (db->max_packet < 1024) {
+        db->max_packet = 1024 * 1024; /* MySQL's smallest default; cannot be unknown */
+    }
+    return 0;
+}
+
+int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     cnc_mysql_disconnect(db);
+    *cause = CNC_DB_OK;
     db->conn = mysql_init(NULL);
     if (db->conn == NULL) {
         snprintf(err, err_len, "mysql: out of memory");
+        *cause = CNC_DB_OTHER;
         return -1;
     }
     unsigned timeout = 5;
     mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    unsigned rw_timeout = 30;
+    /* A lock held longer than this ends the statement (lost connection, retried later). */
+    unsigned rw_timeout = db->read_timeout_s;
     mysql_options(db->conn, MYSQL_OPT_READ_TIMEOUT, &rw_timeout);
     mysql_options(db->conn, MYSQL_OPT_WRITE_TIMEOUT, &rw_timeout);
+    /* The server's max_allowed_packet is the limit that counts (read_max_packet). */
+    unsigned long client_max = 1UL << 30;
+    mysql_options(db->conn, MYSQL_OPT_MAX_ALLOWED_PACKET, &client_max);
     mysql_options(db->conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     if (db->tls) {
         set_tls(db);
@@ -249,16 +281,25 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len)
     if (mysql_real_connect(db->conn, db->socket ? NULL : db->host, db->user, db->password,
                            db->database, db->socket ? 0 : db->port, db->socket,
                            CLIENT_MULTI_STATEMENTS) == NULL) {
-        fail_db(db, err, err_len, "connect");
+        fail_db(db, err, err_len, "connect", cause);
+        if (*cause == CNC_DB_OTHER || *cause == CNC_DB_CONNECTION_LOST) {
+            *cause = CNC_DB_UNREACHABLE;
+        }
         cnc_mysql_disconnect(db);
         return -1;
     }
     /* Warnings listed in full (SHOW WARNINGS keeps 64 by default): see check_ignored. */
+    err[0] = '\0';
     if (mysql_query(db->conn, "SET time_zone = '+00:00', max_error_count = 65535") != 0 ||
-        (db->create_schema && apply_schema(db, err, err_len) != 0) ||
-        mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len) != 0) {
+        read_max_packet(db, err, err_len, cause) != 0 ||
+        (db->create_schema && apply_schema(db, err, err_len, cause) != 0) ||
+        mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0) {
         if (err[0] == '\0') {
-            fail_db(db, err, err_len, "session setup");
+            fail_db(db, err, err_len, "session setup", cause);
+        }
+        /* A record is never at fault here: whatever it says, wait. */
+        if (*cause == CNC_DB_REFUSED || *cause == CNC_DB_OK) {
+            *cause = CNC_DB_OTHER;
         }
         cnc_mysql_disconnect(db);
         return -1;
@@ -482,14 +523,14 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
  * 0, or -1 with the reason in err.
  */
 static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipped, char *err,
-                         size_t err_len)
+                         size_t err_len, enum cnc_db_cause *cause)
 {
     if (mysql_query(db->conn, "SHOW WARNINGS") != 0) {
-        return fail_db(db, err, err_len, "show warnings");
+        return fail_db(db, err, err_len, "show warnings", cause);
     }
     MYSQL_RES *res = mysql_store_result(db->conn);
     if (res == NULL) {
-        return fail_db(db, err, err_len, "show warnings");
+        return fail_db(db, err, err_len, "show warnings", cause);
     }
     uint64_t duplicates = 0;
     char other[300] = "no warning given";
@@ -510,28 +551,64 @@ static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipp
              "mysql: insert into %s: %" PRIu64 " rows skipped, %" PRIu64
              " of them duplicates; the database refused the others: %s",
              table, skipped, duplicates, other);
+    *cause = CNC_DB_REFUSED;
     return -1;
 }
 
-static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len)
+/* What one row adds to a COM_STMT_EXECUTE packet, generously: its values and per-value headers. */
+static size_t row_bytes(const MYSQL_BIND *b, int ncols)
+{
+    size_t n = 0;
+    for (int k = 0; k < ncols; k++) {
+        n += 12 + (b[k].buffer_type == MYSQL_TYPE_STRING || b[k].buffer_type == MYSQL_TYPE_BLOB
+                       ? b[k].buffer_length
+                       : 16);
+    }
+    return n;
+}
+
+static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len,
+                        enum cnc_db_cause *cause)
 {
     struct table_rows *tr = &db->t[t];
+    const int ncols = tables[t].ncols;
+    const size_t limit = db->max_packet > 4096 ? db->max_packet - 1024 : db->max_packet;
     size_t done = 0;
     while (done < tr->rows) {
         size_t c = 0;
         while (chunks[c] > tr->rows - done) {
             c++;
         }
+        /* The largest chunk whose statement fits the server's max_allowed_packet. */
+        for (;;) {
+            size_t bytes = 64;
+            for (size_t r = 0; r < chunks[c]; r++) {
+                bytes += row_bytes(&tr->binds[(done + r) * (size_t)ncols], ncols);
+            }
+            if (bytes <= limit) {
+                break;
+            }
+            if (c + 1 == N_CHUNKS) {
+                snprintf(err, err_len,
+                         "mysql: a row of about %zu bytes for %s is larger than the server's "
+                         "max_allowed_packet (%lu bytes)",
+                         bytes, tables[t].name, db->max_packet);
+                *cause = CNC_DB_REFUSED;
+                return -1;
+            }
+            c++;
+        }
         MYSQL_STMT *st = tr->stmt[c];
-        if (mysql_stmt_bind_param(st, &tr->binds[done * (size_t)tables[t].ncols]) != 0 ||
+        if (mysql_stmt_bind_param(st, &tr->binds[done * (size_t)ncols]) != 0 ||
             mysql_stmt_execute(st) != 0) {
             snprintf(err, err_len, "mysql: insert into %s: %s (%u)", tables[t].name,
                      mysql_stmt_error(st), mysql_stmt_errno(st));
+            *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
             return -1;
         }
         uint64_t inserted = (uint64_t)mysql_stmt_affected_rows(st);
         if (inserted < chunks[c] &&
-            check_ignored(db, tables[t].name, chunks[c] - inserted, err, err_len) != 0) {
+            check_ignored(db, tables[t].name, chunks[c] - inserted, err, err_len, cause) != 0) {
             return -1;
         }
         done += chunks[c];
@@ -540,21 +617,27 @@ static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len)
 }
 
 int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t n, char *err,
-                    size_t err_len)
+                    size_t err_len, enum cnc_db_cause *cause)
 {
+    *cause = CNC_DB_OK;
     if (db->conn == NULL) {
         snprintf(err, err_len, "mysql: not connected");
+        *cause = CNC_DB_CONNECTION_LOST;
         return -1;
     }
     int rc = bind_batch(db, recs, n);
     if (rc != 0) {
         snprintf(err, err_len, "mysql: out of memory binding a batch of %zu", n);
+        *cause = CNC_DB_OTHER;
     }
     for (int t = 0; rc == 0 && t < N_TABLES; t++) {
-        rc = execute_rows(db, t, err, err_len);
+        rc = execute_rows(db, t, err, err_len, cause);
     }
     if (rc == 0 && mysql_commit(db->conn) != 0) {
-        rc = fail_db(db, err, err_len, "commit");
+        rc = fail_db(db, err, err_len, "commit", cause);
+        if (*cause == CNC_DB_REFUSED) {
+            *cause = CNC_DB_OTHER; /* a commit refuses no record of its own */
+        }
     }
     for (size_t i = 0; i < n && db->msgs != NULL; i++) {
         cJSON_free(db->msgs[i].printed);
@@ -592,40 +675,4 @@ void cnc_mysql_destroy(struct cnc_mysql *db)
     free(db->tls_cert);
     free(db->tls_key);
     free(db);
-}
-
-int cnc_mysql_read_password(const char *path, char **password, char *err, size_t err_len)
-{
-    struct stat st;
-    *password = NULL;
-    if (path == NULL || path[0] == '\0') {
-        return 0;
-    }
-    FILE *f = fopen(path, "r");
-    if (f == NULL) {
-        snprintf(err, err_len, "mysql.password_file: %s: %s", path, strerror(errno));
-        return -1;
-    }
-    if (fstat(fileno(f), &st) != 0 || (st.st_mode & (S_IROTH | S_IWOTH)) != 0) {
-        fclose(f);
-        snprintf(err, err_len,
-                 "mysql.password_file: %s is readable by every user; chmod o-rw it "
-                 "(and keep it owned by the broker's user)",
-                 path);
-        return -1;
-    }
-    char buf[512];
-    size_t n = fread(buf, 1, sizeof buf - 1, f);
-    fclose(f);
-    buf[n] = '\0';
-    while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == '\r')) {
-        buf[--n] = '\0';
-    }
-    *password = strdup(buf);
-    memset(buf, 0, sizeof buf);
-    if (*password == NULL) {
-        snprintf(err, err_len, "mysql.password_file: out of memory");
-        return -1;
-    }
-    return 0;
 }

@@ -6,7 +6,12 @@
  * Connector/C (Debian's default-libmysqlclient-dev) and Oracle's client.
  * One transaction per batch; multi-row prepared INSERT IGNOREs in chunks of
  * 256, 64, 16, 4 and 1 rows, so any batch size takes few round trips and a
- * replayed record is a no-op (msg_key).
+ * replayed record is a no-op (msg_key). A chunk is never larger than the
+ * server's max_allowed_packet: a record that alone is larger is refused.
+ *
+ * Every failure comes with its cause (db_cause.h): CNC_DB_REFUSED when the
+ * database refused a record for what it is, anything else when the batch
+ * should wait and be retried.
  */
 #ifndef CNC_SINK_MYSQL_H
 #define CNC_SINK_MYSQL_H
@@ -14,6 +19,7 @@
 #include <stddef.h>
 
 #include "config.h"
+#include "db_cause.h"
 #include "stored_record.h"
 
 struct cnc_mysql;
@@ -25,21 +31,23 @@ void cnc_mysql_library_end(void);
 /* Copies what it needs from cfg. password may be NULL. */
 struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password);
 
-/* Connects, applies sql/schema.sql when create_schema, prepares statements. 0 or -1 + err. */
-int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len);
+/*
+ * Connects, applies sql/schema.sql when create_schema, prepares statements.
+ * 0, or -1 with err and *cause.
+ */
+int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause);
 
 /*
- * Writes n records in one transaction. 0, or -1 with err (the transaction is
- * rolled back; the connection is dropped when it is no longer usable).
+ * Writes n records in one transaction. 0, or -1 with err and *cause (the
+ * transaction is rolled back and the connection dropped). CNC_DB_REFUSED:
+ * some record of the batch can never be stored as it is (which one is found
+ * by writing them one by one).
  */
 int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t n, char *err,
-                    size_t err_len);
+                    size_t err_len, enum cnc_db_cause *cause);
 
 int cnc_mysql_connected(const struct cnc_mysql *db);
 void cnc_mysql_disconnect(struct cnc_mysql *db);
 void cnc_mysql_destroy(struct cnc_mysql *db);
-
-/* Reads a password file, refusing one that others may read. 0, or -1 with err. */
-int cnc_mysql_read_password(const char *path, char **password, char *err, size_t err_len);
 
 #endif

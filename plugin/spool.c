@@ -267,6 +267,20 @@ static void release_retired(struct cnc_spool *s)
     s->n_retired = 0;
 }
 
+/* After a commit short of the read position: maps still holding handed-out records stay. */
+static void release_retired_before(struct cnc_spool *s, uint64_t segment)
+{
+    size_t kept = 0;
+    for (size_t i = 0; i < s->n_retired; i++) {
+        if (s->retired[i].id < segment) {
+            unmap(&s->retired[i]);
+        } else {
+            s->retired[kept++] = s->retired[i];
+        }
+    }
+    s->n_retired = kept;
+}
+
 /* True when a whole, intact record starts at off (below limit). */
 static bool record_at(const struct segment_map *m, uint64_t off, uint64_t limit, uint32_t *len)
 {
@@ -670,8 +684,13 @@ int cnc_spool_commit(struct cnc_spool *s, const struct cnc_spool_pos *pos)
     atomic_fetch_add_explicit(&s->committed, pos->consumed - s->cpos.consumed,
                               memory_order_release);
     s->cpos = *pos;
-    s->outstanding = false;
-    release_retired(s);
+    if (pos->segment == s->rpos.segment && pos->offset == s->rpos.offset) {
+        s->outstanding = false;
+        release_retired(s);
+    } else {
+        /* A commit inside a batch (records stored one by one): the rest stay handed out. */
+        release_retired_before(s, pos->segment);
+    }
     /* Segments wholly before the checkpoint are spent. */
     for (; s->lowest_segment < pos->segment; s->lowest_segment++) {
         char path[4200];

@@ -79,7 +79,9 @@ size_t cnc_spool_read(struct cnc_spool *s, struct cnc_spool_record *out, size_t 
 
 /*
  * Reader: everything up to pos is safely stored elsewhere: writes the
- * checkpoint, frees the byte budget, deletes spent segments. Returns 0 or CNC_EIO.
+ * checkpoint, frees the byte budget, deletes spent segments. pos is the end of
+ * a record handed out; records after it stay valid (a batch checkpointed
+ * record by record), and a rewind returns to pos. Returns 0 or CNC_EIO.
  */
 int cnc_spool_commit(struct cnc_spool *s, const struct cnc_spool_pos *pos);
 

@@ -43,11 +43,31 @@ void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snaps
         n += snprintf(buf + n, len - (size_t)n, ")");
     }
     if (st != NULL && st->enabled && n > 0 && (size_t)n < len) {
-        snprintf(buf + n, len - (size_t)n,
-                 " stored=%llu batches=%llu db_errors=%llu spooled_bytes=%llu db_connected=%d",
-                 (unsigned long long)st->stored, (unsigned long long)st->batches,
-                 (unsigned long long)st->db_errors, (unsigned long long)st->spooled_bytes,
-                 st->db_connected);
+        n += snprintf(buf + n, len - (size_t)n,
+                      " stored=%llu dead_letters=%llu batches=%llu db_errors=%llu",
+                      (unsigned long long)st->stored, (unsigned long long)st->dead_letters,
+                      (unsigned long long)st->batches, (unsigned long long)st->db_errors);
+        any = 0;
+        for (int c = 1; c < CNC_DB__COUNT && n > 0 && (size_t)n < len; c++) {
+            if (st->db_errors_by_cause[c] != 0) {
+                n += snprintf(buf + n, len - (size_t)n, "%s%s=%llu", any ? " " : " (",
+                              cnc_db_cause_name((enum cnc_db_cause)c),
+                              (unsigned long long)st->db_errors_by_cause[c]);
+                any = 1;
+            }
+        }
+        if (any && n > 0 && (size_t)n < len) {
+            n += snprintf(buf + n, len - (size_t)n, ")");
+        }
+        if (n > 0 && (size_t)n < len) {
+            snprintf(buf + n, len - (size_t)n, " spooled_bytes=%llu db_connected=%d%s%s%s",
+                     (unsigned long long)st->spooled_bytes, st->db_connected,
+                     st->waiting_for != CNC_DB_OK ? " waiting_for=" : "",
+                     st->waiting_for != CNC_DB_OK
+                         ? cnc_db_cause_name((enum cnc_db_cause)st->waiting_for)
+                         : "",
+                     st->dead_letters_full ? " DEAD_LETTERS_FULL" : "");
+        }
     }
 }
 
@@ -78,11 +98,23 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         cJSON_AddNumberToObject(o, "stored", (double)st->stored);
         cJSON_AddNumberToObject(o, "spooled_bytes", (double)st->spooled_bytes);
         cJSON_AddNumberToObject(o, "db_errors", (double)st->db_errors);
+        cJSON *causes = cJSON_AddObjectToObject(o, "db_errors_by_cause");
+        for (int c = 1; causes != NULL && c < CNC_DB__COUNT; c++) {
+            cJSON_AddNumberToObject(causes, cnc_db_cause_name((enum cnc_db_cause)c),
+                                    (double)st->db_errors_by_cause[c]);
+        }
+        if (st->waiting_for != CNC_DB_OK) {
+            cJSON_AddStringToObject(o, "db_waiting_for",
+                                    cnc_db_cause_name((enum cnc_db_cause)st->waiting_for));
+        } else {
+            cJSON_AddNullToObject(o, "db_waiting_for");
+        }
         cJSON_AddNumberToObject(o, "batches", (double)st->batches);
         cJSON_AddNumberToObject(o, "last_batch_ms", (double)st->last_batch_ms);
         cJSON_AddBoolToObject(o, "db_connected", st->db_connected);
         cJSON_AddNumberToObject(o, "spool_damaged_records", (double)st->damaged);
         cJSON_AddNumberToObject(o, "dead_letters", (double)st->dead_letters);
+        cJSON_AddBoolToObject(o, "dead_letters_full", st->dead_letters_full);
         if (st->commit_p50_ms >= 0) {
             cJSON_AddNumberToObject(o, "commit_latency_p50_ms", (double)st->commit_p50_ms);
             cJSON_AddNumberToObject(o, "commit_latency_p99_ms", (double)st->commit_p99_ms);

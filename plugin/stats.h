@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cnc_error.h"
+#include "db_cause.h"
 
 struct cnc_stats {
     uint64_t received; /* messages on ingest topics */
@@ -26,6 +27,9 @@ struct cnc_storage_snapshot {
     int enabled;
     int db_connected;
     uint64_t stored, batches, db_errors, last_batch_ms, spooled_bytes, damaged, dead_letters;
+    uint64_t db_errors_by_cause[CNC_DB__COUNT];
+    int waiting_for;       /* enum cnc_db_cause of the last failure; CNC_DB_OK: not waiting */
+    int dead_letters_full; /* a refused record could not be kept: the writer is held up */
     long commit_p50_ms, commit_p99_ms; /* broker receive -> commit; -1 before the first */
 };
 

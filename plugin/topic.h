@@ -21,8 +21,19 @@ struct cnc_topic_capture {
 /*
  * True when topic matches filter (MQTT rules: `+` one level, `#` the rest
  * including the parent, wildcards never match a leading `$`). The filter must
- * be valid (checked with mosquitto_sub_topic_check() at config load).
+ * be valid (cnc_topic_filter_valid() at config load).
  */
 bool cnc_topic_match(const char *filter, const char *topic, struct cnc_topic_capture *cap);
+
+/*
+ * MQTT's rules for a subscription filter: 1-65535 bytes of UTF-8 without control
+ * characters (which mosquitto refuses in topics), `+` and `#` only as whole levels, `#`
+ * last. Pure: usable off the broker thread (config loads of a reload run on their own
+ * thread), unlike mosquitto_sub_topic_check().
+ */
+bool cnc_topic_filter_valid(const char *filter);
+
+/* The same for a topic to publish on: no wildcards at all. */
+bool cnc_topic_name_valid(const char *topic);
 
 #endif

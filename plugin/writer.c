@@ -24,13 +24,13 @@
 #include <mysql.h>
 
 #include "cnc_error.h"
+#include "dead_letter.h"
 #include "stored_record.h"
 
 #define OUTBOX_MAX 64
 #define BACKOFF_MIN_MS 100
 #define BACKOFF_MAX_MS 10000
 #define POLL_MS 2
-#define ISOLATE_AFTER 5 /* failures of one batch before its records are tried one by one */
 
 struct log_line {
     int level;
@@ -56,6 +56,9 @@ struct cnc_writer {
     /* Writer thread only. */
     struct cnc_spool_record *recs;
     struct cnc_stored *decoded;
+    size_t *rec_of;      /* decoded[i] is recs[rec_of[i]] (damaged records are skipped) */
+    struct cnc_buf line; /* a dead-letter line */
+    uint64_t dead_letter_max;
     uint64_t rng;
 };
 
@@ -206,60 +209,103 @@ static size_t collect(struct cnc_writer *w)
 }
 
 /*
- * A record the database refuses even alone: kept as text beside the spool, loudly, and synced
- * before the batch may be checkpointed past it. false when it could not be kept (a full disk):
- * the batch then stays in the spool and is tried again later.
+ * A record the database refuses for what it is: kept beside the spool, loudly, and synced
+ * before the spool may be checkpointed past it. false when it could not be kept (a full disk,
+ * or dead-letter.jsonl at spool.dead_letter_max_bytes): the record then stays in the spool and
+ * is tried again later, and the spool fills up behind it rather than anything being dropped.
  */
-static bool dead_letter(struct cnc_writer *w, const struct cnc_stored *s, const char *why)
+static bool dead_letter(struct cnc_writer *w, const struct cnc_spool_record *r,
+                        const struct cnc_stored *s, const char *why)
 {
     char path[4200];
-    snprintf(path, sizeof path, "%s/dead-letter.jsonl", cnc_spool_dir(w->spool));
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
-    bool kept = fd >= 0;
-    int e = errno;
-    if (kept) {
-        struct stat st;
-        off_t before = fstat(fd, &st) == 0 ? st.st_size : -1;
-        struct iovec v[2] = {{(void *)s->message, s->message_len}, {(void *)"\n", 1}};
-        kept = writev(fd, v, 2) == (ssize_t)s->message_len + 1 && fsync(fd) == 0;
-        e = errno;
-        if (!kept && before >= 0 && ftruncate(fd, before) != 0) {
-            /* the half line stays; the next record starts after it */
-        }
-        close(fd);
+    snprintf(path, sizeof path, "%s/" CNC_DEAD_LETTER_FILE, cnc_spool_dir(w->spool));
+    int rc = cnc_dead_letter_format(&w->line, s, r->data, r->len, why, wall_ms());
+    if (rc == 0) {
+        rc = cnc_dead_letter_append(path, w->line.p, w->line.len, w->dead_letter_max);
     }
-    if (!kept) {
-        errno = e;
-        say(w, CNC_WRITER_LOG_ERROR,
-            "writer: the database refuses a message from %.*s even alone (%s), and %s cannot "
-            "take it (%s); it stays in the spool",
-            (int)s->cnc_id.len, s->cnc_id.p, why, path, strerror(errno));
+    if (rc != 0) {
+        int e = errno;
+        bool was_full = atomic_exchange(&w->stats.dead_letters_full, 1);
+        if (!was_full || rc != CNC_EFULL) {
+            say(w, CNC_WRITER_LOG_ERROR,
+                "writer: the database refuses a message from %.*s (%s), and %s cannot take it "
+                "(%s); it stays in the spool, and new messages are refused with spool_full once "
+                "the spool is full: fix the cause and re-submit the dead letters "
+                "(cnc-ingest-resubmit), or move the file away",
+                (int)s->cnc_id.len, s->cnc_id.p, why, path,
+                rc == CNC_EFULL ? "it has reached spool.dead_letter_max_bytes"
+                : rc == CNC_EIO ? strerror(e)
+                                : "out of memory");
+        }
         return false;
     }
+    atomic_store(&w->stats.dead_letters_full, 0);
     atomic_fetch_add(&w->stats.dead_letters, 1);
     say(w, CNC_WRITER_LOG_ERROR,
-        "writer: the database refuses a message from %.*s even alone (%s); kept in %s",
+        "writer: the database refuses a message from %.*s (%s); kept in %s "
+        "(re-submit with cnc-ingest-resubmit once the cause is fixed)",
         (int)s->cnc_id.len, s->cnc_id.p, why, path);
     return true;
 }
 
+/* A failed write or connect: counted by cause; the writer waits and tries again. */
+static void count_failure(struct cnc_writer *w, enum cnc_db_cause cause)
+{
+    atomic_fetch_add(&w->stats.db_errors, 1);
+    atomic_fetch_add(&w->stats.db_errors_by_cause[cause < CNC_DB__COUNT ? cause : CNC_DB_OTHER], 1);
+    atomic_store(&w->stats.last_cause, (int)cause);
+    atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
+}
+
+static void count_latency(struct cnc_writer *w, const struct cnc_stored *recs, size_t n)
+{
+    int64_t committed_ms = wall_ms();
+    for (size_t i = 0; i < n; i++) {
+        int64_t l = committed_ms - recs[i].received_ms;
+        size_t b = l < 0 ? 0 : l >= CNC_LATENCY_BUCKETS ? CNC_LATENCY_BUCKETS - 1 : (size_t)l;
+        atomic_fetch_add_explicit(&w->stats.latency_ms[b], 1, memory_order_relaxed);
+    }
+}
+
 /*
- * After repeated failures of one batch: each record alone. A record that fails while the
- * database still accepts a new connection is poison and goes to the dead-letter file;
- * if the database is gone, the batch is retried later as usual. true when all were handled.
+ * The database refused some record of the batch: each record alone, in order, each
+ * checkpointed once handled, so that a retry resumes after the last one handled. A record
+ * refused alone goes to the dead letters; a failure of any other cause stops here, and the
+ * rest of the batch waits (true: all handled).
  */
 static bool store_one_by_one(struct cnc_writer *w, size_t good)
 {
     char err[512];
+    enum cnc_db_cause cause = CNC_DB_OK;
     for (size_t i = 0; i < good; i++) {
+        const struct cnc_spool_record *r = &w->recs[w->rec_of[i]];
         err[0] = '\0';
-        if (cnc_mysql_write(w->db, &w->decoded[i], 1, err, sizeof err) == 0) {
-            continue;
+        if (!cnc_mysql_connected(w->db)) {
+            if (cnc_mysql_connect(w->db, err, sizeof err, &cause) != 0) {
+                count_failure(w, cause);
+                say(w, CNC_WRITER_LOG_ERROR, "writer: %s; records wait in the spool, retrying",
+                    err);
+                return false;
+            }
+            atomic_store(&w->stats.db_connected, 1);
         }
-        char why[512];
-        snprintf(why, sizeof why, "%s", err);
-        if (cnc_mysql_connect(w->db, err, sizeof err) != 0 ||
-            !dead_letter(w, &w->decoded[i], why)) {
+        if (cnc_mysql_write(w->db, &w->decoded[i], 1, err, sizeof err, &cause) == 0) {
+            count_latency(w, &w->decoded[i], 1);
+            atomic_fetch_add(&w->stats.stored, 1);
+        } else if (cause != CNC_DB_REFUSED) {
+            count_failure(w, cause);
+            say(w, CNC_WRITER_LOG_ERROR,
+                "writer: a message from %.*s not stored, will retry (%s: %s)",
+                (int)w->decoded[i].cnc_id.len, w->decoded[i].cnc_id.p, cnc_db_cause_name(cause),
+                err);
+            return false;
+        } else if (!dead_letter(w, r, &w->decoded[i], err)) {
+            count_failure(w, CNC_DB_REFUSED);
+            return false;
+        }
+        if (cnc_spool_commit(w->spool, &r->end) != 0) {
+            say(w, CNC_WRITER_LOG_ERROR,
+                "writer: cannot write the spool checkpoint (%s); will retry", strerror(errno));
             return false;
         }
     }
@@ -267,13 +313,13 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
 }
 
 /* One batch: decode, write, commit. false when it must be retried. */
-static bool store(struct cnc_writer *w, size_t n, bool isolate)
+static bool store(struct cnc_writer *w, size_t n)
 {
     char err[512] = "";
     size_t good = 0;
     for (size_t i = 0; i < n; i++) {
         if (cnc_stored_decode(w->recs[i].data, w->recs[i].len, &w->decoded[good]) == 0) {
-            good++;
+            w->rec_of[good++] = i;
         } else {
             atomic_fetch_add(&w->stats.damaged, 1);
             say(w, CNC_WRITER_LOG_WARNING,
@@ -285,23 +331,21 @@ static bool store(struct cnc_writer *w, size_t n, bool isolate)
         say(w, CNC_WRITER_LOG_WARNING, "writer: fsync of the spool failed: %s", strerror(errno));
     }
     int64_t t0 = mono_ms();
-    if (isolate && good > 0) {
-        if (!store_one_by_one(w, good)) {
-            atomic_fetch_add(&w->stats.db_errors, 1);
-            atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
+    enum cnc_db_cause cause = CNC_DB_OK;
+    if (good > 0 && cnc_mysql_write(w->db, w->decoded, good, err, sizeof err, &cause) != 0) {
+        if (cause != CNC_DB_REFUSED) {
+            count_failure(w, cause);
+            say(w, CNC_WRITER_LOG_ERROR, "writer: batch of %zu not stored, will retry (%s: %s)",
+                good, cnc_db_cause_name(cause), err);
             return false;
         }
-    } else if (good > 0 && cnc_mysql_write(w->db, w->decoded, good, err, sizeof err) != 0) {
-        atomic_fetch_add(&w->stats.db_errors, 1);
-        atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
-        say(w, CNC_WRITER_LOG_ERROR, "writer: batch of %zu not stored, will retry: %s", good, err);
-        return false;
-    }
-    int64_t committed_ms = wall_ms();
-    for (size_t i = 0; i < good; i++) {
-        int64_t l = committed_ms - w->decoded[i].received_ms;
-        size_t b = l < 0 ? 0 : l >= CNC_LATENCY_BUCKETS ? CNC_LATENCY_BUCKETS - 1 : (size_t)l;
-        atomic_fetch_add_explicit(&w->stats.latency_ms[b], 1, memory_order_relaxed);
+        /* Which record? Each alone: the refused one to the dead letters, the rest stored. */
+        if (!store_one_by_one(w, good)) {
+            return false;
+        }
+    } else {
+        count_latency(w, w->decoded, good);
+        atomic_fetch_add(&w->stats.stored, good);
     }
     if (cnc_spool_commit(w->spool, &w->recs[n - 1].end) != 0) {
         /* Stored but not checkpointed: retrying the batch is a no-op for the database. */
@@ -310,9 +354,9 @@ static bool store(struct cnc_writer *w, size_t n, bool isolate)
         return false;
     }
     atomic_store(&w->stats.last_batch_ms, (uint64_t)(mono_ms() - t0));
+    atomic_store(&w->stats.last_cause, CNC_DB_OK);
     /* Under sustained load collect() never idles: keep a spare segment ready from here too. */
     cnc_spool_prepare(w->spool);
-    atomic_fetch_add(&w->stats.stored, good);
     atomic_fetch_add(&w->stats.batches, 1);
     return true;
 }
@@ -333,14 +377,14 @@ static void *writer_main(void *arg)
     while (!atomic_load(&w->stop)) {
         if (!cnc_mysql_connected(w->db)) {
             err[0] = '\0';
-            if (cnc_mysql_connect(w->db, err, sizeof err) != 0) {
-                atomic_store(&w->stats.db_connected, 0);
+            enum cnc_db_cause cause;
+            if (cnc_mysql_connect(w->db, err, sizeof err, &cause) != 0) {
                 if (attempt <= 1 || attempt % 10 == 0) {
                     say(w, CNC_WRITER_LOG_ERROR,
                         "writer: %s; records wait in the spool (%llu bytes), retrying", err,
                         (unsigned long long)cnc_spool_backlog_bytes(w->spool));
                 }
-                atomic_fetch_add(&w->stats.db_errors, 1);
+                count_failure(w, cause);
                 cnc_spool_prepare(w->spool);
                 nap(w, backoff_ms(w, attempt++));
                 continue;
@@ -359,7 +403,7 @@ static void *writer_main(void *arg)
         if (n == 0) {
             continue;
         }
-        if (!store(w, n, attempt >= ISOLATE_AFTER)) {
+        if (!store(w, n)) {
             cnc_spool_rewind(w->spool);
             nap(w, backoff_ms(w, attempt++));
         } else {
@@ -373,7 +417,7 @@ static void *writer_main(void *arg)
 
 struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *db,
                                     const struct cnc_writer_config *cfg, enum cnc_fsync fsync,
-                                    char *err, size_t err_len)
+                                    uint64_t dead_letter_max_bytes, char *err, size_t err_len)
 {
     struct cnc_writer *w = calloc(1, sizeof *w);
     if (w == NULL) {
@@ -386,20 +430,24 @@ struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *d
     w->batch_size = (size_t)cfg->batch_size;
     w->flush_ms = cfg->flush_interval_ms;
     w->fsync = fsync;
+    w->dead_letter_max = dead_letter_max_bytes;
     w->rng = (uint64_t)time(NULL) * 2654435761u + 1;
     w->recs = calloc(w->batch_size, sizeof *w->recs);
     w->decoded = calloc(w->batch_size, sizeof *w->decoded);
+    w->rec_of = calloc(w->batch_size, sizeof *w->rec_of);
     pthread_mutex_init(&w->lock, NULL);
     pthread_condattr_t ca;
     pthread_condattr_init(&ca);
     pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* a wall-clock step must not stall it */
     pthread_cond_init(&w->wake, &ca);
     pthread_condattr_destroy(&ca);
-    int rc = w->recs && w->decoded ? pthread_create(&w->thread, NULL, writer_main, w) : ENOMEM;
+    int rc = w->recs && w->decoded && w->rec_of ? pthread_create(&w->thread, NULL, writer_main, w)
+                                                : ENOMEM;
     if (rc != 0) {
         snprintf(err, err_len, "writer: cannot start the thread: %s", strerror(rc));
         free(w->recs);
         free(w->decoded);
+        free(w->rec_of);
         cnc_mysql_destroy(db);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->wake);
@@ -426,6 +474,8 @@ void cnc_writer_stop(struct cnc_writer *w, void (*fn)(void *arg, int level, cons
     cnc_mysql_destroy(w->db);
     free(w->recs);
     free(w->decoded);
+    free(w->rec_of);
+    cnc_buf_free(&w->line);
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     free(w);

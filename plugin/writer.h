@@ -5,8 +5,11 @@
  * thread, the only one that talks to the database. It reads up to
  * batch_size records from the spool, or what arrived within
  * flush_interval_ms, writes them in one transaction, then advances the spool
- * checkpoint. With the database down it reconnects with capped exponential
- * backoff and full jitter while records wait on disk.
+ * checkpoint. With the database down, or up but not taking writes (read-only,
+ * full, locked: db_cause.h), it retries with capped exponential backoff and
+ * full jitter while records wait on disk. Only a record the database refuses
+ * for what it is leaves the spool without a row: it goes to dead-letter.jsonl
+ * (dead_letter.h) at once, the rest of its batch is stored.
  *
  * What it wants logged goes through a mutex-protected outbox that the broker
  * thread drains in TICK (cnc_writer_drain_log); its counters are C11 atomics.
@@ -25,14 +28,16 @@
 #define CNC_LATENCY_BUCKETS 4096
 
 struct cnc_writer_stats {
-    _Atomic uint64_t stored;  /* messages committed to the database */
-    _Atomic uint64_t batches; /* transactions committed */
-    _Atomic uint64_t db_errors;
+    _Atomic uint64_t stored;    /* messages committed to the database (dead letters are not) */
+    _Atomic uint64_t batches;   /* transactions committed */
+    _Atomic uint64_t db_errors; /* failed connects and batches, all causes */
+    _Atomic uint64_t db_errors_by_cause[CNC_DB__COUNT];
+    _Atomic int last_cause;         /* of the last failure; CNC_DB_OK after a commit */
+    _Atomic int dead_letters_full;  /* a refused record could not be kept: the writer waits */
     _Atomic uint64_t last_batch_ms; /* duration of the last committed transaction */
     _Atomic int db_connected;
-    _Atomic uint64_t damaged; /* damaged spool records skipped */
-    _Atomic uint64_t
-        dead_letters; /* records the database refuses alone: kept in dead-letter.jsonl */
+    _Atomic uint64_t damaged;      /* damaged spool records skipped */
+    _Atomic uint64_t dead_letters; /* records the database refused: in dead-letter.jsonl */
     /* Broker receive -> database commit, per message, in 1 ms buckets (last: >= 4095 ms). */
     _Atomic uint32_t latency_ms[CNC_LATENCY_BUCKETS];
 };
@@ -44,11 +49,12 @@ struct cnc_writer;
 
 /*
  * Starts the thread. The writer takes ownership of db; spool must outlive
- * it. Returns NULL with a reason in err.
+ * it. dead-letter.jsonl in the spool folder grows to dead_letter_max_bytes
+ * at most. Returns NULL with a reason in err.
  */
 struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *db,
                                     const struct cnc_writer_config *cfg, enum cnc_fsync fsync,
-                                    char *err, size_t err_len);
+                                    uint64_t dead_letter_max_bytes, char *err, size_t err_len);
 
 /*
  * Broker thread: stop, join, hand the last log lines to fn, free. Records

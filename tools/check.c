@@ -13,6 +13,8 @@
  * Single-threaded command-line tool; the same code as the plugin, no broker.
  * Output: one JSON object per message line on stdout.
  */
+#include <errno.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -23,6 +25,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "registry.h"
+#include "safe_file.h"
 
 static void usage(void)
 {
@@ -135,6 +138,42 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
     return 0;
 }
 
+/*
+ * The broker's checks on the files it opens at start (password, TLS), as far as this user can
+ * tell: the checker may run as another user than the broker, so a sound file it may not read
+ * is a warning, and the broker's user (mosquitto) may own the password file.
+ */
+static int check_storage_files(const struct cnc_config *cfg, const char *config_path)
+{
+    char err[1024];
+    if (!cnc_config_has(cfg, "mysql")) {
+        return 0;
+    }
+    const char *tls_files[] = {cfg->mysql.tls_ca, cfg->mysql.tls_cert, cfg->mysql.tls_key};
+    static const char *const tls_keys[] = {"mysql.tls_ca", "mysql.tls_cert", "mysql.tls_key"};
+    if (cnc_file_check_each(tls_files, tls_keys, 3, err, sizeof err) != 0) {
+        fprintf(stderr, "%s: %s\n", config_path, err);
+        return 1;
+    }
+    const struct passwd *broker = getpwnam("mosquitto");
+    char *password = NULL;
+    if (cnc_password_read(cfg->mysql.password_file,
+                          broker != NULL ? broker->pw_uid : CNC_FILE_NO_OWNER, &password, err,
+                          sizeof err) != 0) {
+        if (errno != EACCES) {
+            fprintf(stderr, "%s: %s\n", config_path, err);
+            return 1;
+        }
+        fprintf(stderr, "%s: warning: %s (this user may not read it: the broker's user must)\n",
+                config_path, err);
+    }
+    if (password != NULL) {
+        memset(password, 0, strlen(password));
+        free(password);
+    }
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     const char *topic = NULL;
@@ -181,6 +220,10 @@ int main(int argc, char **argv)
     struct cnc_config *cfg = cnc_config_load(pos[0], err, sizeof err);
     if (cfg == NULL) {
         fprintf(stderr, "%s\n", err);
+        return 1;
+    }
+    if (check_storage_files(cfg, pos[0]) != 0) {
+        cnc_config_destroy(cfg);
         return 1;
     }
     struct cnc_registry *reg =

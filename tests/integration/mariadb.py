@@ -38,8 +38,9 @@ def make_certificates(d):
 
 
 class MariaDB:
-    def __init__(self, workdir, tls=False):
+    def __init__(self, workdir, tls=False, server_args=()):
         self.dir = pathlib.Path(workdir)
+        self.server_args = list(server_args)
         self.dir.mkdir(parents=True, exist_ok=True)
         self.tls = tls
         if tls:
@@ -53,7 +54,8 @@ class MariaDB:
         self.proc = None
         user = ["--user=root"] if os.geteuid() == 0 else []
         subprocess.run(["mariadb-install-db", "--no-defaults", f"--datadir={self.datadir}",
-                        "--auth-root-authentication-method=normal", "--skip-test-db", *user],
+                        "--auth-root-authentication-method=normal", "--skip-test-db", *user,
+                        *self.server_args],
                        check=True, capture_output=True, timeout=120)
         self.start()
         with self.connect(user="root", password="", database=None) as c, c.cursor() as cur:
@@ -69,7 +71,7 @@ class MariaDB:
             ["mariadbd", "--no-defaults", f"--datadir={self.datadir}", f"--socket={self.socket}",
              f"--port={self.port}", "--bind-address=127.0.0.1", f"--pid-file={self.dir}/mariadb.pid",
              f"--log-error={self.dir}/mariadb.err", "--skip-log-bin", "--innodb-buffer-pool-size=256M",
-             "--max-connections=50", *user, *self._tls_options()],
+             "--max-connections=50", *user, *self._tls_options(), *self.server_args],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
@@ -99,6 +101,12 @@ class MariaDB:
 
     def scalar(self, sql, *args):
         return self.query(sql, *args)[0][0]
+
+    def root(self, sql, *args):
+        """A statement as root (SET GLOBAL, LOCK TABLES, ...)."""
+        with self.connect(user="root", password="", database=None) as c, c.cursor() as cur:
+            cur.execute(sql, args or None)
+            return cur.fetchall()
 
     def kill(self):
         """SIGKILL: the server dies as in a crash; clients lose their connections."""

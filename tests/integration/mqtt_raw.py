@@ -61,7 +61,7 @@ class RawPublisher:
                 break
         return first & 0xF0, self._recv_exact(length) if length else b""
 
-    def publish(self, topic, payload, qos=1):
+    def publish(self, topic, payload, qos=1, retain=False):
         """Publishes and returns the reason code the broker answered with
         (0 = success, 0x10 no subscribers included; on MQTT 3.1.1 always 0,
         the protocol has none).
@@ -74,7 +74,7 @@ class RawPublisher:
             body += struct.pack("!H", self.mid)
         if self.protocol == 5:
             body += _varint(0)
-        self._send(0x30 | (qos << 1), body + payload)
+        self._send(0x30 | (qos << 1) | (1 if retain else 0), body + payload)
         if qos == 0:
             return None
         ptype, resp = self._read()

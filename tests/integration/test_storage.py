@@ -200,6 +200,12 @@ def test_database_down_then_broker_killed(broker_factory, mariadb, tmp_path):
     assert rows(mariadb, "cnc_reading") == 1010 * 4
 
 
+def wait_connected(b):
+    """The writer has connected once, so the schema exists before a test takes the server away."""
+    wait_for(lambda: "writer: connected to the database" in b.log_text(), timeout=30,
+             what="the writer's first connection")
+
+
 def fill_spool(pub, sub, client_id):
     """Publishes lathe messages until the broker refuses one (0x87); returns how many were
     acknowledged before it and the spool_full report on <rejected_topic>/<client_id>."""
@@ -221,6 +227,7 @@ def test_spool_full_rejects_then_drains(broker_factory, mariadb, collector_facto
                                     ", max_bytes: 1MiB, segment_bytes: 64KiB"))
     sub = collector_factory(b.port, topics=("cnc/rejected/#",))
     pub = RawPublisher(b.port, "filler", protocol=5)
+    wait_connected(b)
     mariadb.kill()
     accepted, report = fill_spool(pub, sub, "filler")
     assert 1000 < accepted < 20000
@@ -249,6 +256,7 @@ def test_spool_disk_full_rejects_then_recovers(broker_factory, mariadb, collecto
                                         ", max_bytes: 1GiB, segment_bytes: 64KiB"))
         sub = collector_factory(b.port, topics=("cnc/rejected/#",))
         pub = RawPublisher(b.port, "disk", protocol=5)
+        wait_connected(b)
         mariadb.kill()
         accepted, report = fill_spool(pub, sub, "disk")
         assert 1000 < accepted < 5000  # ~1 MiB of ~330-byte records, not max_bytes
@@ -293,6 +301,7 @@ def test_message_larger_than_a_spool_segment_is_refused_with_the_reason(
 def test_damaged_segment_intact_records_stored(broker_factory, mariadb, tmp_path):
     spool_dir = tmp_path / "spool"
     b = broker_factory(storage_yaml(mariadb, spool_dir))
+    wait_connected(b)
     mariadb.kill()
     pub = RawPublisher(b.port, "damage", protocol=5)
     publish_lathes(pub, 0, 50)
@@ -366,8 +375,8 @@ def test_reload_keeps_storage_running(broker_factory, mariadb, tmp_path):
 
 def test_poison_message_goes_to_dead_letter_and_the_rest_flows(broker_factory, mariadb, tmp_path):
     """A message the database refuses even alone (here: larger than its max_allowed_packet)
-    must not block the ones behind it: after repeated failures the batch is tried record by
-    record, the refused one is kept in dead-letter.jsonl, the others are stored."""
+    must not block the ones behind it: it is kept in dead-letter.jsonl at once, the others are
+    stored (in statements small enough for the server)."""
     with mariadb.connect(user="root", password="", database=None) as c, c.cursor() as cur:
         cur.execute("SET GLOBAL max_allowed_packet = 16384")
     spool_dir = tmp_path / "spool"
@@ -380,8 +389,10 @@ def test_poison_message_goes_to_dead_letter_and_the_rest_flows(broker_factory, m
     publish_lathes(pub, 0, 20)
     wait_rows(mariadb, 20, timeout=90)
     wait_for(lambda: (spool_dir / "dead-letter.jsonl").exists(), what="the dead letter")
-    assert (spool_dir / "dead-letter.jsonl").read_text().strip() == big
-    assert "refuses a message from BIG-1 even alone" in b.log_text()
+    (dl,) = [json.loads(l) for l in (spool_dir / "dead-letter.jsonl").read_text().splitlines()]
+    assert dl["message"] == json.loads(big)
+    assert "larger than the server's max_allowed_packet (16384 bytes)" in dl["error"]
+    assert "refuses a message from BIG-1" in b.log_text()
     publish_lathes(pub, 20, 5)  # and the writer goes on
     wait_rows(mariadb, 25)
     pub.close()
@@ -406,8 +417,9 @@ def test_a_row_the_database_ignores_is_not_lost_silently(broker_factory, mariadb
     assert pub.publish("cnc/CNC001/data", lathe_msg(3), qos=1) == 0  # stored before: a duplicate
     wait_rows(mariadb, 25, timeout=90)
     wait_for(lambda: (spool_dir / "dead-letter.jsonl").exists(), timeout=60, what="the dead letter")
-    assert (spool_dir / "dead-letter.jsonl").read_text().strip() == poison
-    assert "refuses a message from POISON-1 even alone" in b.log_text()
+    (dl,) = [json.loads(l) for l in (spool_dir / "dead-letter.jsonl").read_text().splitlines()]
+    assert dl["message"] == json.loads(poison) and dl["cnc_id"] == "POISON-1"
+    assert "refuses a message from POISON-1" in b.log_text()
     assert "CNC001" not in (spool_dir / "dead-letter.jsonl").read_text()
     publish_lathes(pub, 25, 5)  # and the writer goes on
     wait_rows(mariadb, 30)

@@ -7,7 +7,10 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
@@ -192,17 +195,133 @@ static void load_file(void **state)
     }
     cnc_config_destroy(cfg);
     assert_null(cnc_config_load("/nonexistent/cnc.yaml", err, sizeof err));
-    assert_non_null(strstr(err, "/nonexistent/cnc.yaml: cannot open"));
+    assert_non_null(strstr(err, "config file /nonexistent/cnc.yaml: No such file or directory"));
+}
+
+/* A YAML text of depth levels of flow lists, "[[[...]]]". */
+static char *deep_lists(size_t depth)
+{
+    char *y = malloc(2 * depth + 128);
+    size_t o = (size_t)sprintf(y, "handlers: {any: {type: generic, params: {a: ");
+    memset(y + o, '[', depth);
+    memset(y + o + depth, ']', depth);
+    strcpy(y + o + 2 * depth, "}}}\nroutes: [{match: \"*\", handler: any}]\n");
+    return y;
+}
+
+/* Hostile files: each is refused at once with the key and line, never crashes or hangs. */
+static void aliases_cycles_and_bombs(void **state)
+{
+    (void)state;
+    /* An alias inside the node it refers to: endless recursion before the fix. */
+    expect_error("handlers:\n  any:\n    type: generic\n    params: &p {a: *p}\n"
+                 "routes: [{match: \"*\", handler: any}]\n",
+                 "t.yaml:4: handlers.any.params.a: an alias refers to the node that contains it");
+    expect_error("handlers:\n  any:\n    type: generic\n    params: {a: &q [1, *q]}\n"
+                 "routes: [{match: \"*\", handler: any}]\n",
+                 "handlers.any.params.a[1]: an alias refers to the node that contains it");
+    expect_error("handlers:\n  any:\n    type: generic\n"
+                 "    rules: &r [{variable: x, above: 1, name: *r}]\n"
+                 "routes: [{match: \"*\", handler: any}]\n",
+                 "an alias refers to the node that contains it");
+    /* A billion laughs in ~600 bytes: 10^9 nodes if expanded. */
+    char bomb[2048];
+    size_t o = (size_t)snprintf(bomb, sizeof bomb,
+                                "a0: &a0 [lol, lol, lol, lol, lol, lol, lol, "
+                                "lol, lol, lol]\n");
+    (void)o;
+    char *y = bomb + strlen(bomb);
+    for (int i = 1; i <= 9; i++) {
+        y += sprintf(y, "a%d: &a%d [*a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d, *a%d]\n",
+                     i, i, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1, i - 1);
+    }
+    char text[4096];
+    /* The anchors must sit where the loader converts them: inside params. */
+    snprintf(text, sizeof text, "handlers:\n  any:\n    type: generic\n    params:\n");
+    for (char *line = strtok(bomb, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+        strcat(text, "      ");
+        strcat(text, line);
+        strcat(text, "\n");
+    }
+    strcat(text, "routes: [{match: \"*\", handler: any}]\n");
+    expect_error(text,
+                 "params and rules hold more than 100000 values in all once aliases are expanded");
+    /* Aliases used sparingly are fine. */
+    char err[512];
+    struct cnc_config *cfg =
+        load("handlers:\n  a: {type: generic, params: &p {x: [1, 2], y: {z: 3}}}\n"
+             "  b: {type: generic, params: *p}\nroutes: [{match: \"*\", handler: a}]\n",
+             err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(cfg->handlers[1].params, "x")), 2);
+    cnc_config_destroy(cfg);
+}
+
+static void depth_nul_and_documents(void **state)
+{
+    (void)state;
+    /* 50,000 levels in 100 KB: cut off at 64, early (the scanner is quadratic in depth). */
+    char *deep = deep_lists(50000);
+    expect_error(deep, "t.yaml:1: handlers.any.params.a");
+    expect_error(deep, "nested deeper than 64 levels");
+    free(deep);
+    deep = deep_lists(60);
+    char err[512];
+    struct cnc_config *cfg = load(deep, err, sizeof err);
+    assert_non_null(cfg);
+    cnc_config_destroy(cfg);
+    free(deep);
+    /* Deeper than 64 once an alias is expanded, though never in the text. */
+    char *a = deep_lists(40), *text = malloc(strlen(a) * 3);
+    char *open = strstr(a, "[");
+    size_t n = strspn(open, "[");
+    sprintf(text,
+            "handlers:\n  any:\n    type: generic\n    params:\n      x: &x %.*s1%.*s\n"
+            "      y: %.*s*x%.*s\n"
+            "routes: [{match: \"*\", handler: any}]\n",
+            (int)n, open, (int)n, open + n, (int)n, open, (int)n, open + n);
+    expect_error(text, "nested deeper than 64 levels (aliases included)");
+    free(a);
+    free(text);
+    /* A NUL in a value: "CNC\0" would silently be "CNC". */
+    static const char nul[] = "handlers: {any: {type: generic}}\n"
+                              "routes: [{match: \"CNC\\0X\", handler: any}]\n";
+    expect_error(nul, "t.yaml:2: routes[0].match: a value contains a NUL character");
+    static const char raw_nul[] = "handlers: {any: {type: generic}}\nroutes: [{match: \"CNC\0X\", "
+                                  "handler: any}]\n";
+    assert_null(cnc_config_load_buffer("t.yaml", raw_nul, sizeof raw_nul - 1, err, sizeof err));
+    assert_non_null(strstr(err, "t.yaml:2"));
+    expect_error(MINIMAL "---\ningest: {allow_nested: true}\n",
+                 "t.yaml:3: (file): a second YAML document (after ---)");
+}
+
+/* The config path is opened only when it is a regular file: a FIFO would block the broker. */
+static void only_regular_files(void **state)
+{
+    (void)state;
+    char err[512], dir[] = "/tmp/cnc-config-XXXXXX", fifo[64];
+    assert_non_null(mkdtemp(dir));
+    snprintf(fifo, sizeof fifo, "%s/fifo.yaml", dir);
+    assert_int_equal(mkfifo(fifo, 0600), 0);
+    assert_null(cnc_config_load(fifo, err, sizeof err));
+    assert_non_null(strstr(err, "is a FIFO (named pipe), not a regular file"));
+    assert_null(cnc_config_load("/dev/zero", err, sizeof err));
+    assert_non_null(strstr(err, "/dev/zero is a device, not a regular file"));
+    assert_null(cnc_config_load(dir, err, sizeof err));
+    assert_non_null(strstr(err, "is a directory, not a regular file"));
+    unlink(fifo);
+    rmdir(dir);
 }
 
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(defaults),
-        cmocka_unit_test(every_key_type),
-        cmocka_unit_test(handler_params_to_json),
-        cmocka_unit_test(errors_name_key_and_line),
-        cmocka_unit_test(load_file),
+        cmocka_unit_test(aliases_cycles_and_bombs), cmocka_unit_test(depth_nul_and_documents),
+        cmocka_unit_test(only_regular_files),       cmocka_unit_test(defaults),
+        cmocka_unit_test(every_key_type),           cmocka_unit_test(handler_params_to_json),
+        cmocka_unit_test(errors_name_key_and_line), cmocka_unit_test(load_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

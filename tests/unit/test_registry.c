@@ -3,6 +3,8 @@
  * with dlopen (handlers/registry.c), using the example module built next to
  * the tests and a copy of it built for another interface version.
  */
+#include <dlfcn.h>
+#include <link.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -80,14 +82,24 @@ static void module_refusals(void **state)
                                 "version 1"));
     char *missing[] = {"/nonexistent/cnc_handler_x.so"};
     assert_null(cnc_registry_create(missing, 1, err, sizeof err));
-    assert_non_null(strstr(err, "cannot load /nonexistent/cnc_handler_x.so"));
+    assert_non_null(
+        strstr(err, "handler_modules: /nonexistent/cnc_handler_x.so: No such file or directory"));
     char *twice[] = {LASER, LASER};
     assert_null(cnc_registry_create(twice, 2, err, sizeof err));
     assert_non_null(strstr(err, "handler type \"laser_cutter\" is already defined"));
-    /* A library without the entry point. */
-    char *libm[] = {"libm.so.6"};
+    /* A bare name would be searched for in the library path: a path is required. */
+    char *bare[] = {"libm.so.6"};
+    assert_null(cnc_registry_create(bare, 1, err, sizeof err));
+    assert_non_null(strstr(err, "\"libm.so.6\" is not a path"));
+    /* A library without the entry point (libm, found where the loader found it). */
+    void *dl = dlopen("libm.so.6", RTLD_NOW);
+    struct link_map *lm = NULL;
+    assert_non_null(dl);
+    assert_int_equal(dlinfo(dl, RTLD_DI_LINKMAP, &lm), 0);
+    char *libm[] = {lm->l_name};
     assert_null(cnc_registry_create(libm, 1, err, sizeof err));
     assert_non_null(strstr(err, "does not export cnc_handler_module()"));
+    dlclose(dl);
 }
 
 int main(void)
