@@ -254,8 +254,16 @@ static int se_process(void *instance, const struct cnc_message *msg, struct cnc_
         }
     }
     if (mf == NULL) {
-        snprintf(detail, detail_len, "%s \"%.64s\" is not a configured mode", se->mode_variable,
-                 mode->valuestring);
+        char known[160] = "";
+        size_t o = 0;
+        for (size_t i = 0; i < se->n_modes && o < sizeof known; i++) {
+            int n = snprintf(known + o, sizeof known - o, "%s%s", i ? ", " : "", se->modes[i].mode);
+            o += n > 0 ? (size_t)n : 0;
+        }
+        snprintf(detail, detail_len,
+                 "%s \"%.64s\" is not a configured mode (configured: %s; the keys of "
+                 "params.mode_factors)",
+                 se->mode_variable, mode->valuestring, known);
         return CNC_EREJECT;
     }
     const cJSON *t = number(p, se->temperature_variable, detail, detail_len);

@@ -8,12 +8,13 @@
 #include <math.h>
 
 #include "timestamp.h"
+#include "json_number.h"
 
 static cJSON *reading_value(const struct cnc_reading *r)
 {
     switch (r->kind) {
     case CNC_VALUE_NUMBER:
-        return cJSON_CreateNumber(r->num);
+        return cnc_json_number_item(r->num);
     case CNC_VALUE_BOOL:
         return cJSON_CreateBool(r->num != 0.0);
     case CNC_VALUE_STRING:
@@ -26,7 +27,7 @@ static cJSON *reading_value(const struct cnc_reading *r)
 
 static cJSON *number_or_null(double v)
 {
-    return isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
+    return isfinite(v) ? cnc_json_number_item(v) : cJSON_CreateNull();
 }
 
 cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_record *rec,
@@ -60,14 +61,14 @@ cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_reco
             cJSON_AddItemToObject(rd, rec->readings[i].name, reading_value(&rec->readings[i]));
         }
     } else {
-        cJSON_AddNumberToObject(o, "readings", (double)rec->n_readings);
+        cnc_json_add_number(o, "readings", (double)rec->n_readings);
     }
     if (form == CNC_ANALYTICS_VALUES) {
         cJSON *v = cJSON_AddObjectToObject(o, "values");
         for (size_t i = 0; v != NULL && i < rec->n_readings; i++) {
             const struct cnc_reading *r = &rec->readings[i];
             if (r->kind == CNC_VALUE_NUMBER && isfinite(r->num)) {
-                cJSON_AddNumberToObject(v, r->name, r->num);
+                cnc_json_add_number(v, r->name, r->num);
             }
         }
     }

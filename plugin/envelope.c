@@ -14,8 +14,10 @@
 
 #include <xxhash.h>
 
-#include "timestamp.h"
+#include "json_locate.h"
+#include "json_number.h"
 #include "json_strict.h"
+#include "timestamp.h"
 #include "utf8.h"
 
 enum { F_CNC_ID, F_PART_PROGRAM, F_TIMESTAMP, F_PAYLOAD, N_FIELDS };
@@ -219,29 +221,88 @@ static int check_payload(const struct cnc_envelope_limits *lim, const cJSON *pay
     return 0;
 }
 
+/*
+ * For an epoch number out of range: what it would be in a smaller unit, when that is a
+ * plausible time (from 2000 to a day past the broker clock). "" when none is.
+ */
+static void unit_hint(double v, bool read_as_ms, int64_t now_ms, char *out, size_t len)
+{
+    static const struct {
+        double divisor;
+        const char *unit;
+    } units[] = {{1e3, "microseconds"}, {1e6, "nanoseconds"}};
+    out[0] = '\0';
+    for (size_t i = 0; read_as_ms && i < sizeof units / sizeof units[0]; i++) {
+        double ms = v / units[i].divisor;
+        if (ms >= (double)CNC_TS_MIN_MS && ms <= (double)(now_ms + 86400000)) {
+            char when[25];
+            cnc_timestamp_format((int64_t)ms, when);
+            snprintf(out, len, "; it looks like epoch %s (%s): send milliseconds or seconds",
+                     units[i].unit, when);
+            return;
+        }
+    }
+}
+
 static int check_timestamp(const struct cnc_envelope_limits *lim, const cJSON *ts, int64_t now_ms,
                            int64_t *out, struct cnc_reject *rej)
 {
     enum cnc_ts_result r;
+    double v = NAN; /* the epoch number, when the timestamp is one */
     if (cJSON_IsNumber(ts)) {
-        r = cnc_timestamp_from_number(ts->valuedouble, out);
+        v = ts->valuedouble;
+        r = cnc_timestamp_from_number(v, out);
     } else {
-        r = cnc_timestamp_from_string(ts->valuestring, strlen(ts->valuestring), out);
+        const char *s = ts->valuestring;
+        r = cnc_timestamp_from_string(s, strlen(s), out);
+        if (r != CNC_TS_OK && s[0] >= '0' && s[0] <= '9' && strspn(s, "0123456789.") == strlen(s)) {
+            v = strtod(s, NULL); /* for the detail only */
+        }
     }
     if (r == CNC_TS_BAD) {
         return cnc_reject_set(rej, CNC_REJECT_BAD_TIMESTAMP, "timestamp",
                               "not epoch seconds, epoch milliseconds or RFC 3339 with a zone");
     }
-    if (r == CNC_TS_OUT_OF_RANGE || *out < CNC_TS_MIN_MS) {
+    if (r == CNC_TS_LEAP_SECOND) {
+        return cnc_reject_set(rej, CNC_REJECT_BAD_TIMESTAMP, "timestamp",
+                              "second 60 (a leap second) is not accepted: epoch time, which is "
+                              "what is stored, has none (23:59:59.999 is the minute's last "
+                              "millisecond)");
+    }
+    char number[CNC_JSON_NUMBER_MAX] = "";
+    const char *unit = "";
+    if (!isnan(v)) {
+        cnc_json_number(v, number);
+        unit = v >= 1e12 ? " read as epoch milliseconds" : " read as epoch seconds";
+    }
+    char hint[128];
+    unit_hint(v, !isnan(v) && v >= 1e12, now_ms, hint, sizeof hint);
+    if (r == CNC_TS_TOO_EARLY || (r == CNC_TS_OK && *out < CNC_TS_MIN_MS)) {
+        char when[25] = "";
+        if (r == CNC_TS_OK) {
+            cnc_timestamp_format(*out, when);
+        }
+        if (number[0] != '\0') {
+            return cnc_reject_set(rej, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp",
+                                  "%s%s is %s, before 2000-01-01T00:00:00Z", number, unit,
+                                  when[0] ? when : "negative");
+        }
         return cnc_reject_set(rej, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp",
-                              "before 2000-01-01T00:00:00Z");
+                              "%s is before 2000-01-01T00:00:00Z", when[0] ? when : "the time");
+    }
+    if (r == CNC_TS_TOO_LATE) {
+        return cnc_reject_set(rej, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp",
+                              "%s%s is after 9999-12-31T23:59:59.999Z%s",
+                              number[0] ? number : "the time", unit, hint);
     }
     if (*out > now_ms + lim->max_future_skew_ms) {
+        char when[25];
+        cnc_timestamp_format(*out, when);
         return cnc_reject_set(rej, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp",
-                              "%lld s ahead of the broker clock, limit %lld s "
-                              "(ingest.max_future_skew_s)",
-                              (long long)((*out - now_ms) / 1000),
-                              (long long)(lim->max_future_skew_ms / 1000));
+                              "%s is %lld s ahead of the broker clock, limit %lld s "
+                              "(ingest.max_future_skew_s)%s",
+                              when, (long long)((*out - now_ms) / 1000),
+                              (long long)(lim->max_future_skew_ms / 1000), hint);
     }
     return 0;
 }
@@ -251,13 +312,6 @@ static int check_fields(const struct cnc_envelope_limits *lim, cJSON *const f[N_
                         const char *topic_cnc_id, size_t topic_cnc_id_len, int64_t now_ms,
                         struct cnc_message *msg, struct cnc_reject *rej)
 {
-    /* Name the machine in any later reject, as soon as its id is known to be sound. */
-    if (f[F_CNC_ID] != NULL && cJSON_IsString(f[F_CNC_ID])) {
-        size_t n = strlen(f[F_CNC_ID]->valuestring);
-        if (cnc_envelope_valid_cnc_id(f[F_CNC_ID]->valuestring, n)) {
-            memcpy(rej->cnc_id, f[F_CNC_ID]->valuestring, n + 1);
-        }
-    }
     for (int i = 0; i < N_FIELDS; i++) {
         if (f[i] == NULL) {
             return cnc_reject_set(rej, CNC_REJECT_MISSING_FIELD, field_names[i],
@@ -313,6 +367,17 @@ static int check_fields(const struct cnc_envelope_limits *lim, cJSON *const f[N_
     return 0;
 }
 
+/* Names the machine in any later reject, as soon as its id is known to be sound. */
+static void note_cnc_id(const cJSON *v, struct cnc_reject *rej)
+{
+    if (cJSON_IsString(v)) {
+        size_t n = strlen(v->valuestring);
+        if (cnc_envelope_valid_cnc_id(v->valuestring, n)) {
+            memcpy(rej->cnc_id, v->valuestring, n + 1);
+        }
+    }
+}
+
 /* Sorts the top-level members into the four slots; duplicate and unknown members are refused. */
 static int sort_members(const struct cnc_envelope_limits *lim, const cJSON *root,
                         cJSON *f[N_FIELDS], struct cnc_reject *rej)
@@ -333,10 +398,16 @@ static int sort_members(const struct cnc_envelope_limits *lim, const cJSON *root
                 unknown = c->string;
             }
         } else if (f[slot] != NULL) {
+            if (slot == F_CNC_ID) {
+                rej->cnc_id[0] = '\0'; /* which of the two? */
+            }
             return cnc_reject_set(rej, CNC_REJECT_DUPLICATE_KEY, field_names[slot],
                                   "key appears twice");
         } else {
             f[slot] = c;
+            if (slot == F_CNC_ID) {
+                note_cnc_id(c, rej); /* named in a report on any later fault */
+            }
         }
     }
     if (unknown != NULL) {
@@ -352,6 +423,103 @@ static int sort_members(const struct cnc_envelope_limits *lim, const cJSON *root
         }
     }
     return 0;
+}
+
+static int known_field(const char *name)
+{
+    for (int i = 0; i < N_FIELDS; i++) {
+        if (strcmp(name, field_names[i]) == 0) {
+            return i;
+        }
+    }
+    return -1;
+}
+
+/* With unknown_fields: ignore, what is inside an unknown member is never read. */
+static bool inside_ignored_member(const struct cnc_json_location *loc, void *arg)
+{
+    const struct cnc_envelope_limits *lim = arg;
+    bool top_level_name = loc->is_name && loc->depth == 1;
+    return !top_level_name && !lim->reject_unknown_fields && known_field(loc->top) < 0;
+}
+
+/*
+ * A string holding the escape \u0000 (U+0000): cJSON decodes it into a NUL byte, after which
+ * every C string ends, so "ANY1\u0000evil" would be checked and stored as "ANY1", a 256-byte
+ * bound could be passed with "x\u0000" and 2,000 bytes more, and names "a\u0000b" and
+ * "a\u0000c" would both read as "a". Refused, before any other check of the object, with the
+ * reason of the field it is in.
+ */
+static int check_nul_escapes(const struct cnc_envelope_limits *lim, const char *buf, size_t len,
+                             const cJSON *root, struct cnc_reject *rej)
+{
+    struct cnc_json_location loc;
+    if (!cnc_json_find_nul_escape(buf, len, inside_ignored_member, (void *)lim, &loc)) {
+        return 0; /* only inside members that are ignored, or not an escape after all */
+    }
+    int field = known_field(loc.top);
+    if (field != F_CNC_ID) {
+        note_cnc_id(cJSON_GetObjectItemCaseSensitive(root, "cnc_id"), rej);
+    }
+    static const char nul[] = "contains \\u0000 (U+0000), which is not allowed: it would end "
+                              "the text there";
+    if (loc.is_name && loc.depth == 1) {
+        return cnc_reject_set(rej, CNC_REJECT_UNKNOWN_FIELD, loc.top, "member name %s", nul);
+    }
+    switch (field) {
+    case F_CNC_ID:
+        return cnc_reject_set(rej, CNC_REJECT_BAD_CNC_ID, "cnc_id", "%s", nul);
+    case F_PART_PROGRAM:
+        return cnc_reject_set(rej, CNC_REJECT_BAD_PART_PROGRAM, "part_program", "%s", nul);
+    case F_TIMESTAMP:
+        return cnc_reject_set(rej, CNC_REJECT_BAD_TIMESTAMP, "timestamp", "%s", nul);
+    case F_PAYLOAD:
+        return cnc_reject_set(rej, CNC_REJECT_BAD_PAYLOAD_VALUE, loc.path, "%s %s",
+                              loc.is_name ? "member name" : "string", nul);
+    default:
+        return cnc_reject_set(rej, CNC_REJECT_UNKNOWN_FIELD, loc.top,
+                              "only cnc_id, part_program, timestamp and payload are allowed");
+    }
+}
+
+/*
+ * cJSON refuses to parse more than CJSON_NESTING_LIMIT levels: not a syntax error but the
+ * nesting rule, reported as such, for the member it is in.
+ */
+static int deep_nesting(const struct cnc_envelope_limits *lim, const struct cnc_json_location *loc,
+                        struct cnc_reject *rej)
+{
+    if (!loc->root_is_object) {
+        return cnc_reject_set(rej, CNC_REJECT_NOT_OBJECT, NULL,
+                              "the message is an array nested deeper than %d levels, not a JSON "
+                              "object",
+                              CJSON_NESTING_LIMIT);
+    }
+    int field = known_field(loc->top);
+    if (field == F_PAYLOAD && strncmp(loc->path, "payload.", 8) == 0) {
+        if (!lim->allow_nested) {
+            return cnc_reject_set(rej, CNC_REJECT_BAD_PAYLOAD_VALUE, loc->path,
+                                  "nested values are not allowed here (ingest.allow_nested is "
+                                  "false)");
+        }
+        return cnc_reject_set(rej, CNC_REJECT_BAD_PAYLOAD_VALUE, loc->path,
+                              "nested deeper than %d levels (the database's JSON limit)",
+                              CNC_PAYLOAD_DEPTH_MAX);
+    }
+    if (field >= 0) {
+        static const char *const expected[N_FIELDS] = {"a string", "a string",
+                                                       "a string or a number", "an object"};
+        return cnc_reject_set(rej, CNC_REJECT_WRONG_TYPE, field_names[field],
+                              "must be %s, not an array nested deeper than %d levels",
+                              expected[field], CJSON_NESTING_LIMIT);
+    }
+    if (lim->reject_unknown_fields) {
+        return cnc_reject_set(rej, CNC_REJECT_UNKNOWN_FIELD, loc->top,
+                              "only cnc_id, part_program, timestamp and payload are allowed");
+    }
+    return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL,
+                          "member \"%s\" nests deeper than %d levels, more than the parser takes",
+                          loc->top, CJSON_NESTING_LIMIT);
 }
 
 int cnc_envelope_parse(const struct cnc_envelope_limits *lim, const char *buf, size_t len,
@@ -382,6 +550,10 @@ int cnc_envelope_parse(const struct cnc_envelope_limits *lim, const char *buf, s
     const char *end = NULL;
     cJSON *r = cJSON_ParseWithLengthOpts(buf, len, &end, 0);
     if (r == NULL) {
+        struct cnc_json_location loc;
+        if (len > CJSON_NESTING_LIMIT && cnc_json_find_depth(buf, len, CJSON_NESTING_LIMIT, &loc)) {
+            return deep_nesting(lim, &loc, rej);
+        }
         return cnc_reject_set(rej, CNC_REJECT_NOT_JSON, NULL,
                               "JSON syntax error at byte offset %zu",
                               end != NULL ? (size_t)(end - buf) : (size_t)0);
@@ -399,6 +571,11 @@ int cnc_envelope_parse(const struct cnc_envelope_limits *lim, const char *buf, s
                                 "the message is %s, not a JSON object", type_name(r));
         cJSON_Delete(r);
         return rc;
+    }
+    /* Rare (a backslash is rare in machine data): memmem skips to backslashes at memchr speed. */
+    if (memmem(buf, len, "\\u0000", 6) != NULL && check_nul_escapes(lim, buf, len, r, rej) != 0) {
+        cJSON_Delete(r);
+        return CNC_EREJECT;
     }
     cJSON *f[N_FIELDS] = {NULL, NULL, NULL, NULL};
     int rc = sort_members(lim, r, f, rej);

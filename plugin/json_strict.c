@@ -54,6 +54,8 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i, size_t *b
         while (i < len && digit(s[i])) {
             i++;
         }
+    } else if (i < len && s[i] == 'I') {
+        FAIL(i - 1, "-Infinity is not a JSON number (send null, or leave the member out)");
     } else {
         FAIL(i, "'-' not followed by a digit");
     }
@@ -82,15 +84,59 @@ static size_t number_end(const unsigned char *s, size_t len, size_t i, size_t *b
 #undef FAIL
 }
 
-/* Bytes outside strings that need a look: 1 quote, 2 number start, 3 control character. */
+/*
+ * Bytes outside strings that need a look: 1 quote, 2 number start, 3 control character,
+ * 4 single quote, 5 a letter (only true, false and null may stand there).
+ */
 static const unsigned char attention[256] = {
-    [0x00] = 3, [0x01] = 3, [0x02] = 3, [0x03] = 3, [0x04] = 3, [0x05] = 3, [0x06] = 3,
-    [0x07] = 3, [0x08] = 3, [0x0B] = 3, [0x0C] = 3, [0x0E] = 3, [0x0F] = 3, [0x10] = 3,
-    [0x11] = 3, [0x12] = 3, [0x13] = 3, [0x14] = 3, [0x15] = 3, [0x16] = 3, [0x17] = 3,
-    [0x18] = 3, [0x19] = 3, [0x1A] = 3, [0x1B] = 3, [0x1C] = 3, [0x1D] = 3, [0x1E] = 3,
-    [0x1F] = 3, ['"'] = 1,  ['-'] = 2,  ['0'] = 2,  ['1'] = 2,  ['2'] = 2,  ['3'] = 2,
-    ['4'] = 2,  ['5'] = 2,  ['6'] = 2,  ['7'] = 2,  ['8'] = 2,  ['9'] = 2,
+    [0x00] = 3, [0x01] = 3, [0x02] = 3, [0x03] = 3, [0x04] = 3, [0x05] = 3, [0x06] = 3, [0x07] = 3,
+    [0x08] = 3, [0x0B] = 3, [0x0C] = 3, [0x0E] = 3, [0x0F] = 3, [0x10] = 3, [0x11] = 3, [0x12] = 3,
+    [0x13] = 3, [0x14] = 3, [0x15] = 3, [0x16] = 3, [0x17] = 3, [0x18] = 3, [0x19] = 3, [0x1A] = 3,
+    [0x1B] = 3, [0x1C] = 3, [0x1D] = 3, [0x1E] = 3, [0x1F] = 3, ['"'] = 1,  ['-'] = 2,  ['0'] = 2,
+    ['1'] = 2,  ['2'] = 2,  ['3'] = 2,  ['4'] = 2,  ['5'] = 2,  ['6'] = 2,  ['7'] = 2,  ['8'] = 2,
+    ['9'] = 2,  ['\''] = 4, ['A'] = 5,  ['B'] = 5,  ['C'] = 5,  ['D'] = 5,  ['E'] = 5,  ['F'] = 5,
+    ['G'] = 5,  ['H'] = 5,  ['I'] = 5,  ['J'] = 5,  ['K'] = 5,  ['L'] = 5,  ['M'] = 5,  ['N'] = 5,
+    ['O'] = 5,  ['P'] = 5,  ['Q'] = 5,  ['R'] = 5,  ['S'] = 5,  ['T'] = 5,  ['U'] = 5,  ['V'] = 5,
+    ['W'] = 5,  ['X'] = 5,  ['Y'] = 5,  ['Z'] = 5,  ['_'] = 5,  ['a'] = 5,  ['b'] = 5,  ['c'] = 5,
+    ['d'] = 5,  ['e'] = 5,  ['f'] = 5,  ['g'] = 5,  ['h'] = 5,  ['i'] = 5,  ['j'] = 5,  ['k'] = 5,
+    ['l'] = 5,  ['m'] = 5,  ['n'] = 5,  ['o'] = 5,  ['p'] = 5,  ['q'] = 5,  ['r'] = 5,  ['s'] = 5,
+    ['t'] = 5,  ['u'] = 5,  ['v'] = 5,  ['w'] = 5,  ['x'] = 5,  ['y'] = 5,  ['z'] = 5,
 };
+
+static bool word_char(unsigned char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/*
+ * A bare word outside strings, starting at s[i]: true with *end after it if it is true, false
+ * or null; else false with *why naming what it looks like (Python's repr, JavaScript's NaN).
+ */
+static bool literal_at(const unsigned char *s, size_t len, size_t i, size_t *end, const char **why)
+{
+    size_t j = i;
+    while (j < len && word_char(s[j])) {
+        j++;
+    }
+    size_t n = j - i;
+#define IS(lit) (n == sizeof(lit) - 1 && memcmp(s + i, lit, n) == 0)
+    *end = j;
+    if (IS("true") || IS("false") || IS("null")) {
+        return true;
+    }
+    if (IS("True") || IS("False") || IS("None")) {
+        *why = "a Python literal (True, False or None): JSON writes true, false and null "
+               "(json.dumps does)";
+    } else if (IS("NaN") || IS("Infinity")) {
+        *why = "NaN and Infinity are not JSON numbers (send null, or leave the member out)";
+    } else if (IS("undefined")) {
+        *why = "undefined is not a JSON value (send null, or leave the member out)";
+    } else {
+        *why = "a bare word: JSON strings and member names take double quotes";
+    }
+#undef IS
+    return false;
+}
 
 /* The offset after the string opening at s[i] (len if unterminated: cJSON reports it). */
 static size_t string_end(const unsigned char *s, size_t len, size_t i)
@@ -145,6 +191,18 @@ size_t json_strict_violation(const char *buf, size_t len, const char **why)
                 return bad;
             }
             break;
+        case 4:
+            *why = "a single quote: JSON strings and member names take double quotes (was the "
+                   "message written with Python's str() instead of json.dumps()?)";
+            return i;
+        case 5: {
+            size_t j;
+            if (!literal_at(s, len, i, &j, why)) {
+                return i;
+            }
+            i = j;
+            break;
+        }
         default:
             *why = "control character between tokens";
             return i;

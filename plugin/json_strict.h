@@ -18,7 +18,10 @@
 /*
  * Returns the offset of the first byte RFC 8259 forbids there, with the
  * reason in *why, or len when there is none. Only the lexical rules above
- * are checked; the syntax is cJSON's to check.
+ * are checked, plus what outside strings can be no JSON at all and is easy
+ * to name: a single quote (Python's repr of a dict), a bare word other than
+ * true/false/null (True, None, NaN, undefined); the syntax is cJSON's to
+ * check.
  */
 size_t json_strict_violation(const char *buf, size_t len, const char **why);
 

@@ -4,6 +4,8 @@
  */
 #include "layout.h"
 
+#include "json_number.h"
+
 #include <cjson/cJSON.h>
 
 char *cnc_layout_json(const struct cnc_config *cfg)
@@ -28,6 +30,7 @@ char *cnc_layout_json(const struct cnc_config *cfg)
         cJSON_AddStringToObject(t, "rejected", cfg->ingest.rejected_topic);
         cJSON_AddStringToObject(t, "metrics", cfg->metrics.topic);
     }
+    cnc_json_exact_numbers(o); /* thresholds as written: a dashboard draws them */
     char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;
     cJSON_Delete(o);
     return text;

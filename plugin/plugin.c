@@ -71,20 +71,6 @@ static const struct {
 };
 #define N_CALLBACKS (sizeof callbacks / sizeof callbacks[0])
 
-/* A client id as one topic level: wildcards and separators become '_'. */
-static void topic_level(const char *in, char *out, size_t out_len)
-{
-    size_t i = 0;
-    if (in == NULL || in[0] == '\0') {
-        in = "unknown";
-    }
-    for (; in[i] != '\0' && i + 1 < out_len; i++) {
-        char c = in[i];
-        out[i] = (c == '+' || c == '#' || c == '/') ? '_' : c;
-    }
-    out[i] = '\0';
-}
-
 static void publish_reject(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
                            const struct cnc_reject *rej, int64_t now_ms)
 {
@@ -94,14 +80,11 @@ static void publish_reject(struct cnc_plugin *p, const struct mosquitto_evt_mess
     }
     const char *client_id = mosquitto_client_id(m->client);
     char *report = cnc_reject_report(rej, m->topic, client_id, now_ms, m->payload, m->payloadlen);
-    char level[256];
-    char topic[512];
-    topic_level(client_id, level, sizeof level);
-    snprintf(topic, sizeof topic, "%s/%s", base, level);
-    if (report != NULL) {
+    char topic[CNC_REJECT_TOPIC_LEVEL_MAX + 65536];
+    if (report != NULL && cnc_reject_topic(base, client_id, topic, sizeof topic) > 0) {
         mosquitto_broker_publish_copy(NULL, topic, (int)strlen(report), report, 1, false, NULL);
-        free(report);
     }
+    free(report);
 }
 
 /* One message on <analytics.topic>/<cnc_id>, QoS 0, built without malloc. */
@@ -176,6 +159,13 @@ static int on_message(int event, void *event_data, void *userdata)
     if (!cnc_ingest_wants(p->ingest, m->topic, &cap)) {
         return MOSQ_ERR_SUCCESS;
     }
+    /* Machine data is a stream, not a state: a retained PUBLISH on an ingest topic is stored
+       and delivered as usual, but the broker does not keep it (200,000 retained messages took
+       it from 22 to 265 MB, and every new subscriber got the whole backlog). */
+    if (m->retain) {
+        m->retain = false;
+        p->stats.retain_stripped++;
+    }
     int64_t now_ms = cnc_now_ms();
     struct cnc_ingest_result res;
     int rc = cnc_ingest_process(p->ingest, &cap, m->payload, m->payloadlen, now_ms, &res);
@@ -222,11 +212,27 @@ static void storage_snapshot(const struct cnc_plugin *p, struct cnc_storage_snap
     st->commit_p99_ms = cnc_writer_latency_quantile(w, 0.99);
 }
 
+/* The running instances' rule state, summed (a few instances: cheap, once per report). */
+static void rule_state_snapshot(struct cnc_plugin *p)
+{
+    const struct cnc_route_table *t = cnc_ingest_routes(p->ingest);
+    p->stats.rule_machines = p->stats.rule_evicted = p->stats.rule_untracked = 0;
+    for (size_t i = 0; i < cnc_route_table_instance_count(t); i++) {
+        const struct cnc_rule_set *rs = cnc_route_table_instance(t, i)->rules;
+        if (rs != NULL) {
+            p->stats.rule_machines += cnc_rules_tracked_machines(rs);
+            p->stats.rule_evicted += cnc_rules_evicted(rs);
+            p->stats.rule_untracked += cnc_rules_untracked(rs);
+        }
+    }
+}
+
 static void report(struct cnc_plugin *p, int64_t now_ms)
 {
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
     struct cnc_storage_snapshot st;
     storage_snapshot(p, &st);
+    rule_state_snapshot(p);
     if (p->stats.received != p->reported_received || st.stored != p->reported_stored ||
         st.dead_letters != p->reported_dead_letters) {
         char line[1024];

@@ -7,6 +7,7 @@
 #include "reject.h"
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 
 #include "timestamp.h"
 #include "utf8.h"
+#include "json_number.h"
 
 static const char *const reject_names[CNC_REJECT__COUNT] = {
     [CNC_REJECT_NONE] = "accepted",
@@ -55,37 +57,31 @@ int cnc_reject_set(struct cnc_reject *rej, enum cnc_reject_code code, const char
     va_start(ap, fmt);
     vsnprintf(rej->detail, sizeof rej->detail, fmt, ap);
     va_end(ap);
+    /* Both may quote the message (member names, a handler's words) and be cut by their bound:
+       what the plugin publishes is always valid UTF-8. */
+    utf8_make_valid(rej->field, sizeof rej->field);
+    utf8_make_valid(rej->detail, sizeof rej->detail);
     return CNC_EREJECT;
 }
 
-/* The first `limit` bytes as valid UTF-8: bad bytes become U+FFFD, a character cut by the limit is
- * dropped. */
-static char *excerpt(const void *message, size_t len, size_t limit)
+size_t cnc_reject_topic(const char *base, const char *client_id, char *out, size_t out_len)
 {
-    const char *s = message;
-    size_t n = len < limit ? len : limit;
-    char *out = malloc(n * 3 + 1);
-    if (out == NULL) {
-        return NULL;
+    char level[CNC_REJECT_TOPIC_LEVEL_MAX + 1];
+    if (client_id == NULL || client_id[0] == '\0') {
+        client_id = "unknown";
     }
-    size_t o = 0, i = 0;
-    while (i < n) {
-        size_t ok = utf8_invalid_at(s + i, n - i);
-        memcpy(out + o, s + i, ok);
-        o += ok;
-        i += ok;
-        if (i >= n) {
-            break;
-        }
-        /* A sequence valid in the whole message but cut by the limit: drop it. */
-        if (n < len && utf8_invalid_at(s + i, len - i > 4 ? 4 : len - i) > 0) {
-            break;
-        }
-        memcpy(out + o, "\xEF\xBF\xBD", 3);
-        o += 3;
-        i++;
+    utf8_copy_valid(client_id, strlen(client_id), level, CNC_REJECT_TOPIC_LEVEL_MAX, true, NULL);
+    int n = snprintf(out, out_len, "%s/%s", base, level);
+    return n > 0 && (size_t)n < out_len ? (size_t)n : 0;
+}
+
+/* The first `limit` bytes as valid UTF-8 (see utf8_copy_valid); *cut when something was left. */
+static char *excerpt(const void *text, size_t len, size_t limit, bool *cut)
+{
+    char *out = malloc(limit + 1);
+    if (out != NULL) {
+        utf8_copy_valid(text, len, out, limit, false, cut);
     }
-    out[o] = '\0';
     return out;
 }
 
@@ -93,26 +89,43 @@ char *cnc_reject_report(const struct cnc_reject *rej, const char *topic, const c
                         int64_t received_ms, const void *message, size_t len)
 {
     char when[25];
+    bool id_cut = false, topic_cut = false, message_cut = false;
     cJSON *o = cJSON_CreateObject();
-    char *text = excerpt(message, len, 256);
+    char *text = excerpt(message, len, CNC_REJECT_EXCERPT_MAX, &message_cut);
+    char *id = client_id != NULL
+                   ? excerpt(client_id, strlen(client_id), CNC_REJECT_EXCERPT_MAX, &id_cut)
+                   : NULL;
+    char *where = excerpt(topic, strlen(topic), CNC_REJECT_EXCERPT_MAX, &topic_cut);
     char *out = NULL;
 
     cnc_timestamp_format(received_ms, when);
-    if (o != NULL && text != NULL &&
+    if (o != NULL && text != NULL && where != NULL && (client_id == NULL || id != NULL) &&
         cJSON_AddStringToObject(o, "reason", cnc_reject_name(rej->code)) != NULL &&
         (rej->field[0] ? cJSON_AddStringToObject(o, "field", rej->field)
                        : cJSON_AddNullToObject(o, "field")) != NULL &&
         cJSON_AddStringToObject(o, "detail", rej->detail) != NULL &&
-        cJSON_AddStringToObject(o, "topic", topic) != NULL &&
-        (client_id != NULL ? cJSON_AddStringToObject(o, "client_id", client_id)
-                           : cJSON_AddNullToObject(o, "client_id")) != NULL &&
+        cJSON_AddStringToObject(o, "topic", where) != NULL &&
+        (id != NULL ? cJSON_AddStringToObject(o, "client_id", id)
+                    : cJSON_AddNullToObject(o, "client_id")) != NULL &&
         (rej->cnc_id[0] ? cJSON_AddStringToObject(o, "cnc_id", rej->cnc_id)
                         : cJSON_AddNullToObject(o, "cnc_id")) != NULL &&
         cJSON_AddStringToObject(o, "received_at", when) != NULL &&
         cJSON_AddStringToObject(o, "message", text) != NULL) {
+        /* Cut texts say so, with their whole length in bytes. */
+        if (id_cut) {
+            cnc_json_add_number(o, "client_id_bytes", (double)strlen(client_id));
+        }
+        if (topic_cut) {
+            cnc_json_add_number(o, "topic_bytes", (double)strlen(topic));
+        }
+        if (message_cut) {
+            cnc_json_add_number(o, "message_bytes", (double)len);
+        }
         out = cJSON_PrintUnformatted(o);
     }
     free(text);
+    free(id);
+    free(where);
     cJSON_Delete(o);
     return out;
 }

@@ -26,8 +26,10 @@
  * number is skipped for that message.
  *
  * Per-machine state is bounded: at most max_machines distinct cnc_ids per
- * instance are tracked; further machines get the stateless rules only and
- * are counted in cnc_rules_untracked().
+ * instance are tracked; a further machine takes the state row of the machine
+ * seen least recently (counted in cnc_rules_evicted()). Only when memory
+ * runs out does a message get the stateless rules alone
+ * (cnc_rules_untracked()).
  */
 #ifndef CNC_RULES_H
 #define CNC_RULES_H
@@ -55,6 +57,7 @@ void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg,
 size_t cnc_rules_count(const struct cnc_rule_set *rs);
 size_t cnc_rules_tracked_machines(const struct cnc_rule_set *rs);
 uint64_t cnc_rules_untracked(const struct cnc_rule_set *rs);
+uint64_t cnc_rules_evicted(const struct cnc_rule_set *rs);
 
 void cnc_rules_destroy(struct cnc_rule_set *rs);
 

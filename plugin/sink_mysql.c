@@ -19,6 +19,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include "json_number.h"
 #include "payload_span.h"
 #include "schema_sql.h"
 #include "timestamp.h"
@@ -440,7 +441,9 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
             payload_len = pe - ps;
         } else {
             cJSON *root = cJSON_ParseWithLength(s->message, s->message_len);
-            m->printed = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(root, "payload"));
+            cJSON *pl = cJSON_GetObjectItemCaseSensitive(root, "payload");
+            cnc_json_exact_numbers(pl); /* the numbers as sent, not cJSON's 15 digits */
+            m->printed = cJSON_PrintUnformatted(pl);
             cJSON_Delete(root);
             payload = m->printed != NULL ? m->printed : "{}";
             payload_len = strlen(payload);

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "timestamp.h"
+#include "json_number.h"
 
 void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code)
 {
@@ -41,6 +42,15 @@ void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snaps
     }
     if (any && n > 0 && (size_t)n < len) {
         n += snprintf(buf + n, len - (size_t)n, ")");
+    }
+    if (s->rule_evicted + s->rule_untracked != 0 && n > 0 && (size_t)n < len) {
+        n +=
+            snprintf(buf + n, len - (size_t)n, " rule_state_evicted=%llu rule_state_untracked=%llu",
+                     (unsigned long long)s->rule_evicted, (unsigned long long)s->rule_untracked);
+    }
+    if (s->retain_stripped != 0 && n > 0 && (size_t)n < len) {
+        n += snprintf(buf + n, len - (size_t)n, " retain_stripped=%llu",
+                      (unsigned long long)s->retain_stripped);
     }
     if (st != NULL && st->enabled && n > 0 && (size_t)n < len) {
         n += snprintf(buf + n, len - (size_t)n,
@@ -85,23 +95,29 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         return NULL;
     }
     for (int c = 1; c < CNC_REJECT__COUNT; c++) {
-        cJSON_AddNumberToObject(by, cnc_reject_name((enum cnc_reject_code)c),
-                                (double)s->by_reason[c]);
+        cnc_json_add_number(by, cnc_reject_name((enum cnc_reject_code)c), (double)s->by_reason[c]);
     }
     cJSON_AddStringToObject(o, "at", when);
-    cJSON_AddNumberToObject(o, "received", (double)s->received);
-    cJSON_AddNumberToObject(o, "accepted", (double)s->accepted);
-    cJSON_AddNumberToObject(o, "rejected", (double)s->rejected);
-    cJSON_AddNumberToObject(o, "anomalies", (double)s->anomalies);
+    cnc_json_add_number(o, "received", (double)s->received);
+    cnc_json_add_number(o, "accepted", (double)s->accepted);
+    cnc_json_add_number(o, "rejected", (double)s->rejected);
+    cnc_json_add_number(o, "anomalies", (double)s->anomalies);
+    cnc_json_add_number(o, "retain_stripped", (double)s->retain_stripped);
+    cJSON *rs = cJSON_AddObjectToObject(o, "rule_state");
+    if (rs != NULL) {
+        cnc_json_add_number(rs, "machines", (double)s->rule_machines);
+        cnc_json_add_number(rs, "evicted", (double)s->rule_evicted);
+        cnc_json_add_number(rs, "untracked", (double)s->rule_untracked);
+    }
     cJSON_AddItemToObject(o, "rejected_by_reason", by);
     if (st != NULL && st->enabled) {
-        cJSON_AddNumberToObject(o, "stored", (double)st->stored);
-        cJSON_AddNumberToObject(o, "spooled_bytes", (double)st->spooled_bytes);
-        cJSON_AddNumberToObject(o, "db_errors", (double)st->db_errors);
+        cnc_json_add_number(o, "stored", (double)st->stored);
+        cnc_json_add_number(o, "spooled_bytes", (double)st->spooled_bytes);
+        cnc_json_add_number(o, "db_errors", (double)st->db_errors);
         cJSON *causes = cJSON_AddObjectToObject(o, "db_errors_by_cause");
         for (int c = 1; causes != NULL && c < CNC_DB__COUNT; c++) {
-            cJSON_AddNumberToObject(causes, cnc_db_cause_name((enum cnc_db_cause)c),
-                                    (double)st->db_errors_by_cause[c]);
+            cnc_json_add_number(causes, cnc_db_cause_name((enum cnc_db_cause)c),
+                                (double)st->db_errors_by_cause[c]);
         }
         if (st->waiting_for != CNC_DB_OK) {
             cJSON_AddStringToObject(o, "db_waiting_for",
@@ -109,15 +125,15 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         } else {
             cJSON_AddNullToObject(o, "db_waiting_for");
         }
-        cJSON_AddNumberToObject(o, "batches", (double)st->batches);
-        cJSON_AddNumberToObject(o, "last_batch_ms", (double)st->last_batch_ms);
+        cnc_json_add_number(o, "batches", (double)st->batches);
+        cnc_json_add_number(o, "last_batch_ms", (double)st->last_batch_ms);
         cJSON_AddBoolToObject(o, "db_connected", st->db_connected);
-        cJSON_AddNumberToObject(o, "spool_damaged_records", (double)st->damaged);
-        cJSON_AddNumberToObject(o, "dead_letters", (double)st->dead_letters);
+        cnc_json_add_number(o, "spool_damaged_records", (double)st->damaged);
+        cnc_json_add_number(o, "dead_letters", (double)st->dead_letters);
         cJSON_AddBoolToObject(o, "dead_letters_full", st->dead_letters_full);
         if (st->commit_p50_ms >= 0) {
-            cJSON_AddNumberToObject(o, "commit_latency_p50_ms", (double)st->commit_p50_ms);
-            cJSON_AddNumberToObject(o, "commit_latency_p99_ms", (double)st->commit_p99_ms);
+            cnc_json_add_number(o, "commit_latency_p50_ms", (double)st->commit_p50_ms);
+            cnc_json_add_number(o, "commit_latency_p99_ms", (double)st->commit_p99_ms);
         }
     }
     out = cJSON_PrintUnformatted(o);

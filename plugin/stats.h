@@ -19,7 +19,12 @@ struct cnc_stats {
     uint64_t accepted;
     uint64_t rejected; /* including those let through by on_invalid: pass */
     uint64_t by_reason[CNC_REJECT__COUNT];
-    uint64_t anomalies; /* anomaly flags raised on accepted messages */
+    uint64_t anomalies;       /* anomaly flags raised on accepted messages */
+    uint64_t retain_stripped; /* retained PUBLISHes on ingest topics, not kept as retained */
+    /* Rule state (z-score, stuck) of the running handler instances, summed at each report. */
+    uint64_t rule_machines;  /* machines with state */
+    uint64_t rule_evicted;   /* machines whose state made room for a newer one */
+    uint64_t rule_untracked; /* messages that got no state (out of memory) */
 };
 
 /* The storage side, read from the writer's atomics (all zero without a mysql section). */

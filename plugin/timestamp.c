@@ -9,8 +9,9 @@
 #include <math.h>
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
-#define MAX_MS INT64_C(253402300799999) /* 9999-12-31T23:59:59.999Z */
+#include "json_number.h"
 
 static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
 {
@@ -46,17 +47,70 @@ static unsigned days_in_month(int64_t y, unsigned m)
     return m == 2 && is_leap(y) ? 29 : dim[m - 1];
 }
 
+/*
+ * Epoch seconds (below 1e12) or milliseconds written in decimal, "D+[.D+]": the integer part
+ * and the fraction's digits are taken as written, the fraction truncated at the millisecond.
+ */
+static enum cnc_ts_result from_decimal(const char *s, size_t len, int64_t *ms)
+{
+    size_t i = 0;
+    int64_t whole = 0;
+    if (len == 0 || s[0] < '0' || s[0] > '9') {
+        return CNC_TS_BAD;
+    }
+    while (i < len && s[i] >= '0' && s[i] <= '9') {
+        if (whole > CNC_TS_MAX_MS) {
+            return CNC_TS_TOO_LATE; /* and no overflow further on */
+        }
+        whole = whole * 10 + (s[i++] - '0');
+    }
+    unsigned frac_ms = 0, scale = 100;
+    if (i < len && s[i] == '.') {
+        size_t start = ++i;
+        while (i < len && s[i] >= '0' && s[i] <= '9') {
+            frac_ms += (unsigned)(s[i] - '0') * scale;
+            scale /= 10;
+            i++;
+        }
+        if (i == start) {
+            return CNC_TS_BAD;
+        }
+    }
+    if (i != len) {
+        return CNC_TS_BAD;
+    }
+    int64_t v = whole < INT64_C(1000000000000) ? whole * 1000 + frac_ms : whole;
+    if (v > CNC_TS_MAX_MS) {
+        return CNC_TS_TOO_LATE;
+    }
+    *ms = v;
+    return CNC_TS_OK;
+}
+
 enum cnc_ts_result cnc_timestamp_from_number(double v, int64_t *ms)
 {
     if (!isfinite(v)) {
         return CNC_TS_BAD;
     }
-    double x = v >= 1e12 ? v : v * 1000.0;
-    if (x < 0 || x > (double)MAX_MS) {
-        return CNC_TS_OUT_OF_RANGE;
+    if (v < 0) {
+        return CNC_TS_TOO_EARLY;
     }
-    *ms = (int64_t)floor(x + 0.5);
-    return CNC_TS_OK;
+    if (v >= 1e12 ? v > (double)CNC_TS_MAX_MS : v * 1000.0 > (double)CNC_TS_MAX_MS) {
+        return CNC_TS_TOO_LATE;
+    }
+    if (v == floor(v)) {
+        *ms = v >= 1e12 ? (int64_t)v : (int64_t)v * 1000;
+        return CNC_TS_OK;
+    }
+    /* A fraction: its digits as the sender wrote them (the shortest text that reads back as v),
+       truncated like an RFC 3339 fraction; v * 1000 would round 1747379028.123 to ...027.999. */
+    char text[CNC_JSON_NUMBER_MAX];
+    size_t n = cnc_json_number(v, text);
+    if (memchr(text, 'e', n) != NULL) {
+        *ms = 0; /* below 1e-5 s: 1970, refused by the caller's 2000 check */
+        return CNC_TS_OK;
+    }
+    return from_decimal(text, n, ms);
 }
 
 /* Reads exactly n digits at s[*i]. */
@@ -83,41 +137,13 @@ static bool expect(const char *s, size_t len, size_t *i, char c)
     return true;
 }
 
-static enum cnc_ts_result from_digit_string(const char *s, size_t len, int64_t *ms)
-{
-    size_t i = 0;
-    size_t dots = 0;
-    if (len == 0 || len > 32) {
-        return CNC_TS_BAD;
-    }
-    for (i = 0; i < len; i++) {
-        if (s[i] == '.') {
-            dots++;
-            if (i == 0 || i == len - 1) {
-                return CNC_TS_BAD;
-            }
-        } else if (s[i] < '0' || s[i] > '9') {
-            return CNC_TS_BAD;
-        }
-    }
-    if (dots > 1) {
-        return CNC_TS_BAD;
-    }
-    char buf[33];
-    for (i = 0; i < len; i++) {
-        buf[i] = s[i];
-    }
-    buf[len] = '\0';
-    return cnc_timestamp_from_number(strtod(buf, NULL), ms);
-}
-
 enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t *ms)
 {
     size_t i = 0;
     unsigned year, mon, day, hour, min, sec, frac_ms = 0;
 
-    if (len > 0 && len <= 32 && s[0] >= '0' && s[0] <= '9' && (len < 5 || s[4] != '-')) {
-        return from_digit_string(s, len, ms);
+    if (len > 0 && s[0] >= '0' && s[0] <= '9' && (len < 5 || s[4] != '-')) {
+        return from_decimal(s, len, ms);
     }
     if (!digits(s, len, &i, 4, &year) || !expect(s, len, &i, '-') || !digits(s, len, &i, 2, &mon) ||
         !expect(s, len, &i, '-') || !digits(s, len, &i, 2, &day)) {
@@ -166,11 +192,17 @@ enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t 
         sec > 60) {
         return CNC_TS_BAD;
     }
+    if (sec == 60) {
+        return CNC_TS_LEAP_SECOND;
+    }
     int64_t days = days_from_civil(year, mon, day);
     int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - (int64_t)offset_min * 60;
     int64_t v = secs * 1000 + frac_ms;
-    if (v < 0 || v > MAX_MS) {
-        return CNC_TS_OUT_OF_RANGE;
+    if (v < 0) {
+        return CNC_TS_TOO_EARLY;
+    }
+    if (v > CNC_TS_MAX_MS) {
+        return CNC_TS_TOO_LATE;
     }
     *ms = v;
     return CNC_TS_OK;

@@ -94,3 +94,80 @@ bool utf8_printable(const char *str, size_t len, size_t *n_chars)
     *n_chars = n;
     return true;
 }
+
+/* The length of the valid sequence at s (1-4), or 0 when none starts there. */
+static size_t valid_sequence(const char *s, size_t len)
+{
+    size_t n = len < 4 ? len : 4;
+    for (size_t k = 1; k <= n; k++) {
+        if (utf8_invalid_at(s, k) == k) {
+            return k;
+        }
+    }
+    return 0;
+}
+
+size_t utf8_copy_valid(const char *in, size_t len, char *out, size_t max, bool topic_level,
+                       bool *cut)
+{
+    const unsigned char *s = (const unsigned char *)in;
+    size_t i = 0, o = 0;
+    bool left_out = false;
+    while (i < len) {
+        size_t n = s[i] == 0 ? 0 : s[i] < 0x80 ? 1 : valid_sequence(in + i, len - i);
+        const char *piece = in + i;
+        size_t piece_len = n;
+        bool control =
+            n == 1 ? (s[i] < 0x20 || s[i] == 0x7F) : n == 2 && s[i] == 0xC2 && s[i + 1] <= 0x9F;
+        if (n == 0) {
+            piece = topic_level ? "_" : "\xEF\xBF\xBD";
+            piece_len = topic_level ? 1 : 3;
+            n = 1;
+        } else if (topic_level && (control || s[i] == '+' || s[i] == '#' || s[i] == '/')) {
+            piece = "_";
+            piece_len = 1;
+        }
+        if (o + piece_len > max) {
+            left_out = true;
+            break;
+        }
+        memcpy(out + o, piece, piece_len);
+        o += piece_len;
+        i += n;
+    }
+    out[o] = '\0';
+    if (cut != NULL) {
+        *cut = left_out;
+    }
+    return o;
+}
+
+void utf8_make_valid(char *s, size_t cap)
+{
+    size_t len = strlen(s);
+    if (utf8_invalid_at(s, len) == len) {
+        return; /* the common case: nothing to do */
+    }
+    /* A character cut at the end (by snprintf's bound) is dropped, not replaced. */
+    for (size_t back = 1; back <= 3 && back <= len; back++) {
+        unsigned c = (unsigned char)s[len - back];
+        if (c >= 0xC0) {
+            size_t want = c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+            if (want > back) {
+                s[len - back] = '\0';
+                len -= back;
+            }
+            break;
+        }
+        if (c < 0x80) {
+            break;
+        }
+    }
+    if (utf8_invalid_at(s, len) == len) {
+        return;
+    }
+    char tmp[1024];
+    size_t max = (cap < sizeof tmp ? cap : sizeof tmp) - 1;
+    utf8_copy_valid(s, len, tmp, max, false, NULL);
+    memcpy(s, tmp, strlen(tmp) + 1);
+}

@@ -24,4 +24,19 @@ size_t utf8_invalid_at(const char *buf, size_t len);
  */
 bool utf8_printable(const char *s, size_t len, size_t *n_chars);
 
+/*
+ * Copies in (len bytes, not NUL-terminated) into out as valid UTF-8 of at most max bytes
+ * (out has room for max + 1; it is NUL-terminated). A byte that does not start a valid
+ * sequence becomes U+FFFD; a character that does not fit whole is left out, never cut.
+ * With topic_level, the copy is one safe MQTT topic level: control characters (C0, DEL,
+ * C1), '+', '#', '/' and invalid bytes become '_' (mosquitto refuses controls in topics, a
+ * wildcard or '/' would change what the topic means). Returns the bytes written;
+ * *cut (may be NULL) is set when input was left out for lack of room.
+ */
+size_t utf8_copy_valid(const char *in, size_t len, char *out, size_t max, bool topic_level,
+                       bool *cut);
+
+/* In place: the NUL-terminated s made valid UTF-8 (as utf8_copy_valid, without topic rules). */
+void utf8_make_valid(char *s, size_t cap);
+
 #endif

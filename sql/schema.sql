@@ -89,8 +89,13 @@ CREATE OR REPLACE VIEW cnc_efficiency_hourly AS
 
 -- Readings straight from the payload JSON, one row per payload member: what
 -- mysql.readings: json stores instead of cnc_reading rows (also works with rows).
+-- A member name may hold any character, '"' and '\' among them: JSON_QUOTE makes it a
+-- correct path member. The names are utf8mb4 whatever the server's or database's default
+-- character set (a latin1 default would turn other names into '?').
 CREATE OR REPLACE VIEW cnc_reading_json AS
   SELECT m.msg_key, m.cnc_id, m.ts, k.name,
-         JSON_VALUE(m.payload, CONCAT('$."', k.name, '"')) AS value
+         JSON_VALUE(m.payload, CONCAT(_utf8mb4'$.', JSON_QUOTE(k.name))) AS value
   FROM cnc_message m,
-       JSON_TABLE(JSON_KEYS(m.payload), '$[*]' COLUMNS (name VARCHAR(64) PATH '$')) AS k;
+       JSON_TABLE(JSON_KEYS(m.payload), '$[*]'
+                  COLUMNS (name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin
+                           PATH '$')) AS k;

@@ -26,6 +26,7 @@
 #include "ingest.h"
 #include "registry.h"
 #include "safe_file.h"
+#include "json_number.h"
 
 static void usage(void)
 {
@@ -95,7 +96,7 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
             derive_topic(cfg->ingest.topics[0], line, topic, sizeof topic);
         }
         cJSON *o = cJSON_CreateObject();
-        cJSON_AddNumberToObject(o, "line", (double)lineno);
+        cnc_json_add_number(o, "line", (double)lineno);
         cJSON_AddStringToObject(o, "topic", topic);
         struct cnc_topic_capture cap_;
         if (!cnc_ingest_wants(ing, topic, &cap_)) {

@@ -31,16 +31,22 @@ async function main() {
         if (!d) return null;
         const rows = Array.from(document.querySelectorAll('#rejects tbody tr'))
           .map((tr) => Array.from(tr.cells).map((td) => td.textContent));
-        return { connected: d.connected(), drawn: d.drawn(), rows,
-                 status: document.getElementById('status').textContent };
+        const text = (id) => document.getElementById(id).textContent;
+        return { connected: d.connected(), drawn: d.drawn(), rows, status: text('status'),
+                 storage: { db: text('kpi-db'), dead: text('kpi-dead'),
+                            deadClass: document.getElementById('kpi-dead').className,
+                            waiting: text('st-waiting'), errors: text('st-errors'),
+                            rules: text('st-rules') } };
       });
       if (s) {
         result.connected = s.connected;
         result.status = s.status;
         result.drawn = s.drawn;
+        result.storage = s.storage;
         result.rejectRow = s.rows.find((r) => r[1] === expectReason && (!expectClient || r[4] === expectClient)) || null;
         const allDrawn = CHARTS.every((c) => s.drawn[c] > 0);
-        if (s.connected && allDrawn && (!expectReason || result.rejectRow)) {
+        const storageShown = s.storage.dead !== '-' && s.storage.rules !== '-';
+        if (s.connected && allDrawn && storageShown && (!expectReason || result.rejectRow)) {
           ok = true;
           break;
         }

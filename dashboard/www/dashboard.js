@@ -248,8 +248,10 @@
       el('kpi-rejected').textContent = last ? Math.round(last.rejected).toLocaleString() : '0';
       var db = el('kpi-db');
       if (typeof s.db_connected === 'boolean') {
-        db.textContent = s.db_connected ? 'connected' : 'DOWN';
-        db.className = 'db ' + (s.db_connected ? 'up' : 'down');
+        // Up but not taking writes (read-only, full, locked...): the writer waits, says why.
+        var waiting = s.db_waiting_for;
+        db.textContent = !s.db_connected ? 'DOWN' : waiting ? 'waiting: ' + waiting : 'connected';
+        db.className = 'db ' + (!s.db_connected ? 'down' : waiting ? 'waiting' : 'up');
       } else {
         db.textContent = 'no storage';
         db.className = 'db unknown';
@@ -263,8 +265,19 @@
         ? s.commit_latency_p50_ms + ' ms / ' + s.commit_latency_p99_ms + ' ms' : '-';
       el('st-batch').textContent = typeof s.last_batch_ms === 'number'
         ? s.last_batch_ms + ' ms (' + num(s.batches) + ' batches)' : '-';
-      el('st-errors').textContent = num(s.db_errors);
-      el('st-dead').textContent = num(s.dead_letters) + ' / ' + num(s.spool_damaged_records);
+      var causes = s.db_errors_by_cause || {};
+      var named = Object.keys(causes).filter(function (k) { return causes[k] > 0; })
+        .map(function (k) { return k + ' ' + num(causes[k]); });
+      el('st-errors').textContent = num(s.db_errors) + (named.length ? ' (' + named.join(', ') + ')' : '');
+      el('st-waiting').textContent = s.db_waiting_for || (typeof s.db_connected === 'boolean' ? 'nothing' : '-');
+      el('st-dead').textContent = num(s.dead_letters) + ' / ' + num(s.spool_damaged_records) +
+        (s.dead_letters_full ? ' - FULL: the writer is held up' : '');
+      // Dead letters are records the database refused: never stored until re-submitted.
+      var dead = el('kpi-dead');
+      dead.textContent = typeof s.dead_letters === 'number' ? num(s.dead_letters) : '-';
+      dead.className = 'dead ' + (s.dead_letters > 0 ? 'some' : 'none');
+      var rs = s.rule_state;
+      el('st-rules').textContent = rs ? num(rs.machines) + ' / ' + num(rs.evicted) : '-';
     }
     el('kpi-machines').textContent = snap.machineCount.toLocaleString();
 

@@ -13,6 +13,7 @@
 
 #include "analytics.h"
 #include "ingest.h"
+#include "utf8.h"
 
 static struct cnc_ingest *ing[4];
 static struct cnc_registry *reg;
@@ -79,6 +80,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char *s = cJSON_PrintUnformatted(o);
         free(s);
         cJSON_Delete(o);
+        /* What is published: valid UTF-8 JSON whose numbers read back bit for bit. */
+        size_t alen;
+        const char *text = cnc_ingest_analytics(i, &res, &alen);
+        if (text != NULL) {
+            if (utf8_invalid_at(text, alen) != alen) {
+                abort();
+            }
+            cJSON *a = cJSON_Parse(text);
+            const cJSON *values = cJSON_GetObjectItemCaseSensitive(a, "values");
+            if (a == NULL) {
+                abort();
+            }
+            for (size_t k = 0; values != NULL && k < res.rec.n_readings; k++) {
+                const struct cnc_reading *r = &res.rec.readings[k];
+                const cJSON *v = cJSON_GetObjectItemCaseSensitive(values, r->name);
+                if (r->kind == CNC_VALUE_NUMBER && v != NULL &&
+                    memcmp(&v->valuedouble, &r->num, sizeof r->num) != 0 && r->num == r->num &&
+                    !(r->num == 0 && v->valuedouble == 0)) {
+                    abort();
+                }
+            }
+            cJSON_Delete(a);
+        }
     } else {
         if (res.rej.code == CNC_REJECT_NONE || res.rej.code >= CNC_REJECT__COUNT) {
             abort();
@@ -87,6 +111,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         cJSON *parsed = s != NULL ? cJSON_Parse(s) : NULL;
         if (parsed == NULL) {
             abort(); /* a report must always be valid JSON */
+        }
+        if (utf8_invalid_at(s, strlen(s)) != strlen(s) ||
+            utf8_invalid_at(res.rej.detail, strlen(res.rej.detail)) != strlen(res.rej.detail) ||
+            utf8_invalid_at(res.rej.field, strlen(res.rej.field)) != strlen(res.rej.field)) {
+            abort(); /* and valid UTF-8 */
         }
         cJSON_Delete(parsed);
         free(s);

@@ -62,3 +62,9 @@ def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path
     assert seen["ok"] and seen["connected"] and not seen["pageErrors"]
     assert all(n > 0 for n in seen["drawn"].values()), seen["drawn"]
     assert seen["rejectRow"][1] == "bad_timestamp" and seen["rejectRow"][2] == "timestamp"
+    # The storage panel: database up, nothing waited for, no dead letters, rule state counted.
+    st = seen["storage"]
+    assert st["db"] == "connected" and st["waiting"] == "nothing", st
+    assert st["dead"] == "0" and st["deadClass"] == "dead none", st
+    machines, evicted = st["rules"].split(" / ")
+    assert int(machines.replace(",", "")) > 0 and evicted == "0", st

@@ -219,6 +219,8 @@ def test_metrics_published_retained(broker, collector_factory):
     assert (stats["accepted"], stats["rejected"]) == (4, 7)
     by = stats["rejected_by_reason"]
     assert (by["wrong_type"], by["missing_field"], by["not_json"], by["duplicate_key"]) == (2, 1, 1, 1)
+    assert stats["retain_stripped"] == 0
+    assert stats["rule_state"] == {"machines": 0, "evicted": 0, "untracked": 0}
     wait_for(lambda: "cnc_ingest: received=11 accepted=4 rejected=7" in broker.log_text(),
              what="the summary log line")
 

@@ -479,3 +479,28 @@ def test_nesting_the_database_would_refuse_is_refused_at_ingest(broker_factory, 
     assert rows(mariadb) == 1
     assert mariadb.scalar("SELECT JSON_DEPTH(payload) FROM cnc_message") == 31
     pub.close()
+
+
+def test_reading_json_view_with_any_name_on_a_latin1_server(broker_factory, tmp_path):
+    """The view builds a JSON path from each member name: names holding '"' or '\\' need
+    quoting (they gave NULL), and on a server whose default character set is latin1 the names
+    must still be utf8mb4 (they came out as '??')."""
+    from mariadb import MariaDB
+
+    db = MariaDB(tmp_path / "latin1db",
+                 server_args=["--character-set-server=latin1", "--collation-server=latin1_swedish_ci"])
+    try:
+        assert db.root("SELECT @@character_set_server")[0][0] == "latin1"
+        b = broker_factory(storage_yaml(db, tmp_path / "spool", readings="json"))
+        pub = RawPublisher(b.port, "latin1", protocol=5)
+        payload = {'a"b': 1, "c\\d": 2, "ü": 3, "温度": 4.5, "note": "温度 ok"}
+        msg = json.dumps({"cnc_id": "M-1", "part_program": "p", "timestamp": 1747379028000,
+                          "payload": payload}, ensure_ascii=False)
+        assert pub.publish("cnc/M-1/data", msg, qos=1) == 0
+        wait_rows(db, 1)
+        got = dict(db.query("SELECT name, value FROM cnc_reading_json"))
+        assert got == {'a"b': "1", "c\\d": "2", "ü": "3", "温度": "4.5", "note": "温度 ok"}
+        pub.close()
+        b.stop()
+    finally:
+        db.stop()

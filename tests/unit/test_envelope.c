@@ -361,6 +361,164 @@ static void cnc_id_reported(void **state)
     assert_string_equal(rej.cnc_id, "");
 }
 
+/* The detail of the reject of json (with limits lim), which must be code/field. */
+static const char *detail_of(const char *json, const struct cnc_envelope_limits *lim,
+                             enum cnc_reject_code code, const char *field)
+{
+    static struct cnc_reject rej;
+    struct reject_case c = {json, NULL, code, field};
+    check_case(&c, lim);
+    cJSON *root;
+    struct cnc_message msg;
+    parse(json, lim, NULL, &msg, &rej, &root);
+    return rej.detail;
+}
+
+/* An escaped NUL would end every C string there: refused where it stands. */
+static void nul_escapes(void **state)
+{
+    (void)state;
+    assert_non_null(strstr(detail_of(ENV("\"ANY1\\u0000evil\"", "\"p\"", "1747379028", "{}"),
+                                     &limits, CNC_REJECT_BAD_CNC_ID, "cnc_id"),
+                           "contains \\u0000 (U+0000), which is not allowed"));
+    detail_of(ENV("\"A\"", "\"p\\u0000\"", "1747379028", "{}"), &limits,
+              CNC_REJECT_BAD_PART_PROGRAM, "part_program");
+    detail_of(ENV("\"A\"", "\"p\"", "\"1747379028\\u0000x\"", "{}"), &limits,
+              CNC_REJECT_BAD_TIMESTAMP, "timestamp");
+    /* The 256-byte bound passed with "x\u0000" and 2,000 bytes more. */
+    char big[2200];
+    memset(big, 'y', sizeof big);
+    big[sizeof big - 1] = '\0';
+    char *msg = malloc(4000);
+    snprintf(msg, 4000, OK_ENV("{\"s\":\"x\\u0000%s\"}"), big);
+    detail_of(msg, &limits, CNC_REJECT_BAD_PAYLOAD_VALUE, "payload.s");
+    free(msg);
+    /* Two names that would both read as "a". */
+    assert_non_null(strstr(detail_of(OK_ENV("{\"a\\u0000b\":1,\"a\\u0000c\":2}"), &limits,
+                                     CNC_REJECT_BAD_PAYLOAD_VALUE, "payload.a\\u0000b"),
+                           "member name contains"));
+    detail_of(OK_ENV("{\"deep\":{\"x\\u0000\":1}}"),
+              &(struct cnc_envelope_limits){65536, 256, true, true, 300000},
+              CNC_REJECT_BAD_PAYLOAD_VALUE, "payload.deep.x\\u0000");
+    /* A top-level name that would read as "cnc_id". */
+    detail_of("{\"cnc_id\":\"A\",\"cnc_id\\u0000\":\"B\",\"part_program\":\"p\","
+              "\"timestamp\":1747379028,\"payload\":{}}",
+              &limits, CNC_REJECT_UNKNOWN_FIELD, "cnc_id\\u0000");
+    /* Not a NUL: an escaped backslash, then "u0000". */
+    struct reject_case fine = {OK_ENV("{\"s\":\"\\\\u0000\"}"), NULL, CNC_REJECT_NONE, ""};
+    check_case(&fine, &limits);
+    /* Inside a member that unknown_fields: ignore never reads: no matter. */
+    struct cnc_envelope_limits ignore = limits;
+    ignore.reject_unknown_fields = false;
+    struct reject_case ignored = {"{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":"
+                                  "1747379028,\"payload\":{},\"note\":\"x\\u0000\"}",
+                                  NULL, CNC_REJECT_NONE, ""};
+    check_case(&ignored, &ignore);
+    /* The report still names a sound machine. */
+    struct cnc_reject rej;
+    cJSON *root;
+    struct cnc_message m;
+    parse(OK_ENV("{\"s\":\"\\u0000\"}"), &limits, NULL, &m, &rej, &root);
+    assert_string_equal(rej.cnc_id, "CNC001");
+}
+
+/* Nesting beyond cJSON's own limit (1000) is the nesting rule, not a syntax error. */
+static void nesting_beyond_the_parser(void **state)
+{
+    (void)state;
+    size_t n = 1200;
+    char *deep = malloc(2 * n + 1);
+    memset(deep, '[', n);
+    memset(deep + n, ']', n);
+    deep[2 * n] = '\0';
+    char *msg = malloc(3 * n + 200);
+    struct cnc_envelope_limits nested = limits;
+    nested.allow_nested = true;
+    snprintf(msg, 3 * n + 200, OK_ENV("{\"d\":%s}"), deep);
+    struct cnc_reject rej;
+    cJSON *root;
+    struct cnc_message m;
+    const struct cnc_envelope_limits *both[] = {&nested, &limits};
+    for (int k = 0; k < 2; k++) {
+        assert_int_equal(parse(msg, both[k], NULL, &m, &rej, &root), CNC_EREJECT);
+        assert_int_equal(rej.code, CNC_REJECT_BAD_PAYLOAD_VALUE);
+        assert_memory_equal(rej.field, "payload.d[0][0][0]", 18); /* the path, up to its bound */
+        assert_non_null(strstr(rej.detail, k == 0 ? "nested deeper than 31 levels"
+                                                  : "ingest.allow_nested is false"));
+    }
+    snprintf(msg, 3 * n + 200, ENV("\"A\"", "\"p\"", "1747379028", "%s"), deep);
+    detail_of(msg, &limits, CNC_REJECT_WRONG_TYPE, "payload");
+    snprintf(msg, 3 * n + 200, ENV("%s", "\"p\"", "1747379028", "{}"), deep);
+    detail_of(msg, &limits, CNC_REJECT_WRONG_TYPE, "cnc_id");
+    detail_of(deep, &limits, CNC_REJECT_NOT_OBJECT, "");
+    snprintf(msg, 3 * n + 200, "{\"cnc_id\":\"A\",\"x\":%s}", deep);
+    detail_of(msg, &limits, CNC_REJECT_UNKNOWN_FIELD, "x");
+    /* A real syntax error in a deep text is still one. */
+    deep[2 * n - 1] = ',';
+    detail_of(deep, &limits, CNC_REJECT_NOT_OBJECT, "");
+    free(deep);
+    free(msg);
+}
+
+/* Details that point at the real fault, and the fix. */
+static void details_name_the_fault(void **state)
+{
+    (void)state;
+    const char *d = detail_of("{'cnc_id': 'CNC001', 'part_program': 'P-1', 'timestamp': "
+                              "1747379028, 'payload': {'spin': 200}}",
+                              &limits, CNC_REJECT_NOT_JSON, "");
+    assert_non_null(strstr(d, "a single quote: JSON strings and member names take double quotes"));
+    assert_non_null(strstr(d, "at byte offset 1"));
+    assert_non_null(strstr(detail_of(OK_ENV("{\"on\":True}"), &limits, CNC_REJECT_NOT_JSON, ""),
+                           "a Python literal (True, False or None)"));
+    assert_non_null(strstr(detail_of(OK_ENV("{\"t\":NaN}"), &limits, CNC_REJECT_NOT_JSON, ""),
+                           "NaN and Infinity are not JSON numbers"));
+    assert_non_null(strstr(detail_of(OK_ENV("{\"t\":-Infinity}"), &limits, CNC_REJECT_NOT_JSON, ""),
+                           "-Infinity is not a JSON number"));
+    /* Timestamps: the unit it looks like, the date it was read as, no "before 2000" for 1e308. */
+    assert_string_equal(detail_of(ENV("\"A\"", "\"p\"", "1747379028123456", "{}"), &limits,
+                                  CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
+                        "1747379028123456 read as epoch milliseconds is after "
+                        "9999-12-31T23:59:59.999Z; it looks like epoch microseconds "
+                        "(2025-05-16T07:03:48.123Z): send milliseconds or seconds");
+    assert_non_null(strstr(detail_of(ENV("\"A\"", "\"p\"", "\"1747379028123456789\"", "{}"),
+                                     &limits, CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
+                           "it looks like epoch nanoseconds (2025-05-16T07:03:48.123Z)"));
+    assert_string_equal(detail_of(ENV("\"A\"", "\"p\"", "1e308", "{}"), &limits,
+                                  CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
+                        "1e+308 read as epoch milliseconds is after 9999-12-31T23:59:59.999Z");
+    assert_string_equal(detail_of(ENV("\"A\"", "\"p\"", "1747379", "{}"), &limits,
+                                  CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
+                        "1747379 read as epoch seconds is 1970-01-21T05:22:59.000Z, before "
+                        "2000-01-01T00:00:00Z");
+    assert_string_equal(detail_of(ENV("\"A\"", "\"p\"", "-5", "{}"), &limits,
+                                  CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
+                        "-5 read as epoch seconds is negative, before 2000-01-01T00:00:00Z");
+    assert_string_equal(detail_of(ENV("\"A\"", "\"p\"", "\"1999-12-31T23:59:59Z\"", "{}"), &limits,
+                                  CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
+                        "1999-12-31T23:59:59.000Z is before 2000-01-01T00:00:00Z");
+    assert_non_null(strstr(detail_of(ENV("\"A\"", "\"p\"", "\"2025-05-16T07:03:60Z\"", "{}"),
+                                     &limits, CNC_REJECT_BAD_TIMESTAMP, "timestamp"),
+                           "second 60 (a leap second) is not accepted"));
+    assert_string_equal(detail_of(ENV("\"A\"", "\"p\"", "1747486400", "{}"), &limits,
+                                  CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
+                        "2025-05-17T12:53:20.000Z is 86400 s ahead of the broker clock, limit "
+                        "300 s (ingest.max_future_skew_s)");
+    struct reject_case ok = {OK_ENV("{\"a\":true,\"b\":false,\"c\":null}"), NULL, CNC_REJECT_NONE,
+                             ""};
+    check_case(&ok, &limits);
+    /* An unknown member: the report names the machine the message carried. */
+    struct cnc_reject rej;
+    cJSON *root;
+    struct cnc_message m;
+    assert_int_equal(parse("{\"cnc_id\":\"CNC001\",\"part_program\":\"p\",\"timestamp\":"
+                           "1747379028,\"payload\":{},\"note\":\"x\"}",
+                           &limits, NULL, &m, &rej, &root),
+                     CNC_EREJECT);
+    assert_int_equal(rej.code, CNC_REJECT_UNKNOWN_FIELD);
+    assert_string_equal(rej.cnc_id, "CNC001");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -370,6 +528,9 @@ int main(void)
         cmocka_unit_test(accepted_forms),
         cmocka_unit_test(options),
         cmocka_unit_test(cnc_id_reported),
+        cmocka_unit_test(nul_escapes),
+        cmocka_unit_test(nesting_beyond_the_parser),
+        cmocka_unit_test(details_name_the_fault),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

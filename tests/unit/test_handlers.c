@@ -179,7 +179,8 @@ static void efficiency_refuses(void **state)
     } cases[] = {
         {"{\"temperature\":70,\"vibration\":1}", "press: mode is missing"},
         {"{\"mode\":\"warp\",\"temperature\":70,\"vibration\":1}",
-         "press: mode \"warp\" is not a configured mode"},
+         "press: mode \"warp\" is not a configured mode (configured: active, idle, maintenance, "
+         "offline; the keys of params.mode_factors)"},
         {"{\"mode\":\"active\",\"vibration\":1}", "press: temperature is missing"},
         {"{\"mode\":\"active\",\"temperature\":\"hot\",\"vibration\":1}",
          "press: temperature must be a number"},

@@ -3,6 +3,7 @@
  * report published on the rejected topic (plugin/reject.c).
  */
 #include <setjmp.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -13,6 +14,7 @@
 #include <cjson/cJSON.h>
 
 #include "reject.h"
+#include "utf8.h"
 
 static void stable_names(void **state)
 {
@@ -91,12 +93,91 @@ static void message_excerpt(void **state)
     free(s);
 }
 
+static bool valid_utf8(const char *s)
+{
+    return utf8_invalid_at(s, strlen(s)) == strlen(s);
+}
+
+/* The reject topic never carries invalid UTF-8, a wildcard or a second level from a client id. */
+static void topic_from_client_id(void **state)
+{
+    (void)state;
+    char topic[512];
+    assert_int_equal(cnc_reject_topic("cnc/rejected", "collector-7", topic, sizeof topic), 24);
+    assert_string_equal(topic, "cnc/rejected/collector-7");
+    cnc_reject_topic("cnc/rejected",
+                     "a/b+c#d\x01"
+                     "e\x7f\xc2\x85"
+                     "f",
+                     topic, sizeof topic);
+    assert_string_equal(topic, "cnc/rejected/a_b_c_d_e__f");
+    cnc_reject_topic("cnc/rejected", "bad\xff\xfe", topic, sizeof topic);
+    assert_string_equal(topic, "cnc/rejected/bad__");
+    cnc_reject_topic("cnc/rejected", "", topic, sizeof topic);
+    assert_string_equal(topic, "cnc/rejected/unknown");
+    cnc_reject_topic("cnc/rejected", NULL, topic, sizeof topic);
+    assert_string_equal(topic, "cnc/rejected/unknown");
+    /* 127 ASCII bytes and a 3-byte character across the 128-byte bound: left out whole
+       (it used to be cut at 255 bytes, mid-character: mosquitto_sub then disconnects). */
+    char id[300];
+    memset(id, 'x', 127);
+    strcpy(id + 127, "\xe2\x82\xac and more");
+    size_t n = cnc_reject_topic("cnc/rejected", id, topic, sizeof topic);
+    assert_int_equal(n, strlen("cnc/rejected/") + 127);
+    assert_true(valid_utf8(topic));
+    memset(id, 'y', 126);
+    strcpy(id + 126, "\xc3\xa4z");
+    cnc_reject_topic("cnc/rejected", id, topic, sizeof topic);
+    assert_int_equal(strlen(topic), strlen("cnc/rejected/") + 128);
+    assert_true(valid_utf8(topic));
+}
+
+/* A client id of 65,535 bytes is not copied into every report: cut, and said so. */
+static void long_texts_bounded(void **state)
+{
+    (void)state;
+    struct cnc_reject rej = {0};
+    cnc_reject_set(&rej, CNC_REJECT_NOT_JSON, NULL, "x");
+    char *id = malloc(65536);
+    memset(id, 'c', 65535);
+    id[65535] = '\0';
+    id[255] = '\xc3'; /* a character across the 256-byte bound */
+    id[256] = '\xa4';
+    char *s = cnc_reject_report(&rej, id, id, 0, "{}", 2);
+    assert_true(strlen(s) < 2000);
+    assert_true(valid_utf8(s));
+    cJSON *o = cJSON_Parse(s);
+    assert_int_equal(strlen(cJSON_GetObjectItem(o, "client_id")->valuestring), 255);
+    assert_int_equal(cJSON_GetObjectItem(o, "client_id_bytes")->valuedouble, 65535);
+    assert_int_equal(strlen(cJSON_GetObjectItem(o, "topic")->valuestring), 255);
+    assert_int_equal(cJSON_GetObjectItem(o, "topic_bytes")->valuedouble, 65535);
+    assert_null(cJSON_GetObjectItem(o, "message_bytes"));
+    cJSON_Delete(o);
+    free(s);
+    free(id);
+    /* A field or detail cut by its bound inside a character: cut before it instead. */
+    char name[200];
+    memset(name, 'n', sizeof name);
+    memcpy(name + 94, "\xe2\x82\xac", 3);
+    name[sizeof name - 1] = '\0';
+    cnc_reject_set(&rej, CNC_REJECT_BAD_PAYLOAD_VALUE, name, "%s", name);
+    assert_true(valid_utf8(rej.field));
+    assert_int_equal(strlen(rej.field), 94);
+    assert_true(valid_utf8(rej.detail));
+    /* Invalid bytes a handler module might write: replaced. */
+    cnc_reject_set(&rej, CNC_REJECT_HANDLER_REJECTED, NULL,
+                   "bad \xff"
+                   " byte");
+    assert_string_equal(rej.detail, "bad \xef\xbf\xbd"
+                                    " byte");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(stable_names),
-        cmocka_unit_test(report_shape),
-        cmocka_unit_test(message_excerpt),
+        cmocka_unit_test(stable_names),       cmocka_unit_test(report_shape),
+        cmocka_unit_test(message_excerpt),    cmocka_unit_test(topic_from_client_id),
+        cmocka_unit_test(long_texts_bounded),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -282,17 +282,44 @@ static void state_is_bounded(void **state)
                                   "      - {name: high, variable: v, above: 10}\n",
                                   "ingest: {max_tracked_machines: 3}\n");
     const struct cnc_rule_set *rs = cnc_route_table_instance(cnc_ingest_routes(ing), 0)->rules;
-    const char *ids[] = {"A", "B", "C", "D"};
-    for (int round = 0; round < 2; round++) {
-        for (int i = 0; i < 4; i++) {
-            int stuck = fires(ing, ids[i], "{\"v\":20}", "stuck", NULL);
-            assert_int_equal(stuck, round == 1 && i < 3);
-            /* Stateless rules still apply to the untracked machine. */
-            assert_int_equal(fires(ing, ids[i], "{\"v\":20}", "high", NULL), 1);
+    /* A, B, C fill the three rows; the stateless rule applies to every machine throughout. */
+    assert_int_equal(fires(ing, "A", "{\"v\":20}", "high", NULL), 1);
+    assert_int_equal(fires(ing, "B", "{\"v\":20}", "stuck", NULL), 0);
+    assert_int_equal(fires(ing, "C", "{\"v\":20}", "stuck", NULL), 0);
+    /* D is new: A, seen least recently, gives up its row (it used to be D left without state
+       for good, as every machine after the bound: a flood of forged ids silenced the rest). */
+    assert_int_equal(fires(ing, "D", "{\"v\":20}", "stuck", NULL), 0);
+    assert_int_equal(cnc_rules_evicted(rs), 1);
+    assert_int_equal(fires(ing, "D", "{\"v\":20}", "stuck", NULL), 1); /* D is tracked */
+    /* B is touched, so C is now the oldest: A's return evicts C, and A starts afresh. */
+    assert_int_equal(fires(ing, "B", "{\"v\":20}", "stuck", NULL), 1);
+    assert_int_equal(fires(ing, "A", "{\"v\":20}", "stuck", NULL), 0);
+    assert_int_equal(cnc_rules_evicted(rs), 2);
+    assert_int_equal(fires(ing, "B", "{\"v\":20}", "stuck", NULL), 1); /* B kept its count */
+    assert_int_equal(fires(ing, "C", "{\"v\":20}", "stuck", NULL), 0); /* C was evicted */
+    assert_int_equal(cnc_rules_tracked_machines(rs), 3);
+    assert_int_equal(cnc_rules_evicted(rs), 3);
+    assert_int_equal(cnc_rules_untracked(rs), 0);
+    cnc_ingest_destroy(ing);
+
+    /* A flood of new ids past the bound: the table stays at the bound, every id is found. */
+    ing = make("      - {name: stuck, variable: v, stuck: {samples: 2}}\n",
+               "ingest: {max_tracked_machines: 100}\n");
+    rs = cnc_route_table_instance(cnc_ingest_routes(ing), 0)->rules;
+    char flood[16];
+    for (int i = 0; i < 20000; i++) {
+        snprintf(flood, sizeof flood, "F%d", i);
+        assert_int_equal(fires(ing, flood, "{\"v\":1}", "stuck", NULL), 0);
+        /* The 100 most recent are all still tracked (deletions kept the probe chains whole). */
+        if (i % 997 == 0 && i >= 100) {
+            for (int k = i - 99; k <= i; k += 33) {
+                snprintf(flood, sizeof flood, "F%d", k);
+                assert_int_equal(fires(ing, flood, "{\"v\":1}", "stuck", NULL), 1);
+            }
         }
     }
-    assert_int_equal(cnc_rules_tracked_machines(rs), 3);
-    assert_true(cnc_rules_untracked(rs) >= 4);
+    assert_int_equal(cnc_rules_tracked_machines(rs), 100);
+    assert_true(cnc_rules_evicted(rs) >= 19900);
     cnc_ingest_destroy(ing);
 
     /* Many machines: the table grows and keeps each one apart. */

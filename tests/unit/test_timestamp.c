@@ -29,11 +29,24 @@ static void numbers(void **state)
     /* From 1e12 on a number is milliseconds. */
     assert_int_equal(cnc_timestamp_from_number(1747379030250.0, &ms), CNC_TS_OK);
     assert_int_equal(ms, INT64_C(1747379030250));
-    assert_int_equal(cnc_timestamp_from_number(999999999999.0, &ms), CNC_TS_OUT_OF_RANGE);
+    assert_int_equal(cnc_timestamp_from_number(999999999999.0, &ms), CNC_TS_TOO_LATE);
     assert_int_equal(cnc_timestamp_from_number(1e12, &ms), CNC_TS_OK);
     assert_int_equal(ms, INT64_C(1000000000000));
-    assert_int_equal(cnc_timestamp_from_number(-5, &ms), CNC_TS_OUT_OF_RANGE);
-    assert_int_equal(cnc_timestamp_from_number(1e300, &ms), CNC_TS_OUT_OF_RANGE);
+    assert_int_equal(cnc_timestamp_from_number(-5, &ms), CNC_TS_TOO_EARLY);
+    assert_int_equal(cnc_timestamp_from_number(1e300, &ms), CNC_TS_TOO_LATE);
+    assert_int_equal(cnc_timestamp_from_number(1e308, &ms), CNC_TS_TOO_LATE);
+    /* Fractions are truncated as in RFC 3339, digit by digit as written: never rounded up,
+       and 1747379028.123 (1747379028.1229999 as a double) is still .123. */
+    assert_int_equal(cnc_timestamp_from_number(1747379028.1239, &ms), CNC_TS_OK);
+    assert_int_equal(ms, INT64_C(1747379028123));
+    assert_int_equal(cnc_timestamp_from_number(1747379028.123, &ms), CNC_TS_OK);
+    assert_int_equal(ms, INT64_C(1747379028123));
+    assert_int_equal(cnc_timestamp_from_number(1747379028.9999, &ms), CNC_TS_OK);
+    assert_int_equal(ms, INT64_C(1747379028999));
+    assert_int_equal(cnc_timestamp_from_number(1747379030250.9, &ms), CNC_TS_OK);
+    assert_int_equal(ms, INT64_C(1747379030250));
+    assert_int_equal(cnc_timestamp_from_number(1e-7, &ms), CNC_TS_OK); /* 1970: the caller's */
+    assert_int_equal(ms, 0);
     assert_int_equal(cnc_timestamp_from_number(INFINITY, &ms), CNC_TS_BAD);
     assert_int_equal(cnc_timestamp_from_number(NAN, &ms), CNC_TS_BAD);
 }
@@ -49,6 +62,12 @@ static void digit_strings(void **state)
     from_string("1.2.3", CNC_TS_BAD);
     from_string("", CNC_TS_BAD);
     from_string("-1747379028", CNC_TS_BAD);
+    assert_int_equal(from_string("1747379028.1239", CNC_TS_OK), INT64_C(1747379028123));
+    assert_int_equal(from_string("1747379028.9999", CNC_TS_OK), INT64_C(1747379028999));
+    assert_int_equal(from_string("1747379030250.9", CNC_TS_OK), INT64_C(1747379030250));
+    from_string("99999999999999999999999999999999999", CNC_TS_TOO_LATE);
+    assert_int_equal(from_string("0000000000000000000000001747379028", CNC_TS_OK),
+                     INT64_C(1747379028000));
     from_string("yesterday", CNC_TS_BAD);
 }
 
@@ -77,6 +96,11 @@ static void rfc3339(void **state)
     from_string("2025-05-16T07:03:49+0200", CNC_TS_BAD);
     from_string("2025-05-16T07:03:49Zjunk", CNC_TS_BAD);
     from_string("2025-5-16T07:03:49Z", CNC_TS_BAD);
+    /* Second 60 nowhere, not even where a leap second was. */
+    from_string("2016-12-31T23:59:60Z", CNC_TS_LEAP_SECOND);
+    from_string("2025-05-16T07:03:60Z", CNC_TS_LEAP_SECOND);
+    from_string("9999-12-31T23:59:59.999-01:00", CNC_TS_TOO_LATE);
+    from_string("0000-01-01T00:00:00Z", CNC_TS_TOO_EARLY);
 }
 
 static void format(void **state)
