@@ -1,5 +1,5 @@
 #!/usr/bin/python3
-"""reload_stall.py PORT PID LOG CONFIG NEW_CONFIG [ROUNDS] - how long a SIGHUP reload stalls the
+"""reload_stall.py PORT PID LOG CONFIG NEW_CONFIG [ROUNDS [TIMEOUT_S]] - how long a SIGHUP reload stalls the
 broker thread: a client sends PINGREQs back to back and records each round trip, while the
 broker is sent SIGHUP with NEW_CONFIG copied over CONFIG, ROUNDS times; for each, the time until
 the plugin's log line ("reloaded" or "reload refused") and the longest ping round trip in that
@@ -16,6 +16,7 @@ import time
 
 port, pid, log, config, new_config = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3], sys.argv[4], sys.argv[5]
 rounds = int(sys.argv[6]) if len(sys.argv) > 6 else 3
+timeout_s = float(sys.argv[7]) if len(sys.argv) > 7 else 120
 
 s = socket.create_connection(("127.0.0.1", port))
 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
@@ -29,16 +30,37 @@ stop = threading.Event()
 
 
 def probe():
-    while not stop.is_set():
-        t0 = time.monotonic()
-        s.sendall(b"\xc0\x00")
-        got = b""
-        while len(got) < 2:
-            got += s.recv(2 - len(got))
-        pings.append((t0, time.monotonic() - t0))
+    try:
+        while not stop.is_set():
+            t0 = time.monotonic()
+            s.sendall(b"\xc0\x00")
+            got = b""
+            while len(got) < 2:
+                chunk = s.recv(2 - len(got))
+                if not chunk:
+                    return
+                got += chunk
+            pings.append((t0, time.monotonic() - t0))
+    except OSError:
+        return  # the broker died
 
 
-th = threading.Thread(target=probe)
+def alive():
+    try:
+        os.kill(pid, 0)
+        return open(f"/proc/{pid}/stat").read().split()[2] != "Z"
+    except OSError:
+        return False
+
+
+def rss_mib():
+    for line in open(f"/proc/{pid}/status"):
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) // 1024
+    return -1
+
+
+th = threading.Thread(target=probe, daemon=True)
 th.start()
 time.sleep(1.0)
 baseline = max(r for _, r in pings)
@@ -49,6 +71,16 @@ for i in range(rounds):
     t0 = time.monotonic()
     os.kill(pid, signal.SIGHUP)
     while open(log, errors="replace").read().count("cnc_ingest: reload") <= before:
+        if not alive():
+            print(json.dumps({"error": f"the broker died {time.monotonic() - t0:.1f} s after SIGHUP"}))
+            sys.exit(0)
+        if time.monotonic() - t0 > timeout_s:
+            answered = [t + r for t, r in pings if t + r >= t0]
+            last = max(answered) - t0 if answered else 0.0
+            print(json.dumps({"error": f"no log line {timeout_s:.0f} s after SIGHUP; no ping answered "
+                                       f"after the first {last:.1f} s (broker thread blocked), "
+                                       f"broker RSS {rss_mib()} MiB"}))
+            os._exit(0)
         time.sleep(0.002)
     done = time.monotonic() - t0
     time.sleep(0.3)

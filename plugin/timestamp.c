@@ -48,6 +48,25 @@ static unsigned days_in_month(int64_t y, unsigned m)
 }
 
 /*
+ * An optional fraction ".D+" at s[*i]: its first three digits as milliseconds, the rest
+ * truncated. false for a '.' without digits.
+ */
+static bool fraction_ms(const char *s, size_t len, size_t *i, unsigned *frac_ms)
+{
+    *frac_ms = 0;
+    if (*i >= len || s[*i] != '.') {
+        return true;
+    }
+    size_t start = ++*i;
+    unsigned scale = 100;
+    for (; *i < len && s[*i] >= '0' && s[*i] <= '9'; ++*i) {
+        *frac_ms += (unsigned)(s[*i] - '0') * scale;
+        scale /= 10;
+    }
+    return *i > start;
+}
+
+/*
  * Epoch seconds (below 1e12) or milliseconds written in decimal, "D+[.D+]": the integer part
  * and the fraction's digits are taken as written, the fraction truncated at the millisecond.
  */
@@ -64,19 +83,8 @@ static enum cnc_ts_result from_decimal(const char *s, size_t len, int64_t *ms)
         }
         whole = whole * 10 + (s[i++] - '0');
     }
-    unsigned frac_ms = 0, scale = 100;
-    if (i < len && s[i] == '.') {
-        size_t start = ++i;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            frac_ms += (unsigned)(s[i] - '0') * scale;
-            scale /= 10;
-            i++;
-        }
-        if (i == start) {
-            return CNC_TS_BAD;
-        }
-    }
-    if (i != len) {
+    unsigned frac_ms = 0;
+    if (!fraction_ms(s, len, &i, &frac_ms) || i != len) {
         return CNC_TS_BAD;
     }
     int64_t v = whole < INT64_C(1000000000000) ? whole * 1000 + frac_ms : whole;
@@ -157,18 +165,8 @@ enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t 
         !expect(s, len, &i, ':') || !digits(s, len, &i, 2, &sec)) {
         return CNC_TS_BAD;
     }
-    if (i < len && s[i] == '.') {
-        i++;
-        size_t start = i;
-        unsigned scale = 100;
-        while (i < len && s[i] >= '0' && s[i] <= '9') {
-            frac_ms += (unsigned)(s[i] - '0') * scale;
-            scale /= 10;
-            i++;
-        }
-        if (i == start) {
-            return CNC_TS_BAD;
-        }
+    if (!fraction_ms(s, len, &i, &frac_ms)) {
+        return CNC_TS_BAD;
     }
     int offset_min = 0;
     if (i < len && (s[i] == 'Z' || s[i] == 'z')) {
