@@ -999,7 +999,7 @@ struct cnc_config *cnc_config_load(const char *path, char *err, size_t err_len)
     size_t len = 0;
     char why[600];
     /* A FIFO or device named as the config would block the broker in open() or read(). */
-    char *buf = cnc_file_read(path, 0, MAX_FILE_BYTES, &len, why, sizeof why);
+    char *buf = cnc_file_read(path, 0, CNC_FILE_NO_OWNER, MAX_FILE_BYTES, &len, why, sizeof why);
     if (buf == NULL) {
         snprintf(err, err_len, "config file %s", why);
         return NULL;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -107,20 +108,47 @@ int cnc_dead_letter_format(struct cnc_buf *out, const struct cnc_stored *s, cons
     return rc;
 }
 
+/*
+ * Opens path for appending, locked (flock LOCK_EX): cnc-ingest-resubmit renames the file and
+ * takes the same lock before it reads, so an append that opened the old name just before the
+ * rename either lands before the tool reads it or, finding the name moved, goes to a new file.
+ */
+static int open_locked(const char *path, struct stat *st)
+{
+    for (int tries = 0; tries < 16; tries++) {
+        int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+        if (fd < 0) {
+            return -1;
+        }
+        struct stat named;
+        if (flock(fd, LOCK_EX) != 0 || fstat(fd, st) != 0) {
+            close(fd);
+            return -1;
+        }
+        if (!S_ISREG(st->st_mode)) {
+            close(fd);
+            errno = EINVAL;
+            return -1;
+        }
+        if (stat(path, &named) == 0 && named.st_dev == st->st_dev && named.st_ino == st->st_ino) {
+            return fd;
+        }
+        close(fd); /* renamed away meanwhile: open the name again */
+    }
+    errno = EAGAIN;
+    return -1;
+}
+
 int cnc_dead_letter_append(const char *path, const void *line, size_t len, uint64_t max_bytes)
 {
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW, 0640);
+    struct stat st;
+    int fd = open_locked(path, &st);
     if (fd < 0) {
         return CNC_EIO;
     }
-    struct stat st;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
-        int e = errno;
-        close(fd);
-        errno = S_ISREG(st.st_mode) ? e : EINVAL;
-        return CNC_EIO;
-    }
-    if ((uint64_t)st.st_size + len > max_bytes) {
+    /* The bound holds back a file that has grown, never the first line: a record alone larger
+       than the bound would otherwise block the writer for good, whatever the operator did. */
+    if (st.st_size > 0 && (uint64_t)st.st_size + len > max_bytes) {
         close(fd);
         return CNC_EFULL;
     }
@@ -161,8 +189,9 @@ int cnc_dead_letter_parse(const char *line, size_t len, struct cnc_buf *out, cha
                 if (hi < 0 || lo < 0) {
                     snprintf(err, err_len, "\"record\" is not hex digits");
                     rc = CNC_EINVAL;
+                } else {
+                    p[i] = (uint8_t)(hi << 4 | lo);
                 }
-                p[i] = (uint8_t)(hi << 4 | lo);
             }
             struct cnc_stored s;
             if (rc == 0 && cnc_stored_decode(out->p, out->len, &s) != 0) {

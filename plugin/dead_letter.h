@@ -18,7 +18,8 @@
  * The file is bounded (spool.dead_letter_max_bytes): a record that would pass
  * the bound is not written, and the writer keeps it in the spool instead,
  * which then fills and refuses new messages with spool_full: backpressure,
- * never a silent drop.
+ * never a silent drop. (An empty file takes one line of any size.) Appends
+ * and cnc-ingest-resubmit's reading take an exclusive flock on the file.
  */
 #ifndef CNC_DEAD_LETTER_H
 #define CNC_DEAD_LETTER_H
@@ -35,9 +36,9 @@ int cnc_dead_letter_format(struct cnc_buf *out, const struct cnc_stored *s, cons
                            size_t len, const char *error, int64_t now_ms);
 
 /*
- * Appends line to path with one write, synced. 0; CNC_EFULL when the file
- * would exceed max_bytes; CNC_EIO (errno set) when it cannot be written. On
- * failure the file is as it was.
+ * Appends line to path with one write, synced, under the file's flock. 0;
+ * CNC_EFULL when a file that is not empty would exceed max_bytes; CNC_EIO
+ * (errno set) when it cannot be written. On failure the file is as it was.
  */
 int cnc_dead_letter_append(const char *path, const void *line, size_t len, uint64_t max_bytes);
 

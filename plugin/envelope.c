@@ -435,12 +435,31 @@ static int known_field(const char *name)
     return -1;
 }
 
+/* The top-level member a location is in, by its position: its name as cJSON decoded it
+   ("cnc\u005fid" is cnc_id), not as written. */
+static const cJSON *top_member(const cJSON *root, const struct cnc_json_location *loc)
+{
+    const cJSON *c = root->child;
+    for (size_t i = 0; c != NULL && i < loc->top_index; i++) {
+        c = c->next;
+    }
+    return c;
+}
+
+struct nul_search {
+    const struct cnc_envelope_limits *lim;
+    const cJSON *root;
+};
+
 /* With unknown_fields: ignore, what is inside an unknown member is never read. */
 static bool inside_ignored_member(const struct cnc_json_location *loc, void *arg)
 {
-    const struct cnc_envelope_limits *lim = arg;
-    bool top_level_name = loc->is_name && loc->depth == 1;
-    return !top_level_name && !lim->reject_unknown_fields && known_field(loc->top) < 0;
+    const struct nul_search *q = arg;
+    if (loc->is_name && loc->depth == 1) {
+        return false; /* a top-level name itself */
+    }
+    const cJSON *m = top_member(q->root, loc);
+    return !q->lim->reject_unknown_fields && m != NULL && known_field(m->string) < 0;
 }
 
 /*
@@ -454,16 +473,19 @@ static int check_nul_escapes(const struct cnc_envelope_limits *lim, const char *
                              const cJSON *root, struct cnc_reject *rej)
 {
     struct cnc_json_location loc;
-    if (!cnc_json_find_nul_escape(buf, len, inside_ignored_member, (void *)lim, &loc)) {
+    struct nul_search q = {lim, root};
+    if (!cnc_json_find_nul_escape(buf, len, inside_ignored_member, &q, &loc)) {
         return 0; /* only inside members that are ignored, or not an escape after all */
     }
-    int field = known_field(loc.top);
+    const cJSON *member = top_member(root, &loc);
+    bool top_level_name = loc.is_name && loc.depth == 1;
+    int field = member != NULL && !top_level_name ? known_field(member->string) : -1;
     if (field != F_CNC_ID) {
         note_cnc_id(cJSON_GetObjectItemCaseSensitive(root, "cnc_id"), rej);
     }
     static const char nul[] = "contains \\u0000 (U+0000), which is not allowed: it would end "
                               "the text there";
-    if (loc.is_name && loc.depth == 1) {
+    if (top_level_name) {
         return cnc_reject_set(rej, CNC_REJECT_UNKNOWN_FIELD, loc.top, "member name %s", nul);
     }
     switch (field) {

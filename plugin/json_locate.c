@@ -61,6 +61,7 @@ static void fill(const struct walk *w, size_t offset, bool is_name, struct cnc_j
     loc->depth = w->depth;
     loc->offset = offset;
     loc->root_is_object = w->depth > 0 && w->lv[0].object;
+    loc->top_index = w->depth > 0 ? w->lv[0].index : 0;
     for (size_t d = 0; d < kept && o < sizeof loc->path; d++) {
         const struct level *l = &w->lv[d];
         int n;
@@ -89,9 +90,8 @@ static void value_done(struct walk *w)
     struct level *l = &w->lv[w->depth - 1];
     if (l->object) {
         l->at_key = true;
-    } else {
-        l->index++;
     }
+    l->index++; /* members of an object are counted too: top_index */
 }
 
 /*

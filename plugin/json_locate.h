@@ -19,7 +19,8 @@
 
 struct cnc_json_location {
     char path[CNC_JSON_PATH_MAX]; /* "payload.a[2]": member names as written, between quotes */
-    char top[CNC_JSON_PATH_MAX];  /* the top-level member it is in ("" at the root) */
+    char top[CNC_JSON_PATH_MAX];  /* the top-level member it is in, as written ("" at the root) */
+    size_t top_index;             /* that member's position among the root's members */
     bool is_name;                 /* the string is a member name, not a value */
     bool root_is_object;          /* the text's value is an object */
     size_t depth;                 /* containers open around it, the root counting 1 */

@@ -106,13 +106,12 @@ int cnc_file_check_each(const char *const *paths, const char *const *keys, size_
     return 0;
 }
 
-char *cnc_file_read(const char *path, unsigned flags, size_t max, size_t *len, char *err,
-                    size_t err_len)
+char *cnc_file_read(const char *path, unsigned flags, uid_t also_owner, size_t max, size_t *len,
+                    char *err, size_t err_len)
 {
     struct stat before, st;
     err[0] = '\0';
-    if (cnc_file_check(path, flags, CNC_FILE_NO_OWNER, err, err_len) != 0 ||
-        stat(path, &before) != 0) {
+    if (cnc_file_check(path, flags, also_owner, err, err_len) != 0 || stat(path, &before) != 0) {
         if (err[0] == '\0') {
             snprintf(err, err_len, "%s: %s", path, strerror(errno));
         }
@@ -132,7 +131,7 @@ char *cnc_file_read(const char *path, unsigned flags, size_t max, size_t *len, c
     }
     /* The file opened is the one checked: a swap in between is refused. */
     if (fstat(fd, &st) != 0 || st.st_dev != before.st_dev || st.st_ino != before.st_ino ||
-        check_stat(path, &st, flags, CNC_FILE_NO_OWNER, err, err_len) != 0) {
+        check_stat(path, &st, flags, also_owner, err, err_len) != 0) {
         if (err[0] == '\0') {
             snprintf(err, err_len, "%s changed while it was being opened", path);
         }
@@ -194,12 +193,7 @@ int cnc_password_read(const char *path, uid_t also_owner, char **password, char 
         return 0;
     }
     unsigned flags = CNC_FILE_NO_SYMLINK | CNC_FILE_SECRET;
-    if (cnc_file_check(path, flags, also_owner, why, sizeof why) != 0) {
-        snprintf(err, err_len, "mysql.password_file: %s", why);
-        return -1;
-    }
-    char *buf =
-        cnc_file_read(path, flags & ~CNC_FILE_SECRET, PASSWORD_MAX + 2, &n, why, sizeof why);
+    char *buf = cnc_file_read(path, flags, also_owner, PASSWORD_MAX + 2, &n, why, sizeof why);
     if (buf == NULL) {
         int e = errno;
         snprintf(err, err_len, "mysql.password_file: %s", why);

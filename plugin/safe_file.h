@@ -49,13 +49,14 @@ int cnc_file_check_each(const char *const *paths, const char *const *keys, size_
                         size_t err_len);
 
 /*
- * Reads the whole file (after cnc_file_check) into a new NUL-terminated
+ * Reads the whole file (after cnc_file_check; the checks are made again on
+ * the open descriptor, so the file read is the file checked) into a new NUL-terminated
  * buffer, *len bytes without the NUL; free() it. A file over max bytes is
  * refused ("holds more than MAX bytes"). NULL with the reason in err; errno
  * is EACCES when the file exists and is sound but this user may not read it.
  */
-char *cnc_file_read(const char *path, unsigned flags, size_t max, size_t *len, char *err,
-                    size_t err_len);
+char *cnc_file_read(const char *path, unsigned flags, uid_t also_owner, size_t max, size_t *len,
+                    char *err, size_t err_len);
 
 /*
  * The database password from a password file: a secret (as above, and no

@@ -517,13 +517,14 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
 
 /*
  * INSERT IGNORE skips a duplicate (a replay, a QoS 2 retransmission: expected) but also a row
- * the server refuses in a multi-row statement (a CHECK, the JSON check: warning 4025; a
- * one-row statement gets the error instead). When a statement inserted fewer rows than it
- * carried, every skipped row must be accounted for by a duplicate-key warning (one per row;
- * the session lists them all, max_error_count); otherwise the batch fails, so the writer
- * retries it and then isolates the refused record into the dead-letter file instead of losing
- * it. Other warnings (a truncation on a row that was inserted) do not count either way.
- * 0, or -1 with the reason in err.
+ * the server refuses in a multi-row statement (a CHECK, the JSON check: warning 4025; a unique
+ * key other than the primary; a foreign key; a one-row statement may get the error instead).
+ * When a statement inserted fewer rows than it carried, every skipped row must be accounted for
+ * by a duplicate-primary-key warning (one per row; the session lists them all,
+ * max_error_count); otherwise the batch fails: as refused (the writer then isolates the
+ * refused record into the dead-letter file instead of losing it) when a warning refuses a row,
+ * else as waiting. Other warnings (a truncation on a row that was inserted) count neither way.
+ * 0, or -1 with the reason in err and *cause.
  */
 static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipped, char *err,
                          size_t err_len, enum cnc_db_cause *cause)
@@ -535,26 +536,41 @@ static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipp
     if (res == NULL) {
         return fail_db(db, err, err_len, "show warnings", cause);
     }
-    uint64_t duplicates = 0;
+    uint64_t replays = 0;
+    bool refusal = false;
     char other[300] = "no warning given";
     MYSQL_ROW row;
     while ((row = mysql_fetch_row(res)) != NULL) {
         unsigned code = row[1] != NULL ? (unsigned)strtoul(row[1], NULL, 10) : 0;
-        if (code == ER_DUP_ENTRY) {
-            duplicates++;
-        } else if (strcmp(other, "no warning given") == 0) {
-            snprintf(other, sizeof other, "%s (%u)", row[2] != NULL ? row[2] : "?", code);
+        const char *text = row[2] != NULL ? row[2] : "?";
+        size_t n = strlen(text);
+        /* A replay collides on the primary key (msg_key first); a unique key an administrator
+           added is a refusal of this record like a CHECK ("for key 'PRIMARY'", MySQL 8:
+           "'cnc_message.PRIMARY'"). */
+        if (code == ER_DUP_ENTRY && n >= 8 && strcmp(text + n - 8, "PRIMARY'") == 0) {
+            replays++;
+            continue;
+        }
+        /* The warnings that mean a row was skipped for what it is; any other (a truncation on a
+           row that was inserted, something unknown) explains nothing and refuses nothing. */
+        static const unsigned skipping[] = {ER_DUP_ENTRY, 4025, 3819, 1452, 1216, 1644, 1048};
+        for (size_t k = 0; k < sizeof skipping / sizeof skipping[0]; k++) {
+            refusal |= code == skipping[k];
+        }
+        if (strcmp(other, "no warning given") == 0 || code != 0) {
+            snprintf(other, sizeof other, "%s (%u)", text, code);
         }
     }
     mysql_free_result(res);
-    if (duplicates >= skipped) {
+    if (replays >= skipped) {
         return 0;
     }
     snprintf(err, err_len,
-             "mysql: insert into %s: %" PRIu64 " rows skipped, %" PRIu64
-             " of them duplicates; the database refused the others: %s",
-             table, skipped, duplicates, other);
-    *cause = CNC_DB_REFUSED;
+             "mysql: insert into %s: %" PRIu64 " rows skipped, %" PRIu64 " of them replays; %s: %s",
+             table, skipped, replays,
+             refusal ? "the database refused the others" : "no reason given for the others", other);
+    /* Without a warning that refuses a record, the batch waits (never diverted on a guess). */
+    *cause = refusal ? CNC_DB_REFUSED : CNC_DB_OTHER;
     return -1;
 }
 

@@ -225,8 +225,9 @@ static bool dead_letter(struct cnc_writer *w, const struct cnc_spool_record *r,
     }
     if (rc != 0) {
         int e = errno;
-        bool was_full = atomic_exchange(&w->stats.dead_letters_full, 1);
-        if (!was_full || rc != CNC_EFULL) {
+        /* Full: logged once until it clears; an I/O error every time (it says which). */
+        bool was_full = rc == CNC_EFULL && atomic_exchange(&w->stats.dead_letters_full, 1);
+        if (!was_full) {
             say(w, CNC_WRITER_LOG_ERROR,
                 "writer: the database refuses a message from %.*s (%s), and %s cannot take it "
                 "(%s); it stays in the spool, and new messages are refused with spool_full once "
@@ -289,9 +290,9 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
             }
             atomic_store(&w->stats.db_connected, 1);
         }
+        bool stored = false;
         if (cnc_mysql_write(w->db, &w->decoded[i], 1, err, sizeof err, &cause) == 0) {
-            count_latency(w, &w->decoded[i], 1);
-            atomic_fetch_add(&w->stats.stored, 1);
+            stored = true;
         } else if (cause != CNC_DB_REFUSED) {
             count_failure(w, cause);
             say(w, CNC_WRITER_LOG_ERROR,
@@ -307,6 +308,10 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
             say(w, CNC_WRITER_LOG_ERROR,
                 "writer: cannot write the spool checkpoint (%s); will retry", strerror(errno));
             return false;
+        }
+        if (stored) {
+            count_latency(w, &w->decoded[i], 1);
+            atomic_fetch_add(&w->stats.stored, 1);
         }
     }
     return true;
@@ -343,9 +348,7 @@ static bool store(struct cnc_writer *w, size_t n)
         if (!store_one_by_one(w, good)) {
             return false;
         }
-    } else {
-        count_latency(w, w->decoded, good);
-        atomic_fetch_add(&w->stats.stored, good);
+        good = 0; /* counted one by one */
     }
     if (cnc_spool_commit(w->spool, &w->recs[n - 1].end) != 0) {
         /* Stored but not checkpointed: retrying the batch is a no-op for the database. */
@@ -353,8 +356,11 @@ static bool store(struct cnc_writer *w, size_t n)
             strerror(errno));
         return false;
     }
+    count_latency(w, w->decoded, good);
+    atomic_fetch_add(&w->stats.stored, good); /* once checkpointed: a retry is not counted twice */
     atomic_store(&w->stats.last_batch_ms, (uint64_t)(mono_ms() - t0));
     atomic_store(&w->stats.last_cause, CNC_DB_OK);
+    atomic_store(&w->stats.dead_letters_full, 0); /* whatever held it up is gone */
     /* Under sustained load collect() never idles: keep a spare segment ready from here too. */
     cnc_spool_prepare(w->spool);
     atomic_fetch_add(&w->stats.batches, 1);

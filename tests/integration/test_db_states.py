@@ -244,11 +244,11 @@ def test_refused_records_counted_apart_and_resubmitted(broker_factory, collector
     assert not (spool_dir / "dead-letter.jsonl").exists()
     r = resubmit(b)
     assert r.returncode == 0 and "no dead letters" in r.stdout
-    # The same line again (a copy an operator kept): one row all the same.
+    # The same line again, twice in a copy an operator kept: handled once, one row all the same.
     copy = tmp_path / "copy.jsonl"
-    copy.write_text(json.dumps(dl) + "\n")
+    copy.write_text(json.dumps(dl) + "\n" + json.dumps(dl) + "\n")
     r = resubmit(b, copy)
-    assert r.returncode == 0 and "1 stored" in r.stdout
+    assert r.returncode == 0 and "1 stored" in r.stdout and "repeated records handled once" in r.stdout
     assert rows(mariadb) == 26
     pub.close()
 
@@ -285,8 +285,37 @@ def test_dead_letter_file_at_its_bound_holds_the_writer_up(broker_factory, colle
     assert report["reason"] == "spool_full"
     assert "dead-letter.jsonl is full" in report["detail"], report
     assert rows(mariadb) == 5
-    (spool_dir / "dead-letter.jsonl").rename(tmp_path / "kept.jsonl")
-    wait_rows(mariadb, 5 + accepted, timeout=120)
-    assert [d["cnc_id"] for d in dead_letters(spool_dir)] == ["POISON-2"]
+    # The cause fixed (the constraint dropped): POISON-2 is stored like the rest, and the writer
+    # is no longer held up (the flag used to stay set until the next dead letter).
+    mariadb.root("ALTER TABLE cnc.cnc_message DROP CONSTRAINT no_poison")
+    wait_rows(mariadb, 5 + 1 + accepted, timeout=120)
+    assert [d["cnc_id"] for d in dead_letters(spool_dir)] == ["POISON-1"]
     wait_for(lambda: metrics(sub).get("dead_letters_full") is False, what="the writer going on")
+    assert metrics(sub)["dead_letters"] == 1
+    pub.close()
+
+
+def test_a_unique_key_other_than_msg_key_refuses_the_record(broker_factory, collector_factory,
+                                                             mariadb, tmp_path):
+    """INSERT IGNORE skips a row that collides on any unique key. Only a collision on the
+    primary key (msg_key) is a replay; a unique key an administrator added refuses the record
+    like a CHECK: kept as a dead letter, not silently dropped and counted as stored (found in
+    review)."""
+    spool_dir = tmp_path / "spool"
+    b = broker_factory(states_yaml(mariadb, spool_dir))
+    sub = collector_factory(b.port, topics=("cnc/ingest/stats",))
+    pub = RawPublisher(b.port, "unique", protocol=5)
+    publish_lathes(pub, 0, 3)
+    wait_rows(mariadb, 3)
+    mariadb.root("ALTER TABLE cnc.cnc_message ADD UNIQUE KEY one_per_ms (cnc_id, ts)")
+    same_ts = lathe_msg(7).replace('"spin":1007', '"spin":1')  # another message, same id and ts
+    assert pub.publish("cnc/CNC001/data", lathe_msg(7)) == 0
+    assert pub.publish("cnc/CNC001/data", same_ts) == 0
+    publish_lathes(pub, 8, 10)
+    wait_rows(mariadb, 3 + 1 + 10)
+    wait_for(lambda: len(dead_letters(spool_dir)) == 1, what="the dead letter")
+    (dl,) = dead_letters(spool_dir)
+    assert dl["message"] == json.loads(same_ts) and "one_per_ms" in dl["error"]
+    wait_for(lambda: metrics(sub).get("stored") == 14 and metrics(sub).get("dead_letters") == 1,
+             what="14 stored, 1 dead letter")
     pub.close()

@@ -414,6 +414,16 @@ static void nul_escapes(void **state)
                                   "1747379028,\"payload\":{},\"note\":\"x\\u0000\"}",
                                   NULL, CNC_REJECT_NONE, ""};
     check_case(&ignored, &ignore);
+    /* A member named with escapes is the member cJSON decodes it to (found in review). */
+    detail_of("{\"cnc\\u005fid\":\"ANY1\\u0000evil\",\"part_program\":\"p\",\"timestamp\":"
+              "1747379028,\"payload\":{}}",
+              &ignore, CNC_REJECT_BAD_CNC_ID, "cnc_id");
+    detail_of("{\"cnc_id\":\"A\",\"part_\\u0070rogram\":\"p\\u0000\\u0001\",\"timestamp\":"
+              "1747379028,\"payload\":{}}",
+              &limits, CNC_REJECT_BAD_PART_PROGRAM, "part_program");
+    detail_of("{\"cnc_id\":\"A\",\"part_program\":\"p\",\"timestamp\":1747379028,"
+              "\"p\\u0061yload\":{\"s\":\"\\u0000\"}}",
+              &limits, CNC_REJECT_BAD_PAYLOAD_VALUE, "p\\u0061yload.s");
     /* The report still names a sound machine. */
     struct cnc_reject rej;
     cJSON *root;

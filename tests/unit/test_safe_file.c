@@ -73,17 +73,18 @@ static void only_regular_files(void **state)
     size_t len;
     put("plain", "hello\n", 0644);
     assert_int_equal(cnc_file_check(at("plain"), 0, CNC_FILE_NO_OWNER, err, sizeof err), 0);
-    char *text = cnc_file_read(at("plain"), 0, 100, &len, err, sizeof err);
+    char *text = cnc_file_read(at("plain"), 0, CNC_FILE_NO_OWNER, 100, &len, err, sizeof err);
     assert_non_null(text);
     assert_int_equal(len, 6);
     free(text);
-    assert_null(cnc_file_read(at("plain"), 0, 5, &len, err, sizeof err));
+    assert_null(cnc_file_read(at("plain"), 0, CNC_FILE_NO_OWNER, 5, &len, err, sizeof err));
     assert_non_null(strstr(err, "holds 6 bytes, more than the 5 allowed"));
 
     assert_int_equal(mkfifo(at("fifo"), 0600), 0);
     REFUSED(cnc_file_check(at("fifo"), 0, CNC_FILE_NO_OWNER, err_, sizeof err_),
             "fifo is a FIFO (named pipe), not a regular file");
-    assert_null(cnc_file_read(at("fifo"), 0, 100, &len, err, sizeof err)); /* and no hang */
+    assert_null(cnc_file_read(at("fifo"), 0, CNC_FILE_NO_OWNER, 100, &len, err,
+                              sizeof err)); /* and no hang */
     REFUSED(cnc_file_check("/dev/null", 0, CNC_FILE_NO_OWNER, err_, sizeof err_),
             "/dev/null is a device, not a regular file");
     REFUSED(cnc_file_check(dir, 0, CNC_FILE_NO_OWNER, err_, sizeof err_),
