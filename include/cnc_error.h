@@ -45,7 +45,4 @@ enum cnc_reject_code {
     CNC_REJECT__COUNT
 };
 
-/* The stable code ("not_json", ...) of a reason; "accepted" for CNC_REJECT_NONE. */
-const char *cnc_reject_name(enum cnc_reject_code code);
-
 #endif

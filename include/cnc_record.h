@@ -103,6 +103,22 @@ static inline int cnc_record_add_anomaly(struct cnc_record *rec, const struct cn
     return 0;
 }
 
-const char *cnc_severity_name(enum cnc_severity s);
+/*
+ * "info", "warning", "critical". Defined here, not in the plugin: the plugin exports only
+ * mosquitto_plugin_*, so a module calling a function the plugin defines would fail to load
+ * (dlopen RTLD_NOW: undefined symbol). Everything a module may call lives in these headers.
+ */
+static inline const char *cnc_severity_name(enum cnc_severity s)
+{
+    switch (s) {
+    case CNC_SEVERITY_INFO:
+        return "info";
+    case CNC_SEVERITY_WARNING:
+        return "warning";
+    case CNC_SEVERITY_CRITICAL:
+        return "critical";
+    }
+    return "unknown";
+}
 
 #endif

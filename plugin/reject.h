@@ -19,6 +19,9 @@ struct cnc_reject {
     char cnc_id[65]; /* "" unless a well-formed cnc_id was read */
 };
 
+/* The stable code ("not_json", ...) of a reason; "accepted" for CNC_REJECT_NONE. */
+const char *cnc_reject_name(enum cnc_reject_code code);
+
 /* Fills rej; field may be NULL. Returns CNC_EREJECT for tail calls. */
 int cnc_reject_set(struct cnc_reject *rej, enum cnc_reject_code code, const char *field,
                    const char *fmt, ...) __attribute__((format(printf, 4, 5)));

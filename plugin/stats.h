@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cnc_error.h"
+#include "reject.h"
 #include "db_cause.h"
 
 struct cnc_stats {

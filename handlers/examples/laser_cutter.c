@@ -17,7 +17,12 @@
  * power_w and speed_mm_s are required numbers (else the message is refused);
  * every numeric member becomes a reading, plus the derived energy_j_per_mm;
  * gas_bar below min_gas_bar raises "assist_gas_low", power_w above
- * max_power_w raises "power_limit".
+ * max_power_w raises "power_limit"; a message with anomalies gets the reading
+ * "worst_severity" (a string: "warning", "critical").
+ *
+ * It calls every helper the public headers define (cnc_record_add_reading,
+ * cnc_record_add_anomaly, cnc_severity_name): they are inline in the headers,
+ * since the plugin exports nothing but mosquitto_plugin_*.
  *
  * Broker thread (process). Build with -DLASER_ABI_VERSION=N to produce a
  * module for another interface version (the tests check it is refused).
@@ -100,6 +105,15 @@ static int laser_process(void *instance, const struct cnc_message *msg, struct c
         struct cnc_anomaly a = {"power_limit", "power_w", power->valuedouble, l->max_power_w,
                                 CNC_SEVERITY_CRITICAL};
         cnc_record_add_anomaly(rec, &a);
+    }
+    if (rec->n_anomalies > 0) {
+        enum cnc_severity worst = CNC_SEVERITY_INFO;
+        for (size_t i = 0; i < rec->n_anomalies; i++) {
+            worst = rec->anomalies[i].severity > worst ? rec->anomalies[i].severity : worst;
+        }
+        struct cnc_reading r = {
+            .name = "worst_severity", .kind = CNC_VALUE_STRING, .str = cnc_severity_name(worst)};
+        cnc_record_add_reading(rec, &r);
     }
     return 0;
 }

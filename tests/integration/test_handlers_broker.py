@@ -142,7 +142,7 @@ routes: [{{match: "LASER-*", handler: lasers}}]
     assert pub.publish("cnc/LASER-1/data", msg, qos=1) == 0
     (_, body), = sub.wait_count("cnc/analytics/LASER-1", 1)
     a = json.loads(body)
-    assert a["handler"] == "lasers" and a["readings"] == 4
+    assert a["handler"] == "lasers" and a["readings"] == 5  # worst_severity from the module
     assert [x["rule"] for x in a["anomalies"]] == ["assist_gas_low"]
     assert pub.publish("cnc/LASER-1/data", msg.replace('"power_w":4200,', ""), qos=1) == 0x87
     pub.close()
