@@ -92,6 +92,11 @@ static void *mt_create(const cJSON *params, char *err, size_t err_len)
         mt_destroy(mt);
         return NULL;
     }
+    if (cJSON_GetArraySize(axes) > 256) { /* each message is checked against every axis */
+        cnc_param_fail(&c, "axes", "at most 256 axes");
+        mt_destroy(mt);
+        return NULL;
+    }
     mt->axes = calloc((size_t)cJSON_GetArraySize(axes) + 1, sizeof *mt->axes);
     mt->status_variable = strdup(status_var);
     mt->spindle_variable = strdup(spindle_var);

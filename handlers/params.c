@@ -102,6 +102,10 @@ int cnc_param_strings(const struct cnc_param_ctx *c, const cJSON *obj, const cha
     if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0) {
         return cnc_param_fail(c, key, "must be a non-empty list of strings");
     }
+    /* A message is checked against the list: its length is work per message. */
+    if (cJSON_GetArraySize(v) > CNC_PARAM_LIST_MAX) {
+        return cnc_param_fail(c, key, "at most 1024 strings");
+    }
     for (const cJSON *s = v->child; s != NULL; s = s->next) {
         if (!cJSON_IsString(s) || s->valuestring[0] == '\0') {
             return cnc_param_fail(c, key, "must be a non-empty list of strings");

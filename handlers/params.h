@@ -39,4 +39,7 @@ int cnc_param_strings(const struct cnc_param_ctx *c, const cJSON *obj, const cha
 int cnc_param_fail(const struct cnc_param_ctx *c, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The longest list of strings a param may hold (statuses, required). */
+#define CNC_PARAM_LIST_MAX 1024
+
 #endif

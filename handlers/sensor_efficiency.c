@@ -176,7 +176,7 @@ static void *se_create(const cJSON *params, char *err, size_t err_len)
             se_destroy(se);
             return NULL;
         }
-        if (f != NULL && (!cJSON_IsNumber(f) || factor < 0 || factor > 1)) {
+        if (f != NULL && (!cJSON_IsNumber(f) || !(factor >= 0 && factor <= 1))) {
             struct cnc_param_ctx fc = {"params.mode_factors", err, err_len};
             cnc_param_fail(&fc, mode, "must be a number from 0 to 1");
             se_destroy(se);

@@ -9,6 +9,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -18,8 +19,10 @@
 #include <yaml.h>
 
 #include "cnc_record.h"
+#include "name_index.h"
 #include "safe_file.h"
 #include "topic.h"
+#include "utf8.h"
 
 enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_ENUM, CFG_TOPIC_FILTERS, CFG_PUB_TOPIC };
 
@@ -156,6 +159,8 @@ static const char *const special_keys[] = {"handlers", "routes", "handler_module
 #define MAX_DEPTH 64              /* nesting, in the file and after aliases are expanded */
 #define MAX_PARAM_NODES 100000    /* values in all params and rules, aliases expanded */
 #define PATH_MAX_LEN 256
+#define MAX_HANDLERS 65536
+#define MAX_ROUTES 200000
 
 struct loader {
     const char *name;
@@ -168,6 +173,7 @@ struct loader {
     size_t n_nodes;
     size_t param_nodes; /* converted so far, over the whole file */
     size_t alias_nodes; /* of them, nodes converted a second time or more: what aliases repeat */
+    struct cnc_name_index handler_names;
     size_t lines_cap;
 };
 
@@ -176,6 +182,14 @@ static int fail_line(struct loader *ld, int line, const char *key, const char *f
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     snprintf(ld->err, ld->err_len, "%s:%d: %s: %s", ld->name, line, key, msg);
+    /* Values from the file are quoted in the message, which goes to the broker's log: a
+       newline there would forge a log line of its own. */
+    for (char *c = ld->err; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7F) {
+            *c = '?';
+        }
+    }
+    utf8_make_valid(ld->err, ld->err_len);
     return -1;
 }
 
@@ -433,6 +447,8 @@ static void section_free(const struct cfg_section *sec, struct cnc_config *cfg)
     }
 }
 
+static int record_line(struct loader *ld, const char *path, int line);
+
 static int load_section(struct loader *ld, const struct cfg_section *sec, yaml_node_t *map)
 {
     char path[160];
@@ -466,6 +482,9 @@ static int load_section(struct loader *ld, const struct cfg_section *sec, yaml_n
             return fail(ld, kn, path, "duplicate key");
         }
         seen |= UINT64_C(1) << i;
+        if (record_line(ld, path, (int)kn->start_mark.line + 1) != 0) {
+            return fail(ld, kn, path, "out of memory");
+        }
         if (set_key(ld, (char *)ld->cfg + sec->offset, &sec->keys[i], path, NULL, vn) != 0) {
             return -1;
         }
@@ -542,7 +561,9 @@ static cJSON *to_json(struct loader *ld, yaml_node_t *n, const char *path, int d
                 return cJSON_CreateBool(b);
             }
             double d = strtod(s, &end);
-            if (end != s && *end == '\0') {
+            /* "nan", "inf", "1e999" stay strings: a handler then refuses them as not a number
+               (a NaN passed every range check written as "x < lo || x > hi"). */
+            if (end != s && *end == '\0' && isfinite(d)) {
                 return cJSON_CreateNumber(d);
             }
         }
@@ -604,8 +625,11 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
         return fail(ld, map, "handlers", "must be a mapping of instance name to {type, params}");
     }
     size_t n = (size_t)(map->data.mapping.pairs.top - map->data.mapping.pairs.start);
+    if (n > MAX_HANDLERS) {
+        return fail(ld, map, "handlers", "%zu handler instances, more than %d", n, MAX_HANDLERS);
+    }
     cfg->handlers = calloc(n ? n : 1, sizeof *cfg->handlers);
-    if (cfg->handlers == NULL) {
+    if (cfg->handlers == NULL || cnc_name_index_init(&ld->handler_names, n) != 0) {
         return fail(ld, map, "handlers", "out of memory");
     }
     for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
@@ -622,10 +646,8 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
                         "instance names are at most 64 bytes (the database's "
                         "handler column)");
         }
-        for (size_t i = 0; i < cfg->n_handlers; i++) {
-            if (strcmp(cfg->handlers[i].name, name) == 0) {
-                return fail(ld, kn, path, "duplicate handler instance");
-            }
+        if (cnc_name_index_find(&ld->handler_names, name) >= 0) {
+            return fail(ld, kn, path, "duplicate handler instance");
         }
         struct cnc_handler_config *h = &cfg->handlers[cfg->n_handlers++];
         h->line = (int)kn->start_mark.line + 1;
@@ -633,6 +655,7 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
         if (h->name == NULL) {
             return fail(ld, kn, path, "out of memory");
         }
+        cnc_name_index_add(&ld->handler_names, h->name, (uint32_t)(cfg->n_handlers - 1));
         if (vn->type != YAML_MAPPING_NODE) {
             return fail(ld, vn, path, "must be a mapping with type: and optional params:, rules:");
         }
@@ -692,6 +715,9 @@ static int load_routes(struct loader *ld, yaml_node_t *seq)
         return fail(ld, seq, "routes", "must be a list of {match: PATTERN, handler: NAME}");
     }
     size_t n = (size_t)(seq->data.sequence.items.top - seq->data.sequence.items.start);
+    if (n > MAX_ROUTES) { /* only aliases make more fit in a file: `*r, *r, ...` */
+        return fail(ld, seq, "routes", "%zu routes, more than %d", n, MAX_ROUTES);
+    }
     cfg->routes = calloc(n ? n : 1, sizeof *cfg->routes);
     if (cfg->routes == NULL) {
         return fail(ld, seq, "routes", "out of memory");
@@ -776,6 +802,55 @@ static int apply_defaults(struct loader *ld)
     return 0;
 }
 
+/* True when every topic filter matches is topic itself or below it (the filter's levels up to
+   topic's depth are literal and equal): "cnc" covers "cnc/+/data", "cnc/ANY1" does not. */
+static bool covers(const char *topic, const char *filter)
+{
+    for (;;) {
+        size_t t = strcspn(topic, "/"), f = strcspn(filter, "/");
+        if ((f == 1 && (filter[0] == '+' || filter[0] == '#')) || t != f ||
+            memcmp(topic, filter, t) != 0) {
+            return false;
+        }
+        if (topic[t] == '\0') {
+            return true;
+        }
+        if (filter[f] == '\0') {
+            return false;
+        }
+        topic += t + 1;
+        filter += f + 1;
+    }
+}
+
+/*
+ * The plugin never inspects its own output topics (nor anything below them), so that reports
+ * and analytics bridged in from another broker are not taken for machine data. An output topic
+ * that covers a whole ingest filter would therefore switch validation off for it without a
+ * word (analytics.topic: cnc with ingest.topics [cnc/+/data]): refused.
+ */
+static int check_output_topics(struct loader *ld)
+{
+    const struct cnc_config *cfg = ld->cfg;
+    const struct {
+        const char *key, *topic;
+    } out[] = {{"ingest.rejected_topic", cfg->ingest.rejected_topic},
+               {"analytics.topic", cfg->analytics.topic},
+               {"metrics.topic", cfg->metrics.topic}};
+    for (size_t o = 0; o < sizeof out / sizeof out[0]; o++) {
+        for (size_t i = 0; out[o].topic[0] != '\0' && i < cfg->ingest.n_topics; i++) {
+            if (covers(out[o].topic, cfg->ingest.topics[i])) {
+                return fail_at(ld, cnc_config_line_of(cfg, out[o].key, 1), out[o].key,
+                               "\"%s\" covers the ingest filter \"%s\": the plugin never "
+                               "inspects its own output topics, so no message on it would be "
+                               "validated; choose a topic outside the ingest filters",
+                               out[o].topic, cfg->ingest.topics[i]);
+            }
+        }
+    }
+    return 0;
+}
+
 static int load_root(struct loader *ld)
 {
     yaml_node_t *root = yaml_document_get_root_node(&ld->doc);
@@ -826,7 +901,7 @@ static int load_root(struct loader *ld)
         return fail(ld, root, "routes",
                     "at least one route is required (e.g. {match: \"*\", handler: any})");
     }
-    return 0;
+    return check_output_topics(ld);
 }
 
 /* Where the pre-pass is, for its error messages: "handlers.press.params.limits[2]". */
@@ -985,6 +1060,7 @@ struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, si
         rc = load_root(&ld);
     }
     free(ld.seen);
+    cnc_name_index_free(&ld.handler_names);
     yaml_document_delete(&ld.doc);
     yaml_parser_delete(&parser);
     if (rc != 0) {

@@ -161,6 +161,13 @@ static size_t string_end(const unsigned char *s, size_t len, size_t i)
 size_t json_strict_violation(const char *buf, size_t len, const char **why)
 {
     const unsigned char *s = (const unsigned char *)buf;
+    /* cJSON skips a leading byte order mark; RFC 8259 forbids senders to add one, and Python's
+       json.loads, among others, refuses it: a subscriber would choke on the message. */
+    if (len >= 3 && s[0] == 0xEF && s[1] == 0xBB && s[2] == 0xBF) {
+        *why = "a byte order mark (U+FEFF) before the JSON: RFC 8259 forbids it (write the JSON "
+               "without a BOM)";
+        return 0;
+    }
     bool controls = any_control_byte(s, len);
     size_t bad = len;
     size_t i = 0;

@@ -15,6 +15,10 @@
 #include <xxhash.h>
 
 #include "envelope.h"
+#include "name_index.h"
+
+#define CNC_MAX_GLOB_ROUTES 256
+#define CNC_MAX_GLOB_ROUTES_TEXT "256"
 
 struct exact_slot {
     char *id; /* NULL: empty slot */
@@ -77,17 +81,19 @@ static bool same_json(const cJSON *a, const cJSON *b)
  * so a failed reload leaves the old table whole.
  */
 static bool borrow(struct cnc_handler_instance *inst, const struct cnc_handler_config *hc,
-                   struct cnc_route_table *old)
+                   struct cnc_route_table *old, const struct cnc_name_index *old_names)
 {
-    for (size_t i = 0; old != NULL && i < old->n_instances; i++) {
-        struct cnc_handler_instance *o = &old->instances[i];
-        if (o->state != NULL && o->type == inst->type && strcmp(o->name, hc->name) == 0 &&
-            same_json(o->config->params, hc->params) && same_json(o->config->rules, hc->rules)) {
-            inst->state = o->state;
-            inst->rules = o->rules;
-            inst->borrowed = o;
-            return true;
-        }
+    long i = old != NULL ? cnc_name_index_find(old_names, hc->name) : -1;
+    if (i < 0) {
+        return false;
+    }
+    struct cnc_handler_instance *o = &old->instances[i];
+    if (o->state != NULL && o->type == inst->type && same_json(o->config->params, hc->params) &&
+        same_json(o->config->rules, hc->rules)) {
+        inst->state = o->state;
+        inst->rules = o->rules;
+        inst->borrowed = o;
+        return true;
     }
     return false;
 }
@@ -104,15 +110,34 @@ static void commit_loans(struct cnc_route_table *t)
     }
 }
 
+static int create_instances(struct cnc_route_table *t, const struct cnc_config *cfg,
+                            const struct cnc_registry *reg, struct cnc_route_table *old,
+                            const struct cnc_name_index *old_names, char *err, size_t err_len);
+
 static int build_instances(struct cnc_route_table *t, const struct cnc_config *cfg,
                            const struct cnc_registry *reg, struct cnc_route_table *old, char *err,
                            size_t err_len)
 {
     t->instances = calloc(cfg->n_handlers ? cfg->n_handlers : 1, sizeof *t->instances);
-    if (t->instances == NULL) {
+    struct cnc_name_index old_names = {0};
+    if (t->instances == NULL ||
+        (old != NULL && cnc_name_index_init(&old_names, old->n_instances) != 0)) {
+        free(old_names.slots);
         snprintf(err, err_len, "out of memory");
         return -1;
     }
+    for (size_t i = 0; old != NULL && i < old->n_instances; i++) {
+        cnc_name_index_add(&old_names, old->instances[i].name, (uint32_t)i);
+    }
+    int rc = create_instances(t, cfg, reg, old, &old_names, err, err_len);
+    cnc_name_index_free(&old_names);
+    return rc;
+}
+
+static int create_instances(struct cnc_route_table *t, const struct cnc_config *cfg,
+                            const struct cnc_registry *reg, struct cnc_route_table *old,
+                            const struct cnc_name_index *old_names, char *err, size_t err_len)
+{
     for (size_t i = 0; i < cfg->n_handlers; i++) {
         const struct cnc_handler_config *hc = &cfg->handlers[i];
         struct cnc_handler_instance *inst = &t->instances[i];
@@ -130,7 +155,7 @@ static int build_instances(struct cnc_route_table *t, const struct cnc_config *c
         }
         inst->config = hc;
         t->n_instances++;
-        if (borrow(inst, hc, old)) {
+        if (borrow(inst, hc, old, old_names)) {
             t->n_kept++;
             continue;
         }
@@ -154,21 +179,12 @@ static int build_instances(struct cnc_route_table *t, const struct cnc_config *c
     return 0;
 }
 
-static long instance_index(const struct cnc_config *cfg, const char *name)
-{
-    for (size_t i = 0; i < cfg->n_handlers; i++) {
-        if (strcmp(cfg->handlers[i].name, name) == 0) {
-            return (long)i;
-        }
-    }
-    return -1;
-}
-
 struct cnc_route_table *cnc_route_table_build(const struct cnc_config *cfg,
                                               const struct cnc_registry *reg,
                                               struct cnc_route_table *old, char *err,
                                               size_t err_len)
 {
+    struct cnc_name_index names = {0};
     struct cnc_route_table *t = calloc(1, sizeof *t);
     if (t == NULL) {
         snprintf(err, err_len, "out of memory");
@@ -188,17 +204,32 @@ struct cnc_route_table *cnc_route_table_build(const struct cnc_config *cfg,
     if (build_instances(t, cfg, reg, old, err, err_len) != 0) {
         goto fail;
     }
+    if (cnc_name_index_init(&names, cfg->n_handlers) != 0) {
+        snprintf(err, err_len, "out of memory");
+        goto fail;
+    }
+    for (size_t i = 0; i < cfg->n_handlers; i++) {
+        cnc_name_index_add(&names, cfg->handlers[i].name, (uint32_t)i);
+    }
     for (size_t i = 0; i < cfg->n_routes; i++) {
         const struct cnc_route_config *r = &cfg->routes[i];
         char key[64];
         snprintf(key, sizeof key, "routes[%zu]", i);
-        long inst = instance_index(cfg, r->handler);
+        long inst = cnc_name_index_find(&names, r->handler);
         if (inst < 0) {
             fail(err, err_len, cfg, r->line, key, "handler \"%s\" is not defined under handlers:%s",
                  r->handler, "");
             goto fail;
         }
         if (is_glob(r->match)) {
+            /* Every message that no exact id matches tries the globs in order: bounded. */
+            if (t->n_globs == CNC_MAX_GLOB_ROUTES) {
+                fail(err, err_len, cfg, r->line, key,
+                     "more than %s glob routes (each message may try them all): route machines "
+                     "by exact cnc_id, which costs the same for any number%s",
+                     CNC_MAX_GLOB_ROUTES_TEXT, "");
+                goto fail;
+            }
             char *copy = strdup(r->match);
             if (copy == NULL) {
                 snprintf(err, err_len, "out of memory");
@@ -232,9 +263,11 @@ struct cnc_route_table *cnc_route_table_build(const struct cnc_config *cfg,
         s->instance = (uint32_t)inst;
         t->n_exact++;
     }
+    cnc_name_index_free(&names);
     commit_loans(t);
     return t;
 fail:
+    cnc_name_index_free(&names);
     cnc_route_table_destroy(t);
     return NULL;
 }

@@ -308,8 +308,14 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
 struct cnc_rule_set *cnc_rules_create(const cJSON *rules, size_t max_machines, char *err,
                                       size_t err_len)
 {
-    struct cnc_rule_set *rs = calloc(1, sizeof *rs);
     size_t n = rules != NULL ? (size_t)cJSON_GetArraySize(rules) : 0;
+    /* Every rule is evaluated for every message of the instance: bounded work. */
+    if (n > CNC_RULES_MAX) {
+        snprintf(err, err_len, "rules: %zu rules, more than %d per handler instance", n,
+                 CNC_RULES_MAX);
+        return NULL;
+    }
+    struct cnc_rule_set *rs = calloc(1, sizeof *rs);
     if (rs == NULL || (rs->rules = calloc(n ? n : 1, sizeof *rs->rules)) == NULL) {
         snprintf(err, err_len, "rules: out of memory");
         free(rs);

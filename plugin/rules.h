@@ -43,6 +43,9 @@
 
 struct cnc_rule_set;
 
+/* Rules per handler instance, at most (each is evaluated for every message). */
+#define CNC_RULES_MAX 128
+
 /*
  * Builds the rules of a `rules:` list (NULL: an empty set). Returns NULL
  * with "rules[N].KEY: reason" in err.

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "config.h"
+#include "support.h"
 
 static struct cnc_config *load(const char *yaml, char *err, size_t len)
 {
@@ -297,6 +298,88 @@ static void depth_nul_and_documents(void **state)
                  "t.yaml:3: (file): a second YAML document (after ---)");
 }
 
+/* An output topic that covers an ingest filter would switch validation off for it silently. */
+static void output_topics_outside_the_ingest_filters(void **state)
+{
+    (void)state;
+    expect_error("analytics: {topic: cnc}\n" MINIMAL,
+                 "t.yaml:1: analytics.topic: \"cnc\" covers the ingest filter \"cnc/+/data\"");
+    expect_error("ingest:\n  topics: [\"plant/#\"]\n  rejected_topic: plant\n" MINIMAL,
+                 "t.yaml:3: ingest.rejected_topic: \"plant\" covers the ingest filter");
+    expect_error("metrics: {topic: cnc/M1/data}\ningest: {topics: [cnc/M1/data]}\n" MINIMAL,
+                 "metrics.topic: \"cnc/M1/data\" covers");
+    /* One level pinned (cnc/rejected under cnc/+/data: a machine named "rejected") is allowed,
+       as are the defaults. */
+    char err[512];
+    struct cnc_config *cfg = load("analytics: {topic: cnc/ANY1}\n" MINIMAL, err, sizeof err);
+    assert_non_null(cfg);
+    cnc_config_destroy(cfg);
+    cfg = load("ingest: {topics: [\"#\"]}\n" MINIMAL, err, sizeof err);
+    assert_non_null(cfg);
+    cnc_config_destroy(cfg);
+}
+
+/* A generated config: "handlers: {any: ...}" plus n copies of item under key. */
+static char *many(const char *head, const char *item, size_t n, const char *tail)
+{
+    size_t cap = strlen(head) + strlen(tail) + n * (strlen(item) + 20) + 1; /* %zu: 20 digits */
+    char *y = malloc(cap), *o = y;
+    o += sprintf(o, "%s", head);
+    for (size_t i = 0; i < n; i++) {
+        o += sprintf(o, item, i);
+    }
+    strcpy(o, tail);
+    return y;
+}
+
+/* Limits of what a config may ask of every message, and values a config may not hold. */
+static void per_message_limits(void **state)
+{
+    (void)state;
+    struct cnc_registry *reg = cnc_registry_create(NULL, 0, NULL, 0);
+    /* Globs: each message may try them all. */
+    char *y = many("handlers: {any: {type: generic}}\nroutes:\n",
+                   "  - {match: \"G%zu*\", handler: any}\n", 257, "");
+    support_expect_error(&reg, y, "routes[256]: more than 256 glob routes");
+    free(y);
+    /* Rules: each is evaluated for every message of the instance. */
+    y = many("handlers:\n  any:\n    type: generic\n    rules:\n",
+             "      - {name: r%zu, variable: v, above: 1}\n", 129,
+             "routes: [{match: \"*\", handler: any}]\n");
+    support_expect_error(&reg, y, "129 rules, more than 128 per handler instance");
+    free(y);
+    /* A status list is checked against every message. */
+    y = many("handlers:\n  m:\n    type: machine_tool\n    params:\n      statuses: [s", "s%zu, ",
+             1025, "x]\nroutes: [{match: \"*\", handler: m}]\n");
+    support_expect_error(&reg, y, "handlers.m.params.statuses: at most 1024 strings");
+    free(y);
+    /* Aliases make a 4 MiB file hold millions of routes: at most 200,000. */
+    y = many("handlers: {any: {type: generic}}\nroutes: [&r {match: \"Z*\", handler: any}", ", *r",
+             200000, "]\n");
+    support_expect_error(&reg, y, "routes: 200001 routes, more than 200000");
+    free(y);
+    y = many("handlers:\n", "  h%zu: {type: generic}\n", 65537,
+             "routes: [{match: \"*\", handler: h0}]\n");
+    support_expect_error(&reg, y, "handlers: 65537 handler instances, more than 65536");
+    free(y);
+    /* NaN, infinity: not numbers (a NaN mode factor passed the 0..1 range check). */
+    support_expect_error(&reg,
+                         "handlers: {p: {type: sensor_efficiency, params: {mode_factors: "
+                         "{active: .nan, idle: 0.5}}}}\nroutes: [{match: \"*\", handler: p}]\n",
+                         "handlers.p.params.mode_factors.active");
+    support_expect_error(&reg,
+                         "handlers: {p: {type: generic, rules: [{variable: v, above: 1e999}]}}\n"
+                         "routes: [{match: \"*\", handler: p}]\n",
+                         "above: must be a number");
+    cnc_registry_destroy(reg);
+    /* Control characters of a refused value do not reach the log raw. */
+    char err[512];
+    assert_null(load("ingest: {rejected_topic: \"x\\n1796197008: cnc_ingest: reloaded\"}\n" MINIMAL,
+                     err, sizeof err));
+    assert_null(strchr(err, '\n'));
+    assert_non_null(strstr(err, "x?1796197008"));
+}
+
 /* The config path is opened only when it is a regular file: a FIFO would block the broker. */
 static void only_regular_files(void **state)
 {
@@ -318,10 +401,16 @@ static void only_regular_files(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(aliases_cycles_and_bombs), cmocka_unit_test(depth_nul_and_documents),
-        cmocka_unit_test(only_regular_files),       cmocka_unit_test(defaults),
-        cmocka_unit_test(every_key_type),           cmocka_unit_test(handler_params_to_json),
-        cmocka_unit_test(errors_name_key_and_line), cmocka_unit_test(load_file),
+        cmocka_unit_test(aliases_cycles_and_bombs),
+        cmocka_unit_test(depth_nul_and_documents),
+        cmocka_unit_test(only_regular_files),
+        cmocka_unit_test(output_topics_outside_the_ingest_filters),
+        cmocka_unit_test(per_message_limits),
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(every_key_type),
+        cmocka_unit_test(handler_params_to_json),
+        cmocka_unit_test(errors_name_key_and_line),
+        cmocka_unit_test(load_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -53,11 +53,10 @@ static void line_round_trip(void **state)
     assert_non_null(o);
     assert_string_equal(cJSON_GetObjectItem(o, "cnc_id")->valuestring, "P-1");
     assert_string_equal(cJSON_GetObjectItem(o, "error")->valuestring, "mysql: no (4025)");
-    assert_string_equal(cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "message"),
-                                                                "payload"),
-                                            "s")
-                            ->valuestring,
-                        "caf\xc3\xa9");
+    assert_string_equal(
+        cJSON_GetObjectItem(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "message"), "payload"), "s")
+            ->valuestring,
+        "caf\xc3\xa9");
     assert_int_equal(strlen(cJSON_GetObjectItem(o, "msg_key")->valuestring), 32);
     cJSON_Delete(o);
     char err[256];

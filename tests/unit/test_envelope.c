@@ -514,6 +514,8 @@ static void details_name_the_fault(void **state)
                                   CNC_REJECT_TIMESTAMP_OUT_OF_RANGE, "timestamp"),
                         "2025-05-17T12:53:20.000Z is 86400 s ahead of the broker clock, limit "
                         "300 s (ingest.max_future_skew_s)");
+    assert_non_null(strstr(detail_of("\xEF\xBB\xBF" OK_ENV("{}"), &limits, CNC_REJECT_NOT_JSON, ""),
+                           "a byte order mark (U+FEFF) before the JSON"));
     struct reject_case ok = {OK_ENV("{\"a\":true,\"b\":false,\"c\":null}"), NULL, CNC_REJECT_NONE,
                              ""};
     check_case(&ok, &limits);
