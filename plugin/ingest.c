@@ -27,6 +27,7 @@ struct cnc_ingest {
     size_t max_readings;
     struct cnc_anomaly *anomalies;
     struct cnc_json_arena arena; /* the parsed message lives here */
+    bool hooks_installed;        /* this generation counts as a user of the cJSON hooks */
     char analytics_buf[8192];    /* the analytics text of the current message */
     char *spill;                 /* one that did not fit in analytics_buf (malloc'd, grows) */
     size_t spill_cap;
@@ -63,6 +64,7 @@ struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_re
     ing->readings = calloc(ing->max_readings, sizeof *ing->readings);
     ing->anomalies = calloc(MAX_ANOMALIES, sizeof *ing->anomalies);
     cnc_json_arena_install();
+    ing->hooks_installed = true;
     if (ing->readings == NULL || ing->anomalies == NULL ||
         cnc_json_arena_init(&ing->arena, ARENA_BYTES) != 0) {
         snprintf(err, err_len, "out of memory");
@@ -103,6 +105,9 @@ void cnc_ingest_destroy(struct cnc_ingest *ing)
     free(ing->readings);
     free(ing->anomalies);
     cnc_json_arena_destroy(&ing->arena);
+    if (ing->hooks_installed) {
+        cnc_json_arena_uninstall(); /* the last generation gone: cJSON's own allocator again */
+    }
     free(ing->spill);
     for (int i = 0; i < 3; i++) {
         free(ing->own_prefix[i]);

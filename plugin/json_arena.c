@@ -58,12 +58,29 @@ static void arena_free(void *p)
     free(p);
 }
 
+/*
+ * How many users (config generations of the plugin, tools) want the hooks. The first sets
+ * them, the last takes them out again: mosquitto dlclose()s a plugin after its cleanup, and
+ * hooks left behind would point into unmapped code for every later cJSON user in the broker
+ * (the dynamic-security plugin among them). Changed on one thread at a time by contract (the
+ * broker thread, at init, reload and cleanup, while no other thread of ours uses cJSON).
+ */
+static atomic_int users;
+
 void cnc_json_arena_install(void)
 {
-    static atomic_flag installed = ATOMIC_FLAG_INIT;
-    if (!atomic_flag_test_and_set(&installed)) {
+    if (atomic_fetch_add(&users, 1) == 0) {
         cJSON_Hooks hooks = {.malloc_fn = arena_malloc, .free_fn = arena_free};
         cJSON_InitHooks(&hooks);
+    }
+}
+
+void cnc_json_arena_uninstall(void)
+{
+    if (atomic_fetch_sub(&users, 1) == 1) {
+        cJSON_InitHooks(NULL); /* cJSON's own malloc and free again */
+        owner = NULL;
+        active = NULL;
     }
 }
 

@@ -9,9 +9,15 @@
  * cnc_json_arena_begin(). Everything else (other threads, other cJSON users
  * in the broker process, an arena that is full) gets plain malloc/free.
  *
- * cJSON's hooks are process-wide: cnc_json_arena_install() sets them once.
- * A plugin loaded alongside that sets its own cJSON hooks would replace
- * ours; then parsing simply falls back to malloc (correct, slower).
+ * cJSON's hooks are process-wide: cnc_json_arena_install() sets them for
+ * its first user and cnc_json_arena_uninstall() restores cJSON's defaults
+ * when the last user is gone (the plugin's cleanup, before mosquitto unloads
+ * it). No arena memory can reach another cJSON user: the arena is active only
+ * while the plugin's own code parses or prints on that thread, frees of arena
+ * memory happen only in the plugin's own cJSON_Delete of its trees, and every
+ * such tree is released before the message callback returns. A plugin loaded
+ * alongside that sets its own cJSON hooks would replace ours; then parsing
+ * simply falls back to malloc (correct, slower).
  */
 #ifndef CNC_JSON_ARENA_H
 #define CNC_JSON_ARENA_H
@@ -24,8 +30,11 @@ struct cnc_json_arena {
     size_t used;
 };
 
-/* Sets cJSON's hooks to the arena-aware allocator; idempotent. */
+/* Sets cJSON's hooks to the arena-aware allocator for one more user (the first sets them). */
 void cnc_json_arena_install(void);
+
+/* One user fewer; the last restores cJSON's default allocator. */
+void cnc_json_arena_uninstall(void);
 
 /* Returns 0 or CNC_ENOMEM. */
 int cnc_json_arena_init(struct cnc_json_arena *a, size_t size);

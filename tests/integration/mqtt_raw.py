@@ -25,15 +25,22 @@ def _utf8(s):
 
 
 class RawPublisher:
-    def __init__(self, port, client_id, protocol=5, host="127.0.0.1", timeout=10):
+    def __init__(self, port, client_id, protocol=5, host="127.0.0.1", timeout=10, username=None,
+                 password=None):
         self.protocol = protocol
         self.sock = socket.create_connection((host, port), timeout=timeout)
         self.mid = 0
         level = 5 if protocol == 5 else 4
-        var = _utf8("MQTT") + bytes([level, 0x02]) + struct.pack("!H", 60)
+        flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)
+        var = _utf8("MQTT") + bytes([level, flags]) + struct.pack("!H", 60)
         if protocol == 5:
             var += _varint(0)  # no properties
-        self._send(0x10, var + _utf8(client_id))
+        payload = _utf8(client_id)
+        if username is not None:
+            payload += _utf8(username)
+        if password is not None:
+            payload += _utf8(password)
+        self._send(0x10, var + payload)
         ptype, body = self._read()
         assert ptype == 0x20, f"expected CONNACK, got {ptype:#x}"
         assert body[1] == 0, f"connection refused: {body[1]:#x}"

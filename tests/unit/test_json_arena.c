@@ -46,6 +46,7 @@ static void parse_uses_arena_while_active(void **state)
     assert_string_equal(cJSON_GetObjectItem(outside, "a")->valuestring, "kept");
     cJSON_Delete(outside);
     cnc_json_arena_destroy(&a);
+    cnc_json_arena_uninstall();
 }
 
 static void full_arena_falls_back(void **state)
@@ -71,6 +72,7 @@ static void full_arena_falls_back(void **state)
     assert_true(outside > 0); /* the tail came from malloc, and is freed by Delete */
     cJSON_Delete(t);
     cnc_json_arena_destroy(&a);
+    cnc_json_arena_uninstall();
 }
 
 static void *other_thread(void *arg)
@@ -97,6 +99,33 @@ static void other_threads_unaffected(void **state)
     cnc_json_arena_end();
     assert_int_equal((intptr_t)inside, 0);
     cnc_json_arena_destroy(&a);
+    cnc_json_arena_uninstall();
+}
+
+/*
+ * The hooks leave with their last user: mosquitto dlclose()s the plugin after its cleanup, and
+ * hooks left behind would point into unmapped code for the broker's other cJSON users.
+ */
+static void hooks_removed_with_the_last_user(void **state)
+{
+    (void)state;
+    struct cnc_json_arena a;
+    assert_int_equal(cnc_json_arena_init(&a, 4096), 0);
+    cnc_json_arena_install(); /* two generations, as during a reload */
+    cnc_json_arena_install();
+    cnc_json_arena_uninstall();
+    cnc_json_arena_begin(&a);
+    cJSON *t = cJSON_CreateObject();
+    cnc_json_arena_end();
+    assert_true(in_arena(&a, t)); /* still one user: still the arena */
+    cJSON_Delete(t);
+    cnc_json_arena_uninstall(); /* the last */
+    cnc_json_arena_begin(&a);
+    t = cJSON_CreateObject();
+    cnc_json_arena_end();
+    assert_false(in_arena(&a, t)); /* cJSON's own malloc: nothing of the plugin is reached */
+    cJSON_Delete(t);
+    cnc_json_arena_destroy(&a);
 }
 
 int main(void)
@@ -105,6 +134,7 @@ int main(void)
         cmocka_unit_test(parse_uses_arena_while_active),
         cmocka_unit_test(full_arena_falls_back),
         cmocka_unit_test(other_threads_unaffected),
+        cmocka_unit_test(hooks_removed_with_the_last_user),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
