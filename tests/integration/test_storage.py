@@ -56,7 +56,14 @@ def publish_lathes(pub, start, n, qos=1):
 
 
 def rows(db, table="cnc_message"):
-    return db.scalar(f"SELECT COUNT(*) FROM {table}")
+    """Rows in table; 0 while the writer has not created the schema yet (its first connect)."""
+    import pymysql
+    try:
+        return db.scalar(f"SELECT COUNT(*) FROM {table}")
+    except pymysql.err.ProgrammingError as e:
+        if e.args[0] == 1146:
+            return 0
+        raise
 
 
 def wait_rows(db, n, timeout=60, table="cnc_message"):
