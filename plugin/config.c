@@ -40,7 +40,8 @@ struct cfg_section {
     const char *name;
     const struct cfg_key *keys;
     size_t n_keys;
-    size_t offset; /* of the section struct within struct cnc_config */
+    size_t offset;   /* of the section struct within struct cnc_config */
+    bool start_only; /* read at start only: a reload keeps the running values */
 };
 
 static const char *const unknown_fields_choices[] = {"reject", "ignore", NULL};
@@ -132,15 +133,19 @@ static const struct cfg_key metrics_keys[] = {
      "how often counters are logged and published"},
 };
 
-#define SECTION(name, keys, field)                                                                 \
+#define SECTION(name, keys, field, start_only)                                                     \
     {                                                                                              \
-        name, keys, sizeof(keys) / sizeof(keys[0]), offsetof(struct cnc_config, field)             \
+        name, keys, sizeof(keys) / sizeof(keys[0]), offsetof(struct cnc_config, field), start_only \
     }
 
+/* The storage sections take effect at start only: the spool and the writer thread run on. */
 static const struct cfg_section sections[] = {
-    SECTION("ingest", ingest_keys, ingest),          SECTION("mysql", mysql_keys, mysql),
-    SECTION("writer", writer_keys, writer),          SECTION("spool", spool_keys, spool),
-    SECTION("analytics", analytics_keys, analytics), SECTION("metrics", metrics_keys, metrics),
+    SECTION("ingest", ingest_keys, ingest, false),
+    SECTION("mysql", mysql_keys, mysql, true),
+    SECTION("writer", writer_keys, writer, true),
+    SECTION("spool", spool_keys, spool, true),
+    SECTION("analytics", analytics_keys, analytics, false),
+    SECTION("metrics", metrics_keys, metrics, false),
 };
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
@@ -1137,6 +1142,70 @@ int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallb
         }
     }
     return fallback;
+}
+
+static bool same_value(const struct cfg_key *k, const char *a, const char *b)
+{
+    switch (k->type) {
+    case CFG_STR:
+    case CFG_PUB_TOPIC:
+        return strcmp(*(char *const *)a, *(char *const *)b) == 0;
+    case CFG_INT:
+    case CFG_SIZE:
+        return *(const long long *)a == *(const long long *)b;
+    case CFG_BOOL:
+        return *(const bool *)a == *(const bool *)b;
+    case CFG_ENUM:
+        return *(const int *)a == *(const int *)b;
+    case CFG_TOPIC_FILTERS: {
+        size_t n = *(const size_t *)(a + sizeof(char **));
+        if (n != *(const size_t *)(b + sizeof(char **))) {
+            return false;
+        }
+        for (size_t i = 0; i < n; i++) {
+            if (strcmp((*(char *const *const *)a)[i], (*(char *const *const *)b)[i]) != 0) {
+                return false;
+            }
+        }
+        return true;
+    }
+    }
+    return false;
+}
+
+bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_config *b, char *which,
+                                size_t which_len)
+{
+    for (size_t s = 0; s < N_SECTIONS; s++) {
+        const struct cfg_section *sec = &sections[s];
+        if (!sec->start_only) {
+            continue;
+        }
+        /* The mysql section's presence turns storage on or off; an absent writer or spool
+           section is just its defaults. */
+        if (strcmp(sec->name, "mysql") == 0 &&
+            cnc_config_has(a, sec->name) != cnc_config_has(b, sec->name)) {
+            snprintf(which, which_len, "the %s section", sec->name);
+            return false;
+        }
+        for (size_t i = 0; i < sec->n_keys; i++) {
+            const struct cfg_key *k = &sec->keys[i];
+            if (!same_value(k, (const char *)a + sec->offset + k->offset,
+                            (const char *)b + sec->offset + k->offset)) {
+                snprintf(which, which_len, "%s.%s", sec->name, k->key);
+                return false;
+            }
+        }
+    }
+    bool modules = a->n_handler_modules == b->n_handler_modules;
+    for (size_t i = 0; modules && i < a->n_handler_modules; i++) {
+        modules = strcmp(a->handler_modules[i], b->handler_modules[i]) == 0;
+    }
+    if (!modules) {
+        snprintf(which, which_len, "handler_modules");
+        return false;
+    }
+    return true;
 }
 
 void cnc_config_print_keys(FILE *out)

@@ -139,6 +139,14 @@ bool cnc_config_has(const struct cnc_config *cfg, const char *section);
 /* Line of a key path recorded under handlers (see cnc_config_line); fallback if unknown. */
 int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallback);
 
+/*
+ * True when a and b agree on everything read at start only (the mysql, writer and spool
+ * sections, from the key tables, and handler_modules); else false with the first key that
+ * differs ("mysql.create_schema") in which.
+ */
+bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_config *b,
+                                char *which, size_t which_len);
+
 /* Writes the key reference (every section, key, type, default, meaning). */
 void cnc_config_print_keys(FILE *out);
 

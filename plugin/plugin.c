@@ -304,40 +304,6 @@ static int on_tick(int event, void *event_data, void *userdata)
     return MOSQ_ERR_SUCCESS;
 }
 
-static bool same_modules(const struct cnc_config *a, const struct cnc_config *b)
-{
-    if (a->n_handler_modules != b->n_handler_modules) {
-        return false;
-    }
-    for (size_t i = 0; i < a->n_handler_modules; i++) {
-        if (strcmp(a->handler_modules[i], b->handler_modules[i]) != 0) {
-            return false;
-        }
-    }
-    return true;
-}
-
-static bool same_text(const char *a, const char *b)
-{
-    return strcmp(a, b) == 0;
-}
-
-/* Storage settings take effect at start only: the writer and spool keep running as they are. */
-static bool same_storage(const struct cnc_config *a, const struct cnc_config *b)
-{
-    const struct cnc_mysql_config *x = &a->mysql, *y = &b->mysql;
-    return cnc_config_has(a, "mysql") == cnc_config_has(b, "mysql") &&
-           same_text(x->host, y->host) && x->port == y->port && same_text(x->socket, y->socket) &&
-           same_text(x->user, y->user) && same_text(x->password_file, y->password_file) &&
-           same_text(x->database, y->database) && x->readings == y->readings && x->tls == y->tls &&
-           same_text(x->tls_ca, y->tls_ca) && same_text(x->tls_cert, y->tls_cert) &&
-           same_text(x->tls_key, y->tls_key) && x->tls_verify_server == y->tls_verify_server &&
-           a->writer.batch_size == b->writer.batch_size &&
-           a->writer.flush_interval_ms == b->writer.flush_interval_ms &&
-           same_text(a->spool.dir, b->spool.dir) && a->spool.max_bytes == b->spool.max_bytes &&
-           a->spool.segment_bytes == b->spool.segment_bytes && a->spool.fsync == b->spool.fsync;
-}
-
 /* SIGHUP: the file is read on the reload thread; apply_reload runs on a later tick. */
 static int on_reload(int event, void *event_data, void *userdata)
 {
@@ -357,16 +323,13 @@ static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const cha
                              load_err);
         return;
     }
-    if (!same_storage(cfg, cnc_ingest_config(p->ingest))) {
+    char changed[160];
+    if (!cnc_config_same_start_only(cfg, cnc_ingest_config(p->ingest), changed, sizeof changed)) {
         mosquitto_log_printf(MOSQ_LOG_WARNING,
-                             LOG_PREFIX "mysql, writer or spool settings changed: they take "
-                                        "effect at the next broker start; storage goes on as "
-                                        "configured at start");
-    }
-    if (!same_modules(cfg, cnc_ingest_config(p->ingest))) {
-        mosquitto_log_printf(MOSQ_LOG_WARNING,
-                             LOG_PREFIX "handler_modules changed: modules load only at start; "
-                                        "restart the broker to load the new list");
+                             LOG_PREFIX "%s changed (and perhaps more): mysql, writer, spool and "
+                                        "handler_modules take effect at the next broker start; "
+                                        "storage and modules go on as configured at start",
+                             changed);
     }
     struct cnc_ingest *ing = cnc_ingest_create(cfg, p->registry, p->ingest, err, sizeof err);
     if (ing == NULL) {

@@ -380,6 +380,38 @@ static void per_message_limits(void **state)
     assert_non_null(strstr(err, "x?1796197008"));
 }
 
+/* What a reload cannot change comes from the key tables: no key can be forgotten (the plugin's
+   hand-written comparison missed mysql.create_schema). */
+static void start_only_keys(void **state)
+{
+    (void)state;
+    char err[512], which[160];
+    struct cnc_config *a = load("mysql: {create_schema: false}\n" MINIMAL, err, sizeof err);
+    struct cnc_config *b = load("mysql: {create_schema: true}\n" MINIMAL, err, sizeof err);
+    struct cnc_config *c = load("mysql: {create_schema: false}\ningest: {max_message_bytes: 99}\n"
+                                "analytics: {topic: x}\n" MINIMAL,
+                                err, sizeof err);
+    struct cnc_config *d = load(MINIMAL, err, sizeof err);
+    struct cnc_config *e =
+        load("mysql: {create_schema: false}\nspool: {dead_letter_max_bytes: 1M}\n" MINIMAL, err,
+             sizeof err);
+    struct cnc_config *f =
+        load("mysql: {create_schema: false}\nhandler_modules: [/x.so]\n" MINIMAL, err, sizeof err);
+    assert_false(cnc_config_same_start_only(a, b, which, sizeof which));
+    assert_string_equal(which, "mysql.create_schema");
+    assert_true(cnc_config_same_start_only(a, c, which, sizeof which)); /* reloadable keys */
+    assert_false(cnc_config_same_start_only(a, d, which, sizeof which));
+    assert_string_equal(which, "the mysql section");
+    assert_false(cnc_config_same_start_only(a, e, which, sizeof which));
+    assert_string_equal(which, "spool.dead_letter_max_bytes");
+    assert_false(cnc_config_same_start_only(a, f, which, sizeof which));
+    assert_string_equal(which, "handler_modules");
+    struct cnc_config *all[] = {a, b, c, d, e, f};
+    for (size_t i = 0; i < 6; i++) {
+        cnc_config_destroy(all[i]);
+    }
+}
+
 /* The config path is opened only when it is a regular file: a FIFO would block the broker. */
 static void only_regular_files(void **state)
 {
@@ -406,6 +438,7 @@ int main(void)
         cmocka_unit_test(only_regular_files),
         cmocka_unit_test(output_topics_outside_the_ingest_filters),
         cmocka_unit_test(per_message_limits),
+        cmocka_unit_test(start_only_keys),
         cmocka_unit_test(defaults),
         cmocka_unit_test(every_key_type),
         cmocka_unit_test(handler_params_to_json),
