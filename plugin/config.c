@@ -103,6 +103,10 @@ static const struct cfg_key writer_keys[] = {
      "records per database transaction at most"},
     {"flush_interval_ms", CFG_INT, K(cnc_writer_config, flush_interval_ms), "100", 1, 60000, NULL,
      "a partial batch is written after this long"},
+    {"retry_base_ms", CFG_INT, K(cnc_writer_config, retry_base_ms), "100", 1, 60000, NULL,
+     "the first wait after the database failed (full jitter: uniform from 0)"},
+    {"retry_max_ms", CFG_INT, K(cnc_writer_config, retry_max_ms), "10000", 1, 600000, NULL,
+     "the waits double up to this"},
 };
 
 static const struct cfg_key spool_keys[] = {

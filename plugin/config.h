@@ -58,6 +58,7 @@ struct cnc_mysql_config {
 struct cnc_writer_config {
     long long batch_size;
     long long flush_interval_ms;
+    long long retry_base_ms, retry_max_ms; /* backoff: attempt k waits up to base * 2^k, capped */
 };
 
 struct cnc_spool_config {
@@ -144,8 +145,8 @@ int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallb
  * sections, from the key tables, and handler_modules); else false with the first key that
  * differs ("mysql.create_schema") in which.
  */
-bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_config *b,
-                                char *which, size_t which_len);
+bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_config *b, char *which,
+                                size_t which_len);
 
 /* Writes the key reference (every section, key, type, default, meaning). */
 void cnc_config_print_keys(FILE *out);

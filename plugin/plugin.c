@@ -117,6 +117,7 @@ static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
         rc = cnc_spool_append(p->spool, p->encoded.p, p->encoded.len);
     }
     if (rc == 0) {
+        cnc_writer_notify(p->writer); /* an atomic load, unless the writer is parked */
         return 0;
     }
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
@@ -389,7 +390,7 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
         snprintf(err, err_len, "mysql: out of memory");
         return -1;
     }
-    p->writer = cnc_writer_start(p->spool, db, &cfg->writer, cfg->spool.fsync,
+    p->writer = cnc_writer_start(p->spool, cnc_mysql_sink(db), &cfg->writer, cfg->spool.fsync,
                                  (uint64_t)cfg->spool.dead_letter_max_bytes, err, err_len);
     if (p->writer == NULL) {
         return -1;

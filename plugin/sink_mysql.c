@@ -19,6 +19,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include "cnc_error.h"
 #include "json_number.h"
 #include "payload_span.h"
 #include "schema_sql.h"
@@ -90,9 +91,15 @@ void cnc_mysql_library_end(void)
     mysql_library_end();
 }
 
-static char *dup_or_null(const char *s)
+/* A copy of s, or NULL for an empty one; *failed when the copy could not be made. */
+static char *dup_or_null(const char *s, bool *failed)
 {
-    return s != NULL && s[0] != '\0' ? strdup(s) : NULL;
+    if (s == NULL || s[0] == '\0') {
+        return NULL;
+    }
+    char *copy = strdup(s);
+    *failed |= copy == NULL;
+    return copy;
 }
 
 struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password)
@@ -101,21 +108,26 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     if (db == NULL) {
         return NULL;
     }
-    db->host = dup_or_null(cfg->host);
-    db->socket = dup_or_null(cfg->socket);
-    db->user = dup_or_null(cfg->user);
-    db->password = dup_or_null(password);
-    db->database = dup_or_null(cfg->database);
+    bool failed = false; /* a password silently absent on out-of-memory would connect without */
+    db->host = dup_or_null(cfg->host, &failed);
+    db->socket = dup_or_null(cfg->socket, &failed);
+    db->user = dup_or_null(cfg->user, &failed);
+    db->password = dup_or_null(password, &failed);
+    db->database = dup_or_null(cfg->database, &failed);
     db->port = (unsigned)cfg->port;
     db->read_timeout_s = (unsigned)cfg->read_timeout_s;
     db->create_schema = cfg->create_schema;
     db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
     db->tls = cfg->tls;
     db->tls_verify_server = cfg->tls_verify_server;
-    db->tls_ca = dup_or_null(cfg->tls_ca);
-    db->tls_cert = dup_or_null(cfg->tls_cert);
-    db->tls_key = dup_or_null(cfg->tls_key);
+    db->tls_ca = dup_or_null(cfg->tls_ca, &failed);
+    db->tls_cert = dup_or_null(cfg->tls_cert, &failed);
+    db->tls_key = dup_or_null(cfg->tls_key, &failed);
     db->is_true = 1;
+    if (failed) {
+        cnc_mysql_destroy(db);
+        return NULL;
+    }
     return db;
 }
 
@@ -147,7 +159,7 @@ static int fail_db(struct cnc_mysql *db, char *err, size_t err_len, const char *
     unsigned code = db->conn ? mysql_errno(db->conn) : 0;
     snprintf(err, err_len, "mysql: %s: %s (%u)", what, db->conn ? mysql_error(db->conn) : "", code);
     *cause = code != 0 ? cnc_db_classify(code, mysql_sqlstate(db->conn)) : CNC_DB_OTHER;
-    return -1;
+    return CNC_EIO;
 }
 
 static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
@@ -179,7 +191,7 @@ static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len, enum cnc
             if (sql == NULL) {
                 snprintf(err, err_len, "mysql: out of memory");
                 *cause = CNC_DB_OTHER;
-                return -1;
+                return CNC_ENOMEM;
             }
             size_t n = (size_t)snprintf(sql, cap, "INSERT IGNORE INTO %s (%s) VALUES ",
                                         tables[t].name, tables[t].columns);
@@ -207,7 +219,7 @@ static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len, enum cnc
                 } else {
                     fail_db(db, err, err_len, "mysql_stmt_init", cause);
                 }
-                return -1;
+                return CNC_EIO;
             }
             db->t[t].stmt[c] = st;
         }
@@ -264,7 +276,7 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_
     if (db->conn == NULL) {
         snprintf(err, err_len, "mysql: out of memory");
         *cause = CNC_DB_OTHER;
-        return -1;
+        return CNC_ENOMEM;
     }
     unsigned timeout = 5;
     mysql_options(db->conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
@@ -287,7 +299,7 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_
             *cause = CNC_DB_UNREACHABLE;
         }
         cnc_mysql_disconnect(db);
-        return -1;
+        return CNC_EIO;
     }
     /* Warnings listed in full (SHOW WARNINGS keeps 64 by default): see check_ignored. */
     err[0] = '\0';
@@ -303,7 +315,7 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_
             *cause = CNC_DB_OTHER;
         }
         cnc_mysql_disconnect(db);
-        return -1;
+        return CNC_EIO;
     }
     return 0;
 }
@@ -383,7 +395,7 @@ static int grow(void **p, size_t *cap, size_t need, size_t size)
     }
     void *n = realloc(*p, c * size);
     if (n == NULL) {
-        return -1;
+        return CNC_ENOMEM;
     }
     *p = n;
     *cap = c;
@@ -411,7 +423,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
         total_a += recs[i].n_anomalies;
     }
     if (grow((void **)&db->msgs, &db->cap_msgs, n, sizeof *db->msgs) != 0) {
-        return -1;
+        return CNC_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         db->msgs[i].printed = NULL;
@@ -419,7 +431,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
     if (grow((void **)&db->readings, &db->cap_readings, total_r + 1, sizeof *db->readings) != 0 ||
         grow((void **)&db->anomalies, &db->cap_anomalies, total_a + 1, sizeof *db->anomalies) !=
             0) {
-        return -1;
+        return CNC_ENOMEM;
     }
     for (int t = 0; t < N_TABLES; t++) {
         db->t[t].rows = 0;
@@ -450,7 +462,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
         }
         MYSQL_BIND *b = row(db, T_MESSAGE);
         if (b == NULL) {
-            return -1;
+            return CNC_ENOMEM;
         }
         b_blob(&b[0], key, 16);
         b_str(&b[1], s->cnc_id.p, s->cnc_id.len);
@@ -465,7 +477,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
             struct cnc_stored_reading *r = &db->readings[ri];
             cnc_stored_next_reading(s, &c, r);
             if ((b = row(db, T_READING)) == NULL) {
-                return -1;
+                return CNC_ENOMEM;
             }
             b_blob(&b[0], key, 16);
             b_str(&b[1], r->name.p, r->name.len);
@@ -482,7 +494,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
         }
         if (s->has_efficiency) {
             if ((b = row(db, T_EFFICIENCY)) == NULL) {
-                return -1;
+                return CNC_ENOMEM;
             }
             b_blob(&b[0], key, 16);
             b_str(&b[1], s->cnc_id.p, s->cnc_id.len);
@@ -499,7 +511,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
             struct cnc_stored_anomaly *a = &db->anomalies[ai];
             cnc_stored_next_anomaly(s, &c, a);
             if ((b = row(db, T_ANOMALY)) == NULL) {
-                return -1;
+                return CNC_ENOMEM;
             }
             b_blob(&b[0], key, 16);
             b_str(&b[1], s->cnc_id.p, s->cnc_id.len);
@@ -571,7 +583,7 @@ static int check_ignored(struct cnc_mysql *db, const char *table, uint64_t skipp
              refusal ? "the database refused the others" : "no reason given for the others", other);
     /* Without a warning that refuses a record, the batch waits (never diverted on a guess). */
     *cause = refusal ? CNC_DB_REFUSED : CNC_DB_OTHER;
-    return -1;
+    return CNC_EIO;
 }
 
 /* What one row adds to a COM_STMT_EXECUTE packet, generously: its values and per-value headers. */
@@ -613,7 +625,7 @@ static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len,
                          "max_allowed_packet (%lu bytes)",
                          bytes, tables[t].name, db->max_packet);
                 *cause = CNC_DB_REFUSED;
-                return -1;
+                return CNC_EIO;
             }
             c++;
         }
@@ -623,12 +635,12 @@ static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len,
             snprintf(err, err_len, "mysql: insert into %s: %s (%u)", tables[t].name,
                      mysql_stmt_error(st), mysql_stmt_errno(st));
             *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
-            return -1;
+            return CNC_EIO;
         }
         uint64_t inserted = (uint64_t)mysql_stmt_affected_rows(st);
         if (inserted < chunks[c] &&
             check_ignored(db, tables[t].name, chunks[c] - inserted, err, err_len, cause) != 0) {
-            return -1;
+            return CNC_EIO;
         }
         done += chunks[c];
     }
@@ -642,7 +654,7 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
     if (db->conn == NULL) {
         snprintf(err, err_len, "mysql: not connected");
         *cause = CNC_DB_CONNECTION_LOST;
-        return -1;
+        return CNC_EIO;
     }
     int rc = bind_batch(db, recs, n);
     if (rc != 0) {
@@ -694,4 +706,63 @@ void cnc_mysql_destroy(struct cnc_mysql *db)
     free(db->tls_cert);
     free(db->tls_key);
     free(db);
+}
+
+/* ---- the writer's sink interface (sink.h) ---- */
+
+static void sink_thread_start(void *state)
+{
+    (void)state;
+    mysql_thread_init();
+}
+
+static void sink_thread_end(void *state)
+{
+    (void)state;
+    mysql_thread_end();
+}
+
+static enum cnc_sink_outcome sink_open(void *state, char *err, size_t err_len,
+                                       enum cnc_db_cause *cause)
+{
+    return cnc_mysql_connect(state, err, err_len, cause) == 0 ? CNC_SINK_STORED : CNC_SINK_RETRY;
+}
+
+static bool sink_is_open(const void *state)
+{
+    return cnc_mysql_connected(state);
+}
+
+static enum cnc_sink_outcome sink_write(void *state, const struct cnc_stored *recs, size_t n,
+                                        char *err, size_t err_len, enum cnc_db_cause *cause)
+{
+    if (cnc_mysql_write(state, recs, n, err, err_len, cause) == 0) {
+        return CNC_SINK_STORED;
+    }
+    return *cause == CNC_DB_REFUSED ? CNC_SINK_REFUSED : CNC_SINK_RETRY;
+}
+
+static void sink_close(void *state)
+{
+    cnc_mysql_disconnect(state);
+}
+
+static void sink_destroy(void *state)
+{
+    cnc_mysql_destroy(state);
+}
+
+static const struct cnc_sink_ops mysql_sink_ops = {
+    .thread_start = sink_thread_start,
+    .thread_end = sink_thread_end,
+    .open = sink_open,
+    .is_open = sink_is_open,
+    .write = sink_write,
+    .close = sink_close,
+    .destroy = sink_destroy,
+};
+
+struct cnc_sink cnc_mysql_sink(struct cnc_mysql *db)
+{
+    return (struct cnc_sink){&mysql_sink_ops, db};
 }

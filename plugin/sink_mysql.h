@@ -20,6 +20,7 @@
 
 #include "config.h"
 #include "db_cause.h"
+#include "sink.h"
 #include "stored_record.h"
 
 struct cnc_mysql;
@@ -28,17 +29,17 @@ struct cnc_mysql;
 int cnc_mysql_library_init(void);
 void cnc_mysql_library_end(void);
 
-/* Copies what it needs from cfg. password may be NULL. */
+/* Copies what it needs from cfg. password may be NULL. NULL on out of memory. */
 struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password);
 
 /*
  * Connects, applies sql/schema.sql when create_schema, prepares statements.
- * 0, or -1 with err and *cause.
+ * 0, or CNC_EIO / CNC_ENOMEM with err and *cause.
  */
 int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause);
 
 /*
- * Writes n records in one transaction. 0, or -1 with err and *cause (the
+ * Writes n records in one transaction. 0, or CNC_EIO / CNC_ENOMEM with err and *cause (the
  * transaction is rolled back and the connection dropped). CNC_DB_REFUSED:
  * some record of the batch can never be stored as it is (which one is found
  * by writing them one by one).
@@ -47,6 +48,9 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
                     size_t err_len, enum cnc_db_cause *cause);
 
 int cnc_mysql_connected(const struct cnc_mysql *db);
+
+/* db as the writer's sink (sink.h); the sink owns db from then on (destroy frees it). */
+struct cnc_sink cnc_mysql_sink(struct cnc_mysql *db);
 void cnc_mysql_disconnect(struct cnc_mysql *db);
 void cnc_mysql_destroy(struct cnc_mysql *db);
 

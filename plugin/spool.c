@@ -545,9 +545,15 @@ int cnc_spool_append(struct cnc_spool *s, const void *body, size_t len)
     }
     s->append_off += size;
     atomic_fetch_add_explicit(&s->appended, size, memory_order_relaxed);
-    atomic_store_explicit(&s->pos, (s->cur.id << OFFSET_BITS) | s->append_off,
-                          memory_order_release);
+    /* Sequentially consistent (not just release): the writer's parking check and the broker
+       thread's wake-up rely on a total order of this store and the writer's parked flag. */
+    atomic_store(&s->pos, (s->cur.id << OFFSET_BITS) | s->append_off);
     return 0;
+}
+
+uint64_t cnc_spool_append_pos(const struct cnc_spool *s)
+{
+    return atomic_load(&s->pos);
 }
 
 uint64_t cnc_spool_backlog_bytes(const struct cnc_spool *s)

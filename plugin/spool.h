@@ -88,6 +88,12 @@ int cnc_spool_commit(struct cnc_spool *s, const struct cnc_spool_pos *pos);
 /* Reader: returns the read position to the last commit (after a failed batch). */
 void cnc_spool_rewind(struct cnc_spool *s);
 
+/*
+ * The published append position (any thread; sequentially consistent): the writer compares
+ * it before a read and before parking, to know whether anything came in between.
+ */
+uint64_t cnc_spool_append_pos(const struct cnc_spool *s);
+
 /* Bytes appended and not yet committed (any thread). */
 uint64_t cnc_spool_backlog_bytes(const struct cnc_spool *s);
 

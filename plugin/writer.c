@@ -1,9 +1,21 @@
 /*
  * writer.c - the writer thread, see writer.h.
  *
- * Threads: cnc_writer_start/_stop/_drain_log run on the broker thread;
- * writer_main on the writer thread. Shared: w->stop (atomic), w->stats
- * (atomics), w->outbox (holds w->lock; never held during I/O).
+ * Threads: cnc_writer_start/_stop/_drain_log/_notify run on the broker thread;
+ * writer_main on the writer thread. Shared: w->stop and w->parked (atomics),
+ * w->stats (atomics), w->outbox (holds w->lock; never held during I/O).
+ *
+ * Waking. An idle writer does not poll: it parks on w->wake until the broker
+ * thread appends (cnc_writer_notify) or a second passes (spare segments,
+ * housekeeping). The hand-off is Dekker's: the writer stores parked = 1 and
+ * then loads the spool's published append position, the broker thread stores
+ * the position (the append) and then loads parked, all sequentially consistent, so one of them
+ * sees the other: either the writer finds the new record and does not park,
+ * or the broker thread finds it parked and signals under w->lock, which the
+ * writer holds from its check until the wait. The broker thread takes the lock
+ * only when the writer is parked, never while it does I/O. While a batch is
+ * filling, the writer looks again every few ms until the batch is full or
+ * flush_interval_ms has passed since its first record.
  */
 #include "writer.h"
 
@@ -21,16 +33,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <mysql.h>
-
+#include "backoff.h"
 #include "cnc_error.h"
 #include "dead_letter.h"
 #include "stored_record.h"
 
 #define OUTBOX_MAX 64
-#define BACKOFF_MIN_MS 100
-#define BACKOFF_MAX_MS 10000
-#define POLL_MS 2
+#define FILLING_MS 5 /* a batch being filled is looked at again after this long */
+#define PARK_MS 1000 /* an idle writer wakes this often at most, with nothing to do */
 
 struct log_line {
     int level;
@@ -40,15 +50,17 @@ struct log_line {
 struct cnc_writer {
     pthread_t thread;
     struct cnc_spool *spool;
-    struct cnc_mysql *db;
+    struct cnc_sink sink;
     size_t batch_size;
     int64_t flush_ms;
+    int64_t retry_base_ms, retry_max_ms;
     enum cnc_fsync fsync;
     atomic_bool stop;
+    atomic_int parked; /* the writer waits on wake for the next append */
     struct cnc_writer_stats stats;
 
-    pthread_mutex_t lock; /* guards the outbox */
-    pthread_cond_t wake;  /* signalled by stop */
+    pthread_mutex_t lock; /* guards the outbox; held by a parking writer from check to wait */
+    pthread_cond_t wake;  /* signalled by stop and, when parked, by an append */
     struct log_line outbox[OUTBOX_MAX];
     size_t out_head, out_len;
     uint64_t out_dropped;
@@ -160,20 +172,38 @@ static void nap(struct cnc_writer *w, int64_t ms)
     pthread_mutex_unlock(&w->lock);
 }
 
-/* Full jitter: a uniform wait in [0, min(cap, base * 2^attempt)]. */
-static int64_t backoff_ms(struct cnc_writer *w, unsigned attempt)
+/*
+ * Waits for the next append (see the top of this file), for PARK_MS at most, unless something
+ * was appended since `seen` (the append position before the read that found nothing).
+ */
+static void park(struct cnc_writer *w, uint64_t seen)
 {
-    int64_t ceiling = BACKOFF_MIN_MS;
-    for (unsigned i = 0; i < attempt && ceiling < BACKOFF_MAX_MS; i++) {
-        ceiling *= 2;
+    struct timespec until;
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += PARK_MS / 1000;
+    pthread_mutex_lock(&w->lock);
+    atomic_store(&w->parked, 1);
+    if (!atomic_load(&w->stop) && cnc_spool_append_pos(w->spool) == seen) {
+        pthread_cond_timedwait(&w->wake, &w->lock, &until);
     }
-    if (ceiling > BACKOFF_MAX_MS) {
-        ceiling = BACKOFF_MAX_MS;
+    atomic_store(&w->parked, 0);
+    pthread_mutex_unlock(&w->lock);
+    atomic_fetch_add_explicit(&w->stats.wakeups, 1, memory_order_relaxed);
+}
+
+void cnc_writer_notify(struct cnc_writer *w)
+{
+    if (w != NULL && atomic_load(&w->parked)) {
+        pthread_mutex_lock(&w->lock);
+        pthread_cond_signal(&w->wake);
+        pthread_mutex_unlock(&w->lock);
     }
-    w->rng ^= w->rng << 13;
-    w->rng ^= w->rng >> 7;
-    w->rng ^= w->rng << 17;
-    return (int64_t)(w->rng % (uint64_t)(ceiling + 1));
+}
+
+static int64_t backoff(struct cnc_writer *w, unsigned attempt)
+{
+    atomic_store(&w->stats.retry_attempt, attempt + 1);
+    return cnc_backoff_ms(&w->rng, w->retry_base_ms, w->retry_max_ms, attempt);
 }
 
 static void spool_warning(void *arg, const char *message)
@@ -189,6 +219,7 @@ static size_t collect(struct cnc_writer *w)
     size_t n = 0;
     int64_t deadline = 0;
     while (!atomic_load(&w->stop)) {
+        uint64_t seen = cnc_spool_append_pos(w->spool);
         n += cnc_spool_read(w->spool, w->recs + n, w->batch_size - n, spool_warning, w);
         if (n == w->batch_size) {
             break;
@@ -202,8 +233,10 @@ static size_t collect(struct cnc_writer *w)
         }
         if (n == 0) {
             cnc_spool_prepare(w->spool);
+            park(w, seen);
+        } else {
+            nap(w, deadline - now < FILLING_MS ? deadline - now : FILLING_MS);
         }
-        nap(w, n > 0 && deadline - now < POLL_MS ? deadline - now : POLL_MS);
     }
     return n;
 }
@@ -255,7 +288,7 @@ static void count_failure(struct cnc_writer *w, enum cnc_db_cause cause)
     atomic_fetch_add(&w->stats.db_errors, 1);
     atomic_fetch_add(&w->stats.db_errors_by_cause[cause < CNC_DB__COUNT ? cause : CNC_DB_OTHER], 1);
     atomic_store(&w->stats.last_cause, (int)cause);
-    atomic_store(&w->stats.db_connected, cnc_mysql_connected(w->db));
+    atomic_store(&w->stats.db_connected, w->sink.ops->is_open(w->sink.state));
 }
 
 static void count_latency(struct cnc_writer *w, const struct cnc_stored *recs, size_t n)
@@ -281,8 +314,8 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
     for (size_t i = 0; i < good; i++) {
         const struct cnc_spool_record *r = &w->recs[w->rec_of[i]];
         err[0] = '\0';
-        if (!cnc_mysql_connected(w->db)) {
-            if (cnc_mysql_connect(w->db, err, sizeof err, &cause) != 0) {
+        if (!w->sink.ops->is_open(w->sink.state)) {
+            if (w->sink.ops->open(w->sink.state, err, sizeof err, &cause) != CNC_SINK_STORED) {
                 count_failure(w, cause);
                 say(w, CNC_WRITER_LOG_ERROR, "writer: %s; records wait in the spool, retrying",
                     err);
@@ -291,9 +324,11 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
             atomic_store(&w->stats.db_connected, 1);
         }
         bool stored = false;
-        if (cnc_mysql_write(w->db, &w->decoded[i], 1, err, sizeof err, &cause) == 0) {
+        enum cnc_sink_outcome out =
+            w->sink.ops->write(w->sink.state, &w->decoded[i], 1, err, sizeof err, &cause);
+        if (out == CNC_SINK_STORED) {
             stored = true;
-        } else if (cause != CNC_DB_REFUSED) {
+        } else if (out == CNC_SINK_RETRY) {
             count_failure(w, cause);
             say(w, CNC_WRITER_LOG_ERROR,
                 "writer: a message from %.*s not stored, will retry (%s: %s)",
@@ -337,8 +372,11 @@ static bool store(struct cnc_writer *w, size_t n)
     }
     int64_t t0 = mono_ms();
     enum cnc_db_cause cause = CNC_DB_OK;
-    if (good > 0 && cnc_mysql_write(w->db, w->decoded, good, err, sizeof err, &cause) != 0) {
-        if (cause != CNC_DB_REFUSED) {
+    enum cnc_sink_outcome out =
+        good > 0 ? w->sink.ops->write(w->sink.state, w->decoded, good, err, sizeof err, &cause)
+                 : CNC_SINK_STORED;
+    if (out != CNC_SINK_STORED) {
+        if (out == CNC_SINK_RETRY) {
             count_failure(w, cause);
             say(w, CNC_WRITER_LOG_ERROR, "writer: batch of %zu not stored, will retry (%s: %s)",
                 good, cnc_db_cause_name(cause), err);
@@ -379,12 +417,14 @@ static void *writer_main(void *arg)
     sigemptyset(&pipe);
     sigaddset(&pipe, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipe, NULL);
-    mysql_thread_init();
+    if (w->sink.ops->thread_start != NULL) {
+        w->sink.ops->thread_start(w->sink.state);
+    }
     while (!atomic_load(&w->stop)) {
-        if (!cnc_mysql_connected(w->db)) {
+        if (!w->sink.ops->is_open(w->sink.state)) {
             err[0] = '\0';
-            enum cnc_db_cause cause;
-            if (cnc_mysql_connect(w->db, err, sizeof err, &cause) != 0) {
+            enum cnc_db_cause cause = CNC_DB_OTHER;
+            if (w->sink.ops->open(w->sink.state, err, sizeof err, &cause) != CNC_SINK_STORED) {
                 if (attempt <= 1 || attempt % 10 == 0) {
                     say(w, CNC_WRITER_LOG_ERROR,
                         "writer: %s; records wait in the spool (%llu bytes), retrying", err,
@@ -392,7 +432,7 @@ static void *writer_main(void *arg)
                 }
                 count_failure(w, cause);
                 cnc_spool_prepare(w->spool);
-                nap(w, backoff_ms(w, attempt++));
+                nap(w, backoff(w, attempt++));
                 continue;
             }
             if (attempt > 0) {
@@ -411,28 +451,33 @@ static void *writer_main(void *arg)
         }
         if (!store(w, n)) {
             cnc_spool_rewind(w->spool);
-            nap(w, backoff_ms(w, attempt++));
+            nap(w, backoff(w, attempt++));
         } else {
             attempt = 0;
+            atomic_store(&w->stats.retry_attempt, 0);
         }
         cnc_spool_prepare(w->spool);
     }
-    mysql_thread_end();
+    if (w->sink.ops->thread_end != NULL) {
+        w->sink.ops->thread_end(w->sink.state);
+    }
     return NULL;
 }
 
-struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *db,
+struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_sink sink,
                                     const struct cnc_writer_config *cfg, enum cnc_fsync fsync,
                                     uint64_t dead_letter_max_bytes, char *err, size_t err_len)
 {
     struct cnc_writer *w = calloc(1, sizeof *w);
     if (w == NULL) {
         snprintf(err, err_len, "writer: out of memory");
-        cnc_mysql_destroy(db);
+        sink.ops->destroy(sink.state);
         return NULL;
     }
     w->spool = spool;
-    w->db = db;
+    w->sink = sink;
+    w->retry_base_ms = cfg->retry_base_ms;
+    w->retry_max_ms = cfg->retry_max_ms;
     w->batch_size = (size_t)cfg->batch_size;
     w->flush_ms = cfg->flush_interval_ms;
     w->fsync = fsync;
@@ -454,7 +499,7 @@ struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *d
         free(w->recs);
         free(w->decoded);
         free(w->rec_of);
-        cnc_mysql_destroy(db);
+        sink.ops->destroy(sink.state);
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->wake);
         free(w);
@@ -477,7 +522,7 @@ void cnc_writer_stop(struct cnc_writer *w, void (*fn)(void *arg, int level, cons
     if (fn != NULL) {
         cnc_writer_drain_log(w, fn, arg);
     }
-    cnc_mysql_destroy(w->db);
+    w->sink.ops->destroy(w->sink.state);
     free(w->recs);
     free(w->decoded);
     free(w->rec_of);

@@ -2,7 +2,8 @@
  * writer.h - the writer thread: spool -> batches -> MySQL.
  *
  * Started and stopped on the broker thread; everything else runs on its own
- * thread, the only one that talks to the database. It reads up to
+ * thread, the only one that talks to the database (through a sink, sink.h).
+ * It reads up to
  * batch_size records from the spool, or what arrived within
  * flush_interval_ms, writes them in one transaction, then advances the spool
  * checkpoint. With the database down, or up but not taking writes (read-only,
@@ -22,7 +23,8 @@
 #include <stdint.h>
 
 #include "config.h"
-#include "sink_mysql.h"
+#include "db_cause.h"
+#include "sink.h"
 #include "spool.h"
 
 #define CNC_LATENCY_BUCKETS 4096
@@ -34,6 +36,8 @@ struct cnc_writer_stats {
     _Atomic uint64_t db_errors_by_cause[CNC_DB__COUNT];
     _Atomic int last_cause;         /* of the last failure; CNC_DB_OK after a commit */
     _Atomic int dead_letters_full;  /* a refused record could not be kept: the writer waits */
+    _Atomic unsigned retry_attempt; /* consecutive failures being waited out; 0 after a commit */
+    _Atomic uint64_t wakeups;       /* times the writer parked and woke (its idle cost) */
     _Atomic uint64_t last_batch_ms; /* duration of the last committed transaction */
     _Atomic int db_connected;
     _Atomic uint64_t damaged;      /* damaged spool records skipped */
@@ -48,11 +52,12 @@ long cnc_writer_latency_quantile(const struct cnc_writer_stats *st, double q);
 struct cnc_writer;
 
 /*
- * Starts the thread. The writer takes ownership of db; spool must outlive
- * it. dead-letter.jsonl in the spool folder grows to dead_letter_max_bytes
- * at most. Returns NULL with a reason in err.
+ * Starts the thread. The writer takes ownership of sink (destroyed at stop,
+ * or at once on failure); spool must outlive it. dead-letter.jsonl in the
+ * spool folder grows to dead_letter_max_bytes at most. Returns NULL with a
+ * reason in err.
  */
-struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_mysql *db,
+struct cnc_writer *cnc_writer_start(struct cnc_spool *spool, struct cnc_sink sink,
                                     const struct cnc_writer_config *cfg, enum cnc_fsync fsync,
                                     uint64_t dead_letter_max_bytes, char *err, size_t err_len);
 
@@ -64,6 +69,12 @@ void cnc_writer_stop(struct cnc_writer *w, void (*fn)(void *arg, int level, cons
                      void *arg);
 
 const struct cnc_writer_stats *cnc_writer_stats(const struct cnc_writer *w);
+
+/*
+ * Broker thread, after each spool append: wakes the writer if it is parked. A load of one
+ * atomic when it is not (the append path stays cheap); NULL is allowed.
+ */
+void cnc_writer_notify(struct cnc_writer *w);
 
 /* Broker thread (TICK): hands each queued log line to fn, oldest first. */
 void cnc_writer_drain_log(struct cnc_writer *w, void (*fn)(void *arg, int level, const char *line),

@@ -82,6 +82,22 @@ class Broker:
     def reload(self):
         self.proc.send_signal(signal.SIGHUP)
 
+    def metrics_until(self, predicate, topic="cnc/ingest/stats", timeout=60):
+        """The first metrics message (retained, then each new one) for which predicate holds."""
+        import json
+        sub = Collector(self.port, topics=(topic,))
+        try:
+            def found():
+                for _, p in reversed(sub.topics(topic)):
+                    m = json.loads(p)
+                    if predicate(m):
+                        return m
+                return None
+            wait_for(lambda: found() is not None, timeout=timeout, what=f"metrics on {topic}")
+            return found()
+        finally:
+            sub.close()
+
     def kill(self):
         """SIGKILL: the broker dies as in a crash."""
         if self.proc and self.proc.poll() is None:

@@ -57,9 +57,12 @@ def test_analytics_topic_for_every_accepted_message(broker_factory, collector_fa
 def test_analytics_off_with_empty_topic(broker_factory, collector_factory):
     b = broker_factory(SHIPPED.replace("topic: cnc/analytics ", 'topic: "" '))
     sub = collector_factory(b.port)
-    publish_samples(b.port).close()
+    pub = publish_samples(b.port)
     sub.wait_count("cnc/PRESS-04/data", 2)
-    time.sleep(0.3)
+    # A sentinel refused after them: once its report is here, any analytics would be too.
+    assert pub.publish("cnc/CNC001/data", "{}", qos=1) == 0x87
+    pub.close()
+    sub.wait_count("cnc/rejected/analytics-pub", 1)
     assert sub.topics("cnc/analytics") == []
 
 
@@ -169,10 +172,12 @@ def test_layout_is_retained_and_renewed_on_reload(broker_factory, collector_fact
     """The retained layout on <analytics.topic> itself tells a dashboard the handlers, their
     params and rules (threshold lines) and the topics, before any data flows."""
     b = broker_factory(SHIPPED)
-    time.sleep(0.5)  # published on the first tick; a later subscriber gets it retained
+    # Published on the first tick (not at the first metrics report, interval_s: 10 in the
+    # shipped file): once an early subscriber has it, a later one gets it retained.
+    early = collector_factory(b.port, topics=("cnc/analytics/#",))
+    wait_for(lambda: layouts(early), timeout=30, what="the layout at start")
     sub = collector_factory(b.port, topics=("cnc/analytics/#",))
-    # At start, not at the first metrics report (interval_s: 10 in the shipped file).
-    wait_for(lambda: layouts(sub), timeout=3, what="the retained layout")
+    wait_for(lambda: layouts(sub), timeout=30, what="the retained layout")
     lay = layouts(sub)[0]
     press = lay["handlers"]["press_line"]
     assert press["type"] == "sensor_efficiency"
@@ -190,8 +195,15 @@ def test_layout_is_retained_and_renewed_on_reload(broker_factory, collector_fact
     b.yaml.write_text(SHIPPED.replace("topic: cnc/analytics ", "topic: plant/analytics "))
     b.reload()
     moved = collector_factory(b.port, topics=("plant/analytics/#",))
-    wait_for(lambda: layouts(moved, "plant/analytics"), timeout=3, what="the layout on the new topic")
+    wait_for(lambda: layouts(moved, "plant/analytics"), timeout=30,
+             what="the layout on the new topic")
     assert layouts(moved, "plant/analytics")[-1]["topics"]["analytics"] == "plant/analytics"
-    late = collector_factory(b.port, topics=("cnc/analytics/#",))
-    time.sleep(1)
+    # A retained sentinel, then a subscriber to the old topic first and the sentinel's second:
+    # retained messages come with each subscription, in order, so once the sentinel is here
+    # nothing stale is coming on the old topic.
+    sentinel = RawPublisher(b.port, "layout-sentinel", protocol=5)
+    assert sentinel.publish("sentinel/layout", "here", qos=1, retain=True) == 0
+    sentinel.close()
+    late = collector_factory(b.port, topics=("cnc/analytics/#", "sentinel/#"))
+    late.wait_count("sentinel/", 1)
     assert layouts(late) == [], "a stale layout stayed retained on the old analytics topic"

