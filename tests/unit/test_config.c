@@ -1,5 +1,5 @@
 /*
- * test_config.c - the YAML config loader (plugin/config.c): defaults, every
+ * test_config.c - the YAML config loader (plugin/config/config.c): defaults, every
  * key type, and errors that name the file, line and key.
  */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * test_db_cause.c - database answers sorted into causes (plugin/db_cause.c): only what the
+ * test_db_cause.c - database answers sorted into causes (plugin/store/db_cause.c): only what the
  * database refuses a record for is a refusal; every server state, and anything unknown, waits.
  */
 #include <setjmp.h>

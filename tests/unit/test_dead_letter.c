@@ -1,6 +1,6 @@
 /*
- * test_dead_letter.c - dead-letter lines (plugin/dead_letter.c): a line carries the message and
- * the record, and parses back to the same record; the file's bound holds back a grown file but
+ * test_dead_letter.c - dead-letter lines (plugin/store/dead_letter.c): a line carries the message
+ * and the record, and parses back to the same record; the file's bound holds back a grown file but
  * never a first line (a record alone larger than the bound would otherwise block the writer for
  * good); bad lines are refused with a reason.
  */

@@ -1,5 +1,5 @@
 /*
- * test_envelope.c - the envelope contract (plugin/envelope.c): every reject
+ * test_envelope.c - the envelope contract (plugin/ingest/envelope.c): every reject
  * code the validator owns, the field it names, boundaries and accepted forms.
  */
 #include <setjmp.h>

@@ -1,5 +1,5 @@
 /*
- * test_ingest.c - the whole per-message pipeline (plugin/ingest.c): topic
+ * test_ingest.c - the whole per-message pipeline (plugin/ingest/ingest.c): topic
  * selection, own topics never inspected, routing outcome and the record the
  * generic handler makes.
  */

@@ -1,5 +1,5 @@
 /*
- * test_json_arena.c - the cJSON arena allocator (plugin/json_arena.c):
+ * test_json_arena.c - the cJSON arena allocator (plugin/ingest/json_arena.c):
  * parses come from the arena only while it is active on this thread, a full
  * arena falls back to malloc, and trees built outside it are untouched.
  */

@@ -1,6 +1,6 @@
 /*
  * test_json_number.c - every number the plugin prints reads back to the same double
- * (plugin/json_number.c), as short as it can be; and the outputs that print numbers use it:
+ * (plugin/ingest/json_number.c), as short as it can be; and the outputs that print numbers use it:
  * the analytics JSON and the retained layout.
  */
 #include <float.h>

@@ -1,4 +1,5 @@
-/* test_json_strict.c - the RFC 8259 lexical rules cJSON lets through (plugin/json_strict.c). */
+/* test_json_strict.c - the RFC 8259 lexical rules cJSON lets through (plugin/ingest/json_strict.c).
+ */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

@@ -1,6 +1,6 @@
 /*
  * test_reject.c - reject reason names (a public contract) and the JSON
- * report published on the rejected topic (plugin/reject.c).
+ * report published on the rejected topic (plugin/ingest/reject.c).
  */
 #include <setjmp.h>
 #include <stdbool.h>

@@ -1,5 +1,5 @@
 /*
- * test_route.c - the routing table (plugin/route.c): thousands of exact ids
+ * test_route.c - the routing table (plugin/ingest/route.c): thousands of exact ids
  * by hash, globs in file order, no_route, and build errors with key and line.
  */
 #include <setjmp.h>

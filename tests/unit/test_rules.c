@@ -1,5 +1,5 @@
 /*
- * test_rules.c - anomaly rules (plugin/rules.c): thresholds, the rolling
+ * test_rules.c - anomaly rules (handlers/rules.c): thresholds, the rolling
  * z-score catching a slow drift a fixed threshold misses (and staying quiet
  * on plain noise), stuck values while active, bounded per-machine state,
  * and rule errors with their key and line.

@@ -1,5 +1,5 @@
 /*
- * test_safe_file.c - files a config names (plugin/safe_file.c): only regular files are
+ * test_safe_file.c - files a config names (plugin/config/safe_file.c): only regular files are
  * opened (a FIFO would hang the broker), and the password file must be a private regular
  * file of one line, never a symbolic link (which could point at any file root can read).
  */

@@ -1,5 +1,5 @@
 /*
- * test_spool.c - the spool (plugin/spool.c): append/read/commit across
+ * test_spool.c - the spool (plugin/store/spool.c): append/read/commit across
  * segments, replay from the checkpoint after a restart, max_bytes,
  * a torn tail and damage in the middle, and one appender thread against one
  * reader thread (run under TSan in CI).

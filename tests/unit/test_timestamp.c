@@ -1,5 +1,5 @@
 /* test_timestamp.c - every timestamp form of the envelope, normalised to UTC ms
- * (plugin/timestamp.c). */
+ * (plugin/ingest/timestamp.c). */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>

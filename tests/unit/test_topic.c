@@ -1,4 +1,4 @@
-/* test_topic.c - topic filter matching with the `+` level captured (plugin/topic.c). */
+/* test_topic.c - topic filter matching with the `+` level captured (plugin/ingest/topic.c). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>

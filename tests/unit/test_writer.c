@@ -1,5 +1,5 @@
 /*
- * test_writer.c - the writer thread (plugin/writer.c) against a fake sink and a real spool:
+ * test_writer.c - the writer thread (plugin/store/writer.c) against a fake sink and a real spool:
  * batching by size and by time, backoff growth and reset, the checkpoint only after a commit,
  * a refused record dead-lettered at once and the rest of its batch stored, a stop while the
  * database is down, and an idle writer that does not poll. Threaded: also run under TSan.
