@@ -25,24 +25,41 @@ void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code)
     }
 }
 
-void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snapshot *st, char *buf,
-                       size_t len)
+static const char *reject_name(int c)
 {
-    int n = snprintf(buf, len, "received=%llu accepted=%llu rejected=%llu",
-                     (unsigned long long)s->received, (unsigned long long)s->accepted,
-                     (unsigned long long)s->rejected);
+    return cnc_reject_name((enum cnc_reject_code)c);
+}
+
+static const char *cause_name(int c)
+{
+    return cnc_db_cause_name((enum cnc_db_cause)c);
+}
+
+/* " (name=N name=N)" for the counts from index 1 on that are not zero; the new length. */
+static int append_counts(char *buf, size_t len, int n, const uint64_t *counts, int count,
+                         const char *(*name)(int))
+{
     int any = 0;
-    for (int c = 1; c < CNC_REJECT__COUNT && n > 0 && (size_t)n < len; c++) {
-        if (s->by_reason[c] != 0) {
-            n += snprintf(buf + n, len - (size_t)n, "%s%s=%llu", any ? " " : " (",
-                          cnc_reject_name((enum cnc_reject_code)c),
-                          (unsigned long long)s->by_reason[c]);
+    for (int c = 1; c < count && n > 0 && (size_t)n < len; c++) {
+        if (counts[c] != 0) {
+            n += snprintf(buf + n, len - (size_t)n, "%s%s=%llu", any ? " " : " (", name(c),
+                          (unsigned long long)counts[c]);
             any = 1;
         }
     }
     if (any && n > 0 && (size_t)n < len) {
         n += snprintf(buf + n, len - (size_t)n, ")");
     }
+    return n;
+}
+
+void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snapshot *st, char *buf,
+                       size_t len)
+{
+    int n = snprintf(buf, len, "received=%llu accepted=%llu rejected=%llu",
+                     (unsigned long long)s->received, (unsigned long long)s->accepted,
+                     (unsigned long long)s->rejected);
+    n = append_counts(buf, len, n, s->by_reason, CNC_REJECT__COUNT, reject_name);
     if (s->rule_evicted + s->rule_untracked != 0 && n > 0 && (size_t)n < len) {
         n +=
             snprintf(buf + n, len - (size_t)n, " rule_state_evicted=%llu rule_state_untracked=%llu",
@@ -57,18 +74,7 @@ void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snaps
                       " stored=%llu dead_letters=%llu batches=%llu db_errors=%llu",
                       (unsigned long long)st->stored, (unsigned long long)st->dead_letters,
                       (unsigned long long)st->batches, (unsigned long long)st->db_errors);
-        any = 0;
-        for (int c = 1; c < CNC_DB__COUNT && n > 0 && (size_t)n < len; c++) {
-            if (st->db_errors_by_cause[c] != 0) {
-                n += snprintf(buf + n, len - (size_t)n, "%s%s=%llu", any ? " " : " (",
-                              cnc_db_cause_name((enum cnc_db_cause)c),
-                              (unsigned long long)st->db_errors_by_cause[c]);
-                any = 1;
-            }
-        }
-        if (any && n > 0 && (size_t)n < len) {
-            n += snprintf(buf + n, len - (size_t)n, ")");
-        }
+        n = append_counts(buf, len, n, st->db_errors_by_cause, CNC_DB__COUNT, cause_name);
         if (n > 0 && (size_t)n < len) {
             snprintf(buf + n, len - (size_t)n, " spooled_bytes=%llu db_connected=%d%s%s%s",
                      (unsigned long long)st->spooled_bytes, st->db_connected,

@@ -31,6 +31,16 @@ def states_yaml(db, spool_dir, extra_mysql="", spool_extra=""):
             "writer: {batch_size: 200, flush_interval_ms: 50}\nmetrics: {interval_s: 1}\n")
 
 
+def started(broker_factory, collector_factory, db, tmp_path, topics=("cnc/ingest/stats",),
+            **yaml):
+    """A broker storing into db, a metrics subscriber, the writer connected (schema made)."""
+    spool_dir = tmp_path / "spool"
+    b = broker_factory(states_yaml(db, spool_dir, **yaml))
+    sub = collector_factory(b.port, topics=topics)
+    wait_connected(b)
+    return b, sub, spool_dir
+
+
 class Paced:
     """A QoS 1 publisher at `rate` msg/s on a thread; every message must be acknowledged."""
 
@@ -82,10 +92,7 @@ def assert_all_stored_none_diverted(b, sub, mariadb, spool_dir, n):
 
 
 def test_read_only_for_10s_at_1000_per_s(broker_factory, collector_factory, mariadb, tmp_path):
-    spool_dir = tmp_path / "spool"
-    b = broker_factory(states_yaml(mariadb, spool_dir))
-    sub = collector_factory(b.port, topics=("cnc/ingest/stats",))
-    wait_connected(b)
+    b, sub, spool_dir = started(broker_factory, collector_factory, mariadb, tmp_path)
     paced = Paced(b.port, 1000)
     time.sleep(2)
     mariadb.root("SET GLOBAL read_only = ON")
@@ -113,10 +120,7 @@ def test_full_tablespace_then_grown(broker_factory, collector_factory, tmp_path)
     fixed = ["--innodb-file-per-table=0", "--innodb-data-file-path=ibdata1:20M"]
     db = MariaDB(tmp_path / "fulldb", server_args=fixed)
     try:
-        spool_dir = tmp_path / "spool"
-        b = broker_factory(states_yaml(db, spool_dir))
-        sub = collector_factory(b.port, topics=("cnc/ingest/stats",))
-        wait_connected(b)
+        b, sub, spool_dir = started(broker_factory, collector_factory, db, tmp_path)
         pub = RawPublisher(b.port, "full", protocol=5)
         sent = 0
         while metrics(sub).get("db_errors_by_cause", {}).get("full", 0) == 0:
@@ -144,10 +148,8 @@ def test_lock_wait_timeout_and_lock_past_the_read_timeout(broker_factory, collec
     lock held past the writer's read timeout (the statement is given up: a lost connection):
     both are waited out."""
     mariadb.root("SET GLOBAL innodb_lock_wait_timeout = 1")
-    spool_dir = tmp_path / "spool"
-    b = broker_factory(states_yaml(mariadb, spool_dir, extra_mysql="read_timeout_s: 2"))
-    sub = collector_factory(b.port, topics=("cnc/ingest/stats",))
-    wait_connected(b)
+    b, sub, spool_dir = started(broker_factory, collector_factory, mariadb, tmp_path,
+                                extra_mysql="read_timeout_s: 2")
     paced = Paced(b.port, 300)
     wait_for(lambda: rows(mariadb) > 100, what="some rows")
     with mariadb.connect(user="root", password="", database="cnc") as c, c.cursor() as cur:
@@ -168,9 +170,7 @@ def test_lock_wait_timeout_and_lock_past_the_read_timeout(broker_factory, collec
 
 def test_insert_privilege_revoked_then_granted(broker_factory, collector_factory, mariadb,
                                                tmp_path):
-    spool_dir = tmp_path / "spool"
-    b = broker_factory(states_yaml(mariadb, spool_dir))
-    sub = collector_factory(b.port, topics=("cnc/ingest/stats",))
+    b, sub, spool_dir = started(broker_factory, collector_factory, mariadb, tmp_path)
     pub = RawPublisher(b.port, "priv", protocol=5)
     publish_lathes(pub, 0, 10)
     wait_rows(mariadb, 10)
@@ -205,9 +205,7 @@ def resubmit(b, *args):
 
 def test_refused_records_counted_apart_and_resubmitted(broker_factory, collector_factory, mariadb,
                                                        tmp_path):
-    spool_dir = tmp_path / "spool"
-    b = broker_factory(states_yaml(mariadb, spool_dir))
-    sub = collector_factory(b.port, topics=("cnc/ingest/stats",))
+    b, sub, spool_dir = started(broker_factory, collector_factory, mariadb, tmp_path)
     pub = RawPublisher(b.port, "refused", protocol=5)
     publish_lathes(pub, 0, 5)
     wait_rows(mariadb, 5)
@@ -261,10 +259,10 @@ def test_dead_letter_file_at_its_bound_holds_the_writer_up(broker_factory, colle
     """spool.dead_letter_max_bytes reached: the next refused record stays in the spool (the
     writer waits, loudly), messages are still acknowledged into the spool until it is full, then
     refused with spool_full saying why; moving the file away lets everything through."""
-    spool_dir = tmp_path / "spool"
-    b = broker_factory(states_yaml(mariadb, spool_dir, spool_extra=", max_bytes: 1MiB, "
-                                   "segment_bytes: 64KiB, dead_letter_max_bytes: 4KiB"))
-    sub = collector_factory(b.port, topics=("cnc/ingest/stats", "cnc/rejected/#"))
+    b, sub, spool_dir = started(broker_factory, collector_factory, mariadb, tmp_path,
+                                topics=("cnc/ingest/stats", "cnc/rejected/#"),
+                                spool_extra=", max_bytes: 1MiB, segment_bytes: 64KiB, "
+                                            "dead_letter_max_bytes: 4KiB")
     pub = RawPublisher(b.port, "bound", protocol=5)
     publish_lathes(pub, 0, 5)
     wait_rows(mariadb, 5)
@@ -304,9 +302,7 @@ def test_a_unique_key_other_than_msg_key_refuses_the_record(broker_factory, coll
     primary key (msg_key) is a replay; a unique key an administrator added refuses the record
     like a CHECK: kept as a dead letter, not silently dropped and counted as stored (found in
     review)."""
-    spool_dir = tmp_path / "spool"
-    b = broker_factory(states_yaml(mariadb, spool_dir))
-    sub = collector_factory(b.port, topics=("cnc/ingest/stats",))
+    b, sub, spool_dir = started(broker_factory, collector_factory, mariadb, tmp_path)
     pub = RawPublisher(b.port, "unique", protocol=5)
     publish_lathes(pub, 0, 3)
     wait_rows(mariadb, 3)

@@ -156,6 +156,38 @@ static void wait_until(struct fake *f, bool (*pred)(struct fake *, size_t), size
     pthread_mutex_unlock(&f->lock);
 }
 
+/* Waits until done(arg) for 30 s at most: what the writer does just after the sink returns. */
+static void wait_for_writer(bool (*done)(const void *arg), const void *arg, const char *what)
+{
+    for (int i = 0; i < 30000 && !done(arg); i++) {
+        usleep(1000);
+    }
+    if (!done(arg)) {
+        fail_msg("timed out waiting for %s", what);
+    }
+}
+
+struct count_at_least {
+    const _Atomic uint64_t *count;
+    uint64_t n;
+};
+
+static bool count_reached(const void *arg)
+{
+    const struct count_at_least *c = arg;
+    return atomic_load(c->count) >= c->n;
+}
+
+static bool no_retry_attempt(const void *arg)
+{
+    return atomic_load((const _Atomic unsigned *)arg) == 0;
+}
+
+static bool spool_empty(const void *arg)
+{
+    return cnc_spool_backlog_bytes(arg) == 0;
+}
+
 static bool writes_at_least(struct fake *f, size_t n)
 {
     return f->writes >= n;
@@ -266,11 +298,9 @@ static void batches_by_size(void **state)
     assert_int_equal(r.f.sizes[1], 10);
     assert_int_equal(r.f.writes, 2);
     /* The writer counts a batch once it has checkpointed it, just after the sink's commit. */
-    const _Atomic uint64_t *stored = &cnc_writer_stats(r.w)->stored;
-    for (int i = 0; i < 30000 && atomic_load(stored) < 20; i++) {
-        usleep(1000);
-    }
-    assert_int_equal(atomic_load(stored), 20);
+    struct count_at_least twenty = {&cnc_writer_stats(r.w)->stored, 20};
+    wait_for_writer(count_reached, &twenty, "stored == 20");
+    assert_int_equal(atomic_load(twenty.count), 20);
     rig_stop(&r);
 }
 
@@ -321,11 +351,7 @@ static void backoff_grows_and_resets(void **state)
     assert_int_equal(r.f.attempt_at_write[5], 0);
     assert_int_equal(r.f.attempt_at_write[6], 1);
     /* The count goes back to 0 once the writer has seen the commit (just after the sink). */
-    const _Atomic unsigned *attempt = &cnc_writer_stats(r.w)->retry_attempt;
-    for (int i = 0; i < 30000 && atomic_load(attempt) != 0; i++) {
-        usleep(1000);
-    }
-    assert_int_equal(atomic_load(attempt), 0);
+    wait_for_writer(no_retry_attempt, &cnc_writer_stats(r.w)->retry_attempt, "the reset");
     rig_stop(&r);
 }
 
@@ -347,10 +373,7 @@ static void checkpoint_after_commit(void **state)
     pthread_mutex_unlock(&r.f.lock);
     wait_until(&r.f, stored_at_least, 7, "the commit");
     /* The checkpoint follows the commit on the writer thread: wait for it by its effect. */
-    for (int i = 0; i < 30000 && cnc_spool_backlog_bytes(r.spool) != 0; i++) {
-        usleep(1000);
-    }
-    assert_int_equal(cnc_spool_backlog_bytes(r.spool), 0);
+    wait_for_writer(spool_empty, r.spool, "the checkpoint");
     /* A batch the sink never took stays: a failing write leaves the backlog as it was. */
     pthread_mutex_lock(&r.f.lock);
     r.f.write_fails = 1000000;
@@ -381,9 +404,8 @@ static void refused_record_dead_lettered_at_once(void **state)
         assert_int_equal(r.f.attempt_at_write[k], 0);
     }
     const struct cnc_writer_stats *st = cnc_writer_stats(r.w);
-    for (int i = 0; i < 30000 && atomic_load(&st->stored) < 6; i++) {
-        usleep(1000);
-    }
+    struct count_at_least six = {&st->stored, 6};
+    wait_for_writer(count_reached, &six, "stored == 6");
     assert_int_equal(atomic_load(&st->dead_letters), 1);
     assert_int_equal(atomic_load(&st->stored), 6); /* the dead letter is not counted as stored */
     char path[128], line[8192];
