@@ -27,8 +27,7 @@ struct walk {
     size_t depth;
 };
 
-/* The end of the string opening at i (just after its closing quote), len when unterminated. */
-static size_t string_end(const char *s, size_t len, size_t i)
+size_t cnc_json_string_end(const char *s, size_t len, size_t i)
 {
     for (size_t j = i + 1; j < len; j++) {
         if (s[j] == '\\') {
@@ -38,6 +37,15 @@ static size_t string_end(const char *s, size_t len, size_t i)
         }
     }
     return len;
+}
+
+size_t cnc_json_scalar_end(const char *s, size_t len, size_t i)
+{
+    while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' && s[i] != '\t' &&
+           s[i] != '\n' && s[i] != '\r') {
+        i++;
+    }
+    return i;
 }
 
 static bool has_nul_escape(const char *s, size_t start, size_t end)
@@ -107,7 +115,7 @@ static bool walk(struct walk *w, size_t max_depth,
     for (size_t i = 0; i < w->len; i++) {
         char c = s[i];
         if (c == '"') {
-            size_t end = string_end(s, w->len, i);
+            size_t end = cnc_json_string_end(s, w->len, i);
             struct level *l = w->depth > 0 && w->depth <= KEEP_LEVELS ? &w->lv[w->depth - 1] : NULL;
             bool is_name = l != NULL && l->object && l->at_key;
             if (is_name) {
@@ -145,11 +153,7 @@ static bool walk(struct walk *w, size_t max_depth,
                 l->at_key = true;
             }
         } else if ((c >= '0' && c <= '9') || c == '-' || c == 't' || c == 'f' || c == 'n') {
-            /* A number or literal: a value once it ends. */
-            while (i + 1 < w->len && s[i + 1] != ',' && s[i + 1] != '}' && s[i + 1] != ']' &&
-                   s[i + 1] != ' ' && s[i + 1] != '\n' && s[i + 1] != '\r' && s[i + 1] != '\t') {
-                i++;
-            }
+            i = cnc_json_scalar_end(s, w->len, i) - 1; /* a number or literal: a value */
             value_done(w);
         }
     }

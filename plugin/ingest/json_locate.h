@@ -36,6 +36,14 @@ bool cnc_json_find_nul_escape(const char *buf, size_t len,
                               bool (*skip)(const struct cnc_json_location *loc, void *arg),
                               void *arg, struct cnc_json_location *loc);
 
+/*
+ * Lexical steps over raw JSON text, shared with the writer's payload scanner (payload_span.c):
+ * the offset just after the string whose opening quote is at s[i] (len when unterminated), and
+ * just after the number or literal starting at s[i].
+ */
+size_t cnc_json_string_end(const char *s, size_t len, size_t i);
+size_t cnc_json_scalar_end(const char *s, size_t len, size_t i);
+
 /* The first container opened deeper than depth (the root counting 1). True and *loc filled. */
 bool cnc_json_find_depth(const char *buf, size_t len, size_t depth, struct cnc_json_location *loc);
 

@@ -7,41 +7,26 @@
  */
 #include "payload_span.h"
 
+#include "json_locate.h"
+
 #include <stdbool.h>
 #include <string.h>
 
 #include <xxhash.h>
 
-/* Index just past the JSON string starting at i (a quote). */
-static size_t skip_string(const char *s, size_t len, size_t i)
-{
-    for (i++; i < len; i++) {
-        if (s[i] == '\\') {
-            i++;
-        } else if (s[i] == '"') {
-            return i + 1;
-        }
-    }
-    return len;
-}
-
 /* Index just past the JSON value starting at i. */
 static size_t skip_value(const char *s, size_t len, size_t i)
 {
     if (s[i] == '"') {
-        return skip_string(s, len, i);
+        return cnc_json_string_end(s, len, i);
     }
     if (s[i] != '{' && s[i] != '[') {
-        while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
-               s[i] != '\t' && s[i] != '\n' && s[i] != '\r') {
-            i++;
-        }
-        return i;
+        return cnc_json_scalar_end(s, len, i);
     }
     int depth = 0;
     for (; i < len; i++) {
         if (s[i] == '"') {
-            i = skip_string(s, len, i) - 1;
+            i = cnc_json_string_end(s, len, i) - 1;
         } else if (s[i] == '{' || s[i] == '[') {
             depth++;
         } else if (s[i] == '}' || s[i] == ']') {
@@ -74,7 +59,7 @@ int cnc_payload_span(const char *s, size_t len, size_t *start, size_t *end)
             return -1;
         }
         size_t key = i;
-        i = skip_string(s, len, i);
+        i = cnc_json_string_end(s, len, i);
         bool is_payload = i - key == 9 && memcmp(s + key, "\"payload\"", 9) == 0;
         i = skip_ws(s, len, i);
         if (i >= len || s[i] != ':') {
