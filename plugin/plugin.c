@@ -211,6 +211,7 @@ static void storage_snapshot(const struct cnc_plugin *p, struct cnc_storage_snap
     st->spooled_bytes = cnc_spool_backlog_bytes(p->spool);
     st->commit_p50_ms = cnc_writer_latency_quantile(w, 0.50);
     st->commit_p99_ms = cnc_writer_latency_quantile(w, 0.99);
+    cnc_writer_sink_where(p->writer, st->db_host, sizeof st->db_host, &st->db_failovers);
 }
 
 /* The running instances' rule state, summed (a few instances: cheap, once per report). */

@@ -76,13 +76,15 @@ void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snaps
                       (unsigned long long)st->batches, (unsigned long long)st->db_errors);
         n = append_counts(buf, len, n, st->db_errors_by_cause, CNC_DB__COUNT, cause_name);
         if (n > 0 && (size_t)n < len) {
-            snprintf(buf + n, len - (size_t)n, " spooled_bytes=%llu db_connected=%d%s%s%s",
-                     (unsigned long long)st->spooled_bytes, st->db_connected,
-                     st->waiting_for != CNC_DB_OK ? " waiting_for=" : "",
-                     st->waiting_for != CNC_DB_OK
-                         ? cnc_db_cause_name((enum cnc_db_cause)st->waiting_for)
-                         : "",
-                     st->dead_letters_full ? " DEAD_LETTERS_FULL" : "");
+            snprintf(
+                buf + n, len - (size_t)n,
+                " spooled_bytes=%llu db_connected=%d db_host=%s db_failovers=%llu%s%s%s",
+                (unsigned long long)st->spooled_bytes, st->db_connected,
+                st->db_host[0] != '\0' ? st->db_host : "-", (unsigned long long)st->db_failovers,
+                st->waiting_for != CNC_DB_OK ? " waiting_for=" : "",
+                st->waiting_for != CNC_DB_OK ? cnc_db_cause_name((enum cnc_db_cause)st->waiting_for)
+                                             : "",
+                st->dead_letters_full ? " DEAD_LETTERS_FULL" : "");
         }
     }
 }
@@ -134,6 +136,8 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         cnc_json_add_number(o, "batches", (double)st->batches);
         cnc_json_add_number(o, "last_batch_ms", (double)st->last_batch_ms);
         cJSON_AddBoolToObject(o, "db_connected", st->db_connected);
+        cJSON_AddStringToObject(o, "db_host", st->db_host);
+        cnc_json_add_number(o, "db_failovers", (double)st->db_failovers);
         cnc_json_add_number(o, "spool_damaged_records", (double)st->damaged);
         cnc_json_add_number(o, "dead_letters", (double)st->dead_letters);
         cJSON_AddBoolToObject(o, "dead_letters_full", st->dead_letters_full);

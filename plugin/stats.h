@@ -37,6 +37,8 @@ struct cnc_storage_snapshot {
     int waiting_for;       /* enum cnc_db_cause of the last failure; CNC_DB_OK: not waiting */
     int dead_letters_full; /* a refused record could not be kept: the writer is held up */
     long commit_p50_ms, commit_p99_ms; /* broker receive -> commit; -1 before the first */
+    char db_host[300];                 /* the server written through ("db2:3306") */
+    uint64_t db_failovers;             /* connections made to another server than before */
 };
 
 void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code);

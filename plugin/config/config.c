@@ -24,7 +24,19 @@
 #include "topic.h"
 #include "utf8.h"
 
-enum cfg_type { CFG_STR, CFG_INT, CFG_SIZE, CFG_BOOL, CFG_ENUM, CFG_TOPIC_FILTERS, CFG_PUB_TOPIC };
+enum cfg_type {
+    CFG_STR,
+    CFG_INT,
+    CFG_SIZE,
+    CFG_BOOL,
+    CFG_ENUM,
+    CFG_TOPIC_FILTERS,
+    CFG_PUB_TOPIC,
+    CFG_HOST_LIST
+};
+
+/* Both list types: a char ** list followed by a size_t count in the section struct. */
+#define IS_LIST(t) ((t) == CFG_TOPIC_FILTERS || (t) == CFG_HOST_LIST)
 
 struct cfg_key {
     const char *key;
@@ -74,6 +86,8 @@ static const struct cfg_key ingest_keys[] = {
 
 static const struct cfg_key mysql_keys[] = {
     {"host", CFG_STR, K(cnc_mysql_config, host), "127.0.0.1", 0, 0, NULL, "server address"},
+    {"hosts", CFG_HOST_LIST, K(cnc_mysql_config, hosts), "", 0, 0, NULL,
+     "servers of a cluster, [host:port, ...]: the writer uses one, and moves on when it fails"},
     {"port", CFG_INT, K(cnc_mysql_config, port), "3306", 1, 65535, NULL, "server TCP port"},
     {"socket", CFG_STR, K(cnc_mysql_config, socket), "", 0, 0, NULL,
      "Unix socket path; used instead of host/port when set"},
@@ -344,11 +358,11 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
 {
     char *field = (char *)section + k->offset;
 
-    if (node != NULL && k->type != CFG_TOPIC_FILTERS && node->type != YAML_SCALAR_NODE) {
+    if (node != NULL && !IS_LIST(k->type) && node->type != YAML_SCALAR_NODE) {
         return fail(ld, node, path, "must be a single value, not a %s",
                     node->type == YAML_MAPPING_NODE ? "mapping" : "list");
     }
-    if (node != NULL && k->type != CFG_TOPIC_FILTERS) {
+    if (node != NULL && !IS_LIST(k->type)) {
         text = scalar(node);
     }
     switch (k->type) {
@@ -396,14 +410,19 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
             }
             return fail(ld, node, path, "must be one of %s, not \"%s\"", list, text);
         }
-    case CFG_TOPIC_FILTERS: {
+    case CFG_TOPIC_FILTERS:
+    case CFG_HOST_LIST: {
         /* field is char **list followed by size_t count (struct layout in config.h). */
+        bool hosts = k->type == CFG_HOST_LIST;
+        const char *what = hosts ? "host:port" : "topic filter";
         char ***list = (char ***)field;
         size_t *count = (size_t *)(field + sizeof(char **));
         const char *items[256];
         size_t n = 0;
         if (node == NULL) {
-            items[n++] = text;
+            if (text[0] != '\0') {
+                items[n++] = text;
+            }
         } else if (node->type == YAML_SCALAR_NODE) {
             items[n++] = scalar(node);
         } else if (node->type == YAML_SEQUENCE_NODE) {
@@ -411,26 +430,39 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
                  it < node->data.sequence.items.top; it++) {
                 yaml_node_t *item = node_at(ld, *it);
                 if (item->type != YAML_SCALAR_NODE) {
-                    return fail(ld, item, path, "each topic filter must be a string");
+                    return fail(ld, item, path, "each %s must be a string", what);
                 }
                 if (n == sizeof items / sizeof items[0]) {
-                    return fail(ld, item, path, "at most 256 topic filters");
+                    return fail(ld, item, path, "at most 256 of them");
                 }
                 items[n++] = scalar(item);
             }
         } else {
-            return fail(ld, node, path, "must be a list of topic filters");
+            return fail(ld, node, path, "must be a list of %ss", what);
         }
-        if (n == 0) {
+        if (n == 0 && !hosts) {
             return fail(ld, node, path, "needs at least one topic filter");
         }
+        if (hosts && n > CNC_MYSQL_MAX_HOSTS) {
+            return fail(ld, node, path, "at most %d servers (%zu given)", CNC_MYSQL_MAX_HOSTS, n);
+        }
         for (size_t i = 0; i < n; i++) {
-            if (!cnc_topic_filter_valid(items[i])) {
-                return fail(ld, node, path, "\"%s\" is not a valid topic filter", items[i]);
+            char name[CNC_MYSQL_HOST_MAX];
+            for (size_t j = 0; hosts && j < i; j++) {
+                if (strcmp(items[i], items[j]) == 0) {
+                    return fail(ld, node, path, "\"%s\" is listed twice", items[i]);
+                }
+            }
+            if (hosts ? !cnc_config_host_port(items[i], name, sizeof name, NULL)
+                      : !cnc_topic_filter_valid(items[i])) {
+                return fail(ld, node, path, "\"%s\" is not a valid %s%s", items[i], what,
+                            hosts ? " (a name or address of at most 255 bytes, a colon, a port "
+                                    "from 1 to 65535; [v6-address]:port)"
+                                  : "");
             }
         }
         char **copy = string_list_dup(items, n);
-        if (copy == NULL) {
+        if (copy == NULL && n > 0) {
             return fail(ld, node, path, "out of memory");
         }
         string_list_free(*list, *count);
@@ -450,7 +482,7 @@ static void section_free(const struct cfg_section *sec, struct cnc_config *cfg)
         char *field = base + k->offset;
         if (k->type == CFG_STR || k->type == CFG_PUB_TOPIC) {
             free(*(char **)field);
-        } else if (k->type == CFG_TOPIC_FILTERS) {
+        } else if (IS_LIST(k->type)) {
             string_list_free(*(char ***)field, *(size_t *)(field + sizeof(char **)));
         }
     }
@@ -838,6 +870,8 @@ static bool covers(const char *topic, const char *filter)
  * that covers a whole ingest filter would therefore switch validation off for it without a
  * word (analytics.topic: cnc with ingest.topics [cnc/+/data]): refused.
  */
+static int check_mysql_hosts(struct loader *ld);
+
 static int check_output_topics(struct loader *ld)
 {
     const struct cnc_config *cfg = ld->cfg;
@@ -910,7 +944,7 @@ static int load_root(struct loader *ld)
         return fail(ld, root, "routes",
                     "at least one route is required (e.g. {match: \"*\", handler: any})");
     }
-    return check_output_topics(ld);
+    return check_output_topics(ld) != 0 ? -1 : check_mysql_hosts(ld);
 }
 
 /* Where the pre-pass is, for its error messages: "handlers.press.params.limits[2]". */
@@ -1148,6 +1182,65 @@ int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallb
     return fallback;
 }
 
+bool cnc_config_host_port(const char *item, char *host, size_t host_len, unsigned *port)
+{
+    const char *colon = strrchr(item, ':');
+    const char *h = item, *h_end = colon;
+    if (item[0] == '[') { /* [v6]:port */
+        const char *close = strchr(item, ']');
+        if (close == NULL || close[1] != ':') {
+            return false;
+        }
+        h = item + 1;
+        h_end = close;
+        colon = close + 1;
+    }
+    if (colon == NULL || h_end == h || colon[1] == '\0' || strlen(colon + 1) > 5 ||
+        strspn(colon + 1, "0123456789") != strlen(colon + 1)) {
+        return false;
+    }
+    long p = strtol(colon + 1, NULL, 10);
+    size_t n = (size_t)(h_end - h);
+    if (p < 1 || p > 65535 || (item[0] != '[' && memchr(h, ':', n) != NULL)) {
+        return false;
+    }
+    for (size_t i = 0; i < n; i++) {
+        if ((unsigned char)h[i] <= ' ' || h[i] == '/') {
+            return false;
+        }
+    }
+    if (host != NULL) {
+        if (n >= host_len) {
+            return false;
+        }
+        memcpy(host, h, n);
+        host[n] = '\0';
+    }
+    if (port != NULL) {
+        *port = (unsigned)p;
+    }
+    return true;
+}
+
+/* mysql.hosts names the servers of a cluster; host, port and socket name one server. */
+static int check_mysql_hosts(struct loader *ld)
+{
+    const struct cnc_config *cfg = ld->cfg;
+    if (cfg->mysql.n_hosts == 0) {
+        return 0;
+    }
+    static const char *const single[] = {"mysql.host", "mysql.port", "mysql.socket"};
+    for (size_t i = 0; i < 3; i++) {
+        if (cnc_config_line_of(cfg, single[i], 0) > 0) {
+            return fail_at(ld, cnc_config_line_of(cfg, "mysql.hosts", 1), "mysql.hosts",
+                           "with %s as well: give the servers either as hosts: [host:port, ...] "
+                           "or as host/port/socket, not both",
+                           single[i]);
+        }
+    }
+    return 0;
+}
+
 static bool same_value(const struct cfg_key *k, const char *a, const char *b)
 {
     switch (k->type) {
@@ -1161,7 +1254,8 @@ static bool same_value(const struct cfg_key *k, const char *a, const char *b)
         return *(const bool *)a == *(const bool *)b;
     case CFG_ENUM:
         return *(const int *)a == *(const int *)b;
-    case CFG_TOPIC_FILTERS: {
+    case CFG_TOPIC_FILTERS:
+    case CFG_HOST_LIST: {
         size_t n = *(const size_t *)(a + sizeof(char **));
         if (n != *(const size_t *)(b + sizeof(char **))) {
             return false;
@@ -1214,8 +1308,8 @@ bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_con
 
 void cnc_config_print_keys(FILE *out)
 {
-    static const char *const type_names[] = {"string", "integer",       "size", "boolean",
-                                             "choice", "topic filters", "topic"};
+    static const char *const type_names[] = {"string", "integer",       "size",  "boolean",
+                                             "choice", "topic filters", "topic", "host:port list"};
     for (size_t s = 0; s < N_SECTIONS; s++) {
         const struct cfg_section *sec = &sections[s];
         fprintf(out, "%s:\n", sec->name);

@@ -40,8 +40,14 @@ struct cnc_ingest_config {
     long long max_tracked_machines;
 };
 
+/* mysql.hosts: each connect round tries every server (5 s at most each), so a short list. */
+#define CNC_MYSQL_MAX_HOSTS 16
+#define CNC_MYSQL_HOST_MAX 256 /* a host name's bytes, with the NUL */
+
 struct cnc_mysql_config {
     char *host;
+    char **hosts; /* mysql.hosts: "host:port" items of a cluster; n_hosts 0 when not given */
+    size_t n_hosts;
     long long port;
     char *socket;
     char *user;
@@ -147,6 +153,12 @@ int cnc_config_line_of(const struct cnc_config *cfg, const char *path, int fallb
  */
 bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_config *b, char *which,
                                 size_t which_len);
+
+/*
+ * Splits a mysql.hosts item "host:port" or "[v6]:port". false when it is not one (or the host
+ * does not fit host_len); host and port may be NULL (just checking).
+ */
+bool cnc_config_host_port(const char *item, char *host, size_t host_len, unsigned *port);
 
 /* Writes the key reference (every section, key, type, default, meaning). */
 void cnc_config_print_keys(FILE *out);

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "db_cause.h"
 #include "stored_record.h"
@@ -30,7 +31,10 @@ struct cnc_sink_ops {
     /* Per-thread setup of the client library, on the writer thread (may be NULL). */
     void (*thread_start)(void *state);
     void (*thread_end)(void *state);
-    /* Connects: STORED (open) or RETRY with err and *cause. */
+    /*
+     * Connects: STORED (open) or RETRY with err and *cause. STORED with err not empty: servers
+     * were passed over on the way (a cluster node not ready, read-only); *cause says why.
+     */
     enum cnc_sink_outcome (*open)(void *state, char *err, size_t err_len, enum cnc_db_cause *cause);
     bool (*is_open)(const void *state);
     /*
@@ -39,6 +43,8 @@ struct cnc_sink_ops {
      */
     enum cnc_sink_outcome (*write)(void *state, const struct cnc_stored *recs, size_t n, char *err,
                                    size_t err_len, enum cnc_db_cause *cause);
+    /* Where it writes ("db1:3306") and how often it moved elsewhere; any thread; may be NULL. */
+    void (*describe)(const void *state, char *where, size_t len, uint64_t *moves);
     void (*close)(void *state);
     void (*destroy)(void *state);
 };

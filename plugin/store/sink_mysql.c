@@ -10,10 +10,12 @@
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <cjson/cJSON.h>
 #include <mysql.h>
@@ -62,9 +64,25 @@ struct msg_slot {
     char *printed; /* the payload printed by cJSON when its span could not be found */
 };
 
-struct cnc_mysql {
-    char *host, *socket, *user, *password, *database;
+/* One server to write through: mysql.host/port or socket, or an item of mysql.hosts. */
+struct target {
+    char *host;   /* NULL with a socket */
+    char *socket; /* NULL with a host */
     unsigned port;
+    char label[300]; /* "db1:3306" or the socket path, for logs and metrics */
+};
+
+#define CHECK_EVERY_MS 1000 /* a node's state is looked at again before a write after this */
+
+struct cnc_mysql {
+    char *user, *password, *database;
+    struct target *targets;
+    size_t n_targets;
+    size_t current;             /* writer thread: the target to try first */
+    long connected_to;          /* writer thread: the target of the last connection, -1 none */
+    _Atomic size_t shown;       /* the target in use, for cnc_mysql_describe (any thread) */
+    _Atomic uint64_t failovers; /* connections made to another target than the one before */
+    int64_t checked_ms;         /* writer thread: when the node's state was last looked at */
     bool create_schema;
     bool reading_rows;
     bool tls, tls_verify_server;
@@ -80,6 +98,13 @@ struct cnc_mysql {
     size_t cap_msgs, cap_readings, cap_anomalies;
     cnc_mybool is_true;
 };
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
 
 int cnc_mysql_library_init(void)
 {
@@ -109,12 +134,33 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
         return NULL;
     }
     bool failed = false; /* a password silently absent on out-of-memory would connect without */
-    db->host = dup_or_null(cfg->host, &failed);
-    db->socket = dup_or_null(cfg->socket, &failed);
     db->user = dup_or_null(cfg->user, &failed);
     db->password = dup_or_null(password, &failed);
     db->database = dup_or_null(cfg->database, &failed);
-    db->port = (unsigned)cfg->port;
+    size_t n = cfg->n_hosts > 0 ? cfg->n_hosts : 1;
+    db->targets = calloc(n, sizeof *db->targets);
+    failed |= db->targets == NULL;
+    for (size_t i = 0; db->targets != NULL && i < n; i++) {
+        struct target *t = &db->targets[i];
+        if (cfg->n_hosts > 0) {
+            char host[CNC_MYSQL_HOST_MAX];
+            if (!cnc_config_host_port(cfg->hosts[i], host, sizeof host, &t->port)) {
+                failed = true; /* the config loader checked the form: only a too long name */
+                continue;
+            }
+            t->host = dup_or_null(host, &failed);
+            snprintf(t->label, sizeof t->label, "%s", cfg->hosts[i]);
+        } else if (cfg->socket[0] != '\0') {
+            t->socket = dup_or_null(cfg->socket, &failed);
+            snprintf(t->label, sizeof t->label, "%s", cfg->socket);
+        } else {
+            t->host = dup_or_null(cfg->host, &failed);
+            t->port = (unsigned)cfg->port;
+            snprintf(t->label, sizeof t->label, "%s:%u", cfg->host, t->port);
+        }
+        db->n_targets++;
+    }
+    db->connected_to = -1;
     db->read_timeout_s = (unsigned)cfg->read_timeout_s;
     db->create_schema = cfg->create_schema;
     db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
@@ -268,7 +314,65 @@ static int read_max_packet(struct cnc_mysql *db, char *err, size_t err_len,
     return 0;
 }
 
-int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
+/*
+ * Whether the server may be written through now: not read-only, and, on a Galera node, ready
+ * and Synced (a donor, a desynced node or one outside the primary component is skipped). 0, or
+ * CNC_EIO with err and *cause (read_only, not_ready).
+ */
+static int check_node(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
+                      enum cnc_db_cause *cause)
+{
+    db->checked_ms = mono_ms();
+    bool galera = true;
+    if (mysql_query(db->conn, "SELECT @@read_only, @@wsrep_on") != 0) {
+        galera = false; /* a server without Galera (MySQL: no wsrep_on) */
+        if (mysql_query(db->conn, "SELECT @@read_only") != 0) {
+            return fail_db(db, err, err_len, "reading read_only", cause);
+        }
+    }
+    MYSQL_RES *res = mysql_store_result(db->conn);
+    MYSQL_ROW row = res != NULL ? mysql_fetch_row(res) : NULL;
+    bool read_only = row != NULL && row[0] != NULL && strcmp(row[0], "0") != 0;
+    bool wsrep = galera && row != NULL && row[1] != NULL && strcmp(row[1], "0") != 0;
+    if (res != NULL) {
+        mysql_free_result(res);
+    }
+    if (read_only) {
+        snprintf(err, err_len, "mysql: %s is read-only (read_only=ON): not written through",
+                 t->label);
+        *cause = CNC_DB_READ_ONLY;
+        return CNC_EIO;
+    }
+    if (!wsrep) {
+        return 0;
+    }
+    if (mysql_query(db->conn, "SHOW GLOBAL STATUS WHERE Variable_name IN ('wsrep_ready', "
+                              "'wsrep_local_state_comment')") != 0 ||
+        (res = mysql_store_result(db->conn)) == NULL) {
+        return fail_db(db, err, err_len, "reading the Galera node's state", cause);
+    }
+    char ready[16] = "?", state[64] = "?";
+    while ((row = mysql_fetch_row(res)) != NULL) {
+        if (row[0] != NULL && row[1] != NULL) {
+            snprintf(strcmp(row[0], "wsrep_ready") == 0 ? ready : state,
+                     strcmp(row[0], "wsrep_ready") == 0 ? sizeof ready : sizeof state, "%s",
+                     row[1]);
+        }
+    }
+    mysql_free_result(res);
+    if (strcmp(ready, "ON") != 0 || strcmp(state, "Synced") != 0) {
+        snprintf(err, err_len,
+                 "mysql: %s is a Galera node not ready for writes (wsrep_ready=%s, state %s): "
+                 "not written through",
+                 t->label, ready, state);
+        *cause = CNC_DB_NOT_READY;
+        return CNC_EIO;
+    }
+    return 0;
+}
+
+static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
+                      enum cnc_db_cause *cause)
 {
     cnc_mysql_disconnect(db);
     *cause = CNC_DB_OK;
@@ -291,10 +395,11 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_
     if (db->tls) {
         set_tls(db);
     }
-    if (mysql_real_connect(db->conn, db->socket ? NULL : db->host, db->user, db->password,
-                           db->database, db->socket ? 0 : db->port, db->socket,
-                           CLIENT_MULTI_STATEMENTS) == NULL) {
-        fail_db(db, err, err_len, "connect", cause);
+    if (mysql_real_connect(db->conn, t->host, db->user, db->password, db->database, t->port,
+                           t->socket, CLIENT_MULTI_STATEMENTS) == NULL) {
+        char what[340];
+        snprintf(what, sizeof what, "connect to %s", t->label);
+        fail_db(db, err, err_len, what, cause);
         if (*cause == CNC_DB_OTHER || *cause == CNC_DB_CONNECTION_LOST) {
             *cause = CNC_DB_UNREACHABLE;
         }
@@ -304,6 +409,7 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_
     /* Warnings listed in full (SHOW WARNINGS keeps 64 by default): see check_ignored. */
     err[0] = '\0';
     if (mysql_query(db->conn, "SET time_zone = '+00:00', max_error_count = 65535") != 0 ||
+        check_node(db, t, err, err_len, cause) != 0 ||
         read_max_packet(db, err, err_len, cause) != 0 ||
         (db->create_schema && apply_schema(db, err, err_len, cause) != 0) ||
         mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0) {
@@ -318,6 +424,64 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_
         return CNC_EIO;
     }
     return 0;
+}
+
+int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
+{
+    /* One round of the servers from the current one on; the writer backs off between rounds. */
+    int rc = CNC_EIO;
+    enum cnc_db_cause first = CNC_DB_OTHER;
+    char first_err[512] = "";
+    for (size_t k = 0; k < db->n_targets; k++) {
+        size_t i = (db->current + k) % db->n_targets;
+        rc = connect_to(db, &db->targets[i], err, err_len, cause);
+        if (rc == 0) {
+            if (db->connected_to >= 0 && (size_t)db->connected_to != i) {
+                atomic_fetch_add(&db->failovers, 1);
+            }
+            db->current = i;
+            db->connected_to = (long)i;
+            atomic_store(&db->shown, i);
+            err[0] = '\0';
+            *cause = CNC_DB_OK;
+            if (k > 0) { /* say why the servers before this one were passed over */
+                snprintf(err, err_len, "%s; so %zu server(s) skipped, connected to %s", first_err,
+                         k, db->targets[i].label);
+                *cause = first;
+            }
+            return 0;
+        }
+        if (k == 0) {
+            first = *cause;
+            snprintf(first_err, sizeof first_err, "%s", err);
+        }
+    }
+    if (db->n_targets > 1) {
+        /* Name the server the round started with (what was in use), and that none would do. */
+        char last[512];
+        snprintf(last, sizeof last, "%s", err);
+        snprintf(err, err_len, "%s; and %zu other servers: none usable (last: %s)", first_err,
+                 db->n_targets - 1, last);
+        *cause = first;
+    }
+    return rc;
+}
+
+/* A failure the node is to blame for: the next connect starts at the next server. */
+static void move_on(struct cnc_mysql *db, enum cnc_db_cause cause)
+{
+    if (db->n_targets > 1 &&
+        (cause == CNC_DB_CONNECTION_LOST || cause == CNC_DB_UNREACHABLE ||
+         cause == CNC_DB_NOT_READY || cause == CNC_DB_READ_ONLY || cause == CNC_DB_TIMEOUT)) {
+        db->current = (db->current + 1) % db->n_targets;
+    }
+}
+
+void cnc_mysql_describe(const struct cnc_mysql *db, char *where, size_t len, uint64_t *failovers)
+{
+    size_t i = atomic_load(&db->shown);
+    snprintf(where, len, "%s", i < db->n_targets ? db->targets[i].label : "?");
+    *failovers = atomic_load(&db->failovers);
 }
 
 /* ---- binding ---- */
@@ -656,8 +820,12 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
         *cause = CNC_DB_CONNECTION_LOST;
         return CNC_EIO;
     }
-    int rc = bind_batch(db, recs, n);
-    if (rc != 0) {
+    int rc = 0;
+    /* A node can fall out of sync without failing a statement (a donor, desynced): look. */
+    if (mono_ms() - db->checked_ms >= CHECK_EVERY_MS) {
+        rc = check_node(db, &db->targets[db->current], err, err_len, cause);
+    }
+    if (rc == 0 && (rc = bind_batch(db, recs, n)) != 0) {
         snprintf(err, err_len, "mysql: out of memory binding a batch of %zu", n);
         *cause = CNC_DB_OTHER;
     }
@@ -678,6 +846,7 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
         /* Whatever went wrong, this connection is not trusted with the next batch. */
         mysql_rollback(db->conn);
         cnc_mysql_disconnect(db);
+        move_on(db, *cause);
     }
     return rc;
 }
@@ -694,8 +863,11 @@ void cnc_mysql_destroy(struct cnc_mysql *db)
     free(db->msgs);
     free(db->readings);
     free(db->anomalies);
-    free(db->host);
-    free(db->socket);
+    for (size_t i = 0; i < db->n_targets; i++) {
+        free(db->targets[i].host);
+        free(db->targets[i].socket);
+    }
+    free(db->targets);
     free(db->user);
     if (db->password != NULL) {
         memset(db->password, 0, strlen(db->password));
@@ -742,6 +914,11 @@ static enum cnc_sink_outcome sink_write(void *state, const struct cnc_stored *re
     return *cause == CNC_DB_REFUSED ? CNC_SINK_REFUSED : CNC_SINK_RETRY;
 }
 
+static void sink_describe(const void *state, char *where, size_t len, uint64_t *failovers)
+{
+    cnc_mysql_describe(state, where, len, failovers);
+}
+
 static void sink_close(void *state)
 {
     cnc_mysql_disconnect(state);
@@ -758,6 +935,7 @@ static const struct cnc_sink_ops mysql_sink_ops = {
     .open = sink_open,
     .is_open = sink_is_open,
     .write = sink_write,
+    .describe = sink_describe,
     .close = sink_close,
     .destroy = sink_destroy,
 };

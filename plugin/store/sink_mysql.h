@@ -9,6 +9,12 @@
  * replayed record is a no-op (msg_key). A chunk is never larger than the
  * server's max_allowed_packet: a record that alone is larger is refused.
  *
+ * With mysql.hosts (a cluster) it writes through one server while that works; a connect
+ * tries the servers in order from the one in use, skipping a read-only server and a Galera
+ * node that is not ready and Synced (looked at on connect and again before a write once a
+ * second has passed); a failure the node is to blame for (lost connection, not ready,
+ * read-only) starts the next connect at the next server.
+ *
  * Every failure comes with its cause (db_cause.h): CNC_DB_REFUSED when the
  * database refused a record for what it is, anything else when the batch
  * should wait and be retried.
@@ -48,6 +54,12 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
                     size_t err_len, enum cnc_db_cause *cause);
 
 int cnc_mysql_connected(const struct cnc_mysql *db);
+
+/*
+ * The server in use ("db1:3306", a socket path) and how often the writer has moved to another
+ * one. Any thread (atomics and immutable labels).
+ */
+void cnc_mysql_describe(const struct cnc_mysql *db, char *where, size_t len, uint64_t *failovers);
 
 /* db as the writer's sink (sink.h); the sink owns db from then on (destroy frees it). */
 struct cnc_sink cnc_mysql_sink(struct cnc_mysql *db);

@@ -291,6 +291,23 @@ static void count_failure(struct cnc_writer *w, enum cnc_db_cause cause)
     atomic_store(&w->stats.db_connected, w->sink.ops->is_open(w->sink.state));
 }
 
+/* Opens the sink; servers passed over on the way (a cluster node not ready) are counted and
+   said. false with err and *cause when none would do. */
+static bool open_sink(struct cnc_writer *w, char *err, size_t err_len, enum cnc_db_cause *cause)
+{
+    err[0] = '\0';
+    *cause = CNC_DB_OTHER;
+    if (w->sink.ops->open(w->sink.state, err, err_len, cause) != CNC_SINK_STORED) {
+        return false;
+    }
+    if (err[0] != '\0') {
+        count_failure(w, *cause);
+        say(w, CNC_WRITER_LOG_WARNING, "writer: %s", err);
+    }
+    atomic_store(&w->stats.db_connected, 1);
+    return true;
+}
+
 static void count_latency(struct cnc_writer *w, const struct cnc_stored *recs, size_t n)
 {
     int64_t committed_ms = wall_ms();
@@ -315,13 +332,12 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
         const struct cnc_spool_record *r = &w->recs[w->rec_of[i]];
         err[0] = '\0';
         if (!w->sink.ops->is_open(w->sink.state)) {
-            if (w->sink.ops->open(w->sink.state, err, sizeof err, &cause) != CNC_SINK_STORED) {
+            if (!open_sink(w, err, sizeof err, &cause)) {
                 count_failure(w, cause);
                 say(w, CNC_WRITER_LOG_ERROR, "writer: %s; records wait in the spool, retrying",
                     err);
                 return false;
             }
-            atomic_store(&w->stats.db_connected, 1);
         }
         bool stored = false;
         enum cnc_sink_outcome out =
@@ -424,7 +440,7 @@ static void *writer_main(void *arg)
         if (!w->sink.ops->is_open(w->sink.state)) {
             err[0] = '\0';
             enum cnc_db_cause cause = CNC_DB_OTHER;
-            if (w->sink.ops->open(w->sink.state, err, sizeof err, &cause) != CNC_SINK_STORED) {
+            if (!open_sink(w, err, sizeof err, &cause)) {
                 if (attempt <= 1 || attempt % 10 == 0) {
                     say(w, CNC_WRITER_LOG_ERROR,
                         "writer: %s; records wait in the spool (%llu bytes), retrying", err,
@@ -435,15 +451,21 @@ static void *writer_main(void *arg)
                 nap(w, backoff(w, attempt++));
                 continue;
             }
-            if (attempt > 0) {
-                say(w, CNC_WRITER_LOG_INFO,
-                    "writer: connected to the database again after %u "
-                    "attempts",
-                    attempt);
-            } else {
-                say(w, CNC_WRITER_LOG_INFO, "writer: connected to the database");
+            char where[300] = "", again[64] = "";
+            uint64_t moves = 0;
+            if (w->sink.ops->describe != NULL) {
+                w->sink.ops->describe(w->sink.state, where, sizeof where, &moves);
             }
-            atomic_store(&w->stats.db_connected, 1);
+            if (attempt > 0) {
+                snprintf(again, sizeof again, " again after %u attempts", attempt);
+            }
+            char failovers[48] = "";
+            if (moves > 0) {
+                snprintf(failovers, sizeof failovers, " (%llu failovers so far)",
+                         (unsigned long long)moves);
+            }
+            say(w, CNC_WRITER_LOG_INFO, "writer: connected to the database%s%s%s%s", again,
+                where[0] != '\0' ? " through " : "", where, failovers);
         }
         size_t n = collect(w);
         if (n == 0) {
@@ -535,4 +557,13 @@ void cnc_writer_stop(struct cnc_writer *w, void (*fn)(void *arg, int level, cons
 const struct cnc_writer_stats *cnc_writer_stats(const struct cnc_writer *w)
 {
     return &w->stats;
+}
+
+void cnc_writer_sink_where(const struct cnc_writer *w, char *where, size_t len, uint64_t *failovers)
+{
+    *failovers = 0;
+    snprintf(where, len, "%s", "");
+    if (w != NULL && w->sink.ops->describe != NULL) {
+        w->sink.ops->describe(w->sink.state, where, len, failovers);
+    }
 }

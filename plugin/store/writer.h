@@ -70,6 +70,10 @@ void cnc_writer_stop(struct cnc_writer *w, void (*fn)(void *arg, int level, cons
 
 const struct cnc_writer_stats *cnc_writer_stats(const struct cnc_writer *w);
 
+/* Any thread: the server written through ("db2:3306", "" unknown) and the failovers so far. */
+void cnc_writer_sink_where(const struct cnc_writer *w, char *where, size_t len,
+                           uint64_t *failovers);
+
 /*
  * Broker thread, after each spool append: wakes the writer if it is parked. A load of one
  * atomic when it is not (the append path stays cheap); NULL is allowed.

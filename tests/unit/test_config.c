@@ -380,6 +380,62 @@ static void per_message_limits(void **state)
     assert_non_null(strstr(err, "x?1796197008"));
 }
 
+/* mysql.hosts: a cluster's servers, in the order tried; one server's keys do not mix in. */
+static void mysql_hosts(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    struct cnc_config *cfg = load(
+        "mysql:\n  user: u\n  hosts: [db1:3306, \"10.0.0.2:3307\", \"[fd00::3]:3306\"]\n" MINIMAL,
+        err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(cfg->mysql.n_hosts, 3);
+    assert_string_equal(cfg->mysql.hosts[2], "[fd00::3]:3306");
+    char host[CNC_MYSQL_HOST_MAX];
+    unsigned port = 0;
+    assert_true(cnc_config_host_port(cfg->mysql.hosts[2], host, sizeof host, &port));
+    assert_string_equal(host, "fd00::3");
+    assert_int_equal(port, 3306);
+    assert_true(cnc_config_host_port(cfg->mysql.hosts[1], host, sizeof host, &port));
+    assert_string_equal(host, "10.0.0.2");
+    assert_int_equal(port, 3307);
+    cnc_config_destroy(cfg);
+    cfg = load("mysql: {hosts: db1:3306}\n" MINIMAL, err, sizeof err); /* one, as a scalar */
+    assert_non_null(cfg);
+    assert_int_equal(cfg->mysql.n_hosts, 1);
+    cnc_config_destroy(cfg);
+
+    static const char *const bad[] = {
+        "db1",       "db1:",         ":3306",         "db1:0",      "db1:65536",         "db1:33o6",
+        "db 1:3306", "fd00::3:3306", "[fd00::3]3306", "db1:123456", "/run/mysqld.sock:1"};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char y[256];
+        snprintf(y, sizeof y, "mysql:\n  hosts: [db0:1, \"%s\"]\n" MINIMAL, bad[i]);
+        char want[128];
+        snprintf(want, sizeof want, "t.yaml:2: mysql.hosts: \"%s\" is not a valid host:port",
+                 bad[i]);
+        expect_error(y, want);
+    }
+    char *y = many("mysql:\n  hosts: [", "db%zu:3306, ", 16, "db16:3306]\n" MINIMAL);
+    expect_error(y, "mysql.hosts: at most 16 servers (17 given)");
+    free(y);
+    char longname[400];
+    memset(longname, 'a', 300);
+    snprintf(longname + 300, sizeof longname - 300, ":3306");
+    char yl[600];
+    snprintf(yl, sizeof yl, "mysql: {hosts: [\"%s\"]}\n" MINIMAL, longname);
+    expect_error(yl, "is not a valid host:port (a name or address of at most 255 bytes");
+    expect_error("mysql: {hosts: [db1:3306, db2:3306, db1:3306]}\n" MINIMAL,
+                 "mysql.hosts: \"db1:3306\" is listed twice");
+    expect_error("mysql: {hosts: [{db1: 3306}]}\n" MINIMAL, "each host:port must be a string");
+    expect_error("mysql:\n  port: 3307\n  hosts: [db1:3306]\n" MINIMAL,
+                 "t.yaml:3: mysql.hosts: with mysql.port as well");
+    expect_error("mysql:\n  hosts: [db1:3306]\n  socket: /run/mysqld/mysqld.sock\n" MINIMAL,
+                 "t.yaml:2: mysql.hosts: with mysql.socket as well");
+}
+
 /* What a reload cannot change comes from the key tables: no key can be forgotten (the plugin's
    hand-written comparison missed mysql.create_schema). */
 static void start_only_keys(void **state)
@@ -438,6 +494,7 @@ int main(void)
         cmocka_unit_test(only_regular_files),
         cmocka_unit_test(output_topics_outside_the_ingest_filters),
         cmocka_unit_test(per_message_limits),
+        cmocka_unit_test(mysql_hosts),
         cmocka_unit_test(start_only_keys),
         cmocka_unit_test(defaults),
         cmocka_unit_test(every_key_type),

@@ -2,7 +2,8 @@
  * test_writer.c - the writer thread (plugin/store/writer.c) against a fake sink and a real spool:
  * batching by size and by time, backoff growth and reset, the checkpoint only after a commit,
  * a refused record dead-lettered at once and the rest of its batch stored, a stop while the
- * database is down, and an idle writer that does not poll. Threaded: also run under TSan.
+ * database is down, an idle writer that does not poll, and a connect that passed over a server
+ * (a cluster node not ready): counted by cause, written through the next. Threaded: also TSan.
  *
  * Every wait is for an event (a write the sink saw, a stat reaching a value), with a deadline
  * far beyond what it takes, never a sleep followed by a check that nothing happened.
@@ -35,6 +36,7 @@ struct fake {
     pthread_cond_t changed;
     int open_fails;     /* opens still to fail */
     int write_fails;    /* batch writes still to answer RETRY */
+    int open_skips;     /* opens still to succeed only after passing over a server not ready */
     char refuse_id[65]; /* a record of this cnc_id is REFUSED */
     bool is_open;
     size_t writes, opens;
@@ -58,6 +60,10 @@ static enum cnc_sink_outcome f_open(void *st, char *err, size_t len, enum cnc_db
         f->open_fails--;
         snprintf(err, len, "fake: down");
         *cause = CNC_DB_UNREACHABLE;
+    } else if (f->open_skips > 0) { /* STORED with err set: the servers passed over */
+        f->open_skips--;
+        snprintf(err, len, "fake: db1 not ready; so 1 server(s) skipped, connected to db2");
+        *cause = CNC_DB_NOT_READY;
     }
     f->is_open = ok;
     pthread_cond_broadcast(&f->changed);
@@ -131,12 +137,22 @@ static void f_destroy(void *st)
     (void)st; /* owned by the test */
 }
 
+static void f_describe(const void *st, char *where, size_t len, uint64_t *failovers)
+{
+    struct fake *f = (struct fake *)st;
+    pthread_mutex_lock(&f->lock);
+    snprintf(where, len, "%s", f->opens > 1 ? "db2" : "db1");
+    *failovers = f->opens > 1 ? 1 : 0;
+    pthread_mutex_unlock(&f->lock);
+}
+
 static const struct cnc_sink_ops fake_ops = {
     .open = f_open,
     .is_open = f_is_open,
     .write = f_write,
     .close = f_close,
     .destroy = f_destroy,
+    .describe = f_describe,
 };
 
 /* Waits until pred(f) holds (under f->lock), for 30 s at most. */
@@ -459,6 +475,36 @@ static void idle_writer_parks(void **state)
     rig_stop(&r);
 }
 
+/* A connect that passed over a server (a cluster node not ready) is counted by its cause and
+   said, and the writer goes on writing through the server it reached. */
+static void servers_passed_over_are_counted(void **state)
+{
+    (void)state;
+    struct rig r;
+    rig_start(&r, 5, 3600000);
+    append(&r, "M1", 0, 5);
+    wait_until(&r.f, stored_at_least, 5, "the first batch");
+    pthread_mutex_lock(&r.f.lock);
+    r.f.write_fails = 1; /* the node in use fails a batch: the writer reconnects */
+    r.f.open_skips = 1;  /* and the reconnect passes over one server */
+    pthread_mutex_unlock(&r.f.lock);
+    append(&r, "M1", 100, 5);
+    wait_until(&r.f, stored_at_least, 10, "the batch, after the reconnect");
+    const struct cnc_writer_stats *st = cnc_writer_stats(r.w);
+    struct count_at_least ten = {&st->stored, 10};
+    wait_for_writer(count_reached, &ten, "stored == 10");
+    assert_int_equal(atomic_load(&st->db_errors_by_cause[CNC_DB_READ_ONLY]), 1);
+    assert_int_equal(atomic_load(&st->db_errors_by_cause[CNC_DB_NOT_READY]), 1);
+    assert_int_equal(atomic_load(&st->db_errors), 2);
+    assert_int_equal(r.f.opens, 2);
+    char where[64];
+    uint64_t failovers = 0;
+    cnc_writer_sink_where(r.w, where, sizeof where, &failovers);
+    assert_string_equal(where, "db2");
+    assert_int_equal(failovers, 1);
+    rig_stop(&r);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -469,6 +515,7 @@ int main(void)
         cmocka_unit_test(refused_record_dead_lettered_at_once),
         cmocka_unit_test(stop_while_the_database_is_down),
         cmocka_unit_test(idle_writer_parks),
+        cmocka_unit_test(servers_passed_over_are_counted),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
