@@ -36,7 +36,7 @@ async function main() {
                  storage: { db: text('kpi-db'), dead: text('kpi-dead'),
                             deadClass: document.getElementById('kpi-dead').className,
                             waiting: text('st-waiting'), errors: text('st-errors'),
-                            rules: text('st-rules') } };
+                            rules: text('st-rules'), host: text('st-host') } };
       });
       if (s) {
         result.connected = s.connected;

@@ -259,6 +259,9 @@
       el('kpi-spool').textContent = typeof s.spooled_bytes === 'number' ? fmtBytes(s.spooled_bytes) : '-';
       var num = function (v) { return typeof v === 'number' ? v.toLocaleString() : '-'; };
       el('st-db').textContent = db.textContent;
+      // The server in use (a cluster node of mysql.hosts) and how often the writer moved.
+      el('st-host').textContent = typeof s.db_host === 'string'
+        ? (s.db_host || '-') + ' / ' + num(s.db_failovers) : '-';
       el('st-stored').textContent = num(s.stored);
       el('st-spool').textContent = el('kpi-spool').textContent;
       el('st-latency').textContent = typeof s.commit_latency_p50_ms === 'number'

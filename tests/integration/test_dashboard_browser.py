@@ -65,6 +65,7 @@ def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path
     # The storage panel: database up, nothing waited for, no dead letters, rule state counted.
     st = seen["storage"]
     assert st["db"] == "connected" and st["waiting"] == "nothing", st
+    assert st["host"] == f"{mariadb.socket} / 0", st
     assert st["dead"] == "0" and st["deadClass"] == "dead none", st
     machines, evicted = st["rules"].split(" / ")
     assert int(machines.replace(",", "")) > 0 and evicted == "0", st
