@@ -173,8 +173,9 @@ static int bench_writer(const char *sock, const char *pwfile, long n, const char
     struct cnc_writer_config wc = {
         .batch_size = batch, .flush_interval_ms = 100, .retry_base_ms = 100, .retry_max_ms = 10000};
     double t0 = now_s();
-    struct cnc_writer *w = cnc_writer_start(s, cnc_mysql_sink(cnc_mysql_create(&mc, password)), &wc,
-                                            CNC_FSYNC_NEVER, UINT64_C(1) << 26, err, sizeof err);
+    struct cnc_writer *w =
+        cnc_writer_start(s, cnc_mysql_sink(cnc_mysql_create(&mc, password, "bench")), &wc,
+                         CNC_FSYNC_NEVER, UINT64_C(1) << 26, err, sizeof err);
     if (w == NULL) {
         fprintf(stderr, "%s\n", err);
         return 1;

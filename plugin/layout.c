@@ -8,9 +8,10 @@
 
 #include <cjson/cJSON.h>
 
-char *cnc_layout_json(const struct cnc_config *cfg)
+char *cnc_layout_json(const struct cnc_config *cfg, const char *node)
 {
     cJSON *o = cJSON_CreateObject();
+    cJSON_AddStringToObject(o, "node", node);
     cJSON *hs = cJSON_AddObjectToObject(o, "handlers");
     for (size_t i = 0; hs != NULL && i < cfg->n_handlers; i++) {
         const struct cnc_handler_config *h = &cfg->handlers[i];
@@ -29,6 +30,7 @@ char *cnc_layout_json(const struct cnc_config *cfg)
         cJSON_AddStringToObject(t, "analytics", cfg->analytics.topic);
         cJSON_AddStringToObject(t, "rejected", cfg->ingest.rejected_topic);
         cJSON_AddStringToObject(t, "metrics", cfg->metrics.topic);
+        cJSON_AddBoolToObject(t, "metrics_per_node", cfg->metrics.per_node);
     }
     cnc_json_exact_numbers(o); /* thresholds as written: a dashboard draws them */
     char *text = o != NULL ? cJSON_PrintUnformatted(o) : NULL;

@@ -13,10 +13,12 @@
 #include "config.h"
 
 /*
- * {"handlers":{NAME:{"type":T,"params":{..}|null,"rules":[..]}},
- *  "topics":{"analytics":..,"rejected":..,"metrics":..}} as a malloc'd
- * string, or NULL when out of memory.
+ * {"node":N,"handlers":{NAME:{"type":T,"params":{..}|null,"rules":[..]}},
+ *  "topics":{"analytics":..,"rejected":..,"metrics":..,"metrics_per_node":B}}
+ * as a malloc'd string, or NULL when out of memory. node is the broker's name
+ * (with metrics_per_node its metrics are on <metrics>/<node>, and a dashboard
+ * subscribes to <metrics>/+ to hear every broker).
  */
-char *cnc_layout_json(const struct cnc_config *cfg);
+char *cnc_layout_json(const struct cnc_config *cfg, const char *node);
 
 #endif

@@ -79,7 +79,8 @@ static void publish_reject(struct cnc_plugin *p, const struct mosquitto_evt_mess
         return;
     }
     const char *client_id = mosquitto_client_id(m->client);
-    char *report = cnc_reject_report(rej, m->topic, client_id, now_ms, m->payload, m->payloadlen);
+    char *report = cnc_reject_report(rej, p->stats.node, m->topic, client_id, now_ms, m->payload,
+                                     m->payloadlen);
     char topic[CNC_REJECT_TOPIC_LEVEL_MAX + 65536];
     if (report != NULL && cnc_reject_topic(base, client_id, topic, sizeof topic) > 0) {
         mosquitto_broker_publish_copy(NULL, topic, (int)strlen(report), report, 1, false, NULL);
@@ -229,6 +230,19 @@ static void rule_state_snapshot(struct cnc_plugin *p)
     }
 }
 
+/* metrics.topic, or <metrics.topic>/<node> with metrics.per_node; "" when off. free() it. */
+static char *metrics_topic(const struct cnc_plugin *p, const struct cnc_config *cfg)
+{
+    bool per_node = cfg->metrics.topic[0] != '\0' && cfg->metrics.per_node;
+    size_t len = strlen(cfg->metrics.topic) + strlen(p->stats.node) + 2;
+    char *topic = malloc(len);
+    if (topic != NULL) {
+        snprintf(topic, len, "%s%s%s", cfg->metrics.topic, per_node ? "/" : "",
+                 per_node ? p->stats.node : "");
+    }
+    return topic;
+}
+
 static void report(struct cnc_plugin *p, int64_t now_ms)
 {
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
@@ -244,14 +258,15 @@ static void report(struct cnc_plugin *p, int64_t now_ms)
         mosquitto_log_printf(MOSQ_LOG_INFO, LOG_PREFIX "%s", line);
         p->reported_received = p->stats.received;
     }
-    if (cfg->metrics.topic[0] != '\0') {
+    char *topic = metrics_topic(p, cfg);
+    if (topic != NULL && topic[0] != '\0') {
         char *json = cnc_stats_json(&p->stats, &st, now_ms);
         if (json != NULL) {
-            mosquitto_broker_publish_copy(NULL, cfg->metrics.topic, (int)strlen(json), json, 1,
-                                          true, NULL);
+            mosquitto_broker_publish_copy(NULL, topic, (int)strlen(json), json, 1, true, NULL);
             free(json);
         }
     }
+    free(topic);
 }
 
 static void log_writer_line(void *arg, int level, const char *line)
@@ -270,7 +285,7 @@ static void publish_layout(struct cnc_plugin *p)
     if (cfg->analytics.topic[0] == '\0') {
         return;
     }
-    char *json = cnc_layout_json(cfg);
+    char *json = cnc_layout_json(cfg, p->stats.node);
     if (json != NULL) {
         mosquitto_broker_publish_copy(NULL, cfg->analytics.topic, (int)strlen(json), json, 1, true,
                                       NULL);
@@ -328,9 +343,9 @@ static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const cha
     char changed[160];
     if (!cnc_config_same_start_only(cfg, cnc_ingest_config(p->ingest), changed, sizeof changed)) {
         mosquitto_log_printf(MOSQ_LOG_WARNING,
-                             LOG_PREFIX "%s changed (and perhaps more): mysql, writer, spool and "
-                                        "handler_modules take effect at the next broker start; "
-                                        "storage and modules go on as configured at start",
+                             LOG_PREFIX "%s changed (and perhaps more): node, mysql, writer, spool "
+                                        "and handler_modules take effect at the next broker "
+                                        "start; they go on as configured at start",
                              changed);
     }
     struct cnc_ingest *ing = cnc_ingest_create(cfg, p->registry, p->ingest, err, sizeof err);
@@ -344,6 +359,15 @@ static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const cha
         /* The analytics moved or were turned off: no stale layout stays retained. */
         mosquitto_broker_publish_copy(NULL, old_topic, 0, NULL, 1, true, NULL);
     }
+    char *old_metrics = metrics_topic(p, cnc_ingest_config(p->ingest));
+    char *new_metrics = metrics_topic(p, cnc_ingest_config(ing));
+    if (old_metrics != NULL && new_metrics != NULL && old_metrics[0] != '\0' &&
+        strcmp(old_metrics, new_metrics) != 0) {
+        /* Metrics moved (metrics.per_node turned on, say): no stale counters stay retained. */
+        mosquitto_broker_publish_copy(NULL, old_metrics, 0, NULL, 1, true, NULL);
+    }
+    free(old_metrics);
+    free(new_metrics);
     cnc_ingest_destroy(p->ingest);
     p->ingest = ing;
     p->layout_pending = true;
@@ -382,7 +406,7 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
         free(password);
         return -1;
     }
-    struct cnc_mysql *db = cnc_mysql_create(&cfg->mysql, password);
+    struct cnc_mysql *db = cnc_mysql_create(&cfg->mysql, password, p->stats.node);
     if (password != NULL) {
         memset(password, 0, strlen(password));
         free(password);
@@ -483,6 +507,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
         return MOSQ_ERR_INVAL;
     }
     bool has_mysql = cnc_config_has(cfg, "mysql");
+    snprintf(p->stats.node, sizeof p->stats.node, "%s", cfg->node); /* fixed until a restart */
     p->ingest = cnc_ingest_create(cfg, p->registry, NULL, err, sizeof err);
     if (p->ingest == NULL) {
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "%s", err);
@@ -518,9 +543,10 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     }
     const struct cnc_config *c = cnc_ingest_config(p->ingest);
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                         LOG_PREFIX "loaded %s: %zu topic filters, %zu handler instances, "
-                                    "%zu exact routes, %zu glob routes, on_invalid=%s",
-                         path, c->ingest.n_topics, c->n_handlers,
+                         LOG_PREFIX
+                         "loaded %s as node %s: %zu topic filters, %zu handler instances, "
+                         "%zu exact routes, %zu glob routes, on_invalid=%s",
+                         path, p->stats.node, c->ingest.n_topics, c->n_handlers,
                          cnc_route_table_exact_count(cnc_ingest_routes(p->ingest)),
                          cnc_route_table_glob_count(cnc_ingest_routes(p->ingest)),
                          c->ingest.on_invalid == CNC_ON_INVALID_PASS ? "pass" : "reject");

@@ -56,7 +56,7 @@ static int append_counts(char *buf, size_t len, int n, const uint64_t *counts, i
 void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snapshot *st, char *buf,
                        size_t len)
 {
-    int n = snprintf(buf, len, "received=%llu accepted=%llu rejected=%llu",
+    int n = snprintf(buf, len, "node=%s received=%llu accepted=%llu rejected=%llu", s->node,
                      (unsigned long long)s->received, (unsigned long long)s->accepted,
                      (unsigned long long)s->rejected);
     n = append_counts(buf, len, n, s->by_reason, CNC_REJECT__COUNT, reject_name);
@@ -106,6 +106,7 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         cnc_json_add_number(by, cnc_reject_name((enum cnc_reject_code)c), (double)s->by_reason[c]);
     }
     cJSON_AddStringToObject(o, "at", when);
+    cJSON_AddStringToObject(o, "node", s->node);
     cnc_json_add_number(o, "received", (double)s->received);
     cnc_json_add_number(o, "accepted", (double)s->accepted);
     cnc_json_add_number(o, "rejected", (double)s->rejected);

@@ -16,6 +16,7 @@
 #include "db_cause.h"
 
 struct cnc_stats {
+    char node[65];     /* this broker's name (config `node:`, at most 64 characters) */
     uint64_t received; /* messages on ingest topics */
     uint64_t accepted;
     uint64_t rejected; /* including those let through by on_invalid: pass */
@@ -43,7 +44,7 @@ struct cnc_storage_snapshot {
 
 void cnc_stats_count(struct cnc_stats *s, enum cnc_reject_code code);
 
-/* "received=10 accepted=8 rejected=2 (not_json=1 no_route=1)" */
+/* "node=b1 received=10 accepted=8 rejected=2 (not_json=1 no_route=1)" */
 void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snapshot *st, char *buf,
                        size_t len);
 

@@ -21,6 +21,7 @@ CREATE TABLE IF NOT EXISTS cnc_message (
   received_at   DATETIME(3)  NOT NULL,
   handler       VARCHAR(64)  NOT NULL,
   payload       JSON         NOT NULL,
+  ingest_node   VARCHAR(64)  NULL,      -- the broker that took it (node:), from version 2
   PRIMARY KEY (msg_key),
   KEY cnc_message_machine_time (cnc_id, ts)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
@@ -67,7 +68,7 @@ CREATE TABLE IF NOT EXISTS cnc_schema_version (
   PRIMARY KEY (version)
 ) ENGINE=InnoDB;
 
-INSERT IGNORE INTO cnc_schema_version VALUES (1, UTC_TIMESTAMP(3));
+INSERT IGNORE INTO cnc_schema_version VALUES (1, UTC_TIMESTAMP(3)), (2, UTC_TIMESTAMP(3));
 
 -- Latest message per machine (MES "current state").
 CREATE OR REPLACE VIEW cnc_latest AS

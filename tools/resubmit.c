@@ -242,15 +242,22 @@ int main(int argc, char **argv)
         return 2;
     }
     cfg->mysql.create_schema = false; /* the broker made the tables; a read-only server is fine */
-    struct cnc_mysql *db = cnc_mysql_create(&cfg->mysql, password);
+    struct cnc_mysql *db = cnc_mysql_create(&cfg->mysql, password, cfg->node);
     if (password != NULL) {
         memset(password, 0, strlen(password));
         free(password);
     }
     enum cnc_db_cause cause;
     if (db == NULL || cnc_mysql_connect(db, err, sizeof err, &cause) != 0) {
-        fprintf(stderr, "cnc-ingest-resubmit: %s; nothing was changed\n",
-                db != NULL ? err : "out of memory");
+        /* A server that is up but read-only (or a cluster with no node ready) is found here. */
+        if (db != NULL) {
+            fprintf(stderr,
+                    "cnc-ingest-resubmit: the database does not take writes now (%s: %s); "
+                    "nothing was changed\n",
+                    cnc_db_cause_name(cause), err);
+        } else {
+            fprintf(stderr, "cnc-ingest-resubmit: out of memory; nothing was changed\n");
+        }
         cnc_mysql_destroy(db);
         cnc_config_destroy(cfg);
         return 1;

@@ -15,6 +15,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <yaml.h>
 
@@ -149,6 +150,8 @@ static const struct cfg_key metrics_keys[] = {
      "retained counters are published here; \"\" turns that off"},
     {"interval_s", CFG_INT, K(cnc_metrics_config, interval_s), "10", 1, 86400, NULL,
      "how often counters are logged and published"},
+    {"per_node", CFG_BOOL, K(cnc_metrics_config, per_node), "false", 0, 0, NULL,
+     "publish on <topic>/<node>, so that bridged brokers do not overwrite each other"},
 };
 
 #define SECTION(name, keys, field, start_only)                                                     \
@@ -168,7 +171,7 @@ static const struct cfg_section sections[] = {
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 /* Top-level keys that are not fixed-key sections; their bits follow the sections'. */
-static const char *const special_keys[] = {"handlers", "routes", "handler_modules"};
+static const char *const special_keys[] = {"handlers", "routes", "handler_modules", "node"};
 #define N_SPECIAL (sizeof(special_keys) / sizeof(special_keys[0]))
 
 /*
@@ -829,8 +832,51 @@ static int load_modules(struct loader *ld, yaml_node_t *seq)
     return 0;
 }
 
+static bool node_char(char c)
+{
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '.' || c == ':' || c == '-';
+}
+
+void cnc_config_default_node(char out[CNC_NODE_MAX + 1])
+{
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0) {
+        host[0] = '\0';
+    }
+    size_t n = 0;
+    for (; host[n] != '\0' && n < CNC_NODE_MAX; n++) {
+        out[n] = node_char(host[n]) ? host[n] : '-';
+    }
+    out[n] = '\0';
+    if (n == 0) {
+        snprintf(out, CNC_NODE_MAX + 1, "broker");
+    }
+}
+
+/* node: a name for this broker in its metrics, reports and stored rows. */
+static int load_node(struct loader *ld, yaml_node_t *vn)
+{
+    if (vn->type != YAML_SCALAR_NODE) {
+        return fail(ld, vn, "node", "must be a name (1-64 characters of A-Z a-z 0-9 _ . : -)");
+    }
+    const char *v = scalar(vn);
+    size_t n = strlen(v);
+    if (n == 0 || n > CNC_NODE_MAX ||
+        strspn(v, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+                  "0123456789_.:-") != n) {
+        return fail(ld, vn, "node",
+                    "\"%.80s\" is not a node name (1-64 characters of A-Z a-z 0-9 _ . : -: it "
+                    "is a topic level and a column)",
+                    v);
+    }
+    memcpy(ld->cfg->node, v, n + 1);
+    return 0;
+}
+
 static int apply_defaults(struct loader *ld)
 {
+    cnc_config_default_node(ld->cfg->node);
     for (size_t s = 0; s < N_SECTIONS; s++) {
         const struct cfg_section *sec = &sections[s];
         for (size_t i = 0; i < sec->n_keys; i++) {
@@ -879,7 +925,7 @@ static int check_output_topics(struct loader *ld)
         const char *key, *topic;
     } out[] = {{"ingest.rejected_topic", cfg->ingest.rejected_topic},
                {"analytics.topic", cfg->analytics.topic},
-               {"metrics.topic", cfg->metrics.topic}};
+               {"metrics.topic", cfg->metrics.topic}}; /* covers what <topic>/<node> would */
     for (size_t o = 0; o < sizeof out / sizeof out[0]; o++) {
         for (size_t i = 0; out[o].topic[0] != '\0' && i < cfg->ingest.n_topics; i++) {
             if (covers(out[o].topic, cfg->ingest.topics[i])) {
@@ -927,12 +973,13 @@ static int load_root(struct loader *ld)
                 }
                 rc = s == 0   ? load_handlers(ld, vn)
                      : s == 1 ? load_routes(ld, vn)
-                              : load_modules(ld, vn);
+                     : s == 2 ? load_modules(ld, vn)
+                              : load_node(ld, vn);
             }
         }
         if (rc == -2) {
             return fail(ld, kn, key,
-                        "unknown section (known: ingest, handlers, routes, handler_modules, "
+                        "unknown section (known: node, ingest, handlers, routes, handler_modules, "
                         "mysql, writer, spool, analytics, metrics)");
         }
         if (rc != 0) {
@@ -1294,6 +1341,10 @@ bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_con
                 return false;
             }
         }
+    }
+    if (strcmp(a->node, b->node) != 0) { /* the writer stores it with every message */
+        snprintf(which, which_len, "node");
+        return false;
     }
     bool modules = a->n_handler_modules == b->n_handler_modules;
     for (size_t i = 0; modules && i < a->n_handler_modules; i++) {

@@ -83,7 +83,11 @@ struct cnc_analytics_config {
 struct cnc_metrics_config {
     char *topic; /* "" turns the retained metrics message off */
     long long interval_s;
+    bool per_node; /* publish on <topic>/<node> (several brokers bridged together) */
 };
+
+/* A broker's name (`node:`): 1-64 characters of A-Z a-z 0-9 _ . : - (a topic level, a column). */
+#define CNC_NODE_MAX 64
 
 /* A handler instance as written under `handlers:`. */
 struct cnc_handler_config {
@@ -109,7 +113,8 @@ struct cnc_config_line {
 
 struct cnc_config {
     char *path;
-    unsigned sections_present; /* bit per section, see cnc_config_has() */
+    char node[CNC_NODE_MAX + 1]; /* `node:`, else the host name (see cnc_config_default_node) */
+    unsigned sections_present;   /* bit per section, see cnc_config_has() */
     struct cnc_ingest_config ingest;
     struct cnc_mysql_config mysql;
     struct cnc_writer_config writer;
@@ -139,6 +144,10 @@ struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, si
                                           size_t err_len);
 
 void cnc_config_destroy(struct cnc_config *cfg);
+
+/* The host name as a node name: cut at 64 characters, others than the allowed ones made '-';
+   "broker" when there is none. */
+void cnc_config_default_node(char out[CNC_NODE_MAX + 1]);
 
 /* True when the named top-level section ("mysql", ...) was written in the file. */
 bool cnc_config_has(const struct cnc_config *cfg, const char *section);

@@ -85,8 +85,8 @@ static char *excerpt(const void *text, size_t len, size_t limit, bool *cut)
     return out;
 }
 
-char *cnc_reject_report(const struct cnc_reject *rej, const char *topic, const char *client_id,
-                        int64_t received_ms, const void *message, size_t len)
+char *cnc_reject_report(const struct cnc_reject *rej, const char *node, const char *topic,
+                        const char *client_id, int64_t received_ms, const void *message, size_t len)
 {
     char when[25];
     bool id_cut = false, topic_cut = false, message_cut = false;
@@ -110,6 +110,7 @@ char *cnc_reject_report(const struct cnc_reject *rej, const char *topic, const c
         (rej->cnc_id[0] ? cJSON_AddStringToObject(o, "cnc_id", rej->cnc_id)
                         : cJSON_AddNullToObject(o, "cnc_id")) != NULL &&
         cJSON_AddStringToObject(o, "received_at", when) != NULL &&
+        (node == NULL || cJSON_AddStringToObject(o, "node", node) != NULL) &&
         cJSON_AddStringToObject(o, "message", text) != NULL) {
         /* Cut texts say so, with their whole length in bytes. */
         if (id_cut) {

@@ -44,10 +44,12 @@ size_t cnc_reject_topic(const char *base, const char *client_id, char *out, size
  * message/len are the raw message bytes: the first 256 are included as text
  * (invalid UTF-8 replaced by U+FFFD, no character cut); the client id and the
  * topic are bounded the same way. A text that was cut is followed by its
- * whole length: "message_bytes", "client_id_bytes", "topic_bytes". Returns a
+ * whole length: "message_bytes", "client_id_bytes", "topic_bytes". node (the
+ * broker that refused it, config `node:`) is included unless NULL. Returns a
  * string to free() or NULL on allocation failure.
  */
-char *cnc_reject_report(const struct cnc_reject *rej, const char *topic, const char *client_id,
-                        int64_t received_ms, const void *message, size_t len);
+char *cnc_reject_report(const struct cnc_reject *rej, const char *node, const char *topic,
+                        const char *client_id, int64_t received_ms, const void *message,
+                        size_t len);
 
 #endif

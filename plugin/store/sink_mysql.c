@@ -24,6 +24,7 @@
 #include "cnc_error.h"
 #include "json_number.h"
 #include "payload_span.h"
+#include "migrations_sql.h"
 #include "schema_sql.h"
 #include "timestamp.h"
 
@@ -40,7 +41,7 @@ static const struct {
     const char *columns;
     int ncols;
 } tables[N_TABLES] = {
-    {"cnc_message", "msg_key,cnc_id,part_program,ts,received_at,handler,payload", 7},
+    {"cnc_message", "msg_key,cnc_id,part_program,ts,received_at,handler,payload,ingest_node", 8},
     {"cnc_reading", "msg_key,name,num_value,str_value", 4},
     {"cnc_efficiency",
      "msg_key,cnc_id,ts,mode,temperature,vibration,efficiency_score,efficiency_level,is_anomaly",
@@ -76,6 +77,7 @@ struct target {
 
 struct cnc_mysql {
     char *user, *password, *database;
+    char *node; /* stored with every message (cnc_message.ingest_node) */
     struct target *targets;
     size_t n_targets;
     size_t current;             /* writer thread: the target to try first */
@@ -127,7 +129,8 @@ static char *dup_or_null(const char *s, bool *failed)
     return copy;
 }
 
-struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password)
+struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password,
+                                   const char *node)
 {
     struct cnc_mysql *db = calloc(1, sizeof *db);
     if (db == NULL) {
@@ -137,6 +140,7 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     db->user = dup_or_null(cfg->user, &failed);
     db->password = dup_or_null(password, &failed);
     db->database = dup_or_null(cfg->database, &failed);
+    db->node = dup_or_null(node, &failed);
     size_t n = cfg->n_hosts > 0 ? cfg->n_hosts : 1;
     db->targets = calloc(n, sizeof *db->targets);
     failed |= db->targets == NULL;
@@ -208,10 +212,12 @@ static int fail_db(struct cnc_mysql *db, char *err, size_t err_len, const char *
     return CNC_EIO;
 }
 
-static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
+/* Runs a script of several statements; what names it in errors. */
+static int run_script(struct cnc_mysql *db, const char *sql, const char *what, char *err,
+                      size_t err_len, enum cnc_db_cause *cause)
 {
-    if (mysql_real_query(db->conn, cnc_schema_sql, (unsigned long)strlen(cnc_schema_sql)) != 0) {
-        return fail_db(db, err, err_len, "applying sql/schema.sql", cause);
+    if (mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) != 0) {
+        return fail_db(db, err, err_len, what, cause);
     }
     int status;
     do {
@@ -221,10 +227,50 @@ static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len, enum cn
         }
         status = mysql_next_result(db->conn);
         if (status > 0) {
-            return fail_db(db, err, err_len, "applying sql/schema.sql", cause);
+            return fail_db(db, err, err_len, what, cause);
         }
     } while (status == 0);
     return 0;
+}
+
+/* The highest schema version recorded; 0 on a database without cnc_schema_version (new). */
+static int schema_version(struct cnc_mysql *db, int *version, char *err, size_t err_len,
+                          enum cnc_db_cause *cause)
+{
+    *version = 0;
+    if (mysql_query(db->conn, "SELECT MAX(version) FROM cnc_schema_version") != 0) {
+        return mysql_errno(db->conn) == 1146 /* no such table */
+                   ? 0
+                   : fail_db(db, err, err_len, "reading cnc_schema_version", cause);
+    }
+    MYSQL_RES *res = mysql_store_result(db->conn);
+    MYSQL_ROW row = res != NULL ? mysql_fetch_row(res) : NULL;
+    if (row != NULL && row[0] != NULL) {
+        *version = atoi(row[0]);
+    }
+    if (res != NULL) {
+        mysql_free_result(res);
+    }
+    return 0;
+}
+
+/* sql/migrations above the database's version, in order, then sql/schema.sql (idempotent). */
+static int apply_schema(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
+{
+    int version;
+    if (schema_version(db, &version, err, err_len, cause) != 0) {
+        return CNC_EIO;
+    }
+    for (size_t i = 0; version > 0 && cnc_migrations[i].sql != NULL; i++) {
+        if (cnc_migrations[i].version > version) {
+            char what[96];
+            snprintf(what, sizeof what, "applying sql/migrations/%s", cnc_migrations[i].name);
+            if (run_script(db, cnc_migrations[i].sql, what, err, err_len, cause) != 0) {
+                return CNC_EIO;
+            }
+        }
+    }
+    return run_script(db, cnc_schema_sql, "applying sql/schema.sql", err, err_len, cause);
 }
 
 static int prepare_all(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)
@@ -635,6 +681,11 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
         b_time(&b[4], rx);
         b_str(&b[5], s->handler.p, s->handler.len);
         b_str(&b[6], payload, payload_len);
+        if (db->node != NULL) {
+            b_str(&b[7], db->node, strlen(db->node));
+        } else {
+            b_null(&b[7]);
+        }
 
         const uint8_t *c = s->readings;
         for (uint16_t k = 0; db->reading_rows && k < s->n_readings; k++, ri++) {
@@ -869,6 +920,7 @@ void cnc_mysql_destroy(struct cnc_mysql *db)
     }
     free(db->targets);
     free(db->user);
+    free(db->node);
     if (db->password != NULL) {
         memset(db->password, 0, strlen(db->password));
     }

@@ -35,8 +35,10 @@ struct cnc_mysql;
 int cnc_mysql_library_init(void);
 void cnc_mysql_library_end(void);
 
-/* Copies what it needs from cfg. password may be NULL. NULL on out of memory. */
-struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password);
+/* Copies what it needs from cfg. password may be NULL; node (config `node:`) is stored with
+   every message, NULL stores NULL. NULL on out of memory. */
+struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password,
+                                   const char *node);
 
 /*
  * Connects, applies sql/schema.sql when create_schema, prepares statements.

@@ -185,7 +185,7 @@ def test_layout_is_retained_and_renewed_on_reload(broker_factory, collector_fact
     assert {"name": "temperature_high", "variable": "temperature", "above": 90,
             "severity": "warning"} in press["rules"]
     assert lay["topics"] == {"analytics": "cnc/analytics", "rejected": "cnc/rejected",
-                             "metrics": "cnc/ingest/stats"}
+                             "metrics": "cnc/ingest/stats", "metrics_per_node": False}
     b.yaml.write_text(SHIPPED.replace("above: 90,", "above: 88,"))
     b.reload()
     wait_for(lambda: len(layouts(sub)) >= 2, what="a new layout after the reload")

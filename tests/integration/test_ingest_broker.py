@@ -223,8 +223,47 @@ def test_metrics_published_retained(broker, collector_factory):
     assert (by["wrong_type"], by["missing_field"], by["not_json"], by["duplicate_key"]) == (2, 1, 1, 1)
     assert stats["retain_stripped"] == 0
     assert stats["rule_state"] == {"machines": 0, "evicted": 0, "untracked": 0}
-    wait_for(lambda: "cnc_ingest: received=11 accepted=4 rejected=7" in broker.log_text(),
+    # Named by the node, which defaults to the host name.
+    assert stats["node"] == default_node()
+    wait_for(lambda: f"cnc_ingest: node={default_node()} received=11 accepted=4 rejected=7"
+             in broker.log_text(), what="the summary log line")
+
+
+def default_node():
+    """The host name as the plugin makes it a node name (config.c cnc_config_default_node)."""
+    import re
+    import socket
+    return re.sub(r"[^A-Za-z0-9_.:-]", "-", socket.gethostname()[:64]) or "broker"
+
+
+def test_node_names_metrics_reports_layout_and_log(broker_factory, collector_factory):
+    """node: names this broker everywhere it speaks; with metrics.per_node the counters go to
+    <metrics.topic>/<node>, so bridged brokers do not overwrite each other's retained message."""
+    yaml_text = ("node: edge-7\nanalytics: {topic: cnc/analytics}\n" +
+                 BASE_YAML.replace("interval_s: 1}", "interval_s: 1, per_node: true}"))
+    b = broker_factory(yaml_text)
+    sub = collector_factory(b.port, topics=("cnc/ingest/stats/#", "cnc/rejected/#", "cnc/analytics"))
+    pub = RawPublisher(b.port, "named", protocol=5)
+    pub.publish("cnc/CNC001/data", env(), qos=1)
+    pub.publish("cnc/CNC001/data", "not json", qos=1)
+    pub.close()
+    wait_for(lambda: any(json.loads(p).get("received") == 2
+                         for _, p in sub.topics("cnc/ingest/stats/edge-7")),
+             timeout=30, what="metrics on cnc/ingest/stats/edge-7")
+    # The same report goes to the node's topic instead of the shared one, not to both.
+    assert [t for t, _ in sub.topics("cnc/ingest/stats") if t == "cnc/ingest/stats"] == []
+    stats = json.loads(sub.topics("cnc/ingest/stats/edge-7")[-1][1])
+    assert stats["node"] == "edge-7"
+    wait_for(lambda: sub.topics("cnc/rejected/"), what="the reject report")
+    report = json.loads(sub.topics("cnc/rejected/")[0][1])
+    assert (report["reason"], report["node"]) == ("not_json", "edge-7")
+    wait_for(lambda: sub.topics("cnc/analytics"), what="the retained layout")
+    layout = json.loads(sub.topics("cnc/analytics")[-1][1])
+    assert layout["node"] == "edge-7"
+    assert layout["topics"]["metrics_per_node"] is True
+    wait_for(lambda: "cnc_ingest: node=edge-7 received=2 accepted=1 rejected=1" in b.log_text(),
              what="the summary log line")
+    assert "as node edge-7:" in b.log_text()
 
 
 BROKEN_CONFIGS = [

@@ -104,6 +104,11 @@ def test_messages_become_rows_with_children(broker_factory, mariadb, tmp_path):
     keys = [r[0] for r in mariadb.query("SELECT cnc_id FROM cnc_message ORDER BY msg_key")]
     by_ts = [r[0] for r in mariadb.query("SELECT cnc_id FROM cnc_message ORDER BY ts, msg_key")]
     assert keys == by_ts
+    # Each row says which broker took it (node:, the host name by default); a new database is
+    # created at the latest schema version.
+    from test_ingest_broker import default_node
+    assert mariadb.query("SELECT DISTINCT ingest_node FROM cnc_message") == ((default_node(),),)
+    assert mariadb.scalar("SELECT MAX(version) FROM cnc_schema_version") == 2
     # The MES views answer.
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_latest") == 3
     assert mariadb.scalar("SELECT SUM(samples) FROM cnc_efficiency_hourly") == 100
@@ -515,3 +520,44 @@ def test_reading_json_view_with_any_name_on_a_latin1_server(broker_factory, tmp_
         b.stop()
     finally:
         db.stop()
+
+
+def schema_v1():
+    """sql/schema.sql as version 1 shipped it: without what migration 0002 adds."""
+    text = (ROOT / "sql" / "schema.sql").read_text()
+    v1 = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("ingest_node"))
+    v1 = v1.replace("VALUES (1, UTC_TIMESTAMP(3)), (2, UTC_TIMESTAMP(3));",
+                    "VALUES (1, UTC_TIMESTAMP(3));")
+    assert v1 != text and "(2, UTC" not in v1
+    return v1
+
+
+def test_create_schema_migrates_a_version_1_database(broker_factory, mariadb, tmp_path):
+    """A database made by an earlier release, holding rows, is brought to the latest version by
+    create_schema (sql/migrations/0002_ingest_node.sql): old rows keep NULL, new ones name the
+    node; a second start applies nothing twice."""
+    import pymysql
+    with pymysql.connect(unix_socket=mariadb.socket, user="cnc", password="cnc-test-password",
+                         database="cnc", autocommit=True,
+                         client_flag=pymysql.constants.CLIENT.MULTI_STATEMENTS) as c, c.cursor() as cur:
+        cur.execute(schema_v1())
+        while cur.nextset():
+            pass
+    mariadb.query("INSERT INTO cnc_message VALUES (UNHEX(REPEAT('ab', 16)), 'OLD-1', 'p', "
+                  "'2025-01-01', '2025-01-01', 'any', '{}')")
+    assert mariadb.scalar("SELECT MAX(version) FROM cnc_schema_version") == 1
+    yaml_text = "node: line-2\n" + storage_yaml(mariadb, tmp_path / "spool")
+    b = broker_factory(yaml_text)
+    pub = RawPublisher(b.port, "migrated", protocol=5)
+    publish_lathes(pub, 0, 50)
+    wait_rows(mariadb, 51)
+    assert mariadb.query("SELECT ingest_node, COUNT(*) FROM cnc_message GROUP BY ingest_node "
+                         "ORDER BY ingest_node") == ((None, 1), ("line-2", 50))
+    assert [v for v, in mariadb.query("SELECT version FROM cnc_schema_version ORDER BY version")] == [1, 2]
+    b.stop()
+    b = broker_factory(yaml_text)  # at version 2 now: nothing to apply, rows flow
+    pub.close()
+    pub = RawPublisher(b.port, "again", protocol=5)
+    publish_lathes(pub, 50, 10)
+    wait_rows(mariadb, 61)
+    pub.close()

@@ -436,6 +436,54 @@ static void mysql_hosts(void **state)
                  "t.yaml:2: mysql.hosts: with mysql.socket as well");
 }
 
+/* node: this broker's name; the host name when not given; a topic level and a column. */
+static void node_name(void **state)
+{
+    (void)state;
+    char err[512] = "";
+    struct cnc_config *cfg = load("node: broker-2.plant:a_1\n" MINIMAL, err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_string_equal(cfg->node, "broker-2.plant:a_1");
+    assert_false(cfg->metrics.per_node);
+    cnc_config_destroy(cfg);
+    cfg = load(MINIMAL, err, sizeof err);
+    assert_non_null(cfg);
+    char host[256] = "", want[CNC_NODE_MAX + 1];
+    assert_int_equal(gethostname(host, sizeof host - 1), 0);
+    cnc_config_default_node(want);
+    assert_string_equal(cfg->node, want);
+    assert_true(strncmp(host, want, strlen(want)) == 0 || strchr(want, '-') != NULL);
+    cnc_config_destroy(cfg);
+    char n64[80], y[200];
+    memset(n64, 'n', 64);
+    n64[64] = '\0';
+    snprintf(y, sizeof y, "node: %s\nmetrics: {per_node: on}\n" MINIMAL, n64);
+    cfg = load(y, err, sizeof err);
+    assert_non_null(cfg);
+    assert_true(cfg->metrics.per_node);
+    cnc_config_destroy(cfg);
+    snprintf(y, sizeof y, "node: %sn\n" MINIMAL, n64);
+    expect_error(y, "t.yaml:1: node: \"nnnn");
+    static const char *const bad[] = {"\"b/1\"", "\"b+\"",  "\"#\"",
+                                      "\"\"",    "\"b 1\"", "\"b\\u00e9\""};
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(y, sizeof y, "node: %s\n" MINIMAL, bad[i]);
+        expect_error(y, "is not a node name (1-64 characters of A-Z a-z 0-9 _ . : -");
+    }
+    expect_error("node: [a, b]\n" MINIMAL, "t.yaml:1: node: must be a name");
+    expect_error("node: a\nnode: b\n" MINIMAL, "node: duplicate");
+    /* The node is stored with every message: a reload cannot change it. */
+    struct cnc_config *a = load("node: a\n" MINIMAL, err, sizeof err);
+    struct cnc_config *b = load("node: b\n" MINIMAL, err, sizeof err);
+    char which[64];
+    assert_false(cnc_config_same_start_only(a, b, which, sizeof which));
+    assert_string_equal(which, "node");
+    cnc_config_destroy(a);
+    cnc_config_destroy(b);
+}
+
 /* What a reload cannot change comes from the key tables: no key can be forgotten (the plugin's
    hand-written comparison missed mysql.create_schema). */
 static void start_only_keys(void **state)
@@ -495,6 +543,7 @@ int main(void)
         cmocka_unit_test(output_topics_outside_the_ingest_filters),
         cmocka_unit_test(per_message_limits),
         cmocka_unit_test(mysql_hosts),
+        cmocka_unit_test(node_name),
         cmocka_unit_test(start_only_keys),
         cmocka_unit_test(defaults),
         cmocka_unit_test(every_key_type),

@@ -110,9 +110,10 @@ static void analytics_and_layout_exact(void **state)
     cJSON_Delete(o);
     cnc_ingest_result_release(&res);
     /* The retained layout prints the rules' thresholds as configured. */
-    char *layout = cnc_layout_json(cnc_ingest_config(ing));
+    char *layout = cnc_layout_json(cnc_ingest_config(ing), "node-1");
     assert_non_null(strstr(layout, "\"above\":1.7976931348623157e+308"));
     assert_non_null(strstr(layout, "\"above\":0.30000000000000004"));
+    assert_non_null(strstr(layout, "{\"node\":\"node-1\","));
     cJSON_free(layout);
     cnc_ingest_destroy(ing);
     cnc_registry_destroy(reg);
