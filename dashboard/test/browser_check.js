@@ -36,7 +36,9 @@ async function main() {
                  storage: { db: text('kpi-db'), dead: text('kpi-dead'),
                             deadClass: document.getElementById('kpi-dead').className,
                             waiting: text('st-waiting'), errors: text('st-errors'),
-                            rules: text('st-rules'), host: text('st-host') } };
+                            rules: text('st-rules'), host: text('st-host'),
+                            nodes: Array.from(document.querySelectorAll('#nodes tbody tr'))
+                              .map((tr) => Array.from(tr.cells).map((td) => td.textContent)) } };
       });
       if (s) {
         result.connected = s.connected;

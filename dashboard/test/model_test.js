@@ -52,6 +52,44 @@ test('rates come from the broker clock of two metrics snapshots', () => {
   assert.strictEqual(m.rates.toArray().length, 1);
 });
 
+test('several brokers: counters summed, rates added, each node listed', () => {
+  const m = new CncModel.Model();
+  const snap = (node, at, accepted, extra) => Object.assign({ node, at, received: accepted,
+    accepted, rejected: 0, stored: accepted, spooled_bytes: 10, db_connected: true,
+    db_waiting_for: null, db_host: node === 'b1' ? 'db1:3306' : 'db2:3306', db_failovers: 0,
+    rejected_by_reason: { not_json: 1 }, db_errors_by_cause: { lock: 2 },
+    commit_latency_p99_ms: node === 'b1' ? 50 : 80 }, extra || {});
+  m.metricsMessage(snap('b1', '2026-12-02T10:00:00.000Z', 1000), 1000, 'cnc/ingest/stats/b1');
+  m.metricsMessage(snap('b2', '2026-12-02T10:00:00.500Z', 4000), 1000, 'cnc/ingest/stats/b2');
+  m.metricsMessage(snap('b1', '2026-12-02T10:00:01.000Z', 2000), 2000, 'cnc/ingest/stats/b1');
+  m.metricsMessage(snap('b2', '2026-12-02T10:00:01.500Z', 6000,
+    { db_connected: false, db_waiting_for: 'unreachable', db_failovers: 1 }), 2000, 'x');
+  const s = m.metrics;
+  assert.strictEqual(s.node_count, 2);
+  assert.deepStrictEqual([s.accepted, s.stored, s.spooled_bytes], [8000, 8000, 20]);
+  assert.deepStrictEqual([s.rejected_by_reason.not_json, s.db_errors_by_cause.lock], [2, 4]);
+  assert.deepStrictEqual([s.db_connected, s.db_waiting_for, s.db_failovers], [false, 'unreachable', 1]);
+  assert.strictEqual(s.commit_latency_p99_ms, 80);
+  assert.strictEqual(s.db_host, 'db1:3306, db2:3306');
+  // the plant's rate: b1's 1000/s plus b2's 2000/s
+  const r = m.rates.toArray();
+  assert.deepStrictEqual(r.map((x) => x.accepted), [1000, 3000]);
+  const list = m.nodeList(5000);
+  assert.deepStrictEqual(list.map((n) => [n.node, n.connected, n.waiting, n.host, n.silentS]),
+    [['b1', true, null, 'db1:3306', 3], ['b2', false, 'unreachable', 'db2:3306', 3]]);
+  // one broker alone (no node member, as before) is keyed by its topic and shown as itself
+  const one = new CncModel.Model();
+  one.metricsMessage({ at: '2026-12-02T10:00:00.000Z', received: 5, accepted: 5, rejected: 0 }, 0,
+                     'cnc/ingest/stats');
+  assert.strictEqual(one.metrics.accepted, 5);
+  assert.strictEqual(one.nodeList(0)[0].node, 'cnc/ingest/stats');
+  // a bounded number of nodes: forged node names cannot grow the model
+  for (let i = 0; i < CncModel.MAX_NODES + 10; i++) {
+    one.metricsMessage({ node: 'n' + i, at: '2026-12-02T10:00:00.000Z', received: 1, accepted: 1, rejected: 0 }, 0);
+  }
+  assert.strictEqual(one.nodes.size, CncModel.MAX_NODES);
+});
+
 test('threshold lines come from the layout', () => {
   const m = new CncModel.Model();
   m.layout = { handlers: {

@@ -24,7 +24,7 @@
   var MAX_LINES = 10;
   var latest = null; // the worker's last snapshot
   var status = { connected: false, text: 'connecting...' };
-  var drawn = { efficiency: 0, modes: 0, scatter: 0, modeEfficiency: 0, rate: 0, reasons: 0 };
+  var drawn = { efficiency: 0, modes: 0, scatter: 0, modeEfficiency: 0, rate: 0, reasons: 0, nodes: 0 };
 
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
@@ -283,6 +283,26 @@
       el('st-rules').textContent = rs ? num(rs.machines) + ' / ' + num(rs.evicted) : '-';
     }
     el('kpi-machines').textContent = snap.machineCount.toLocaleString();
+
+    // Every broker heard on the metrics topics, each with its own storage state.
+    var nodeBody = el('nodes').tBodies[0];
+    nodeBody.innerHTML = '';
+    (snap.nodes || []).forEach(function (n) {
+      var tr = document.createElement('tr');
+      var state = typeof n.connected !== 'boolean' ? 'no storage'
+        : !n.connected ? 'DOWN' : n.waiting ? 'waiting: ' + n.waiting : 'connected';
+      var count = function (v) { return typeof v === 'number' ? v.toLocaleString() : '-'; };
+      [n.node, state, n.host || '-', count(n.failovers), count(n.stored),
+       typeof n.spooled === 'number' ? fmtBytes(n.spooled) : '-', n.silentS + ' s ago']
+        .forEach(function (text, i) {
+          var td = document.createElement('td');
+          td.textContent = text;
+          if (i === 1) td.className = 'db ' + (state === 'connected' ? 'up' : state === 'DOWN' ? 'down' : 'waiting');
+          tr.appendChild(td);
+        });
+      nodeBody.appendChild(tr);
+    });
+    drawn.nodes = (snap.nodes || []).length;
 
     var tbody = el('rejects').tBodies[0];
     var rows = snap.rejects;

@@ -44,6 +44,7 @@
       thresholds: model.thresholds(),
       rates: model.rates.toArray(),
       metrics: model.metrics,
+      nodes: model.nodeList(now),
       rejects: model.rejects.toArray().reverse(),
       analyticsSeen: model.analyticsSeen,
       rejectsSeen: model.rejectsSeen,
@@ -54,13 +55,16 @@
     cfg = c;
     var analyticsPrefix = cfg.analytics + '/';
     var rejectedPrefix = cfg.rejected + '/';
+    var metricsPrefix = cfg.metrics + '/';
     client = mqtt.connect(cfg.broker, {
       clientId: 'cnc-dashboard-' + Math.random().toString(16).slice(2, 10),
       protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 5000,
     });
     client.on('connect', function () {
       setStatus(true, 'connected to ' + cfg.broker);
-      client.subscribe([cfg.analytics + '/#', cfg.rejected + '/#', cfg.metrics], { qos: 0 });
+      // <metrics>/+: each broker's own counters when several are bridged (metrics.per_node).
+      client.subscribe([cfg.analytics + '/#', cfg.rejected + '/#', cfg.metrics, cfg.metrics + '/+'],
+                       { qos: 0 });
     });
     client.on('reconnect', function () { setStatus(false, 'reconnecting to ' + cfg.broker + '...'); });
     client.on('close', function () { setStatus(false, 'disconnected from ' + cfg.broker); });
@@ -73,8 +77,8 @@
       } catch (e) {
         return;
       }
-      if (topic === cfg.metrics) {
-        model.metricsMessage(msg, now);
+      if (topic === cfg.metrics || topic.lastIndexOf(metricsPrefix, 0) === 0) {
+        if (msg && typeof msg === 'object') model.metricsMessage(msg, now, topic);
       } else if (topic === cfg.analytics) {
         model.layout = msg; // the retained layout: handlers, params, rules
       } else if (topic.lastIndexOf(analyticsPrefix, 0) === 0) {

@@ -15,6 +15,7 @@ var CncModel = (function () {
   var MODE_WINDOW_S = 60;
   var MAX_ANOMALY_POINTS = 300;
   var MAX_REJECTS = 20;
+  var MAX_NODES = 64; // brokers followed at once (metrics on <topic>/<node>)
   var MODES = ['active', 'idle', 'maintenance', 'offline'];
 
   function Ring(n) {
@@ -48,9 +49,9 @@ var CncModel = (function () {
     this.analyticsSeen = 0;
     this.rejectsSeen = 0;
     this.layout = null;
-    this.metrics = null;
+    this.metrics = null; // the plant: every node's counters summed (sumNodes)
     this.rates = new Ring(HISTORY_S); // {t, accepted, rejected} per metrics message
-    this.prevMetrics = null;
+    this.nodes = new Map(); // node -> {s: its last snapshot, t: its clock, rate: its last rate}
   }
 
   Model.prototype.machine = function (id) {
@@ -115,18 +116,88 @@ var CncModel = (function () {
   };
 
   // Rates come from the difference of two counter snapshots over the broker's own clock
-  // ("at"), so a retained snapshot delivered late does not distort the first rate.
-  Model.prototype.metricsMessage = function (s, nowMs) {
+  // ("at"), so a retained snapshot delivered late does not distort the first rate. Each broker
+  // (its "node", or the topic it came on) is followed on its own; the plant's rate is the sum of
+  // every node's last rate, its counters the sum of their counters.
+  Model.prototype.metricsMessage = function (s, nowMs, topic) {
     var at = Date.parse(s.at);
     var t = isNaN(at) ? nowMs : at;
-    var p = this.prevMetrics;
-    if (p && t > p.t && s.received >= p.s.received) {
+    var key = typeof s.node === 'string' && s.node ? s.node : topic || '';
+    if (!this.nodes.has(key) && this.nodes.size >= MAX_NODES) return;
+    var p = this.nodes.get(key);
+    if (p && t <= p.t) return; // not newer: a retained copy again
+    var rate = null;
+    if (p && s.received >= p.s.received) {
       var dt = (t - p.t) / 1000;
-      this.rates.push({ t: t, accepted: (s.accepted - p.s.accepted) / dt,
-                        rejected: (s.rejected - p.s.rejected) / dt });
+      rate = { accepted: (s.accepted - p.s.accepted) / dt, rejected: (s.rejected - p.s.rejected) / dt };
     }
-    if (!p || t > p.t) this.prevMetrics = { s: s, t: t };
-    this.metrics = s;
+    this.nodes.set(key, { s: s, t: t, rate: rate, heard: nowMs });
+    if (rate) {
+      var sum = { t: t, accepted: 0, rejected: 0 };
+      this.nodes.forEach(function (n) {
+        if (n.rate) {
+          sum.accepted += n.rate.accepted;
+          sum.rejected += n.rate.rejected;
+        }
+      });
+      this.rates.push(sum);
+    }
+    this.metrics = sumNodes(this.nodes);
+  };
+
+  var SUMMED = ['received', 'accepted', 'rejected', 'anomalies', 'retain_stripped', 'stored',
+                'spooled_bytes', 'db_errors', 'dead_letters', 'spool_damaged_records', 'batches',
+                'db_failovers'];
+  var SUMMED_MAPS = ['rejected_by_reason', 'db_errors_by_cause', 'rule_state'];
+
+  // One snapshot for the plant: counters summed; the database connected only when every node's
+  // writer is; what a node waits for, the worst latency and the last batch of any.
+  function sumNodes(nodes) {
+    var out = null;
+    nodes.forEach(function (n) {
+      var s = n.s;
+      if (!out) {
+        out = JSON.parse(JSON.stringify(s));
+        out.node_count = 1;
+        return;
+      }
+      out.node_count++;
+      SUMMED.forEach(function (k) {
+        if (typeof s[k] === 'number') out[k] = (typeof out[k] === 'number' ? out[k] : 0) + s[k];
+      });
+      SUMMED_MAPS.forEach(function (k) {
+        var from = s[k] || {};
+        out[k] = out[k] || {};
+        Object.keys(from).forEach(function (r) {
+          if (typeof from[r] === 'number') out[k][r] = (out[k][r] || 0) + from[r];
+        });
+      });
+      if (typeof s.db_connected === 'boolean') {
+        out.db_connected = out.db_connected !== false && s.db_connected;
+      }
+      out.db_waiting_for = out.db_waiting_for || s.db_waiting_for || null;
+      out.dead_letters_full = !!(out.dead_letters_full || s.dead_letters_full);
+      ['commit_latency_p50_ms', 'commit_latency_p99_ms', 'last_batch_ms'].forEach(function (k) {
+        if (typeof s[k] === 'number' && !(out[k] >= s[k])) out[k] = s[k];
+      });
+      if (typeof s.db_host === 'string' && s.db_host !== out.db_host) {
+        out.db_host = (out.db_host ? out.db_host + ', ' : '') + s.db_host;
+      }
+    });
+    return out;
+  }
+
+  // Each broker's storage state, for the dashboard's list of nodes (sorted by name).
+  Model.prototype.nodeList = function (nowMs) {
+    var list = [];
+    this.nodes.forEach(function (n, key) {
+      var s = n.s;
+      list.push({ node: key, connected: s.db_connected, waiting: s.db_waiting_for || null,
+                  host: s.db_host, failovers: s.db_failovers, stored: s.stored,
+                  spooled: s.spooled_bytes, silentS: Math.max(0, Math.round((nowMs - n.heard) / 1000)),
+                  at: s.at });
+    });
+    return list.sort(function (a, b) { return a.node < b.node ? -1 : a.node > b.node ? 1 : 0; });
   };
 
   // Efficiency series of one machine, including the second still being filled.
@@ -212,7 +283,7 @@ var CncModel = (function () {
   };
 
   return { Model: Model, Ring: Ring, MODES: MODES, MAX_MACHINES: MAX_MACHINES,
-           MAX_REJECTS: MAX_REJECTS };
+           MAX_REJECTS: MAX_REJECTS, MAX_NODES: MAX_NODES };
 })();
 
 if (typeof module !== 'undefined') module.exports = CncModel;

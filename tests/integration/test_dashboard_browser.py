@@ -66,6 +66,10 @@ def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path
     st = seen["storage"]
     assert st["db"] == "connected" and st["waiting"] == "nothing", st
     assert st["host"] == f"{mariadb.socket} / 0", st
+    # One broker, listed with its own storage state under its node name (the host name).
+    from test_ingest_broker import default_node
+    (node_row,) = st["nodes"]
+    assert node_row[:4] == [default_node(), "connected", mariadb.socket, "0"], node_row
     assert st["dead"] == "0" and st["deadClass"] == "dead none", st
     machines, evicted = st["rules"].split(" / ")
     assert int(machines.replace(",", "")) > 0 and evicted == "0", st
