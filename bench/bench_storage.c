@@ -5,10 +5,11 @@
  *       broker-thread cost of encode + spool append per message, for
  *       spool.fsync never, batch and always, with a reader thread consuming
  *       and committing as the writer would (so the spool never fills).
- *   bench_storage writer SOCKET PASSWORD_FILE [MESSAGES] [rows|json] [BATCH]
+ *   bench_storage writer SOCKET PASSWORD_FILE [MESSAGES] [rows|json] [BATCH] [INSERT]
  *       writer throughput into MySQL/MariaDB: a spool prefilled with MESSAGES
  *       machine_tool messages (6 readings each) drained by the real writer
- *       thread into a real database; messages/s and rows/s.
+ *       thread into a real database; messages/s and rows/s. INSERT is
+ *       mysql.insert: auto (default), bulk or multi_row.
  *
  * Not a test: asserts nothing about time. bench/run_storage.sh runs both.
  */
@@ -135,21 +136,24 @@ static int bench_spool(const char *dir, struct cnc_ingest *ing)
 }
 
 static int bench_writer(const char *sock, const char *pwfile, long n, const char *layout,
-                        long batch, struct cnc_ingest *ing)
+                        long batch, const char *insert, struct cnc_ingest *ing)
 {
     char err[512], text[512], dir[] = "/tmp/cnc_bench_spool_XXXXXX";
     if (mkdtemp(dir) == NULL) {
         return 1;
     }
-    struct cnc_mysql_config mc = {.host = "",
-                                  .port = 3306,
-                                  .socket = (char *)sock,
-                                  .user = "cnc",
-                                  .password_file = (char *)pwfile,
-                                  .database = "cnc",
-                                  .create_schema = true,
-                                  .readings = strcmp(layout, "json") == 0 ? CNC_READINGS_JSON
-                                                                          : CNC_READINGS_ROWS};
+    struct cnc_mysql_config mc = {
+        .host = "",
+        .port = 3306,
+        .socket = (char *)sock,
+        .user = "cnc",
+        .password_file = (char *)pwfile,
+        .database = "cnc",
+        .create_schema = true,
+        .readings = strcmp(layout, "json") == 0 ? CNC_READINGS_JSON : CNC_READINGS_ROWS,
+        .insert = strcmp(insert, "bulk") == 0        ? CNC_INSERT_BULK
+                  : strcmp(insert, "multi_row") == 0 ? CNC_INSERT_MULTI_ROW
+                                                     : CNC_INSERT_AUTO};
     char *password = NULL;
     if (cnc_password_read(pwfile, CNC_FILE_NO_OWNER, &password, err, sizeof err) != 0 ||
         cnc_mysql_library_init() != 0) {
@@ -192,9 +196,9 @@ static int bench_writer(const char *sock, const char *pwfile, long n, const char
     uint64_t batches = atomic_load(&st->batches), errors = atomic_load(&st->db_errors);
     cnc_writer_stop(w, NULL, NULL);
     long rows = n * (strcmp(layout, "json") == 0 ? 1 : 7);
-    printf("%-5s batch %5ld: %ld messages in %.2f s = %.0f msg/s, %ld rows = %.0f rows/s "
+    printf("%-5s batch %5ld %-9s: %ld messages in %.2f s = %.0f msg/s, %ld rows = %.0f rows/s "
            "(%llu batches, %llu db errors)\n",
-           layout, batch, n, dt, (double)n / dt, rows, (double)rows / dt,
+           layout, batch, insert, n, dt, (double)n / dt, rows, (double)rows / dt,
            (unsigned long long)batches, (unsigned long long)errors);
     cnc_spool_close(s);
     cnc_buf_free(&buf);
@@ -219,10 +223,11 @@ int main(int argc, char **argv)
         rc = bench_spool(argv[2], ing);
     } else if (argc >= 4 && strcmp(argv[1], "writer") == 0) {
         rc = bench_writer(argv[2], argv[3], argc > 4 ? atol(argv[4]) : 50000,
-                          argc > 5 ? argv[5] : "rows", argc > 6 ? atol(argv[6]) : 1000, ing);
+                          argc > 5 ? argv[5] : "rows", argc > 6 ? atol(argv[6]) : 1000,
+                          argc > 7 ? argv[7] : "auto", ing);
     } else {
         fprintf(stderr, "usage: bench_storage spool DIR | writer SOCKET PASSWORD_FILE [MESSAGES] "
-                        "[rows|json] [BATCH]\n");
+                        "[rows|json] [BATCH] [auto|bulk|multi_row]\n");
     }
     cnc_ingest_destroy(ing);
     cnc_registry_destroy(reg);

@@ -132,6 +132,7 @@ static void usage(void)
             "[--burst]\n"
             "               [--window W] [--faults [RATE]] [--truth FILE] [--json] "
             "[--topic-prefix P]\n"
+            "               [--first-machine N]   (machine ids from N on)\n"
             "               [--pipeline]   (many publishes per write; QoS 0 and 1)\n");
 }
 
@@ -139,28 +140,20 @@ int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *truth_path = NULL, *prefix = "cnc";
     int port = 1883, qos = 1, protocol = 5, json = 0, burst = 0, pipelined = 0;
-    long machines = 10, count = 0, window = 1000;
+    long machines = 10, count = 0, window = 1000, first_machine = 0;
     double rate = 100, duration = 0, invalid = 0, faults = 0;
     uint64_t seed = 1;
-    static const struct option opts[] = {{"host", required_argument, 0, 'h'},
-                                         {"port", required_argument, 0, 'p'},
-                                         {"machines", required_argument, 0, 'm'},
-                                         {"rate", required_argument, 0, 'r'},
-                                         {"count", required_argument, 0, 'c'},
-                                         {"duration", required_argument, 0, 'd'},
-                                         {"qos", required_argument, 0, 'q'},
-                                         {"protocol", required_argument, 0, 'P'},
-                                         {"seed", required_argument, 0, 's'},
-                                         {"invalid-ratio", required_argument, 0, 'i'},
-                                         {"burst", no_argument, 0, 'b'},
-                                         {"window", required_argument, 0, 'w'},
-                                         {"faults", optional_argument, 0, 'f'},
-                                         {"truth", required_argument, 0, 't'},
-                                         {"json", no_argument, 0, 'j'},
-                                         {"topic-prefix", required_argument, 0, 'T'},
-                                         {"pipeline", no_argument, 0, 'L'},
-                                         {"help", no_argument, 0, '?'},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
+        {"machines", required_argument, 0, 'm'}, {"rate", required_argument, 0, 'r'},
+        {"count", required_argument, 0, 'c'},    {"duration", required_argument, 0, 'd'},
+        {"qos", required_argument, 0, 'q'},      {"protocol", required_argument, 0, 'P'},
+        {"seed", required_argument, 0, 's'},     {"invalid-ratio", required_argument, 0, 'i'},
+        {"burst", no_argument, 0, 'b'},          {"window", required_argument, 0, 'w'},
+        {"faults", optional_argument, 0, 'f'},   {"truth", required_argument, 0, 't'},
+        {"json", no_argument, 0, 'j'},           {"topic-prefix", required_argument, 0, 'T'},
+        {"pipeline", no_argument, 0, 'L'},       {"first-machine", required_argument, 0, 'F'},
+        {"help", no_argument, 0, '?'},           {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -215,6 +208,9 @@ int main(int argc, char **argv)
         case 'L':
             pipelined = 1;
             break;
+        case 'F':
+            first_machine = atol(optarg);
+            break;
         default:
             usage();
             return 2;
@@ -222,7 +218,8 @@ int main(int argc, char **argv)
     }
     if ((count <= 0 && duration <= 0) || machines < 1 || qos < 0 || qos > 2 ||
         (protocol != 5 && protocol != 311) || invalid < 0 || invalid > 1 || rate <= 0 ||
-        window < 1 || window > 65535 || (pipelined && qos == 2)) {
+        window < 1 || window > 65535 || (pipelined && qos == 2) || first_machine < 0 ||
+        first_machine > 1000000000) {
         usage();
         return 2;
     }
@@ -231,6 +228,7 @@ int main(int argc, char **argv)
         return 1;
     }
     struct sim_options so = {.machines = (size_t)machines,
+                             .first_machine = (size_t)first_machine,
                              .seed = seed,
                              .invalid_ratio = invalid,
                              .fault_rate = faults,

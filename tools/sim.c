@@ -106,7 +106,8 @@ struct sim *sim_create(const struct sim_options *opt)
         struct machine *m = &s->m[i];
         /* Every third machine is a press; the rest are lathes. */
         m->press = i % 3 == 2;
-        snprintf(m->id, sizeof m->id, m->press ? "PRESS-%04zu" : "CNC%04zu", i);
+        snprintf(m->id, sizeof m->id, m->press ? "PRESS-%04zu" : "CNC%04zu",
+                 i + opt->first_machine);
         m->mode = uniform(s) < 0.8 ? ACTIVE : IDLE;
         m->temperature = 45 + 20 * uniform(s);
         m->wear = uniform(s) * 0.3;

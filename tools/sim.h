@@ -62,6 +62,7 @@ struct sim_truth {
 
 struct sim_options {
     size_t machines;
+    size_t first_machine; /* ids from this number on: two simulators, two sets of machines */
     uint64_t seed;
     double invalid_ratio;     /* 0..1 */
     double fault_rate;        /* chance per sample that a healthy machine starts a fault; 0: none */

@@ -61,6 +61,7 @@ static const char *const unknown_fields_choices[] = {"reject", "ignore", NULL};
 static const char *const on_invalid_choices[] = {"reject", "pass", NULL};
 static const char *const fsync_choices[] = {"never", "batch", "always", NULL};
 static const char *const readings_choices[] = {"rows", "json", NULL};
+static const char *const insert_choices[] = {"auto", "bulk", "multi_row", NULL};
 
 #define K(sec, field) offsetof(struct sec, field)
 
@@ -100,6 +101,9 @@ static const struct cfg_key mysql_keys[] = {
      "apply sql/schema.sql at start"},
     {"readings", CFG_ENUM, K(cnc_mysql_config, readings), "json", 0, 0, readings_choices,
      "rows: a cnc_reading row per reading; json: payload column only (view cnc_reading_json)"},
+    {"insert", CFG_ENUM, K(cnc_mysql_config, insert), "auto", 0, 0, insert_choices,
+     "bulk: one COM_STMT_BULK_EXECUTE per table and batch (MariaDB); multi_row: INSERT ... "
+     "VALUES (..),(..) (any server, proxies); auto: bulk where the server offers it"},
     {"tls", CFG_BOOL, K(cnc_mysql_config, tls), "false", 0, 0, NULL,
      "require TLS to the database (TCP connections)"},
     {"tls_ca", CFG_STR, K(cnc_mysql_config, tls_ca), "", 0, 0, NULL,

@@ -25,6 +25,8 @@ enum cnc_on_invalid { CNC_ON_INVALID_REJECT = 0, CNC_ON_INVALID_PASS };
 enum cnc_fsync { CNC_FSYNC_NEVER = 0, CNC_FSYNC_BATCH, CNC_FSYNC_ALWAYS };
 /* rows: one cnc_reading row per reading; json: only the payload column (view cnc_reading_json). */
 enum cnc_readings_layout { CNC_READINGS_ROWS = 0, CNC_READINGS_JSON };
+/* mysql.insert: how a batch is sent (auto: bulk where the server and client library can). */
+enum cnc_insert_mode { CNC_INSERT_AUTO = 0, CNC_INSERT_BULK, CNC_INSERT_MULTI_ROW };
 /* (json is the default: 3x the messages/s of rows, bench/RESULTS.md) */
 
 struct cnc_ingest_config {
@@ -55,6 +57,7 @@ struct cnc_mysql_config {
     char *database;
     bool create_schema;
     int readings; /* enum cnc_readings_layout */
+    int insert;   /* enum cnc_insert_mode */
     bool tls;
     char *tls_ca, *tls_cert, *tls_key;
     bool tls_verify_server;

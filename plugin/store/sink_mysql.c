@@ -49,6 +49,18 @@ static const struct {
     {"cnc_anomaly", "msg_key,cnc_id,ts,rule,variable,value,threshold,severity", 8},
 };
 
+/* The type of each column as bound (bulk sends the types once; a NULL goes as an indicator). */
+static const enum enum_field_types column_types[N_TABLES][9] = {
+    {MYSQL_TYPE_BLOB, MYSQL_TYPE_STRING, MYSQL_TYPE_STRING, MYSQL_TYPE_DATETIME,
+     MYSQL_TYPE_DATETIME, MYSQL_TYPE_STRING, MYSQL_TYPE_STRING, MYSQL_TYPE_STRING},
+    {MYSQL_TYPE_BLOB, MYSQL_TYPE_STRING, MYSQL_TYPE_DOUBLE, MYSQL_TYPE_STRING},
+    {MYSQL_TYPE_BLOB, MYSQL_TYPE_STRING, MYSQL_TYPE_DATETIME, MYSQL_TYPE_STRING, MYSQL_TYPE_DOUBLE,
+     MYSQL_TYPE_DOUBLE, MYSQL_TYPE_DOUBLE, MYSQL_TYPE_STRING, MYSQL_TYPE_TINY},
+    {MYSQL_TYPE_BLOB, MYSQL_TYPE_STRING, MYSQL_TYPE_DATETIME, MYSQL_TYPE_STRING, MYSQL_TYPE_STRING,
+     MYSQL_TYPE_DOUBLE, MYSQL_TYPE_DOUBLE, MYSQL_TYPE_STRING},
+};
+
+/* Multi-row statements of these sizes are prepared; the last (one row) also serves bulk. */
 static const unsigned chunks[] = {256, 64, 16, 4, 1};
 #define N_CHUNKS (sizeof chunks / sizeof chunks[0])
 
@@ -87,6 +99,8 @@ struct cnc_mysql {
     int64_t checked_ms;         /* writer thread: when the node's state was last looked at */
     bool create_schema;
     bool reading_rows;
+    int insert_mode; /* enum cnc_insert_mode */
+    bool bulk;       /* this connection sends each table's rows as one bulk execute */
     bool tls, tls_verify_server;
     char *tls_ca, *tls_cert, *tls_key;
     unsigned read_timeout_s;
@@ -168,6 +182,7 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     db->read_timeout_s = (unsigned)cfg->read_timeout_s;
     db->create_schema = cfg->create_schema;
     db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
+    db->insert_mode = cfg->insert;
     db->tls = cfg->tls;
     db->tls_verify_server = cfg->tls_verify_server;
     db->tls_ca = dup_or_null(cfg->tls_ca, &failed);
@@ -417,6 +432,42 @@ static int check_node(struct cnc_mysql *db, const struct target *t, char *err, s
     return 0;
 }
 
+/* Whether the server takes COM_STMT_BULK_EXECUTE (MariaDB 10.2 on; not MySQL, not a proxy that
+   does not pass it), through a client library that sends it (MariaDB Connector/C 3.1 on). */
+static bool server_takes_bulk(struct cnc_mysql *db)
+{
+#if defined(MARIADB_PACKAGE_VERSION_ID) && MARIADB_PACKAGE_VERSION_ID >= 30100
+    unsigned long caps = 0, extended = 0;
+    if (mariadb_get_infov(db->conn, MARIADB_CONNECTION_SERVER_CAPABILITIES, &caps) != 0 ||
+        mariadb_get_infov(db->conn, MARIADB_CONNECTION_EXTENDED_SERVER_CAPABILITIES, &extended) !=
+            0) {
+        return false;
+    }
+    return !(caps & CLIENT_MYSQL) && (extended & (MARIADB_CLIENT_STMT_BULK_OPERATIONS >> 32));
+#else
+    (void)db;
+    return false;
+#endif
+}
+
+/* mysql.insert: bulk where it can be (auto), or as configured. */
+static int choose_insert(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
+                         enum cnc_db_cause *cause)
+{
+    bool can = server_takes_bulk(db);
+    db->bulk = can && db->insert_mode != CNC_INSERT_MULTI_ROW;
+    if (db->insert_mode == CNC_INSERT_BULK && !can) {
+        snprintf(err, err_len,
+                 "mysql: %s does not take bulk inserts (COM_STMT_BULK_EXECUTE: MariaDB 10.2 on, "
+                 "through MariaDB Connector/C), and mysql.insert is bulk: set it to auto or "
+                 "multi_row",
+                 t->label);
+        *cause = CNC_DB_OTHER;
+        return CNC_EIO;
+    }
+    return 0;
+}
+
 static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
                       enum cnc_db_cause *cause)
 {
@@ -458,7 +509,8 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
         check_node(db, t, err, err_len, cause) != 0 ||
         read_max_packet(db, err, err_len, cause) != 0 ||
         (db->create_schema && apply_schema(db, err, err_len, cause) != 0) ||
-        mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0) {
+        mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0 ||
+        choose_insert(db, t, err, err_len, cause) != 0) {
         if (err[0] == '\0') {
             fail_db(db, err, err_len, "session setup", cause);
         }
@@ -813,9 +865,117 @@ static size_t row_bytes(const MYSQL_BIND *b, int ncols)
     return n;
 }
 
+#if defined(MARIADB_PACKAGE_VERSION_ID) && MARIADB_PACKAGE_VERSION_ID >= 30100
+/* The rows a bulk execute sends: the batch's binds, row after row (bind_batch's layout). */
+struct bulk_rows {
+    const MYSQL_BIND *rows;
+    int ncols;
+};
+
+static char indicator_null = STMT_INDICATOR_NULL;
+
+/* Connector/C asks for each row in turn (STMT_ATTR_CB_PARAM): point its binds at that row. */
+static cnc_mybool bulk_row(void *data, MYSQL_BIND *params, unsigned int row_nr)
+{
+    const struct bulk_rows *br = data;
+    const MYSQL_BIND *src = &br->rows[(size_t)row_nr * (size_t)br->ncols];
+    for (int k = 0; k < br->ncols; k++) {
+        if (src[k].buffer_type == MYSQL_TYPE_NULL) {
+            params[k].u.indicator = &indicator_null;
+            continue;
+        }
+        params[k].u.indicator = NULL;
+        params[k].buffer = src[k].buffer;
+        if (params[k].buffer_type == MYSQL_TYPE_STRING ||
+            params[k].buffer_type == MYSQL_TYPE_BLOB) {
+            params[k].buffer_length = src[k].buffer_length;
+            params[k].length = &params[k].buffer_length;
+        }
+    }
+    return 0;
+}
+
+/* rows rows of table t, from first, in one COM_STMT_BULK_EXECUTE of the one-row statement. */
+static int execute_bulk(struct cnc_mysql *db, int t, size_t first, size_t rows, char *err,
+                        size_t err_len, enum cnc_db_cause *cause)
+{
+    struct table_rows *tr = &db->t[t];
+    MYSQL_STMT *st = tr->stmt[N_CHUNKS - 1];
+    MYSQL_BIND types[9];
+    memset(types, 0, sizeof types);
+    for (int k = 0; k < tables[t].ncols; k++) {
+        types[k].buffer_type = column_types[t][k];
+        types[k].is_unsigned = column_types[t][k] == MYSQL_TYPE_TINY;
+    }
+    struct bulk_rows br = {&tr->binds[first * (size_t)tables[t].ncols], tables[t].ncols};
+    unsigned int size = (unsigned int)rows;
+    if (mysql_stmt_attr_set(st, STMT_ATTR_ARRAY_SIZE, &size) != 0 ||
+        mysql_stmt_attr_set(st, STMT_ATTR_CB_USER_DATA, &br) != 0 ||
+        mysql_stmt_attr_set(st, STMT_ATTR_CB_PARAM, (const void *)bulk_row) != 0 ||
+        mysql_stmt_bind_param(st, types) != 0 || mysql_stmt_execute(st) != 0) {
+        snprintf(err, err_len, "mysql: bulk insert into %s: %s (%u)", tables[t].name,
+                 mysql_stmt_error(st), mysql_stmt_errno(st));
+        *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
+        return CNC_EIO;
+    }
+    uint64_t inserted = (uint64_t)mysql_stmt_affected_rows(st);
+    if (inserted < rows &&
+        check_ignored(db, tables[t].name, rows - inserted, err, err_len, cause) != 0) {
+        return CNC_EIO;
+    }
+    return 0;
+}
+#endif
+
+/* The rows of table t as bulk executes, each as large as max_allowed_packet allows. */
+static int execute_rows_bulk(struct cnc_mysql *db, int t, char *err, size_t err_len,
+                             enum cnc_db_cause *cause)
+{
+#if defined(MARIADB_PACKAGE_VERSION_ID) && MARIADB_PACKAGE_VERSION_ID >= 30100
+    struct table_rows *tr = &db->t[t];
+    const int ncols = tables[t].ncols;
+    const size_t limit = db->max_packet > 4096 ? db->max_packet - 1024 : db->max_packet;
+    size_t done = 0;
+    while (done < tr->rows) {
+        size_t n = 0, bytes = 64;
+        while (done + n < tr->rows) {
+            size_t one = row_bytes(&tr->binds[(done + n) * (size_t)ncols], ncols);
+            if (bytes + one > limit) {
+                break;
+            }
+            bytes += one;
+            n++;
+        }
+        if (n == 0) {
+            snprintf(err, err_len,
+                     "mysql: a row of about %zu bytes for %s is larger than the server's "
+                     "max_allowed_packet (%lu bytes)",
+                     bytes + row_bytes(&tr->binds[done * (size_t)ncols], ncols), tables[t].name,
+                     db->max_packet);
+            *cause = CNC_DB_REFUSED;
+            return CNC_EIO;
+        }
+        if (execute_bulk(db, t, done, n, err, err_len, cause) != 0) {
+            return CNC_EIO;
+        }
+        done += n;
+    }
+    return 0;
+#else
+    (void)db;
+    (void)t;
+    snprintf(err, err_len, "mysql: bulk inserts need MariaDB Connector/C 3.1 or later");
+    *cause = CNC_DB_OTHER;
+    return CNC_EIO;
+#endif
+}
+
 static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len,
                         enum cnc_db_cause *cause)
 {
+    if (db->bulk) {
+        return execute_rows_bulk(db, t, err, err_len, cause);
+    }
     struct table_rows *tr = &db->t[t];
     const int ncols = tables[t].ncols;
     const size_t limit = db->max_packet > 4096 ? db->max_packet - 1024 : db->max_packet;

@@ -51,7 +51,7 @@ class Node:
                 "--wsrep-sst-method=rsync",
                 "--wsrep-cluster-address=gcomm://" + ",".join(
                     f"127.0.0.1:{n.gcomm}" for n in c.nodes),
-                *(["--wsrep-new-cluster"] if bootstrap else []), *user]
+                *(["--wsrep-new-cluster"] if bootstrap else []), *user, *c.server_args]
 
     def start(self, bootstrap=False):
         self.proc = subprocess.Popen(self.args(bootstrap), stdout=subprocess.DEVNULL,
@@ -116,9 +116,10 @@ class Node:
 
 
 class Galera:
-    def __init__(self, workdir, size=3, name="cnc-test"):
+    def __init__(self, workdir, size=3, name="cnc-test", server_args=()):
         self.dir = pathlib.Path(workdir)
         self.name = name
+        self.server_args = list(server_args)  # after the defaults: a benchmark's buffer pool
         self.nodes = []
         self.nodes = [Node(self, i) for i in range(size)]
         self.password_file = self.dir / "cnc.password"

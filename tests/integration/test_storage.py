@@ -561,3 +561,53 @@ def test_create_schema_migrates_a_version_1_database(broker_factory, mariadb, tm
     publish_lathes(pub, 50, 10)
     wait_rows(mariadb, 61)
     pub.close()
+
+
+def table_contents(db):
+    """Every stored value of every table, in key order (floats exact, NULLs as None), but when
+    the broker received each message."""
+    out = {}
+    for t, cols, key in (
+            ("cnc_message", "msg_key, cnc_id, part_program, ts, handler, payload, ingest_node", "msg_key"),
+            ("cnc_reading", "*", "msg_key, name"), ("cnc_efficiency", "*", "msg_key"),
+            ("cnc_anomaly", "*", "msg_key, rule, variable")):
+        out[t] = db.query(f"SELECT {cols} FROM {t} ORDER BY {key}")
+    return out
+
+
+def stmt_counts(db):
+    return {k: int(v) for k, v in db.root("SHOW GLOBAL STATUS LIKE 'Com_stmt_execute'")}
+
+
+@pytest.mark.parametrize("readings", ["rows", "json"])
+def test_bulk_and_multi_row_store_the_same_values(broker_factory, mariadb, tmp_path, readings):
+    """mysql.insert: bulk (one COM_STMT_BULK_EXECUTE per table and batch, NULLs as indicators)
+    and multi_row (INSERT ... VALUES (..),(..), for servers and proxies without bulk) store the
+    same rows, value for value; bulk sends far fewer statements."""
+    seen, executes = {}, {}
+    for shape in ("multi_row", "bulk"):
+        yaml_text = (HANDLERS + mariadb.mysql_yaml(readings=readings).replace(
+            "}\n", f", insert: {shape}}}\n") + f"spool: {{dir: \"{tmp_path / shape}\"}}\n"
+            "writer: {batch_size: 500, flush_interval_ms: 50}\nmetrics: {interval_s: 1}\n")
+        b = broker_factory(yaml_text)
+        before = stmt_counts(mariadb)
+        pub = RawPublisher(b.port, f"shape-{shape}", protocol=5)
+        publish_lathes(pub, 0, 1500)  # readings with numbers, strings (status), a bool-less mix
+        for i in range(300):
+            assert pub.publish("cnc/PRESS-04/data", press_msg(i), qos=1) == 0  # efficiency, anomalies
+        assert pub.publish("cnc/CNC002/data", lathe_msg(7, "CNC002", spin=15000), qos=1) == 0
+        assert pub.publish("cnc/X1/data", '{"cnc_id":"X1","part_program":"p","timestamp":1747379028000,'
+                           '"payload":{"flag":true,"none":null,"text":"a\\"b","n":-0.0}}', qos=1) == 0
+        pub.close()
+        wait_rows(mariadb, 1802)
+        executes[shape] = stmt_counts(mariadb)["Com_stmt_execute"] - before["Com_stmt_execute"]
+        seen[shape] = table_contents(mariadb)
+        b.stop()
+        for t in ("cnc_message", "cnc_reading", "cnc_efficiency", "cnc_anomaly"):
+            mariadb.query(f"TRUNCATE TABLE {t}")
+    assert seen["bulk"] == seen["multi_row"]
+    assert len(seen["bulk"]["cnc_anomaly"]) >= 1 and len(seen["bulk"]["cnc_efficiency"]) == 300
+    if readings == "rows":
+        assert any(r[2] is None for r in seen["bulk"]["cnc_reading"])  # NULL num_value (a string)
+        assert any(r[3] is None for r in seen["bulk"]["cnc_reading"])  # NULL str_value (a number)
+    assert executes["bulk"] < executes["multi_row"], executes

@@ -434,6 +434,14 @@ static void mysql_hosts(void **state)
                  "t.yaml:3: mysql.hosts: with mysql.port as well");
     expect_error("mysql:\n  hosts: [db1:3306]\n  socket: /run/mysqld/mysqld.sock\n" MINIMAL,
                  "t.yaml:2: mysql.hosts: with mysql.socket as well");
+    /* How batches are sent: bulk where the server offers it unless told otherwise. */
+    cfg = load("mysql: {hosts: db1:3306}\n" MINIMAL, err, sizeof err);
+    assert_int_equal(cfg->mysql.insert, CNC_INSERT_AUTO);
+    cnc_config_destroy(cfg);
+    cfg = load("mysql: {hosts: db1:3306, insert: multi_row}\n" MINIMAL, err, sizeof err);
+    assert_int_equal(cfg->mysql.insert, CNC_INSERT_MULTI_ROW);
+    cnc_config_destroy(cfg);
+    expect_error("mysql: {insert: fast}\n" MINIMAL, "mysql.insert:");
 }
 
 /* node: this broker's name; the host name when not given; a topic level and a column. */
