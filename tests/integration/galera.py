@@ -8,12 +8,13 @@ from the others (non-primary) and desynced.
 import os
 import pathlib
 import shutil
-import signal
 import socket
 import subprocess
 import time
 
 import pymysql
+
+from mariadb import kill_server, stop_server
 
 
 def _free_port():
@@ -92,9 +93,7 @@ class Node:
             return cur.fetchall()[0][0]
 
     def kill(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
+        kill_server(self.proc)
 
     def restart(self):
         """After a hard kill the node gets a full SST; the rsync receiver runs as nobody."""
@@ -107,12 +106,7 @@ class Node:
         self.root(f"SET GLOBAL wsrep_provider_options='gmcast.isolate={1 if on else 0}'")
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_server(self.proc)
 
 
 class Galera:

@@ -37,6 +37,23 @@ def make_certificates(d):
         "other-ca.pem", "-days", "2", "-subj", "/CN=someone-else")
 
 
+def kill_server(proc):
+    """SIGKILL a mariadbd (as in a crash) and reap it."""
+    if proc and proc.poll() is None:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+
+
+def stop_server(proc):
+    """A clean shutdown, SIGKILL if it takes over a minute."""
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            kill_server(proc)
+
+
 class MariaDB:
     def __init__(self, workdir, tls=False, server_args=()):
         self.dir = pathlib.Path(workdir)
@@ -110,17 +127,10 @@ class MariaDB:
 
     def kill(self):
         """SIGKILL: the server dies as in a crash; clients lose their connections."""
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGKILL)
-            self.proc.wait(timeout=30)
+        kill_server(self.proc)
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_server(self.proc)
 
     def mysql_yaml(self, create_schema=True, readings="rows"):
         return (f"mysql: {{socket: \"{self.socket}\", user: cnc, password_file: \"{self.password_file}\", "

@@ -60,6 +60,15 @@ def node_in_use(cluster, sub):
     return cluster.node_by_port(port)
 
 
+def under_load(broker_factory, collector_factory, cluster, tmp_path):
+    """A broker storing 500 msg/s through the cluster: (broker, its metrics subscriber, the
+    paced publisher, the node it writes through)."""
+    b, sub = started(broker_factory, collector_factory, cluster, tmp_path)
+    paced = Paced(b.port, 500)
+    wait_for(lambda: metrics(sub).get("stored", 0) > 500, timeout=30, what="writes flowing")
+    return b, sub, paced, node_in_use(cluster, sub)
+
+
 def wait_moved_from(cluster, sub, node, timeout=60):
     wait_for(lambda: metrics(sub).get("db_failovers", 0) >= 1 and
              node_in_use(cluster, sub) is not node and metrics(sub).get("db_connected"),
@@ -94,10 +103,7 @@ def test_steady_load_every_node_has_every_row(broker_factory, collector_factory,
 
 
 def test_node_in_use_killed(broker_factory, collector_factory, cluster, tmp_path):
-    b, sub = started(broker_factory, collector_factory, cluster, tmp_path)
-    paced = Paced(b.port, 500)
-    wait_for(lambda: metrics(sub).get("stored", 0) > 500, timeout=30, what="writes flowing")
-    victim = node_in_use(cluster, sub)
+    b, sub, paced, victim = under_load(broker_factory, collector_factory, cluster, tmp_path)
     victim.kill()
     now = wait_moved_from(cluster, sub, victim)
     moved_at = metrics(sub)["stored"]
@@ -115,10 +121,7 @@ def test_node_in_use_killed(broker_factory, collector_factory, cluster, tmp_path
 
 def test_node_in_use_isolated(broker_factory, collector_factory, cluster, tmp_path):
     """Cut off the group, the node is not primary: 1047 on writes, wsrep_ready OFF."""
-    b, sub = started(broker_factory, collector_factory, cluster, tmp_path)
-    paced = Paced(b.port, 500)
-    wait_for(lambda: metrics(sub).get("stored", 0) > 500, timeout=30, what="writes flowing")
-    victim = node_in_use(cluster, sub)
+    b, sub, paced, victim = under_load(broker_factory, collector_factory, cluster, tmp_path)
     victim.isolate()
     wait_moved_from(cluster, sub, victim)
     n = paced.stop()
@@ -133,10 +136,7 @@ def test_node_in_use_isolated(broker_factory, collector_factory, cluster, tmp_pa
 
 def test_node_in_use_desynced(broker_factory, collector_factory, cluster, tmp_path):
     """A desynced node (as a donor is) may lag the cluster: left for a Synced one."""
-    b, sub = started(broker_factory, collector_factory, cluster, tmp_path)
-    paced = Paced(b.port, 500)
-    wait_for(lambda: metrics(sub).get("stored", 0) > 500, timeout=30, what="writes flowing")
-    victim = node_in_use(cluster, sub)
+    b, sub, paced, victim = under_load(broker_factory, collector_factory, cluster, tmp_path)
     victim.root("SET GLOBAL wsrep_desync = ON")
     wait_moved_from(cluster, sub, victim)
     n = paced.stop()
@@ -151,10 +151,7 @@ def test_read_only_nodes_left_then_waited_for(broker_factory, collector_factory,
                                               tmp_path):
     """One node read-only: the writer moves on. Every node read-only: it waits (nothing is
     diverted) until one takes writes again."""
-    b, sub = started(broker_factory, collector_factory, cluster, tmp_path)
-    paced = Paced(b.port, 500)
-    wait_for(lambda: metrics(sub).get("stored", 0) > 500, timeout=30, what="writes flowing")
-    first = node_in_use(cluster, sub)
+    b, sub, paced, first = under_load(broker_factory, collector_factory, cluster, tmp_path)
     first.root("SET GLOBAL read_only = ON")
     wait_moved_from(cluster, sub, first)
     for node in cluster.nodes:
@@ -314,7 +311,6 @@ def test_steady_load_through_haproxy_to_two_brokers(plant):
     n = plant.stop_collecting()
     per_broker = plant.assert_rows_once_everywhere(n)
     assert set(per_broker) == {"b1", "b2"} and sum(per_broker.values()) == n, per_broker
-    received = [node_metrics(plant.sub1, b)["received"] for b in ("b1", "b2")]
     wait_for(lambda: sum(node_metrics(plant.sub1, b)["received"] for b in ("b1", "b2")) == n,
              what="both brokers' counters")
     hosts = {node_metrics(plant.sub1, b)["db_host"] for b in ("b1", "b2")}
