@@ -5,13 +5,11 @@ invalid and other-topic traffic, a reload and a shutdown.
 """
 import json
 import os
-import pathlib
 import shutil
 import signal
 import subprocess
 import urllib.request
 
-import pytest
 
 from conftest import PLUGIN, ROOT, Broker, free_port, sample_lines, wait_for
 from mqtt_raw import RawPublisher

@@ -14,7 +14,6 @@ import subprocess
 import threading
 import time
 
-import pytest
 
 from conftest import BUILD, wait_for
 from mqtt_raw import RawPublisher

@@ -5,7 +5,6 @@ unloads it. Under load (valid and invalid messages: reports, analytics), dynsec 
 $CONTROL/dynamic-security/v1 commands after cnc_ingest has handled the traffic, and the broker
 ends cleanly on SIGTERM (under valgrind in one order: no invalid read or jump at unload).
 """
-import json
 import shutil
 import signal
 import subprocess

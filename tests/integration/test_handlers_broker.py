@@ -2,10 +2,7 @@
 handler modules in a real mosquitto with the built plugin.
 """
 import json
-import pathlib
-import time
 
-import pytest
 
 from conftest import BUILD, ROOT, sample_lines, wait_for
 from mqtt_raw import RawPublisher

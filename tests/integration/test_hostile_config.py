@@ -6,7 +6,6 @@ refused with the key and line (or the file and what it is), at start and on SIGH
 a running broker keeps its old config and goes on serving; nothing crashes or hangs.
 """
 import os
-import signal
 import subprocess
 
 import pytest

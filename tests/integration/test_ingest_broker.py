@@ -5,7 +5,6 @@ for MQTT v5 publishers), reports land on the rejected topic, the publisher
 stays connected, counters are published, a broken config stops the broker.
 """
 import json
-import subprocess
 import time
 
 import pytest

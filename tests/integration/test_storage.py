@@ -5,7 +5,6 @@ Every test asserts on rows: nothing acknowledged is lost or stored twice.
 """
 import json
 import os
-import pathlib
 import subprocess
 import threading
 import time
