@@ -421,10 +421,13 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
         return -1;
     }
     uint64_t backlog = cnc_spool_backlog_bytes(p->spool);
+    const char *where = cfg->mysql.n_hosts > 0 ? cfg->mysql.hosts[0]
+                        : cfg->mysql.socket[0] ? cfg->mysql.socket
+                                               : cfg->mysql.host;
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
-                         LOG_PREFIX "storing into %s%s%s as %s; spool %s (%llu bytes to replay)",
-                         cfg->mysql.database, cfg->mysql.socket[0] ? " via " : " at ",
-                         cfg->mysql.socket[0] ? cfg->mysql.socket : cfg->mysql.host,
+                         LOG_PREFIX "storing into %s%s%s%s as %s; spool %s (%llu bytes to replay)",
+                         cfg->mysql.database, cfg->mysql.socket[0] ? " via " : " at ", where,
+                         cfg->mysql.n_hosts > 1 ? " and the other servers of mysql.hosts" : "",
                          cfg->mysql.user, cfg->spool.dir, (unsigned long long)backlog);
     return 0;
 }

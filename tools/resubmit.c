@@ -241,7 +241,7 @@ int main(int argc, char **argv)
         cnc_config_destroy(cfg);
         return 2;
     }
-    cfg->mysql.create_schema = false; /* the broker made the tables; a read-only server is fine */
+    cfg->mysql.create_schema = false; /* the broker made the tables (and migrated them) */
     struct cnc_mysql *db = cnc_mysql_create(&cfg->mysql, password, cfg->node);
     if (password != NULL) {
         memset(password, 0, strlen(password));

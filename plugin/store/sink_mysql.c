@@ -109,6 +109,7 @@ struct cnc_mysql {
     struct table_rows t[N_TABLES];
     /* Per-batch storage the binds point into. */
     struct msg_slot *msgs;
+    size_t n_bound; /* msgs[0, n_bound) were set by the batch being written */
     struct cnc_stored_reading *readings;
     struct cnc_stored_anomaly *anomalies;
     size_t cap_msgs, cap_readings, cap_anomalies;
@@ -160,6 +161,7 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     failed |= db->targets == NULL;
     for (size_t i = 0; db->targets != NULL && i < n; i++) {
         struct target *t = &db->targets[i];
+        db->n_targets++; /* counted before it is filled: destroy frees whatever it holds */
         if (cfg->n_hosts > 0) {
             char host[CNC_MYSQL_HOST_MAX];
             if (!cnc_config_host_port(cfg->hosts[i], host, sizeof host, &t->port)) {
@@ -176,7 +178,6 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
             t->port = (unsigned)cfg->port;
             snprintf(t->label, sizeof t->label, "%s:%u", cfg->host, t->port);
         }
-        db->n_targets++;
     }
     db->connected_to = -1;
     db->read_timeout_s = (unsigned)cfg->read_timeout_s;
@@ -690,6 +691,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
     for (size_t i = 0; i < n; i++) {
         db->msgs[i].printed = NULL;
     }
+    db->n_bound = n; /* the slots whose printed payload cnc_mysql_write frees */
     if (grow((void **)&db->readings, &db->cap_readings, total_r + 1, sizeof *db->readings) != 0 ||
         grow((void **)&db->anomalies, &db->cap_anomalies, total_a + 1, sizeof *db->anomalies) !=
             0) {
@@ -874,6 +876,8 @@ struct bulk_rows {
 
 static char indicator_null = STMT_INDICATOR_NULL;
 
+#define BULK_ROWS_MAX 4096 /* rows per bulk execute; see execute_rows_bulk */
+
 /* Connector/C asks for each row in turn (STMT_ATTR_CB_PARAM): point its binds at that row. */
 static cnc_mybool bulk_row(void *data, MYSQL_BIND *params, unsigned int row_nr)
 {
@@ -938,7 +942,9 @@ static int execute_rows_bulk(struct cnc_mysql *db, int t, char *err, size_t err_
     size_t done = 0;
     while (done < tr->rows) {
         size_t n = 0, bytes = 64;
-        while (done + n < tr->rows) {
+        /* At most BULK_ROWS_MAX rows: every row a replay skips must be matched by one of the
+           session's warnings, of which the server keeps max_error_count (65535 at most). */
+        while (done + n < tr->rows && n < BULK_ROWS_MAX) {
             size_t one = row_bytes(&tr->binds[(done + n) * (size_t)ncols], ncols);
             if (bytes + one > limit) {
                 break;
@@ -1049,10 +1055,13 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
             *cause = CNC_DB_OTHER; /* a commit refuses no record of its own */
         }
     }
-    for (size_t i = 0; i < n && db->msgs != NULL; i++) {
+    /* Only what bind_batch set: a batch refused before binding (the node check) left the
+       slots as an earlier, smaller batch had them, or never set them. */
+    for (size_t i = 0; i < db->n_bound; i++) {
         cJSON_free(db->msgs[i].printed);
         db->msgs[i].printed = NULL;
     }
+    db->n_bound = 0;
     if (rc != 0) {
         /* Whatever went wrong, this connection is not trusted with the next batch. */
         mysql_rollback(db->conn);

@@ -8,6 +8,7 @@ import os
 import shutil
 import signal
 import subprocess
+import time
 import urllib.request
 
 
@@ -52,7 +53,8 @@ def test_example_conf_and_default_yaml_start_a_broker(tmp_path, collector_factor
 
 def test_plugin_clean_under_valgrind(tmp_path, collector_factory, mariadb):
     """The whole plugin, storage included, under memcheck: valid, invalid and other-topic
-    traffic, the database killed and back, a reload and a shutdown. valgrind is one of the
+    traffic, the database killed and back, a reload, a batch larger than any before refused by
+    the writer's check of the server (read-only), and a shutdown. valgrind is one of the
     packages scripts/install-deps.sh installs: without it this fails, never skips."""
     assert shutil.which("valgrind"), "valgrind is missing: scripts/install-deps.sh installs it"
     yaml_text = ("handlers: {any: {type: generic}, press: {type: sensor_efficiency, rules: "
@@ -60,7 +62,7 @@ def test_plugin_clean_under_valgrind(tmp_path, collector_factory, mariadb):
                  "routes: [{match: \"PRESS-*\", handler: press}, {match: \"*\", handler: any}]\n"
                  "metrics: {interval_s: 1}\n" + mariadb.mysql_yaml() +
                  f"spool: {{dir: \"{tmp_path / 'spool'}\"}}\n"
-                 "writer: {batch_size: 3, flush_interval_ms: 20}\n")
+                 "writer: {batch_size: 50, flush_interval_ms: 20}\n")
     b = Broker(tmp_path, yaml_text)
     vg_log = tmp_path / "valgrind.log"
     b.proc = subprocess.Popen(
@@ -89,6 +91,19 @@ def test_plugin_clean_under_valgrind(tmp_path, collector_factory, mariadb):
         wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 5, timeout=60,
                  what="5 rows")
         wait_for(lambda: len(sub.topics("cnc/rejected/")) == 7, timeout=30, what="reports")
+        # The server turned read-only while the writer idles: its once-a-second look at the
+        # server refuses the next batch before it is bound. That batch (20 messages, more than
+        # any before) must not make the writer free what it never set.
+        mariadb.root("SET GLOBAL read_only = ON")
+        time.sleep(1.5)  # past the writer's check interval (1 s), so the next write looks
+        for i in range(20):
+            assert pub.publish("cnc/CNC001/data", sample_lines("valid.jsonl")[0].replace(
+                "1747379028", str(1747379100 + i)), qos=1) == 0
+        wait_for(lambda: "is read-only (read_only=ON)" in b.log_text(), timeout=60,
+                 what="the writer finding the server read-only")
+        mariadb.root("SET GLOBAL read_only = OFF")
+        wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 25, timeout=60,
+                 what="25 rows")
         pub.close()
     finally:
         b.proc.send_signal(signal.SIGTERM)

@@ -610,3 +610,25 @@ def test_bulk_and_multi_row_store_the_same_values(broker_factory, mariadb, tmp_p
         assert any(r[2] is None for r in seen["bulk"]["cnc_reading"])  # NULL num_value (a string)
         assert any(r[3] is None for r in seen["bulk"]["cnc_reading"])  # NULL str_value (a number)
     assert executes["bulk"] < executes["multi_row"], executes
+
+
+def test_a_replayed_batch_larger_than_the_warning_list_is_stored(broker_factory, mariadb, tmp_path):
+    """A batch replayed whole (a retry after a commit whose answer was lost, a second broker)
+    is skipped row by row under INSERT IGNORE, each skip matched by a warning; the server keeps
+    at most 65535 of them, so no single statement may skip more: 1,000 messages of 70 readings
+    (70,000 reading rows) sent twice are stored once, and the second batch commits."""
+    yaml_text = (HANDLERS + mariadb.mysql_yaml(readings="rows") +
+                 f"spool: {{dir: \"{tmp_path / 'spool'}\"}}\n"
+                 "writer: {batch_size: 1000, flush_interval_ms: 5000}\nmetrics: {interval_s: 1}\n")
+    b = broker_factory(yaml_text)
+    wide = lambda i: ('{"cnc_id":"WIDE-1","part_program":"p","timestamp":%d,"payload":{%s}}' % (  # noqa: E731
+        1747379028000 + i, ",".join(f'"r{k}":{i + k}' for k in range(70))))
+    pub = RawPublisher(b.port, "wide", protocol=5)
+    for _ in range(2):
+        for i in range(1000):
+            assert pub.publish("cnc/WIDE-1/data", wide(i), qos=1) == 0
+    pub.close()
+    m = b.metrics_until(lambda m: m.get("stored", 0) == 2000 or m.get("db_errors", 0) > 0,
+                        timeout=120)
+    assert m["stored"] == 2000 and m["db_errors"] == 0, m
+    assert rows(mariadb) == 1000 and rows(mariadb, "cnc_reading") == 70000
