@@ -588,7 +588,24 @@ static bool string_is(const cJSON *payload, const char *name, const char *value)
     return cJSON_IsString(v) && strcmp(v->valuestring, value) == 0;
 }
 
-static bool machine_active(const struct rule *r, const cJSON *payload)
+/* Without active_when: working when mode is "active" or, without a mode, status "running";
+   always when it has neither. */
+static bool default_active(const cJSON *payload)
+{
+    const cJSON *mode = cJSON_GetObjectItemCaseSensitive(payload, "mode");
+    if (mode != NULL) {
+        return cJSON_IsString(mode) && strcmp(mode->valuestring, "active") == 0;
+    }
+    const cJSON *status = cJSON_GetObjectItemCaseSensitive(payload, "status");
+    if (status != NULL) {
+        return cJSON_IsString(status) && strcmp(status->valuestring, "running") == 0;
+    }
+    return true;
+}
+
+/* *dflt caches default_active for the message (-1: not looked at yet): one look per message,
+   not per rule. */
+static bool machine_active(const struct rule *r, const cJSON *payload, int *dflt)
 {
     if (r->active_variable != NULL) {
         for (size_t i = 0; i < r->n_active_values; i++) {
@@ -598,19 +615,16 @@ static bool machine_active(const struct rule *r, const cJSON *payload)
         }
         return false;
     }
-    if (cJSON_GetObjectItemCaseSensitive(payload, "mode") != NULL) {
-        return string_is(payload, "mode", "active");
+    if (*dflt < 0) {
+        *dflt = default_active(payload);
     }
-    if (cJSON_GetObjectItemCaseSensitive(payload, "status") != NULL) {
-        return string_is(payload, "status", "running");
-    }
-    return true;
+    return *dflt != 0;
 }
 
-static void apply_stuck(const struct rule *r, struct stuck_state *s, double x, const cJSON *payload,
+static void apply_stuck(const struct rule *r, struct stuck_state *s, double x, bool active,
                         struct cnc_record *rec)
 {
-    if (!machine_active(r, payload)) {
+    if (!active) {
         s->count = 0;
         return;
     }
@@ -629,6 +643,7 @@ void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg, str
 {
     union rule_state *row = NULL;
     bool row_looked_up = false;
+    int dflt_active = -1;
     for (size_t i = 0; i < rs->n_rules; i++) {
         const struct rule *r = &rs->rules[i];
         const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg->payload, r->variable);
@@ -666,15 +681,16 @@ void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg, str
         if (row == NULL) {
             continue;
         }
+        bool active = machine_active(r, msg->payload, &dflt_active);
         if (r->kind == RULE_ZSCORE) {
-            if (machine_active(r, msg->payload)) {
+            if (active) {
                 apply_zscore(r, &row[r->state].z, x, rec);
             } else {
                 /* Another mode, another level: learn afresh when the machine works again. */
                 memset(&row[r->state].z, 0, sizeof row[r->state].z);
             }
         } else {
-            apply_stuck(r, &row[r->state].s, x, msg->payload, rec);
+            apply_stuck(r, &row[r->state].s, x, active, rec);
         }
     }
 }
