@@ -31,6 +31,7 @@
 #include "spool.h"
 #include "stats.h"
 #include "stored_record.h"
+#include "utf8.h"
 #include "writer.h"
 
 #define LOG_PREFIX "cnc_ingest: "
@@ -52,7 +53,9 @@ struct cnc_plugin {
     struct cnc_writer *writer;
     struct cnc_buf encoded;
     bool mysql_lib;
-    bool layout_pending; /* the retained layout is due (start, reload) */
+    bool layout_pending;      /* the retained layout is due (start, reload) */
+    int64_t forged_logged_ms; /* when a refused output-topic PUBLISH was last logged */
+    uint64_t forged_unlogged; /* refused since then, said in the next line */
 };
 
 static int on_message(int event, void *event_data, void *userdata);
@@ -151,6 +154,49 @@ static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
                           waiting);
 }
 
+/* At most one log line per FORGED_LOG_MS about refused output-topic PUBLISHes. */
+#define FORGED_LOG_MS 10000
+
+/* Printable, bounded copy of a client-given text for the log (no forged log lines). */
+static void log_text(const char *in, char *out, size_t size)
+{
+    bool cut = false;
+    utf8_copy_valid(in != NULL ? in : "-", in != NULL ? strlen(in) : 1, out, size - 2, false, &cut);
+    for (char *c = out; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7F) {
+            *c = '?';
+        }
+    }
+}
+
+/* A client's PUBLISH on an output topic: counted, logged now and then, refused (0x87). */
+static int refuse_forged(struct cnc_plugin *p, const struct mosquitto_evt_message *m)
+{
+    p->stats.forged_output++;
+    int64_t now = cnc_now_ms();
+    if (p->forged_logged_ms != 0 && now - p->forged_logged_ms < FORGED_LOG_MS) {
+        p->forged_unlogged++;
+        return MOSQ_ERR_ACL_DENIED;
+    }
+    char id[130], user[130], topic[130], more[64] = "";
+    log_text(mosquitto_client_id(m->client), id, sizeof id);
+    log_text(mosquitto_client_username(m->client), user, sizeof user);
+    log_text(m->topic, topic, sizeof topic);
+    if (p->forged_unlogged > 0) {
+        snprintf(more, sizeof more, " (and %llu more since the last such line)",
+                 (unsigned long long)p->forged_unlogged);
+    }
+    mosquitto_log_printf(MOSQ_LOG_WARNING,
+                         LOG_PREFIX "refused a PUBLISH on %s from client %s (user %s): only the "
+                                    "plugin publishes on its output topics; a bridge that "
+                                    "forwards them is named in ingest.bridge_client_ids or "
+                                    "bridge_usernames%s",
+                         topic, id, user, more);
+    p->forged_logged_ms = now;
+    p->forged_unlogged = 0;
+    return MOSQ_ERR_ACL_DENIED;
+}
+
 static int on_message(int event, void *event_data, void *userdata)
 {
     struct mosquitto_evt_message *m = event_data;
@@ -159,6 +205,13 @@ static int on_message(int event, void *event_data, void *userdata)
     (void)event;
 
     if (!cnc_ingest_wants(p->ingest, m->topic, &cap)) {
+        /* The plugin's own publishes never reach this callback: a PUBLISH on an output topic
+           here is a client's (or a bridge's, forwarding another broker's output). */
+        if (cnc_ingest_is_output(p->ingest, m->topic) &&
+            !cnc_ingest_may_publish_output(p->ingest, mosquitto_client_id(m->client),
+                                           mosquitto_client_username(m->client))) {
+            return refuse_forged(p, m);
+        }
         return MOSQ_ERR_SUCCESS;
     }
     /* Machine data is a stream, not a state: a retained PUBLISH on an ingest topic is stored

@@ -33,11 +33,12 @@ enum cfg_type {
     CFG_ENUM,
     CFG_TOPIC_FILTERS,
     CFG_PUB_TOPIC,
-    CFG_HOST_LIST
+    CFG_HOST_LIST,
+    CFG_NAME_LIST /* client ids, user names: non-empty, each once */
 };
 
-/* Both list types: a char ** list followed by a size_t count in the section struct. */
-#define IS_LIST(t) ((t) == CFG_TOPIC_FILTERS || (t) == CFG_HOST_LIST)
+/* The list types: a char ** list followed by a size_t count in the section struct. */
+#define IS_LIST(t) ((t) == CFG_TOPIC_FILTERS || (t) == CFG_HOST_LIST || (t) == CFG_NAME_LIST)
 
 struct cfg_key {
     const char *key;
@@ -61,6 +62,7 @@ static const char *const unknown_fields_choices[] = {"reject", "ignore", NULL};
 static const char *const on_invalid_choices[] = {"reject", "pass", NULL};
 static const char *const fsync_choices[] = {"never", "batch", "always", NULL};
 static const char *const readings_choices[] = {"rows", "json", NULL};
+static const char *const forged_choices[] = {"refuse", "allow", NULL};
 static const char *const insert_choices[] = {"auto", "bulk", "multi_row", NULL};
 
 #define K(sec, field) offsetof(struct sec, field)
@@ -84,6 +86,12 @@ static const struct cfg_key ingest_keys[] = {
      NULL, "reject reports go to <rejected_topic>/<client_id>; \"\" turns them off"},
     {"max_tracked_machines", CFG_INT, K(cnc_ingest_config, max_tracked_machines), "65536", 1,
      10000000, NULL, "per handler instance, machines whose rule state (zscore, stuck) is kept"},
+    {"forged_output", CFG_ENUM, K(cnc_ingest_config, forged_output), "refuse", 0, 0, forged_choices,
+     "a client's PUBLISH on the plugin's output topics: refuse (0x87, counted) or allow"},
+    {"bridge_client_ids", CFG_NAME_LIST, K(cnc_ingest_config, bridge_client_ids), "", 0, 0, NULL,
+     "clients (a bridge's connection) that may publish on the output topics"},
+    {"bridge_usernames", CFG_NAME_LIST, K(cnc_ingest_config, bridge_usernames), "", 0, 0, NULL,
+     "authenticated users (a bridge's remote_username) that may publish on the output topics"},
 };
 
 static const struct cfg_key mysql_keys[] = {
@@ -418,10 +426,11 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
             return fail(ld, node, path, "must be one of %s, not \"%s\"", list, text);
         }
     case CFG_TOPIC_FILTERS:
-    case CFG_HOST_LIST: {
+    case CFG_HOST_LIST:
+    case CFG_NAME_LIST: {
         /* field is char **list followed by size_t count (struct layout in config.h). */
-        bool hosts = k->type == CFG_HOST_LIST;
-        const char *what = hosts ? "host:port" : "topic filter";
+        bool hosts = k->type == CFG_HOST_LIST, names = k->type == CFG_NAME_LIST;
+        const char *what = hosts ? "host:port" : names ? "name" : "topic filter";
         char ***list = (char ***)field;
         size_t *count = (size_t *)(field + sizeof(char **));
         const char *items[256];
@@ -447,7 +456,7 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
         } else {
             return fail(ld, node, path, "must be a list of %ss", what);
         }
-        if (n == 0 && !hosts) {
+        if (n == 0 && !hosts && !names) {
             return fail(ld, node, path, "needs at least one topic filter");
         }
         if (hosts && n > CNC_MYSQL_MAX_HOSTS) {
@@ -455,10 +464,17 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
         }
         for (size_t i = 0; i < n; i++) {
             char name[CNC_MYSQL_HOST_MAX];
-            for (size_t j = 0; hosts && j < i; j++) {
+            for (size_t j = 0; (hosts || names) && j < i; j++) {
                 if (strcmp(items[i], items[j]) == 0) {
-                    return fail(ld, node, path, "\"%s\" is listed twice", items[i]);
+                    return fail(ld, node, path, "\"%.80s\" is listed twice", items[i]);
                 }
+            }
+            if (names) {
+                size_t len = strlen(items[i]);
+                if (len == 0 || len > 65535) {
+                    return fail(ld, node, path, "each name must be 1-65535 bytes (an MQTT string)");
+                }
+                continue;
             }
             if (hosts ? !cnc_config_host_port(items[i], name, sizeof name, NULL)
                       : !cnc_topic_filter_valid(items[i])) {
@@ -1306,7 +1322,8 @@ static bool same_value(const struct cfg_key *k, const char *a, const char *b)
     case CFG_ENUM:
         return *(const int *)a == *(const int *)b;
     case CFG_TOPIC_FILTERS:
-    case CFG_HOST_LIST: {
+    case CFG_HOST_LIST:
+    case CFG_NAME_LIST: {
         size_t n = *(const size_t *)(a + sizeof(char **));
         if (n != *(const size_t *)(b + sizeof(char **))) {
             return false;
@@ -1363,8 +1380,9 @@ bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_con
 
 void cnc_config_print_keys(FILE *out)
 {
-    static const char *const type_names[] = {"string", "integer",       "size",  "boolean",
-                                             "choice", "topic filters", "topic", "host:port list"};
+    static const char *const type_names[] = {"string",  "integer",        "size",
+                                             "boolean", "choice",         "topic filters",
+                                             "topic",   "host:port list", "names"};
     for (size_t s = 0; s < N_SECTIONS; s++) {
         const struct cfg_section *sec = &sections[s];
         fprintf(out, "%s:\n", sec->name);

@@ -25,6 +25,7 @@ enum cnc_on_invalid { CNC_ON_INVALID_REJECT = 0, CNC_ON_INVALID_PASS };
 enum cnc_fsync { CNC_FSYNC_NEVER = 0, CNC_FSYNC_BATCH, CNC_FSYNC_ALWAYS };
 /* rows: one cnc_reading row per reading; json: only the payload column (view cnc_reading_json). */
 enum cnc_readings_layout { CNC_READINGS_ROWS = 0, CNC_READINGS_JSON };
+enum cnc_forged_output { CNC_FORGED_REFUSE = 0, CNC_FORGED_ALLOW };
 /* mysql.insert: how a batch is sent (auto: bulk where the server and client library can). */
 enum cnc_insert_mode { CNC_INSERT_AUTO = 0, CNC_INSERT_BULK, CNC_INSERT_MULTI_ROW };
 /* (json is the default: 3x the messages/s of rows, bench/RESULTS.md) */
@@ -40,6 +41,11 @@ struct cnc_ingest_config {
     int on_invalid; /* enum cnc_on_invalid */
     char *rejected_topic;
     long long max_tracked_machines;
+    int forged_output;        /* enum cnc_forged_output: a client's PUBLISH on an output topic */
+    char **bridge_client_ids; /* who may publish there anyway (a bridge), by client id */
+    size_t n_bridge_client_ids;
+    char **bridge_usernames; /* ... or by authenticated user name */
+    size_t n_bridge_usernames;
 };
 
 /* mysql.hosts: each connect round tries every server (5 s at most each), so a short list. */

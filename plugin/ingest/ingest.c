@@ -125,6 +125,41 @@ const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing)
     return ing->routes;
 }
 
+bool cnc_ingest_is_output(const struct cnc_ingest *ing, const char *topic)
+{
+    for (int k = 0; k < 3; k++) {
+        if (ing->own_prefix[k] != NULL) {
+            size_t n = ing->own_prefix_len[k];
+            /* The topic itself ("cnc/rejected") or anything below it. */
+            if (topic[0] == ing->own_prefix[k][0] &&
+                strncmp(topic, ing->own_prefix[k], n - 1) == 0 &&
+                (topic[n - 1] == '\0' || topic[n - 1] == '/')) {
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+static bool listed(char *const *names, size_t n, const char *name)
+{
+    for (size_t i = 0; name != NULL && i < n; i++) {
+        if (strcmp(names[i], name) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+bool cnc_ingest_may_publish_output(const struct cnc_ingest *ing, const char *client_id,
+                                   const char *username)
+{
+    const struct cnc_ingest_config *ic = &ing->cfg->ingest;
+    return ic->forged_output == CNC_FORGED_ALLOW ||
+           listed(ic->bridge_client_ids, ic->n_bridge_client_ids, client_id) ||
+           listed(ic->bridge_usernames, ic->n_bridge_usernames, username);
+}
+
 bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
                       struct cnc_topic_capture *cap)
 {
@@ -139,18 +174,7 @@ bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
         return false;
     }
     cap->filter_index = (int)i;
-    for (int k = 0; k < 3; k++) {
-        if (ing->own_prefix[k] != NULL) {
-            size_t n = ing->own_prefix_len[k];
-            /* The topic itself ("cnc/rejected") or anything below it. */
-            if (topic[0] == ing->own_prefix[k][0] &&
-                strncmp(topic, ing->own_prefix[k], n - 1) == 0 &&
-                (topic[n - 1] == '\0' || topic[n - 1] == '/')) {
-                return false;
-            }
-        }
-    }
-    return true;
+    return !cnc_ingest_is_output(ing, topic);
 }
 
 int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *cap,

@@ -46,6 +46,21 @@ const struct cnc_config *cnc_ingest_config(const struct cnc_ingest *ing);
 const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing);
 
 /*
+ * True when topic is one of the plugin's output topics (rejected_topic,
+ * analytics.topic, metrics.topic) or below one.
+ */
+bool cnc_ingest_is_output(const struct cnc_ingest *ing, const char *topic);
+
+/*
+ * Whether a client may publish on the output topics: always with
+ * ingest.forged_output: allow, else only a bridge named by its client id
+ * (ingest.bridge_client_ids) or user name (ingest.bridge_usernames). Either
+ * may be NULL (mosquitto gives no user name for an anonymous client).
+ */
+bool cnc_ingest_may_publish_output(const struct cnc_ingest *ing, const char *client_id,
+                                   const char *username);
+
+/*
  * True when topic is one to validate: it matches an ingest filter and is not
  * one of the plugin's own output topics (rejected, analytics, metrics).
  */

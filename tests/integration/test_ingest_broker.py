@@ -163,16 +163,15 @@ def test_other_topics_untouched(broker, collector_factory):
     pub = RawPublisher(broker.port, "other", protocol=5)
     assert pub.publish("factory/line1/temperature", "not json", qos=1) == 0
     assert pub.publish("cnc/CNC001/status", "offline", qos=1) == 0
-    # The plugin's own output topics are never inspected.
-    assert pub.publish("cnc/rejected/x", "anything", qos=1) == 0
+    # (The plugin's own output topics are only the plugin's: see
+    # test_clients_cannot_publish_on_the_plugins_output_topics.)
     # Everything but the retained layout the plugin publishes on its analytics topic at start.
     def others():
         return [(t, p) for t, p in sub.topics() if t != "cnc/analytics"]
 
-    wait_for(lambda: len(others()) >= 3, what="the three messages")
+    wait_for(lambda: len(others()) >= 2, what="the two messages")
     assert others() == [("factory/line1/temperature", b"not json"),
-                        ("cnc/CNC001/status", b"offline"),
-                        ("cnc/rejected/x", b"anything")]
+                        ("cnc/CNC001/status", b"offline")]
     pub.close()
 
 
@@ -283,3 +282,59 @@ def test_broken_config_stops_broker(broker_factory, yaml_text, expected):
     log = b.log_text() + b.proc.stderr.read().decode(errors="replace")
     assert expected in log, log
     assert str(b.yaml) in log
+
+
+def test_clients_cannot_publish_on_the_plugins_output_topics(broker_factory, collector_factory):
+    """Only the plugin publishes on its output topics: a client's PUBLISH on the analytics,
+    rejected or metrics topic (or below) is refused with 0x87, counted as forged_output, logged,
+    and never reaches a subscriber or the retained store; a bridge named in the config may.
+    Subscribing stays open to all."""
+    yaml_text = "analytics: {topic: cnc/analytics}\n" + BASE_YAML.replace(
+        "  max_message_bytes: 4096\n",
+        "  max_message_bytes: 4096\n  bridge_client_ids: [bridge-b2]\n  bridge_usernames: [bridge-user]\n")
+    b = broker_factory(yaml_text)
+    sub = collector_factory(b.port, topics=("cnc/analytics/#", "cnc/rejected/#", "cnc/ingest/stats/#"))
+    forger = RawPublisher(b.port, "forger", protocol=5)
+    fake = '{"cnc_id":"PRESS-04","efficiency_score":100,"forged":true}'
+    assert forger.publish("cnc/analytics/PRESS-04", fake, qos=1) == NOT_AUTHORIZED
+    assert forger.publish("cnc/ingest/stats", '{"forged":true}', qos=1, retain=True) == NOT_AUTHORIZED
+    assert forger.publish("cnc/rejected/someone", '{"forged":true}', qos=1) == NOT_AUTHORIZED
+    assert forger.publish("cnc/analytics", '{"forged":true}', qos=1, retain=True) == NOT_AUTHORIZED
+    # Next to them, not under them: untouched.
+    assert forger.publish("cnc/analyticsX/1", "x", qos=1) == 0
+    # A bridge forwarding another broker's output, by client id or by user name: delivered.
+    bridge = RawPublisher(b.port, "bridge-b2", protocol=5)
+    assert bridge.publish("cnc/analytics/FAR-1", '{"cnc_id":"FAR-1","bridged":1}', qos=1) == 0
+    bridge.close()
+    by_user = RawPublisher(b.port, "anything", protocol=5, username="bridge-user")
+    assert by_user.publish("cnc/analytics/FAR-2", '{"cnc_id":"FAR-2","bridged":2}', qos=1) == 0
+    by_user.close()
+    # A sentinel: a valid message's analytics arrive after everything above was handled.
+    assert forger.publish("cnc/CNC001/data", env(), qos=1) == 0
+    forger.close()
+    wait_for(lambda: sub.topics("cnc/analytics/CNC001"), what="the sentinel's analytics")
+    assert not any(b'"forged"' in p for _, p in sub.topics("cnc/")), sub.topics("cnc/")
+    assert [t for t, _ in sub.topics("cnc/analytics/FAR")] == ["cnc/analytics/FAR-1", "cnc/analytics/FAR-2"]
+    m = b.metrics_until(lambda m: m.get("forged_output") == 4)
+    assert m["accepted"] == 1
+    # The retained metrics are the plugin's, not the forged ones.
+    late = collector_factory(b.port, topics=("cnc/ingest/stats", "cnc/analytics"))
+    wait_for(lambda: late.topics("cnc/ingest/stats") and late.topics("cnc/analytics"),
+             what="the retained metrics and layout")
+    assert "received" in json.loads(late.topics("cnc/ingest/stats")[0][1])
+    assert "handlers" in json.loads(late.topics("cnc/analytics")[0][1])
+    # One log line for the burst (at most one each 10 s), naming the topic and the client.
+    log = b.log_text()
+    assert log.count("refused a PUBLISH on") == 1, log
+    assert "refused a PUBLISH on cnc/analytics/PRESS-04 from client forger (user -)" in log
+    wait_for(lambda: "forged_output=4" in b.log_text(), what="the summary line's count")
+
+
+def test_forged_output_allow_turns_the_protection_off(broker_factory, collector_factory):
+    b = broker_factory(BASE_YAML.replace("  max_message_bytes: 4096\n",
+                                         "  max_message_bytes: 4096\n  forged_output: allow\n"))
+    sub = collector_factory(b.port, topics=("cnc/rejected/#",))
+    pub = RawPublisher(b.port, "relay", protocol=5)
+    assert pub.publish("cnc/rejected/x", '{"relayed":1}', qos=1) == 0
+    pub.close()
+    wait_for(lambda: sub.topics("cnc/rejected/x"), what="the relayed message")

@@ -492,6 +492,31 @@ static void node_name(void **state)
     cnc_config_destroy(b);
 }
 
+/* ingest.bridge_client_ids / bridge_usernames: names, each once, none empty. */
+static void bridge_names(void **state)
+{
+    (void)state;
+    char err[512];
+    struct cnc_config *cfg = load(
+        "ingest: {bridge_client_ids: one, bridge_usernames: [a, b]}\n" MINIMAL, err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(cfg->ingest.n_bridge_client_ids, 1);
+    assert_string_equal(cfg->ingest.bridge_client_ids[0], "one");
+    assert_int_equal(cfg->ingest.n_bridge_usernames, 2);
+    assert_int_equal(cfg->ingest.forged_output, CNC_FORGED_REFUSE);
+    cnc_config_destroy(cfg);
+    expect_error("ingest:\n  bridge_client_ids: [a, a]\n" MINIMAL,
+                 "t.yaml:2: ingest.bridge_client_ids: \"a\" is listed twice");
+    expect_error("ingest:\n  bridge_usernames: [\"\"]\n" MINIMAL,
+                 "ingest.bridge_usernames: each name must be 1-65535 bytes");
+    expect_error("ingest:\n  bridge_usernames: [{a: 1}]\n" MINIMAL,
+                 "ingest.bridge_usernames: each name must be a string");
+    expect_error("ingest: {forged_output: maybe}\n" MINIMAL,
+                 "ingest.forged_output: must be one of refuse, allow");
+}
+
 /* What a reload cannot change comes from the key tables: no key can be forgotten (the plugin's
    hand-written comparison missed mysql.create_schema). */
 static void start_only_keys(void **state)
@@ -552,6 +577,7 @@ int main(void)
         cmocka_unit_test(per_message_limits),
         cmocka_unit_test(mysql_hosts),
         cmocka_unit_test(node_name),
+        cmocka_unit_test(bridge_names),
         cmocka_unit_test(start_only_keys),
         cmocka_unit_test(defaults),
         cmocka_unit_test(every_key_type),

@@ -61,6 +61,44 @@ static void topics_selected(void **state)
     assert_true(cnc_ingest_wants(ing, "cnc/rejectedx", &cap));
 }
 
+/* Who may publish on the output topics: nobody but the plugin, unless named as a bridge. */
+static void output_topics_and_bridges(void **state)
+{
+    (void)state;
+    assert_true(cnc_ingest_is_output(ing, "cnc/rejected"));
+    assert_true(cnc_ingest_is_output(ing, "cnc/rejected/client-1"));
+    assert_true(cnc_ingest_is_output(ing, "cnc/analytics/CNC001"));
+    assert_true(cnc_ingest_is_output(ing, "cnc/ingest/stats/node-2"));
+    assert_false(cnc_ingest_is_output(ing, "cnc/rejectedx"));
+    assert_false(cnc_ingest_is_output(ing, "cnc/CNC001/data"));
+    assert_false(cnc_ingest_may_publish_output(ing, "anyone", NULL));
+    assert_false(cnc_ingest_may_publish_output(ing, NULL, NULL));
+
+    char err[512];
+    struct cnc_registry *reg = NULL;
+    struct cnc_ingest *b =
+        support_ingest("ingest: {topics: [\"cnc/+/data\"], bridge_client_ids: [b2, \"b2.local\"], "
+                       "bridge_usernames: [bridge]}\nhandlers: {any: {type: generic}}\n"
+                       "routes: [{match: \"*\", handler: any}]\n",
+                       &reg, err, sizeof err);
+    assert_non_null(b);
+    assert_true(cnc_ingest_may_publish_output(b, "b2", NULL));
+    assert_true(cnc_ingest_may_publish_output(b, "b2.local", "someone"));
+    assert_true(cnc_ingest_may_publish_output(b, "x", "bridge"));
+    assert_false(cnc_ingest_may_publish_output(b, "b2x", "bridgex"));
+    assert_false(cnc_ingest_may_publish_output(b, "bridge", "b2")); /* ids and users apart */
+    cnc_ingest_destroy(b);
+    cnc_registry_destroy(reg);
+    reg = NULL;
+    b = support_ingest("ingest: {forged_output: allow}\nhandlers: {any: {type: generic}}\n"
+                       "routes: [{match: \"*\", handler: any}]\n",
+                       &reg, err, sizeof err);
+    assert_non_null(b);
+    assert_true(cnc_ingest_may_publish_output(b, "anyone", NULL));
+    cnc_ingest_destroy(b);
+    cnc_registry_destroy(reg);
+}
+
 static int run(const char *topic, const char *json, struct cnc_ingest_result *res)
 {
     struct cnc_topic_capture cap;
@@ -266,6 +304,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(topics_selected),
+        cmocka_unit_test(output_topics_and_bridges),
         cmocka_unit_test(accepted_record),
         cmocka_unit_test(no_route_and_topic_rules),
         cmocka_unit_test(reload_keeps_rule_state),
