@@ -25,6 +25,7 @@
 #include "ingest.h"
 #include "layout.h"
 #include "registry.h"
+#include "report_limit.h"
 #include "reload.h"
 #include "safe_file.h"
 #include "sink_mysql.h"
@@ -53,9 +54,10 @@ struct cnc_plugin {
     struct cnc_writer *writer;
     struct cnc_buf encoded;
     bool mysql_lib;
-    bool layout_pending;      /* the retained layout is due (start, reload) */
-    int64_t forged_logged_ms; /* when a refused output-topic PUBLISH was last logged */
-    uint64_t forged_unlogged; /* refused since then, said in the next line */
+    bool layout_pending;                   /* the retained layout is due (start, reload) */
+    struct cnc_report_limit *report_limit; /* reject reports per client and second */
+    int64_t forged_logged_ms;              /* when a refused output-topic PUBLISH was last logged */
+    uint64_t forged_unlogged;              /* refused since then, said in the next line */
 };
 
 static int on_message(int event, void *event_data, void *userdata);
@@ -82,8 +84,13 @@ static void publish_reject(struct cnc_plugin *p, const struct mosquitto_evt_mess
         return;
     }
     const char *client_id = mosquitto_client_id(m->client);
+    uint64_t held_back = 0;
+    if (!cnc_report_limit_take(p->report_limit, client_id, now_ms, &held_back)) {
+        p->stats.reports_suppressed++; /* counted, not amplified onto the rejected topic */
+        return;
+    }
     char *report = cnc_reject_report(rej, p->stats.node, m->topic, client_id, now_ms, m->payload,
-                                     m->payloadlen);
+                                     m->payloadlen, held_back);
     char topic[CNC_REJECT_TOPIC_LEVEL_MAX + 65536];
     if (report != NULL && cnc_reject_topic(base, client_id, topic, sizeof topic) > 0) {
         mosquitto_broker_publish_copy(NULL, topic, (int)strlen(report), report, 1, false, NULL);
@@ -423,6 +430,8 @@ static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const cha
     free(new_metrics);
     cnc_ingest_destroy(p->ingest);
     p->ingest = ing;
+    cnc_report_limit_set(p->report_limit,
+                         (unsigned)cnc_ingest_config(ing)->ingest.reports_per_client_s);
     p->layout_pending = true;
     p->next_report_ms = 0; /* metrics and layout on the next tick */
     mosquitto_log_printf(MOSQ_LOG_NOTICE,
@@ -499,6 +508,7 @@ static void plugin_destroy(struct cnc_plugin *p)
     }
     cnc_ingest_destroy(p->ingest);
     cnc_registry_destroy(p->registry);
+    cnc_report_limit_destroy(p->report_limit);
     free(p->config_path);
     free(p);
 }
@@ -564,6 +574,13 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     }
     bool has_mysql = cnc_config_has(cfg, "mysql");
     snprintf(p->stats.node, sizeof p->stats.node, "%s", cfg->node); /* fixed until a restart */
+    p->report_limit = cnc_report_limit_create((unsigned)cfg->ingest.reports_per_client_s);
+    if (p->report_limit == NULL) {
+        mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "out of memory");
+        cnc_config_destroy(cfg);
+        plugin_destroy(p);
+        return MOSQ_ERR_NOMEM;
+    }
     p->ingest = cnc_ingest_create(cfg, p->registry, NULL, err, sizeof err);
     if (p->ingest == NULL) {
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "%s", err);

@@ -65,6 +65,10 @@ void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snaps
             snprintf(buf + n, len - (size_t)n, " rule_state_evicted=%llu rule_state_untracked=%llu",
                      (unsigned long long)s->rule_evicted, (unsigned long long)s->rule_untracked);
     }
+    if (s->reports_suppressed != 0 && n > 0 && (size_t)n < len) {
+        n += snprintf(buf + n, len - (size_t)n, " reports_suppressed=%llu",
+                      (unsigned long long)s->reports_suppressed);
+    }
     if (s->forged_output != 0 && n > 0 && (size_t)n < len) {
         n += snprintf(buf + n, len - (size_t)n, " forged_output=%llu",
                       (unsigned long long)s->forged_output);
@@ -117,6 +121,7 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
     cnc_json_add_number(o, "anomalies", (double)s->anomalies);
     cnc_json_add_number(o, "retain_stripped", (double)s->retain_stripped);
     cnc_json_add_number(o, "forged_output", (double)s->forged_output);
+    cnc_json_add_number(o, "reports_suppressed", (double)s->reports_suppressed);
     cJSON *rs = cJSON_AddObjectToObject(o, "rule_state");
     if (rs != NULL) {
         cnc_json_add_number(rs, "machines", (double)s->rule_machines);

@@ -21,9 +21,10 @@ struct cnc_stats {
     uint64_t accepted;
     uint64_t rejected; /* including those let through by on_invalid: pass */
     uint64_t by_reason[CNC_REJECT__COUNT];
-    uint64_t anomalies;       /* anomaly flags raised on accepted messages */
-    uint64_t retain_stripped; /* retained PUBLISHes on ingest topics, not kept as retained */
-    uint64_t forged_output;   /* clients' PUBLISHes on the plugin's output topics, refused */
+    uint64_t anomalies;          /* anomaly flags raised on accepted messages */
+    uint64_t retain_stripped;    /* retained PUBLISHes on ingest topics, not kept as retained */
+    uint64_t forged_output;      /* clients' PUBLISHes on the plugin's output topics, refused */
+    uint64_t reports_suppressed; /* reject reports held back by ingest.reports_per_client_s */
     /* Rule state (z-score, stuck) of the running handler instances, summed at each report. */
     uint64_t rule_machines;  /* machines with state */
     uint64_t rule_evicted;   /* machines whose state made room for a newer one */

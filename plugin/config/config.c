@@ -86,6 +86,8 @@ static const struct cfg_key ingest_keys[] = {
      NULL, "reject reports go to <rejected_topic>/<client_id>; \"\" turns them off"},
     {"max_tracked_machines", CFG_INT, K(cnc_ingest_config, max_tracked_machines), "65536", 1,
      10000000, NULL, "per handler instance, machines whose rule state (zscore, stuck) is kept"},
+    {"reports_per_client_s", CFG_INT, K(cnc_ingest_config, reports_per_client_s), "10", 0, 1000000,
+     NULL, "reject reports per client and second (0: no limit); the rest counted as suppressed"},
     {"forged_output", CFG_ENUM, K(cnc_ingest_config, forged_output), "refuse", 0, 0, forged_choices,
      "a client's PUBLISH on the plugin's output topics: refuse (0x87, counted) or allow"},
     {"bridge_client_ids", CFG_NAME_LIST, K(cnc_ingest_config, bridge_client_ids), "", 0, 0, NULL,

@@ -41,6 +41,7 @@ struct cnc_ingest_config {
     int on_invalid; /* enum cnc_on_invalid */
     char *rejected_topic;
     long long max_tracked_machines;
+    long long reports_per_client_s; /* reject reports a client may cause a second; 0: no limit */
     int forged_output;        /* enum cnc_forged_output: a client's PUBLISH on an output topic */
     char **bridge_client_ids; /* who may publish there anyway (a bridge), by client id */
     size_t n_bridge_client_ids;

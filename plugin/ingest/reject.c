@@ -86,7 +86,8 @@ static char *excerpt(const void *text, size_t len, size_t limit, bool *cut)
 }
 
 char *cnc_reject_report(const struct cnc_reject *rej, const char *node, const char *topic,
-                        const char *client_id, int64_t received_ms, const void *message, size_t len)
+                        const char *client_id, int64_t received_ms, const void *message, size_t len,
+                        uint64_t suppressed)
 {
     char when[25];
     bool id_cut = false, topic_cut = false, message_cut = false;
@@ -112,6 +113,9 @@ char *cnc_reject_report(const struct cnc_reject *rej, const char *node, const ch
         cJSON_AddStringToObject(o, "received_at", when) != NULL &&
         (node == NULL || cJSON_AddStringToObject(o, "node", node) != NULL) &&
         cJSON_AddStringToObject(o, "message", text) != NULL) {
+        if (suppressed > 0) {
+            cnc_json_add_number(o, "suppressed", (double)suppressed);
+        }
         /* Cut texts say so, with their whole length in bytes. */
         if (id_cut) {
             cnc_json_add_number(o, "client_id_bytes", (double)strlen(client_id));

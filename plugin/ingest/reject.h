@@ -45,11 +45,13 @@ size_t cnc_reject_topic(const char *base, const char *client_id, char *out, size
  * (invalid UTF-8 replaced by U+FFFD, no character cut); the client id and the
  * topic are bounded the same way. A text that was cut is followed by its
  * whole length: "message_bytes", "client_id_bytes", "topic_bytes". node (the
- * broker that refused it, config `node:`) is included unless NULL. Returns a
+ * broker that refused it, config `node:`) is included unless NULL; suppressed
+ * (reports for this client held back since its last one, report_limit.h) as
+ * "suppressed" unless 0. Returns a
  * string to free() or NULL on allocation failure.
  */
 char *cnc_reject_report(const struct cnc_reject *rej, const char *node, const char *topic,
-                        const char *client_id, int64_t received_ms, const void *message,
-                        size_t len);
+                        const char *client_id, int64_t received_ms, const void *message, size_t len,
+                        uint64_t suppressed);
 
 #endif

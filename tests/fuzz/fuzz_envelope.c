@@ -107,7 +107,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (res.rej.code == CNC_REJECT_NONE || res.rej.code >= CNC_REJECT__COUNT) {
             abort();
         }
-        char *s = cnc_reject_report(&res.rej, "fuzz-node", topic, "fuzz", 0, msg, len);
+        char *s = cnc_reject_report(&res.rej, "fuzz-node", topic, "fuzz", 0, msg, len, 0);
         cJSON *parsed = s != NULL ? cJSON_Parse(s) : NULL;
         if (parsed == NULL) {
             abort(); /* a report must always be valid JSON */

@@ -72,7 +72,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     struct cnc_reject rej = {0};
     cnc_reject_set(&rej, CNC_REJECT_HANDLER_REJECTED, field[0] ? field : NULL, "%s", detail);
     char *report = cnc_reject_report(&rej, "node", topic, client_id[0] ? client_id : NULL, 0,
-                                     message, message_len);
+                                     message, message_len, 0);
     if (report != NULL) {
         check_valid(report, strlen(report));
         if (strlen(report) > 8192) {

@@ -42,7 +42,7 @@ static void report_shape(void **state)
     strcpy(rej.cnc_id, "CNC001");
     const char *msg = "{\"cnc_id\":\"CNC001\",\"timestamp\":\"yesterday\"}";
     char *s = cnc_reject_report(&rej, "broker-2", "cnc/CNC001/data", "collector-7",
-                                INT64_C(1747379029250), msg, strlen(msg));
+                                INT64_C(1747379029250), msg, strlen(msg), 0);
     cJSON *o = cJSON_Parse(s);
     assert_non_null(o);
     assert_string_equal(cJSON_GetObjectItem(o, "reason")->valuestring, "bad_timestamp");
@@ -61,7 +61,7 @@ static void report_shape(void **state)
     /* No field, no cnc_id: JSON nulls. */
     cnc_reject_set(&rej, CNC_REJECT_NOT_JSON, NULL, "empty message");
     rej.cnc_id[0] = '\0';
-    s = cnc_reject_report(&rej, NULL, "cnc/x/data", "c", 0, NULL, 0);
+    s = cnc_reject_report(&rej, NULL, "cnc/x/data", "c", 0, NULL, 0, 0);
     o = cJSON_Parse(s);
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "field")));
     assert_true(cJSON_IsNull(cJSON_GetObjectItem(o, "cnc_id")));
@@ -80,13 +80,13 @@ static void message_excerpt(void **state)
     char big[400];
     memset(big, 'a', 255);
     memcpy(big + 255, "\xC3\xA4tail", 6);
-    char *s = cnc_reject_report(&rej, NULL, "t", "c", 0, big, 261);
+    char *s = cnc_reject_report(&rej, NULL, "t", "c", 0, big, 261, 0);
     cJSON *o = cJSON_Parse(s);
     assert_int_equal(strlen(cJSON_GetObjectItem(o, "message")->valuestring), 255);
     cJSON_Delete(o);
     free(s);
     /* Invalid bytes become U+FFFD, so the report is always valid JSON text. */
-    s = cnc_reject_report(&rej, NULL, "t", "c", 0, "ab\xFF\x00z", 5);
+    s = cnc_reject_report(&rej, NULL, "t", "c", 0, "ab\xFF\x00z", 5, 0);
     o = cJSON_Parse(s);
     assert_non_null(o);
     assert_string_equal(cJSON_GetObjectItem(o, "message")->valuestring,
@@ -145,7 +145,7 @@ static void long_texts_bounded(void **state)
     id[65535] = '\0';
     id[255] = '\xc3'; /* a character across the 256-byte bound */
     id[256] = '\xa4';
-    char *s = cnc_reject_report(&rej, NULL, id, id, 0, "{}", 2);
+    char *s = cnc_reject_report(&rej, NULL, id, id, 0, "{}", 2, 0);
     assert_true(strlen(s) < 2000);
     assert_true(valid_utf8(s));
     cJSON *o = cJSON_Parse(s);
