@@ -164,16 +164,11 @@ static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
 /* At most one log line per FORGED_LOG_MS about refused output-topic PUBLISHes. */
 #define FORGED_LOG_MS 10000
 
-/* Printable, bounded copy of a client-given text for the log (no forged log lines). */
+/* A bounded copy of a client-given text, fit for the log (no forged log lines). */
 static void log_text(const char *in, char *out, size_t size)
 {
-    bool cut = false;
-    utf8_copy_valid(in != NULL ? in : "-", in != NULL ? strlen(in) : 1, out, size - 2, false, &cut);
-    for (char *c = out; *c != '\0'; c++) {
-        if ((unsigned char)*c < 0x20 || *c == 0x7F) {
-            *c = '?';
-        }
-    }
+    snprintf(out, size, "%s", in != NULL ? in : "-");
+    utf8_make_loggable(out, size);
 }
 
 /* A client's PUBLISH on an output topic: counted, logged now and then, refused (0x87). */

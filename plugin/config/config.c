@@ -222,14 +222,8 @@ static int fail_line(struct loader *ld, int line, const char *key, const char *f
     char msg[512];
     vsnprintf(msg, sizeof msg, fmt, ap);
     snprintf(ld->err, ld->err_len, "%s:%d: %s: %s", ld->name, line, key, msg);
-    /* Values from the file are quoted in the message, which goes to the broker's log: a
-       newline there would forge a log line of its own. */
-    for (char *c = ld->err; *c != '\0'; c++) {
-        if ((unsigned char)*c < 0x20 || *c == 0x7F) {
-            *c = '?';
-        }
-    }
-    utf8_make_valid(ld->err, ld->err_len);
+    /* Values from the file are quoted in the message, which goes to the broker's log. */
+    utf8_make_loggable(ld->err, ld->err_len);
     return -1;
 }
 

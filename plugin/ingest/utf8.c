@@ -171,3 +171,13 @@ void utf8_make_valid(char *s, size_t cap)
     utf8_copy_valid(s, len, tmp, max, false, NULL);
     memcpy(s, tmp, strlen(tmp) + 1);
 }
+
+void utf8_make_loggable(char *s, size_t cap)
+{
+    for (char *c = s; *c != '\0'; c++) {
+        if ((unsigned char)*c < 0x20 || *c == 0x7F) {
+            *c = '?';
+        }
+    }
+    utf8_make_valid(s, cap);
+}

@@ -39,4 +39,8 @@ size_t utf8_copy_valid(const char *in, size_t len, char *out, size_t max, bool t
 /* In place: the NUL-terminated s made valid UTF-8 (as utf8_copy_valid, without topic rules). */
 void utf8_make_valid(char *s, size_t cap);
 
+/* In place: s fit for one line of the broker's log: control characters (a newline would forge a
+   line of its own) made '?', then valid UTF-8. */
+void utf8_make_loggable(char *s, size_t cap);
+
 #endif

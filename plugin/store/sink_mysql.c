@@ -21,6 +21,7 @@
 #include <mysql.h>
 #include <mysqld_error.h>
 
+#include "clock.h"
 #include "cnc_error.h"
 #include "json_number.h"
 #include "payload_span.h"
@@ -115,13 +116,6 @@ struct cnc_mysql {
     size_t cap_msgs, cap_readings, cap_anomalies;
     cnc_mybool is_true;
 };
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int cnc_mysql_library_init(void)
 {
@@ -384,7 +378,7 @@ static int read_max_packet(struct cnc_mysql *db, char *err, size_t err_len,
 static int check_node(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
                       enum cnc_db_cause *cause)
 {
-    db->checked_ms = mono_ms();
+    db->checked_ms = cnc_mono_ms();
     bool galera = true;
     if (mysql_query(db->conn, "SELECT @@read_only, @@wsrep_on") != 0) {
         galera = false; /* a server without Galera (MySQL: no wsrep_on) */
@@ -1039,7 +1033,7 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
     }
     int rc = 0;
     /* A node can fall out of sync without failing a statement (a donor, desynced): look. */
-    if (mono_ms() - db->checked_ms >= CHECK_EVERY_MS) {
+    if (cnc_mono_ms() - db->checked_ms >= CHECK_EVERY_MS) {
         rc = check_node(db, &db->targets[db->current], err, err_len, cause);
     }
     if (rc == 0 && (rc = bind_batch(db, recs, n)) != 0) {

@@ -34,6 +34,7 @@
 #include <unistd.h>
 
 #include "backoff.h"
+#include "clock.h"
 #include "cnc_error.h"
 #include "dead_letter.h"
 #include "stored_record.h"
@@ -74,13 +75,6 @@ struct cnc_writer {
     uint64_t rng;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 long cnc_writer_latency_quantile(const struct cnc_writer_stats *st, double q)
 {
     uint64_t total = 0;
@@ -98,13 +92,6 @@ long cnc_writer_latency_quantile(const struct cnc_writer_stats *st, double q)
         }
     }
     return CNC_LATENCY_BUCKETS - 1;
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 static void say(struct cnc_writer *w, int level, const char *fmt, ...)
@@ -224,7 +211,7 @@ static size_t collect(struct cnc_writer *w)
         if (n == w->batch_size) {
             break;
         }
-        int64_t now = mono_ms();
+        int64_t now = cnc_mono_ms();
         if (n > 0 && deadline == 0) {
             deadline = now + w->flush_ms;
         }
@@ -252,7 +239,7 @@ static bool dead_letter(struct cnc_writer *w, const struct cnc_spool_record *r,
 {
     char path[4200];
     snprintf(path, sizeof path, "%s/" CNC_DEAD_LETTER_FILE, cnc_spool_dir(w->spool));
-    int rc = cnc_dead_letter_format(&w->line, s, r->data, r->len, why, wall_ms());
+    int rc = cnc_dead_letter_format(&w->line, s, r->data, r->len, why, cnc_wall_ms());
     if (rc == 0) {
         rc = cnc_dead_letter_append(path, w->line.p, w->line.len, w->dead_letter_max);
     }
@@ -310,7 +297,7 @@ static bool open_sink(struct cnc_writer *w, char *err, size_t err_len, enum cnc_
 
 static void count_latency(struct cnc_writer *w, const struct cnc_stored *recs, size_t n)
 {
-    int64_t committed_ms = wall_ms();
+    int64_t committed_ms = cnc_wall_ms();
     for (size_t i = 0; i < n; i++) {
         int64_t l = committed_ms - recs[i].received_ms;
         size_t b = l < 0 ? 0 : l >= CNC_LATENCY_BUCKETS ? CNC_LATENCY_BUCKETS - 1 : (size_t)l;
@@ -386,7 +373,7 @@ static bool store(struct cnc_writer *w, size_t n)
     if (w->fsync == CNC_FSYNC_BATCH && cnc_spool_sync(w->spool) != 0) {
         say(w, CNC_WRITER_LOG_WARNING, "writer: fsync of the spool failed: %s", strerror(errno));
     }
-    int64_t t0 = mono_ms();
+    int64_t t0 = cnc_mono_ms();
     enum cnc_db_cause cause = CNC_DB_OK;
     enum cnc_sink_outcome out =
         good > 0 ? w->sink.ops->write(w->sink.state, w->decoded, good, err, sizeof err, &cause)
@@ -412,7 +399,7 @@ static bool store(struct cnc_writer *w, size_t n)
     }
     count_latency(w, w->decoded, good);
     atomic_fetch_add(&w->stats.stored, good); /* once checkpointed: a retry is not counted twice */
-    atomic_store(&w->stats.last_batch_ms, (uint64_t)(mono_ms() - t0));
+    atomic_store(&w->stats.last_batch_ms, (uint64_t)(cnc_mono_ms() - t0));
     atomic_store(&w->stats.last_cause, CNC_DB_OK);
     atomic_store(&w->stats.dead_letters_full, 0); /* whatever held it up is gone */
     /* Under sustained load collect() never idles: keep a spare segment ready from here too. */

@@ -51,12 +51,29 @@ static void printable(void **state)
     assert_true(utf8_printable("a\xC2\xA0", 3, &n));  /* NBSP is printable */
 }
 
+/* A client's text made one log line: controls '?', invalid bytes replaced, a cut character
+   dropped. */
+static void loggable(void **state)
+{
+    (void)state;
+    char a[64] = "id\nforged: line\r\x7f\x1b[31m";
+    utf8_make_loggable(a, sizeof a);
+    assert_string_equal(a, "id?forged: line???[31m");
+    char b[64] = "caf\xc3\xa9 \xff end";
+    utf8_make_loggable(b, sizeof b);
+    assert_string_equal(b, "caf\xc3\xa9 \xef\xbf\xbd end");
+    char c[8] = "abcde\xc3"; /* an e-acute cut in two by a bound, as snprintf leaves it */
+    utf8_make_loggable(c, sizeof c);
+    assert_string_equal(c, "abcde");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(valid_text),
         cmocka_unit_test(invalid_text),
         cmocka_unit_test(printable),
+        cmocka_unit_test(loggable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
