@@ -458,13 +458,20 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
         if (hosts && n > CNC_MYSQL_MAX_HOSTS) {
             return fail(ld, node, path, "at most %d servers (%zu given)", CNC_MYSQL_MAX_HOSTS, n);
         }
+        /* Each server or name once, found in a hash (linear in the list, however long the names). */
+        struct cnc_name_index seen = {0};
+        if ((hosts || names) && cnc_name_index_init(&seen, n) != 0) {
+            return fail(ld, node, path, "out of memory");
+        }
+        for (size_t i = 0; (hosts || names) && i < n; i++) {
+            if (cnc_name_index_add(&seen, items[i], (uint32_t)i) != 0) {
+                cnc_name_index_free(&seen);
+                return fail(ld, node, path, "\"%.80s\" is listed twice", items[i]);
+            }
+        }
+        cnc_name_index_free(&seen);
         for (size_t i = 0; i < n; i++) {
             char name[CNC_MYSQL_HOST_MAX];
-            for (size_t j = 0; (hosts || names) && j < i; j++) {
-                if (strcmp(items[i], items[j]) == 0) {
-                    return fail(ld, node, path, "\"%.80s\" is listed twice", items[i]);
-                }
-            }
             if (names) {
                 size_t len = strlen(items[i]);
                 if (len == 0 || len > 65535) {

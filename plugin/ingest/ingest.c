@@ -7,7 +7,9 @@
 #include "ingest.h"
 
 #include "analytics.h"
+#include "cnc_error.h"
 #include "json_arena.h"
+#include "name_index.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -34,6 +36,8 @@ struct cnc_ingest {
     /* Output topic prefixes ("cnc/rejected/") that are never inspected. */
     char *own_prefix[3];
     size_t own_prefix_len[3];
+    /* ingest.bridge_client_ids / bridge_usernames, looked up for each bridged message. */
+    struct cnc_name_index bridge_ids, bridge_users;
 };
 
 int64_t cnc_now_ms(void)
@@ -41,6 +45,21 @@ int64_t cnc_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* An index of the names (borrowed from the config), or none when there are none. */
+static int index_names(struct cnc_name_index *ix, char *const *names, size_t n)
+{
+    if (n == 0) {
+        return 0;
+    }
+    if (cnc_name_index_init(ix, n) != 0) {
+        return CNC_ENOMEM;
+    }
+    for (size_t i = 0; i < n; i++) {
+        cnc_name_index_add(ix, names[i], (uint32_t)i);
+    }
+    return 0;
 }
 
 struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_registry *reg,
@@ -87,6 +106,14 @@ struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_re
         memcpy(ing->own_prefix[i] + n, "/", 2);
         ing->own_prefix_len[i] = n + 1;
     }
+    if (index_names(&ing->bridge_ids, cfg->ingest.bridge_client_ids,
+                    cfg->ingest.n_bridge_client_ids) != 0 ||
+        index_names(&ing->bridge_users, cfg->ingest.bridge_usernames,
+                    cfg->ingest.n_bridge_usernames) != 0) {
+        snprintf(err, err_len, "out of memory");
+        cnc_ingest_destroy(ing);
+        return NULL;
+    }
     ing->routes = cnc_route_table_build(cfg, reg, old != NULL ? old->routes : NULL, err, err_len);
     if (ing->routes == NULL) {
         cnc_ingest_destroy(ing);
@@ -112,6 +139,8 @@ void cnc_ingest_destroy(struct cnc_ingest *ing)
     for (int i = 0; i < 3; i++) {
         free(ing->own_prefix[i]);
     }
+    cnc_name_index_free(&ing->bridge_ids);
+    cnc_name_index_free(&ing->bridge_users);
     free(ing);
 }
 
@@ -141,23 +170,17 @@ bool cnc_ingest_is_output(const struct cnc_ingest *ing, const char *topic)
     return false;
 }
 
-static bool listed(char *const *names, size_t n, const char *name)
+static bool listed(const struct cnc_name_index *ix, const char *name)
 {
-    for (size_t i = 0; name != NULL && i < n; i++) {
-        if (strcmp(names[i], name) == 0) {
-            return true;
-        }
-    }
-    return false;
+    return ix->slots != NULL && name != NULL && cnc_name_index_find(ix, name) >= 0;
 }
 
 bool cnc_ingest_may_publish_output(const struct cnc_ingest *ing, const char *client_id,
                                    const char *username)
 {
     const struct cnc_ingest_config *ic = &ing->cfg->ingest;
-    return ic->forged_output == CNC_FORGED_ALLOW ||
-           listed(ic->bridge_client_ids, ic->n_bridge_client_ids, client_id) ||
-           listed(ic->bridge_usernames, ic->n_bridge_usernames, username);
+    return ic->forged_output == CNC_FORGED_ALLOW || listed(&ing->bridge_ids, client_id) ||
+           listed(&ing->bridge_users, username);
 }
 
 bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,

@@ -515,6 +515,34 @@ static void bridge_names(void **state)
                  "ingest.bridge_usernames: each name must be a string");
     expect_error("ingest: {forged_output: maybe}\n" MINIMAL,
                  "ingest.forged_output: must be one of refuse, allow");
+    /* The worst a list may hold: 256 names of 12,000 bytes differing only at the end (the
+       duplicate check hashes them, it does not compare every pair), and one name too long. */
+    char *prefix = malloc(12001);
+    memset(prefix, 'b', 12000);
+    prefix[11990] = '\0';
+    char item[12100];
+    snprintf(item, sizeof item, "\"%s%%zu\", ", prefix);
+    char *y = many("ingest:\n  bridge_client_ids: [", item, 256, "\"last\"]\n" MINIMAL);
+    expect_error(y, "ingest.bridge_client_ids: at most 256 of them");
+    free(y);
+    y = many("ingest:\n  bridge_client_ids: [", item, 255, "\"last\"]\n" MINIMAL);
+    cfg = load(y, err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_int_equal(cfg->ingest.n_bridge_client_ids, 256);
+    cnc_config_destroy(cfg);
+    free(y);
+    char *longname = malloc(65537 + 64);
+    memset(longname, 'n', 65537 + 64);
+    memcpy(longname, "ingest: {bridge_usernames: [", 28);
+    snprintf(longname + 28 + 65536, 64, "]}\n%s", "");
+    char *y2 = malloc(65537 + 64 + sizeof MINIMAL);
+    snprintf(y2, 65537 + 64 + sizeof MINIMAL, "%s" MINIMAL, longname);
+    expect_error(y2, "ingest.bridge_usernames: each name must be 1-65535 bytes");
+    free(y2);
+    free(longname);
+    free(prefix);
 }
 
 /* What a reload cannot change comes from the key tables: no key can be forgotten (the plugin's
