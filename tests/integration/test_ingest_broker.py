@@ -343,3 +343,20 @@ def test_forged_output_allow_turns_the_protection_off(broker_factory, collector_
     assert pub.publish("cnc/rejected/x", '{"relayed":1}', qos=1) == 0
     pub.close()
     wait_for(lambda: sub.topics("cnc/rejected/x"), what="the relayed message")
+
+
+def test_metrics_moved_by_a_reload_leave_no_stale_retained_copy(broker_factory, collector_factory):
+    """metrics.per_node turned on by a reload: the counters move to <topic>/<node> and the copy
+    retained on the old topic is cleared, so no dashboard reads a frozen broker."""
+    yaml_text = "node: edge-9\n" + BASE_YAML
+    b = broker_factory(yaml_text)
+    first = collector_factory(b.port, topics=("cnc/ingest/stats",))
+    wait_for(lambda: first.topics("cnc/ingest/stats"), what="metrics on the shared topic")
+    b.yaml.write_text(yaml_text.replace("interval_s: 1}", "interval_s: 1, per_node: true}"))
+    b.reload()
+    wait_for(lambda: "cnc_ingest: reloaded" in b.log_text(), what="the reload")
+    late = collector_factory(b.port, topics=("cnc/ingest/stats", "cnc/ingest/stats/edge-9"))
+    # Retained copies come at the subscription, the shared topic's first: once the node's is
+    # here, a stale one would have been too.
+    wait_for(lambda: late.topics("cnc/ingest/stats/edge-9"), what="metrics on the node's topic")
+    assert [t for t, _ in late.topics("cnc/ingest/stats") if t == "cnc/ingest/stats"] == []
