@@ -94,8 +94,8 @@ struct cnc_mysql {
     struct target *targets;
     size_t n_targets;
     size_t current;             /* writer thread: the target to try first */
-    long connected_to;          /* writer thread: the target of the last connection, -1 none */
-    _Atomic size_t shown;       /* the target in use, for cnc_mysql_describe (any thread) */
+    _Atomic long connected_to;  /* the target of the last connection, -1 before the first;
+                                   written by the writer thread, read by describe (any) */
     _Atomic uint64_t failovers; /* connections made to another target than the one before */
     int64_t checked_ms;         /* writer thread: when the node's state was last looked at */
     bool create_schema;
@@ -173,7 +173,7 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
             snprintf(t->label, sizeof t->label, "%s:%u", cfg->host, t->port);
         }
     }
-    db->connected_to = -1;
+    atomic_init(&db->connected_to, -1);
     db->read_timeout_s = (unsigned)cfg->read_timeout_s;
     db->create_schema = cfg->create_schema;
     db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
@@ -529,12 +529,12 @@ int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_
         size_t i = (db->current + k) % db->n_targets;
         rc = connect_to(db, &db->targets[i], err, err_len, cause);
         if (rc == 0) {
-            if (db->connected_to >= 0 && (size_t)db->connected_to != i) {
+            long before = atomic_load(&db->connected_to);
+            if (before >= 0 && (size_t)before != i) {
                 atomic_fetch_add(&db->failovers, 1);
             }
             db->current = i;
-            db->connected_to = (long)i;
-            atomic_store(&db->shown, i);
+            atomic_store(&db->connected_to, (long)i);
             err[0] = '\0';
             *cause = CNC_DB_OK;
             if (k > 0) { /* say why the servers before this one were passed over */
@@ -572,8 +572,9 @@ static void move_on(struct cnc_mysql *db, enum cnc_db_cause cause)
 
 void cnc_mysql_describe(const struct cnc_mysql *db, char *where, size_t len, uint64_t *failovers)
 {
-    size_t i = atomic_load(&db->shown);
-    snprintf(where, len, "%s", i < db->n_targets ? db->targets[i].label : "?");
+    long i = atomic_load(&db->connected_to);
+    /* "" before the first connection: no server has been written through yet. */
+    snprintf(where, len, "%s", i >= 0 && (size_t)i < db->n_targets ? db->targets[i].label : "");
     *failovers = atomic_load(&db->failovers);
 }
 

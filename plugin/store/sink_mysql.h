@@ -58,8 +58,8 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
 int cnc_mysql_connected(const struct cnc_mysql *db);
 
 /*
- * The server in use ("db1:3306", a socket path) and how often the writer has moved to another
- * one. Any thread (atomics and immutable labels).
+ * The server last connected to ("db1:3306", a socket path; "" before the first connection) and
+ * how often the writer has moved to another one. Any thread (atomics and immutable labels).
  */
 void cnc_mysql_describe(const struct cnc_mysql *db, char *where, size_t len, uint64_t *failovers);
 
