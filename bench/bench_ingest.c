@@ -3,14 +3,18 @@
  * topic match + envelope validation + routing + handler (+ rules), and
  * optionally the analytics JSON, on sample messages spread over N machines.
  *
- *   bench_ingest [--machines N] [--iterations K] [--generic] [--analytics] SAMPLES.jsonl...
+ *   bench_ingest [--machines N] [--iterations K] [--generic] [--analytics] [--identity]
+ *                SAMPLES.jsonl...
  *
  * Each sample line is replayed with its cnc_id replaced by one of N machine
  * ids (round robin), so routing looks up N exact ids and the rules keep
  * state for N machines, as in a plant. Lines whose cnc_id starts with
  * "PRESS" go to a sensor_efficiency instance, the others to machine_tool,
  * both with the shipped config's kinds of rules; --generic routes all to
- * the generic handler without rules.
+ * the generic handler without rules. --identity adds an identity table of
+ * one exact publisher per machine (user name = cnc_id, cnc_ids ["%u"], as a
+ * plant with a collector per machine) and measures the pipeline with the
+ * publisher checked beside the same pipeline without, round by round.
  *
  * Single-threaded. Not a test: it asserts nothing about time. Prints the
  * median of five rounds per sample.
@@ -60,9 +64,9 @@ static const char *handlers_yaml =
     "  any: {type: generic}\n";
 
 /* N exact routes per kind: L00000.. to the lathe instance, P00000.. to the press instance. */
-static char *make_config(long machines, int generic)
+static char *make_config(long machines, int generic, int identity)
 {
-    size_t cap = (size_t)machines * 96 + 4096;
+    size_t cap = (size_t)machines * (identity ? 192 : 96) + 4096;
     char *y = malloc(cap);
     if (y == NULL) {
         return NULL;
@@ -74,7 +78,16 @@ static char *make_config(long machines, int generic)
             y + n, cap - n, "  - {match: L%05ld, handler: %s}\n  - {match: P%05ld, handler: %s}\n",
             i, generic ? "any" : "lathe", i, generic ? "any" : "press");
     }
-    snprintf(y + n, cap - n, "  - {match: \"*\", handler: any}\n");
+    n += (size_t)snprintf(y + n, cap - n, "  - {match: \"*\", handler: any}\n");
+    if (identity) {
+        n += (size_t)snprintf(y + n, cap - n, "identity:\n  by: username\n  publishers:\n");
+        for (long i = 0; i < machines; i++) {
+            n += (size_t)snprintf(y + n, cap - n,
+                                  "    - {match: L%05ld, cnc_ids: [\"%%u\"]}\n"
+                                  "    - {match: P%05ld, cnc_ids: [\"%%u\"]}\n",
+                                  i, i);
+        }
+    }
     return y;
 }
 
@@ -82,6 +95,7 @@ struct variant {
     char *text;
     size_t len;
     char topic[64];
+    char id[24]; /* also the publisher's user name and client id */
 };
 
 /* The line with its cnc_id replaced by PREFIX%05d for i in 0..machines-1. */
@@ -108,6 +122,7 @@ static struct variant *make_variants(const char *line, long machines)
                  at + strlen(needle));
         v[i].len = strlen(v[i].text);
         snprintf(v[i].topic, sizeof v[i].topic, "cnc/%s/data", newid);
+        memcpy(v[i].id, newid, sizeof newid);
     }
     return v;
 }
@@ -115,7 +130,7 @@ static struct variant *make_variants(const char *line, long machines)
 int main(int argc, char **argv)
 {
     long machines = 10000, iterations = 500000;
-    int generic = 0, analytics = 0;
+    int generic = 0, analytics = 0, identity = 0;
     const char *files[8];
     int n_files = 0;
     char err[1024];
@@ -128,6 +143,8 @@ int main(int argc, char **argv)
             generic = 1;
         } else if (strcmp(argv[i], "--analytics") == 0) {
             analytics = 1;
+        } else if (strcmp(argv[i], "--identity") == 0) {
+            identity = 1;
         } else if (argv[i][0] == '-' || n_files == 8) {
             n_files = 0;
             break;
@@ -137,10 +154,10 @@ int main(int argc, char **argv)
     }
     if (n_files == 0 || machines < 1 || iterations < 5) {
         fprintf(stderr, "usage: bench_ingest [--machines N] [--iterations K] [--generic] "
-                        "[--analytics] SAMPLES.jsonl...\n");
+                        "[--analytics] [--identity] SAMPLES.jsonl...\n");
         return 2;
     }
-    char *yaml = make_config(machines, generic);
+    char *yaml = make_config(machines, generic, identity);
     struct cnc_config *cfg =
         yaml ? cnc_config_load_buffer("bench", yaml, strlen(yaml), err, sizeof err) : NULL;
     free(yaml);
@@ -154,10 +171,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    printf("machines=%ld per kind, iterations=%ld, handlers=%s%s\n", machines, iterations,
+    printf("machines=%ld per kind, iterations=%ld, handlers=%s%s%s\n", machines, iterations,
            generic ? "generic" : "machine_tool/sensor_efficiency with rules",
-           analytics ? ", analytics JSON" : "");
-    double total_ns = 0;
+           analytics ? ", analytics JSON" : "",
+           identity ? ", identity table of one publisher per machine" : "");
+    /* Mode 0: the pipeline; 1: with the analytics JSON; 2: with the publisher checked. */
+    const int modes[3] = {1, analytics, identity};
+    double total_ns = 0, identity_ns = 0;
     int count = 0;
     for (int f = 0; f < n_files; f++) {
         FILE *in = fopen(files[f], "r");
@@ -179,23 +199,29 @@ int main(int argc, char **argv)
             struct cnc_topic_capture tc;
             struct cnc_ingest_result res;
             int64_t now = cnc_now_ms();
-            long accepted = 0;
+            long accepted = 0, checked = 0;
             /*
              * Rounds alternate between the pipeline alone and the pipeline plus the
              * analytics JSON (with --analytics), so both are measured side by side under
              * the same load of a shared machine.
              */
-            double rounds[2][5];
+            double rounds[3][5];
             for (int r = 0; r < 5; r++) {
-                for (int mode = 0; mode <= analytics; mode++) {
+                for (int mode = 0; mode < 3; mode++) {
+                    if (!modes[mode]) {
+                        continue;
+                    }
                     double t0 = now_s();
                     for (long i = 0; i < iterations / 5; i++) {
                         const struct variant *m = &v[i % machines];
+                        const struct cnc_publisher who = {m->id, m->id};
                         if (!cnc_ingest_wants(ing, m->topic, &tc)) {
                             continue;
                         }
-                        if (cnc_ingest_process(ing, &tc, m->text, m->len, now, &res) == 0) {
+                        if (cnc_ingest_process(ing, &tc, m->text, m->len, now,
+                                               mode == 2 ? &who : NULL, &res) == 0) {
                             accepted += mode == 0;
+                            checked += mode == 2;
                             size_t len = 0;
                             if (mode == 1 && cnc_ingest_analytics(ing, &res, &len) == NULL) {
                                 fprintf(stderr, "analytics failed\n");
@@ -211,6 +237,14 @@ int main(int argc, char **argv)
             if (analytics) {
                 qsort(rounds[1], 5, sizeof rounds[1][0], cmp_double);
                 printf("  +analytics %5.0f (min %5.0f)", rounds[1][2], rounds[1][0]);
+            }
+            if (identity) {
+                qsort(rounds[2], 5, sizeof rounds[2][0], cmp_double);
+                printf("  checked %5.0f (min %5.0f)", rounds[2][2], rounds[2][0]);
+                identity_ns += rounds[2][2] - rounds[0][2];
+                if (checked != accepted) {
+                    printf("  (identity REFUSED %ld)", accepted - checked);
+                }
             }
             printf("  %4zd bytes  %s  %.40s\n", n,
                    accepted == iterations / 5 * 5 ? "accepted"
@@ -239,6 +273,11 @@ int main(int argc, char **argv)
            (now_s() - t0) * 1e9 / (double)OTHER_TOPIC_ITERATIONS, wants ? "!" : "");
     if (count > 0) {
         printf("%8.0f ns/msg  mean of medians over %d samples\n", total_ns / count, count);
+        if (identity) {
+            printf("%8.0f ns/msg  identity check, checked minus unchecked medians, mean over %d "
+                   "samples\n",
+                   identity_ns / count, count);
+        }
     }
     cnc_ingest_destroy(ing);
     cnc_registry_destroy(reg);

@@ -48,7 +48,7 @@ static int encode(struct cnc_ingest *ing, long i, struct cnc_buf *buf, char *tex
                      "\"Y-Axis\":80.5,\"Z-Axis\":12.25,\"feed\":350}}",
                      i % 10000, i % 13, 1747379028000LL + i, 1000 + i % 500, i % 600);
     struct cnc_ingest_result res;
-    int rc = cnc_ingest_process(ing, NULL, text, (size_t)n, INT64_C(1747400000000), &res);
+    int rc = cnc_ingest_process(ing, NULL, text, (size_t)n, INT64_C(1747400000000), NULL, &res);
     if (rc == 0) {
         rc = cnc_stored_encode(buf, &res.msg, &res.rec, text, (size_t)n, 1747400000000LL);
     }

@@ -225,7 +225,9 @@ static int on_message(int event, void *event_data, void *userdata)
     }
     int64_t now_ms = cnc_now_ms();
     struct cnc_ingest_result res;
-    int rc = cnc_ingest_process(p->ingest, &cap, m->payload, m->payloadlen, now_ms, &res);
+    const struct cnc_publisher who = {mosquitto_client_id(m->client),
+                                      mosquitto_client_username(m->client)};
+    int rc = cnc_ingest_process(p->ingest, &cap, m->payload, m->payloadlen, now_ms, &who, &res);
     if (rc == 0 && p->spool != NULL) {
         rc = spool(p, m, &res, now_ms);
     }
@@ -238,7 +240,10 @@ static int on_message(int event, void *event_data, void *userdata)
     }
     cnc_ingest_result_release(&res);
     publish_reject(p, m, &res.rej, now_ms);
-    if (cnc_ingest_config(p->ingest)->ingest.on_invalid == CNC_ON_INVALID_PASS) {
+    /* on_invalid: pass delivers what fails validation; a publisher speaking for a machine that
+       is not its own is never delivered. */
+    if (cnc_ingest_config(p->ingest)->ingest.on_invalid == CNC_ON_INVALID_PASS &&
+        res.rej.code != CNC_REJECT_UNAUTHORIZED_CNC_ID) {
         return MOSQ_ERR_SUCCESS;
     }
     return MOSQ_ERR_ACL_DENIED;

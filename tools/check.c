@@ -8,7 +8,12 @@
  *
  * Options: --topic T publishes every message on T (default: the first ingest
  * filter with `+` replaced by the message's cnc_id and `#` by "data");
- * --now MS fixes the clock for timestamp range checks.
+ * --now MS fixes the clock for timestamp range checks; --identity NAME
+ * publishes as a client whose user name and client id are NAME (without it,
+ * an anonymous client), so an identity table can be tried offline. A line
+ * may name its own publisher instead:
+ *   {"publisher": "NAME" | {"username": U, "client_id": C}, "message": {...}}
+ * (the message's bytes are checked as written, not re-serialized).
  *
  * Single-threaded command-line tool; the same code as the plugin, no broker.
  * Output: one JSON object per message line on stdout.
@@ -26,11 +31,13 @@
 #include "ingest.h"
 #include "registry.h"
 #include "safe_file.h"
+#include "json_locate.h"
 #include "json_number.h"
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: cnc-ingest-check [--topic T] [--now MS] CONFIG [MESSAGES.jsonl|-]\n"
+    fprintf(stderr, "usage: cnc-ingest-check [--topic T] [--now MS] [--identity NAME] CONFIG "
+                    "[MESSAGES.jsonl|-]\n"
                     "       cnc-ingest-check --keys\n"
                     "       cnc-ingest-check --types [CONFIG]\n");
 }
@@ -76,7 +83,121 @@ static void emit(cJSON *o)
     cJSON_Delete(o);
 }
 
-static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topic, int64_t now)
+/* Who publishes one line: the --identity default, or the line's own "publisher". */
+struct line_publisher {
+    struct cnc_publisher who;
+    char client_id[256], username[256];
+};
+
+static void skip_ws(const char *s, size_t n, size_t *i)
+{
+    while (*i < n && (s[*i] == ' ' || s[*i] == '\t' || s[*i] == '\r' || s[*i] == '\n')) {
+        (*i)++;
+    }
+}
+
+/* Where the raw value of the root's member "message" is in line[0..n): [*from, *to). */
+static bool message_span(const char *line, size_t n, size_t *from, size_t *to)
+{
+    size_t i = 0;
+    skip_ws(line, n, &i);
+    if (i >= n || line[i] != '{') {
+        return false;
+    }
+    i++;
+    for (;;) {
+        skip_ws(line, n, &i);
+        if (i >= n || line[i] != '"') {
+            return false;
+        }
+        size_t key_end = cnc_json_string_end(line, n, i);
+        bool is_message = key_end - i == 9 && memcmp(line + i, "\"message\"", 9) == 0;
+        i = key_end;
+        skip_ws(line, n, &i);
+        if (i >= n || line[i] != ':') {
+            return false;
+        }
+        i++;
+        skip_ws(line, n, &i);
+        const char *end = NULL;
+        cJSON *v = cJSON_ParseWithLengthOpts(line + i, n - i, &end, 0);
+        cJSON_Delete(v);
+        if (v == NULL || end == NULL) {
+            return false;
+        }
+        if (is_message) {
+            *from = i;
+            *to = (size_t)(end - line);
+            return true;
+        }
+        i = (size_t)(end - line);
+        skip_ws(line, n, &i);
+        if (i >= n || line[i] != ',') {
+            return false;
+        }
+        i++;
+    }
+}
+
+static void copy_name(char *dst, size_t cap, const cJSON *v)
+{
+    snprintf(dst, cap, "%s", v->valuestring);
+}
+
+/*
+ * A line {"publisher": ..., "message": ...}: the publisher into lp and the message's span.
+ * 0: it is one; 1: an ordinary message line; -1: a publisher line that is malformed.
+ */
+static int publisher_line(const char *line, size_t n, struct line_publisher *lp, size_t *from,
+                          size_t *to)
+{
+    cJSON *j = cJSON_ParseWithLength(line, n);
+    const cJSON *p = cJSON_GetObjectItemCaseSensitive(j, "publisher");
+    if (p == NULL) {
+        cJSON_Delete(j);
+        return 1;
+    }
+    int rc = -1;
+    if (cJSON_GetArraySize(j) == 2 &&
+        cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(j, "message")) &&
+        message_span(line, n, from, to)) {
+        const cJSON *u = cJSON_GetObjectItemCaseSensitive(p, "username");
+        const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "client_id");
+        if (cJSON_IsString(p) && p->valuestring[0] != '\0') {
+            copy_name(lp->username, sizeof lp->username, p);
+            copy_name(lp->client_id, sizeof lp->client_id, p);
+            lp->who = (struct cnc_publisher){lp->client_id, lp->username};
+            rc = 0;
+        } else if (cJSON_IsObject(p) && (u == NULL || cJSON_IsString(u)) &&
+                   (c == NULL || cJSON_IsString(c))) {
+            snprintf(lp->client_id, sizeof lp->client_id, "%s",
+                     c != NULL ? c->valuestring : "cnc-ingest-check");
+            lp->who.client_id = lp->client_id;
+            lp->who.username = NULL;
+            if (u != NULL) {
+                copy_name(lp->username, sizeof lp->username, u);
+                lp->who.username = lp->username;
+            }
+            rc = 0;
+        }
+    }
+    cJSON_Delete(j);
+    return rc;
+}
+
+static void add_publisher(cJSON *o, const struct cnc_publisher *who)
+{
+    cJSON *p = cJSON_AddObjectToObject(o, "publisher");
+    cJSON_AddStringToObject(p, "client_id", who->client_id);
+    if (who->username != NULL) {
+        cJSON_AddStringToObject(p, "username", who->username);
+    } else {
+        cJSON_AddNullToObject(p, "username");
+    }
+}
+
+static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topic,
+                        const struct cnc_publisher *dflt, int64_t now)
 {
     const struct cnc_config *cfg = cnc_ingest_config(ing);
     char *line = NULL;
@@ -89,15 +210,35 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
         while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r')) {
             line[--n] = '\0';
         }
+        struct line_publisher lp = {.who = *dflt};
+        size_t from = 0, to = (size_t)n;
+        int kind = publisher_line(line, (size_t)n, &lp, &from, &to);
+        cJSON *o = cJSON_CreateObject();
+        cnc_json_add_number(o, "line", (double)lineno);
+        if (kind < 0) {
+            cJSON_AddStringToObject(o, "verdict", "bad_line");
+            cJSON_AddStringToObject(o, "detail",
+                                    "a line with \"publisher\" must be {\"publisher\": NAME or "
+                                    "{\"username\": U, \"client_id\": C}, \"message\": {...}}");
+            skipped++;
+            emit(o);
+            continue;
+        }
+        char *msg = line + from;
+        n = (ssize_t)(to - from);
+        char saved = msg[n];
+        msg[n] = '\0';
         char topic[512];
         if (fixed_topic != NULL) {
             snprintf(topic, sizeof topic, "%s", fixed_topic);
         } else {
-            derive_topic(cfg->ingest.topics[0], line, topic, sizeof topic);
+            derive_topic(cfg->ingest.topics[0], msg, topic, sizeof topic);
         }
-        cJSON *o = cJSON_CreateObject();
-        cnc_json_add_number(o, "line", (double)lineno);
+        msg[n] = saved;
         cJSON_AddStringToObject(o, "topic", topic);
+        if (cnc_ingest_identity(ing) != NULL) {
+            add_publisher(o, &lp.who);
+        }
         struct cnc_topic_capture cap_;
         if (!cnc_ingest_wants(ing, topic, &cap_)) {
             cJSON_AddStringToObject(o, "verdict", "not_inspected");
@@ -106,7 +247,7 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
             continue;
         }
         struct cnc_ingest_result res;
-        int rc = cnc_ingest_process(ing, &cap_, line, (size_t)n, now, &res);
+        int rc = cnc_ingest_process(ing, &cap_, msg, (size_t)n, now, &lp.who, &res);
         if (rc == 0) {
             accepted++;
             cJSON_AddStringToObject(o, "verdict", "accepted");
@@ -116,9 +257,9 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
                                   cnc_analytics_object(&res.msg, &res.rec, CNC_ANALYTICS_READINGS));
         } else {
             rejected++;
-            cJSON_AddStringToObject(o, "verdict",
-                                    cfg->ingest.on_invalid == CNC_ON_INVALID_PASS ? "passed_invalid"
-                                                                                  : "rejected");
+            bool passes = cfg->ingest.on_invalid == CNC_ON_INVALID_PASS &&
+                          res.rej.code != CNC_REJECT_UNAUTHORIZED_CNC_ID;
+            cJSON_AddStringToObject(o, "verdict", passes ? "passed_invalid" : "rejected");
             cJSON_AddStringToObject(o, "reason", cnc_reject_name(res.rej.code));
             if (res.rej.field[0]) {
                 cJSON_AddStringToObject(o, "field", res.rej.field);
@@ -134,7 +275,7 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
         emit(o);
     }
     free(line);
-    fprintf(stderr, "%ld messages: %ld accepted, %ld rejected, %ld not on an ingest topic\n",
+    fprintf(stderr, "%ld messages: %ld accepted, %ld rejected, %ld not inspected or bad lines\n",
             lineno, accepted, rejected, skipped);
     return 0;
 }
@@ -178,6 +319,7 @@ static int check_storage_files(const struct cnc_config *cfg, const char *config_
 int main(int argc, char **argv)
 {
     const char *topic = NULL;
+    struct cnc_publisher who = {"cnc-ingest-check", NULL};
     int64_t now = cnc_now_ms();
     const char *pos[2] = {NULL, NULL};
     int npos = 0;
@@ -192,6 +334,8 @@ int main(int argc, char **argv)
             want_types = 1;
         } else if (strcmp(argv[i], "--topic") == 0 && i + 1 < argc) {
             topic = argv[++i];
+        } else if (strcmp(argv[i], "--identity") == 0 && i + 1 < argc) {
+            who.client_id = who.username = argv[++i];
         } else if (strcmp(argv[i], "--now") == 0 && i + 1 < argc) {
             now = strtoll(argv[++i], NULL, 10);
         } else if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0) {
@@ -251,6 +395,12 @@ int main(int argc, char **argv)
         cnc_route_table_exact_count(cnc_ingest_routes(ing)),
         cnc_route_table_glob_count(cnc_ingest_routes(ing)),
         cnc_config_has(c, "mysql") ? "" : "; no mysql section: nothing would be stored");
+    if (cnc_ingest_identity(ing) != NULL) {
+        fprintf(stderr, "%s: identity by %s: %zu exact publishers, %zu glob publishers\n", pos[0],
+                cnc_identity_kind(cnc_ingest_identity(ing)),
+                cnc_identity_exact_count(cnc_ingest_identity(ing)),
+                cnc_identity_glob_count(cnc_ingest_identity(ing)));
+    }
     int rc = 0;
     if (npos == 2) {
         FILE *in = strcmp(pos[1], "-") == 0 ? stdin : fopen(pos[1], "r");
@@ -258,7 +408,7 @@ int main(int argc, char **argv)
             perror(pos[1]);
             rc = 1;
         } else {
-            rc = run_messages(ing, in, topic, now);
+            rc = run_messages(ing, in, topic, &who, now);
             if (in != stdin) {
                 fclose(in);
             }

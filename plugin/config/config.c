@@ -185,7 +185,8 @@ static const struct cfg_section sections[] = {
 #define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
 
 /* Top-level keys that are not fixed-key sections; their bits follow the sections'. */
-static const char *const special_keys[] = {"handlers", "routes", "handler_modules", "node"};
+static const char *const special_keys[] = {"handlers", "routes", "handler_modules", "node",
+                                           "identity"};
 #define N_SPECIAL (sizeof(special_keys) / sizeof(special_keys[0]))
 
 /*
@@ -201,6 +202,8 @@ static const char *const special_keys[] = {"handlers", "routes", "handler_module
 #define PATH_MAX_LEN 256
 #define MAX_HANDLERS 65536
 #define MAX_ROUTES 200000
+#define MAX_PUBLISHERS 200000
+#define MAX_PUBLISHER_CNC_IDS 64 /* patterns tried per message from one publisher: bounded */
 
 struct loader {
     const char *name;
@@ -458,7 +461,8 @@ static int set_key(struct loader *ld, void *section, const struct cfg_key *k, co
         if (hosts && n > CNC_MYSQL_MAX_HOSTS) {
             return fail(ld, node, path, "at most %d servers (%zu given)", CNC_MYSQL_MAX_HOSTS, n);
         }
-        /* Each server or name once, found in a hash (linear in the list, however long the names). */
+        /* Each server or name once, found in a hash (linear in the list, however long the names).
+         */
         struct cnc_name_index seen = {0};
         if ((hosts || names) && cnc_name_index_init(&seen, n) != 0) {
             return fail(ld, node, path, "out of memory");
@@ -829,6 +833,141 @@ static int load_routes(struct loader *ld, yaml_node_t *seq)
     return 0;
 }
 
+/* One identity.publishers entry: {match: IDENTITY, cnc_ids: [PATTERN, ...]}. */
+static int load_publisher(struct loader *ld, yaml_node_t *item, struct cnc_publisher_config *pc,
+                          const char *path)
+{
+    pc->line = (int)item->start_mark.line + 1;
+    if (item->type != YAML_MAPPING_NODE) {
+        return fail(ld, item, path, "must be a mapping {match: IDENTITY, cnc_ids: [PATTERN, ...]}");
+    }
+    bool have_ids = false;
+    for (yaml_node_pair_t *p = item->data.mapping.pairs.start; p < item->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = node_at(ld, p->key);
+        yaml_node_t *vn = node_at(ld, p->value);
+        const char *key = kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?";
+        char sub[128];
+        snprintf(sub, sizeof sub, "%s.%s", path, key);
+        if (strcmp(key, "match") == 0) {
+            if (pc->match != NULL) {
+                return fail(ld, kn, sub, "duplicate key");
+            }
+            if (vn->type != YAML_SCALAR_NODE || scalar(vn)[0] == '\0') {
+                return fail(ld, vn, sub, "must be a user name or client id, or a glob of them");
+            }
+            if ((pc->match = strdup(scalar(vn))) == NULL) {
+                return fail(ld, vn, sub, "out of memory");
+            }
+        } else if (strcmp(key, "cnc_ids") == 0) {
+            if (have_ids) {
+                return fail(ld, kn, sub, "duplicate key");
+            }
+            have_ids = true;
+            if (vn->type != YAML_SEQUENCE_NODE) {
+                return fail(ld, vn, sub,
+                            "must be a list of cnc_id patterns (\"%%u\", \"LINE3-*\")");
+            }
+            size_t n = (size_t)(vn->data.sequence.items.top - vn->data.sequence.items.start);
+            if (n == 0 || n > MAX_PUBLISHER_CNC_IDS) {
+                return fail(ld, vn, sub,
+                            "%zu patterns: give 1 to %d (each message may try them all; a "
+                            "publisher of many machines is a glob, or several entries)",
+                            n, MAX_PUBLISHER_CNC_IDS);
+            }
+            if ((pc->cnc_ids = calloc(n, sizeof *pc->cnc_ids)) == NULL ||
+                (pc->cnc_id_lines = calloc(n, sizeof *pc->cnc_id_lines)) == NULL) {
+                return fail(ld, vn, sub, "out of memory");
+            }
+            for (yaml_node_item_t *it = vn->data.sequence.items.start;
+                 it < vn->data.sequence.items.top; it++) {
+                yaml_node_t *pn = node_at(ld, *it);
+                if (pn->type != YAML_SCALAR_NODE || scalar(pn)[0] == '\0') {
+                    return fail(ld, pn, sub, "each pattern must be a non-empty string");
+                }
+                if ((pc->cnc_ids[pc->n_cnc_ids] = strdup(scalar(pn))) == NULL) {
+                    return fail(ld, pn, sub, "out of memory");
+                }
+                pc->cnc_id_lines[pc->n_cnc_ids] = (int)pn->start_mark.line + 1;
+                pc->n_cnc_ids++;
+            }
+        } else {
+            return fail(ld, kn, sub, "unknown key (known keys: match, cnc_ids)");
+        }
+    }
+    if (pc->match == NULL || !have_ids) {
+        return fail(ld, item, path, "needs both match: and cnc_ids:");
+    }
+    return 0;
+}
+
+/*
+ * identity: {by: username|client_id, publishers: [...]}: which client may publish which
+ * machines' data. The patterns are checked where the table is built (identity.c), like routes.
+ */
+static int load_identity(struct loader *ld, yaml_node_t *map)
+{
+    struct cnc_identity_config *ic = &ld->cfg->identity;
+    ic->line = (int)map->start_mark.line + 1;
+    if (map->type != YAML_MAPPING_NODE) {
+        return fail(ld, map, "identity", "must be a mapping with by: and publishers:");
+    }
+    yaml_node_t *pubs = NULL;
+    for (yaml_node_pair_t *p = map->data.mapping.pairs.start; p < map->data.mapping.pairs.top;
+         p++) {
+        yaml_node_t *kn = node_at(ld, p->key);
+        yaml_node_t *vn = node_at(ld, p->value);
+        const char *key = kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?";
+        char sub[64];
+        snprintf(sub, sizeof sub, "identity.%.40s", key);
+        if (strcmp(key, "by") == 0) {
+            if (ic->by != CNC_IDENTITY_OFF) {
+                return fail(ld, kn, sub, "duplicate key");
+            }
+            const char *v = vn->type == YAML_SCALAR_NODE ? scalar(vn) : "";
+            ic->by = strcmp(v, "username") == 0    ? CNC_IDENTITY_USERNAME
+                     : strcmp(v, "client_id") == 0 ? CNC_IDENTITY_CLIENT_ID
+                                                   : CNC_IDENTITY_OFF;
+            if (ic->by == CNC_IDENTITY_OFF) {
+                return fail(ld, vn, sub,
+                            "must be username (the authenticated user; with "
+                            "use_identity_as_username, the certificate's CN) or client_id");
+            }
+        } else if (strcmp(key, "publishers") == 0) {
+            if (pubs != NULL) {
+                return fail(ld, kn, sub, "duplicate key");
+            }
+            pubs = vn;
+        } else {
+            return fail(ld, kn, sub, "unknown key (known keys: by, publishers)");
+        }
+    }
+    if (ic->by == CNC_IDENTITY_OFF) {
+        return fail(ld, map, "identity.by", "is required: username or client_id");
+    }
+    if (pubs == NULL || pubs->type != YAML_SEQUENCE_NODE) {
+        return fail(ld, pubs != NULL ? pubs : map, "identity.publishers",
+                    "must be a list of {match: IDENTITY, cnc_ids: [PATTERN, ...]}");
+    }
+    size_t n = (size_t)(pubs->data.sequence.items.top - pubs->data.sequence.items.start);
+    if (n > MAX_PUBLISHERS) {
+        return fail(ld, pubs, "identity.publishers", "%zu entries, more than %d", n,
+                    MAX_PUBLISHERS);
+    }
+    if ((ic->publishers = calloc(n ? n : 1, sizeof *ic->publishers)) == NULL) {
+        return fail(ld, pubs, "identity.publishers", "out of memory");
+    }
+    for (yaml_node_item_t *it = pubs->data.sequence.items.start; it < pubs->data.sequence.items.top;
+         it++) {
+        char path[64];
+        snprintf(path, sizeof path, "identity.publishers[%zu]", ic->n_publishers);
+        if (load_publisher(ld, node_at(ld, *it), &ic->publishers[ic->n_publishers++], path) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 static int load_modules(struct loader *ld, yaml_node_t *seq)
 {
     struct cnc_config *cfg = ld->cfg;
@@ -997,13 +1136,14 @@ static int load_root(struct loader *ld)
                 rc = s == 0   ? load_handlers(ld, vn)
                      : s == 1 ? load_routes(ld, vn)
                      : s == 2 ? load_modules(ld, vn)
-                              : load_node(ld, vn);
+                     : s == 3 ? load_node(ld, vn)
+                              : load_identity(ld, vn);
             }
         }
         if (rc == -2) {
             return fail(ld, kn, key,
-                        "unknown section (known: node, ingest, handlers, routes, handler_modules, "
-                        "mysql, writer, spool, analytics, metrics)");
+                        "unknown section (known: node, ingest, identity, handlers, routes, "
+                        "handler_modules, mysql, writer, spool, analytics, metrics)");
         }
         if (rc != 0) {
             return -1;
@@ -1218,6 +1358,13 @@ void cnc_config_destroy(struct cnc_config *cfg)
         free(cfg->routes[i].handler);
     }
     free(cfg->routes);
+    for (size_t i = 0; i < cfg->identity.n_publishers; i++) {
+        free(cfg->identity.publishers[i].match);
+        string_list_free(cfg->identity.publishers[i].cnc_ids,
+                         cfg->identity.publishers[i].n_cnc_ids);
+        free(cfg->identity.publishers[i].cnc_id_lines);
+    }
+    free(cfg->identity.publishers);
     string_list_free(cfg->handler_modules, cfg->n_handler_modules);
     for (size_t i = 0; i < cfg->n_lines; i++) {
         free(cfg->lines[i].path);
@@ -1395,4 +1542,12 @@ void cnc_config_print_keys(FILE *out)
                     k->dflt[0] ? k->dflt : "\"\"", k->help);
         }
     }
+    fprintf(out,
+            "identity: (optional; without it any client may publish any cnc_id)\n"
+            "  %-20s %-14s default %-28s %s\n"
+            "  %-20s %-14s default %-28s %s\n",
+            "by", "choice", "(required)",
+            "username (with use_identity_as_username: the certificate's CN) or client_id",
+            "publishers", "list", "(required)",
+            "[{match: IDENTITY or glob, cnc_ids: [pattern, ...]}]; %u user name, %c client id");
 }

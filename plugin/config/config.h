@@ -115,6 +115,26 @@ struct cnc_route_config {
     int line;
 };
 
+/* identity.by: whose name binds a client to its machines (CNC_IDENTITY_OFF: no identity section).
+ */
+enum cnc_identity_by { CNC_IDENTITY_OFF = 0, CNC_IDENTITY_USERNAME, CNC_IDENTITY_CLIENT_ID };
+
+/* One entry of identity.publishers: who (exact or glob) may publish which cnc_id patterns. */
+struct cnc_publisher_config {
+    char *match;    /* a user name or client id, or a glob of them */
+    char **cnc_ids; /* fnmatch patterns with %u (user name) and %c (client id) */
+    int *cnc_id_lines;
+    size_t n_cnc_ids;
+    int line;
+};
+
+struct cnc_identity_config {
+    int by; /* enum cnc_identity_by */
+    struct cnc_publisher_config *publishers;
+    size_t n_publishers;
+    int line; /* of the section */
+};
+
 /* Where each key under a handler's params/rules stood, for error messages. */
 struct cnc_config_line {
     char *path; /* "handlers.type_a.params.spindle_max" */
@@ -135,6 +155,7 @@ struct cnc_config {
     size_t n_handlers;
     struct cnc_route_config *routes;
     size_t n_routes;
+    struct cnc_identity_config identity;
     char **handler_modules;
     size_t n_handler_modules;
     int handler_modules_line;

@@ -10,6 +10,7 @@
 #include "cnc_error.h"
 #include "json_arena.h"
 #include "name_index.h"
+#include "utf8.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -24,6 +25,7 @@
 struct cnc_ingest {
     struct cnc_config *cfg;
     struct cnc_route_table *routes;
+    struct cnc_identity_table *identity; /* NULL: no identity section */
     struct cnc_envelope_limits limits;
     struct cnc_reading *readings;
     size_t max_readings;
@@ -114,6 +116,11 @@ struct cnc_ingest *cnc_ingest_create(struct cnc_config *cfg, const struct cnc_re
         cnc_ingest_destroy(ing);
         return NULL;
     }
+    if (cfg->identity.by != CNC_IDENTITY_OFF &&
+        (ing->identity = cnc_identity_table_build(cfg, err, err_len)) == NULL) {
+        cnc_ingest_destroy(ing);
+        return NULL;
+    }
     ing->routes = cnc_route_table_build(cfg, reg, old != NULL ? old->routes : NULL, err, err_len);
     if (ing->routes == NULL) {
         cnc_ingest_destroy(ing);
@@ -128,6 +135,7 @@ void cnc_ingest_destroy(struct cnc_ingest *ing)
         return;
     }
     cnc_route_table_destroy(ing->routes);
+    cnc_identity_table_destroy(ing->identity);
     cnc_config_destroy(ing->cfg);
     free(ing->readings);
     free(ing->anomalies);
@@ -152,6 +160,11 @@ const struct cnc_config *cnc_ingest_config(const struct cnc_ingest *ing)
 const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing)
 {
     return ing->routes;
+}
+
+const struct cnc_identity_table *cnc_ingest_identity(const struct cnc_ingest *ing)
+{
+    return ing->identity;
 }
 
 bool cnc_ingest_is_output(const struct cnc_ingest *ing, const char *topic)
@@ -200,9 +213,35 @@ bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
     return !cnc_ingest_is_output(ing, topic);
 }
 
+/*
+ * The refusal of a publisher (entry NULL) or of one cnc_id it sent. The detail names the
+ * publisher, bounded and made valid UTF-8, never the table's patterns.
+ */
+static int unauthorized(const struct cnc_ingest *ing, const struct cnc_publisher *who,
+                        const char *cnc_id, struct cnc_reject *rej)
+{
+    const char *kind = cnc_identity_kind(ing->identity);
+    const char *name = cnc_identity_name(ing->identity, who);
+    if (name == NULL) {
+        return cnc_reject_set(rej, CNC_REJECT_UNAUTHORIZED_CNC_ID, "cnc_id",
+                              "anonymous client: identity is on, and only an authenticated "
+                              "client may publish machine data%s",
+                              "");
+    }
+    char shown[72];
+    utf8_copy_valid(name, strlen(name), shown, 64, false, NULL);
+    utf8_make_loggable(shown, sizeof shown);
+    if (cnc_id == NULL) {
+        return cnc_reject_set(rej, CNC_REJECT_UNAUTHORIZED_CNC_ID, "cnc_id",
+                              "%s \"%s\" may publish no cnc_id", kind, shown);
+    }
+    return cnc_reject_set(rej, CNC_REJECT_UNAUTHORIZED_CNC_ID, "cnc_id",
+                          "%s \"%s\" may not publish cnc_id \"%s\"", kind, shown, cnc_id);
+}
+
 int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *cap,
                        const void *payload, size_t len, int64_t now_ms,
-                       struct cnc_ingest_result *res)
+                       const struct cnc_publisher *who, struct cnc_ingest_result *res)
 {
     res->root = NULL;
     res->instance = NULL;
@@ -213,6 +252,11 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
         .anomalies = ing->anomalies,
         .max_anomalies = MAX_ANOMALIES,
     };
+    const struct cnc_identity_entry *entry = NULL;
+    if (ing->identity != NULL && who != NULL &&
+        (entry = cnc_identity_find(ing->identity, who)) == NULL) {
+        return unauthorized(ing, who, NULL, &res->rej);
+    }
     cnc_json_arena_begin(&ing->arena);
     int rc = cnc_envelope_parse(&ing->limits, payload, len, cap != NULL ? cap->plus : NULL,
                                 cap != NULL ? cap->plus_len : 0, now_ms, &res->root, &res->msg,
@@ -220,6 +264,10 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
     cnc_json_arena_end();
     if (rc != 0) {
         return rc;
+    }
+    if (entry != NULL &&
+        !cnc_identity_permits(entry, who, res->msg.cnc_id, strlen(res->msg.cnc_id))) {
+        return unauthorized(ing, who, res->msg.cnc_id, &res->rej);
     }
     res->instance = cnc_route_lookup(ing->routes, res->msg.cnc_id, strlen(res->msg.cnc_id));
     if (res->instance == NULL) {

@@ -16,6 +16,7 @@
 
 #include "config.h"
 #include "envelope.h"
+#include "identity.h"
 #include "registry.h"
 #include "reject.h"
 #include "route.h"
@@ -68,13 +69,20 @@ bool cnc_ingest_wants(const struct cnc_ingest *ing, const char *topic,
                       struct cnc_topic_capture *cap);
 
 /*
- * Validates, routes and runs the handler. Returns 0 (accepted) or
- * CNC_EREJECT with res->rej filled. Call cnc_ingest_result_release after
- * either.
+ * Checks the publisher (identity:), validates, routes and runs the handler.
+ * Returns 0 (accepted) or CNC_EREJECT with res->rej filled. Call
+ * cnc_ingest_result_release after either. who is the publisher as the broker
+ * authenticated it; NULL skips the identity check (benchmarks and fuzzers of
+ * what follows it). With identity on, an anonymous or unlisted publisher is
+ * refused before the message is parsed, and a cnc_id outside the publisher's
+ * patterns after: unauthorized_cnc_id, field cnc_id.
  */
 int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *cap,
                        const void *payload, size_t len, int64_t now_ms,
-                       struct cnc_ingest_result *res);
+                       const struct cnc_publisher *who, struct cnc_ingest_result *res);
+
+/* The identity table, or NULL when the config has no identity section. */
+const struct cnc_identity_table *cnc_ingest_identity(const struct cnc_ingest *ing);
 
 /*
  * The analytics JSON of an accepted result (DESIGN.md "Published topics"),

@@ -73,7 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     char *msg = malloc(len ? len : 1);
     memcpy(msg, data + 1, len);
     struct cnc_ingest_result res;
-    int rc = cnc_ingest_process(i, &cap, len ? msg : NULL, len, INT64_C(1747400000000), &res);
+    int rc = cnc_ingest_process(i, &cap, len ? msg : NULL, len, INT64_C(1747400000000), NULL, &res);
     if (rc == 0) {
         cJSON *o =
             cnc_analytics_object(&res.msg, &res.rec, (enum cnc_analytics_form)((data[0] >> 3) % 3));

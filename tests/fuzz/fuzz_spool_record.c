@@ -112,7 +112,7 @@ static void round_trip(const char *msg, size_t len)
         abort();
     }
     struct cnc_ingest_result res;
-    if (cnc_ingest_process(ing, &cap, msg, len, INT64_C(1747400000000), &res) == 0) {
+    if (cnc_ingest_process(ing, &cap, msg, len, INT64_C(1747400000000), NULL, &res) == 0) {
         struct cnc_stored s;
         if (cnc_stored_encode(&buf, &res.msg, &res.rec, msg, len, 7) != 0 ||
             walk(buf.p, buf.len, &s) != 0) {

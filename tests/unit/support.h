@@ -25,7 +25,7 @@ static inline struct cnc_ingest *support_ingest(const char *yaml, struct cnc_reg
 static inline int support_run(struct cnc_ingest *ing, const char *json,
                               struct cnc_ingest_result *res)
 {
-    return cnc_ingest_process(ing, NULL, json, strlen(json), INT64_C(1747400000000), res);
+    return cnc_ingest_process(ing, NULL, json, strlen(json), INT64_C(1747400000000), NULL, res);
 }
 
 /* A message for cnc_id with the given payload text. */

@@ -103,7 +103,7 @@ static int run(const char *topic, const char *json, struct cnc_ingest_result *re
 {
     struct cnc_topic_capture cap;
     assert_true(cnc_ingest_wants(ing, topic, &cap));
-    return cnc_ingest_process(ing, &cap, json, strlen(json), cnc_now_ms(), res);
+    return cnc_ingest_process(ing, &cap, json, strlen(json), cnc_now_ms(), NULL, res);
 }
 
 static void accepted_record(void **state)

@@ -70,7 +70,7 @@ static void plugin_agrees_with_every_class(void **state)
         struct cnc_topic_capture cap;
         assert_true(cnc_ingest_wants(ing, topic, &cap));
         struct cnc_ingest_result res;
-        int rc = cnc_ingest_process(ing, &cap, buf, len, T0 + i, &res);
+        int rc = cnc_ingest_process(ing, &cap, buf, len, T0 + i, NULL, &res);
         const char *got = rc == 0 ? "valid" : cnc_reject_name(res.rej.code);
         if (strcmp(got, sim_invalid_name(cls)) != 0) {
             fail_msg("%s sent as %s, plugin says %s (%s)", buf, sim_invalid_name(cls), got,
