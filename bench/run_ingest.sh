@@ -17,6 +17,9 @@ build/bench_ingest --generic --machines 10000 "$samples" bench/messages.jsonl
 echo
 echo "\$ build/bench_ingest --analytics --machines 10000 $samples bench/messages.jsonl"
 build/bench_ingest --analytics --machines 10000 "$samples" bench/messages.jsonl
+echo
+echo "\$ build/bench_ingest --generic --identity --machines 10000 bench/messages.jsonl"
+build/bench_ingest --generic --identity --machines 10000 bench/messages.jsonl
 echo '```'
 echo
 echo "Instructions per message (callgrind, deterministic; difference of two run lengths, 200-byte message):"
@@ -31,5 +34,8 @@ h=$(( ($(ir --iterations 40000) - $(ir --iterations 20000)) / 20000 ))
 a=$(( ($(ir --analytics --iterations 40000) - $(ir --analytics --iterations 20000)) / 20000 - 2 * h ))
 echo "generic handler, no rules:                         $g instructions/msg"
 echo "machine_tool + 2 rules, 10,000 machines:           $h instructions/msg"
+# --identity runs the pipeline twice per iteration too (unchecked, then with the publisher checked).
+i=$(( ($(ir --generic --identity --iterations 40000) - $(ir --generic --identity --iterations 20000)) / 20000 - 2 * g ))
 echo "analytics JSON of the same message (on top):       $a instructions/msg"
+echo "identity check, 20,000 publishers (on top):        $i instructions/msg"
 echo '```'

@@ -1,15 +1,14 @@
 /*
  * identity.c - the identity table, see identity.h.
  *
- * Broker thread. Exact publisher names go into a name index (XXH3, borrowed
- * from the config); globs are kept in file order, at most 256 so that a
- * message from an unlisted publisher tries a bounded number. Each cnc_id
- * pattern is classified once: a plain cnc_id, exactly "%u" or "%c" (one
- * compare: the common one-collector-per-machine table costs a hash and a
- * memcmp), a glob, or a glob with substitutions, expanded per message into a
- * stack buffer. A substituted name that is not itself a valid cnc_id can
- * match nothing (it would have to appear in the cnc_id literally), so a user
- * named "*" gains no wildcard.
+ * Broker thread. Exact publishers live in an open-addressing table (XXH3,
+ * linear probing, load factor <= 0.5) of one cache line each; globs are kept in file order, at most
+ * 256 so that a message from an unlisted publisher tries a bounded number. Each cnc_id pattern is
+ * classified once: a plain cnc_id, exactly "%u" or "%c" (one compare: the common
+ * one-collector-per-machine table costs a hash and a memcmp), a glob, or a glob with substitutions,
+ * expanded per message into a stack buffer. A substituted name that is not itself a valid cnc_id
+ * can match nothing (it would have to appear in the cnc_id literally), so a user named "*" gains no
+ * wildcard.
  */
 #include "identity.h"
 
@@ -20,7 +19,8 @@
 #include <string.h>
 
 #include "envelope.h"
-#include "name_index.h"
+
+#include <xxhash.h>
 
 #define MAX_GLOB_PUBLISHERS 256
 #define MAX_PATTERN_BYTES 256
@@ -42,19 +42,33 @@ struct id_pattern {
 };
 
 struct cnc_identity_entry {
-    const struct cnc_publisher_config *pc;
-    struct id_pattern *patterns;
-    size_t n_patterns;
+    const struct cnc_publisher_config *pc; /* NULL: an empty slot */
+    const struct id_pattern *patterns;
+    uint32_t n_patterns;
+    uint8_t only; /* PAT_USER or PAT_CLIENT when that is the one pattern, else PAT_EXACT */
 };
+
+/*
+ * An exact publisher: its hash, name (when short) and entry in one cache line, so that the
+ * common table of thousands of collectors costs one miss a message (bench/RESULTS.md).
+ */
+#define INLINE_NAME 30
+struct exact_slot {
+    uint64_t hash;
+    struct cnc_identity_entry entry;
+    uint16_t len; /* of the name (see stored_len); longer than INLINE_NAME: in entry.pc->match */
+    char name[INLINE_NAME];
+};
+_Static_assert(sizeof(struct exact_slot) == 64, "one exact publisher, one cache line");
 
 struct cnc_identity_table {
     int by;
-    struct cnc_identity_entry *entries;
-    size_t n_entries;
-    struct cnc_name_index exact;
+    struct exact_slot *slots;
+    size_t mask; /* capacity - 1 */
     size_t n_exact;
-    uint32_t globs[MAX_GLOB_PUBLISHERS];
+    struct cnc_identity_entry globs[MAX_GLOB_PUBLISHERS]; /* in file order */
     size_t n_globs;
+    struct id_pattern *patterns; /* every entry's, in file order */
 };
 
 static bool is_glob(const char *s)
@@ -202,31 +216,54 @@ static int fail(char *err, size_t err_len, const struct cnc_config *cfg, int lin
     return -1;
 }
 
+static uint16_t stored_len(size_t len)
+{
+    return len > UINT16_MAX ? UINT16_MAX : (uint16_t)len;
+}
+
+/* The slot holding name, or the empty one where it would go. */
+static struct exact_slot *slot_of(const struct cnc_identity_table *t, const char *name, size_t len,
+                                  uint64_t h)
+{
+    for (size_t i = (size_t)h & t->mask;; i = (i + 1) & t->mask) {
+        struct exact_slot *s = &t->slots[i];
+        if (s->entry.pc == NULL) {
+            return s;
+        }
+        if (s->hash == h && s->len == stored_len(len) &&
+            (len <= INLINE_NAME ? memcmp(s->name, name, len) == 0
+                                : strcmp(s->entry.pc->match, name) == 0)) {
+            return s;
+        }
+    }
+}
+
 static int build_entry(struct cnc_identity_table *t, const struct cnc_config *cfg, size_t i,
-                       char *err, size_t err_len)
+                       struct id_pattern *patterns, char *err, size_t err_len)
 {
     const struct cnc_publisher_config *pc = &cfg->identity.publishers[i];
-    struct cnc_identity_entry *e = &t->entries[i];
     char key[96], why[300];
-    e->pc = pc;
-    e->patterns = calloc(pc->n_cnc_ids, sizeof *e->patterns);
-    if (e->patterns == NULL) {
-        snprintf(err, err_len, "out of memory");
-        return -1;
-    }
     for (size_t k = 0; k < pc->n_cnc_ids; k++) {
-        if (!compile_pattern(pc->cnc_ids[k], &e->patterns[k], why, sizeof why)) {
+        if (!compile_pattern(pc->cnc_ids[k], &patterns[k], why, sizeof why)) {
             char msg[400];
             snprintf(key, sizeof key, "identity.publishers[%zu].cnc_ids[%zu]", i, k);
             snprintf(msg, sizeof msg, "\"%.80s\": %s", pc->cnc_ids[k], why);
             return fail(err, err_len, cfg, pc->cnc_id_lines[k], key, msg);
         }
-        e->n_patterns++;
     }
+    struct cnc_identity_entry e = {
+        .pc = pc,
+        .patterns = patterns,
+        .n_patterns = (uint32_t)pc->n_cnc_ids,
+        .only =
+            pc->n_cnc_ids == 1 && (patterns[0].kind == PAT_USER || patterns[0].kind == PAT_CLIENT)
+                ? patterns[0].kind
+                : PAT_EXACT,
+    };
     snprintf(key, sizeof key, "identity.publishers[%zu].match", i);
     if (is_glob(pc->match)) {
         for (size_t g = 0; g < t->n_globs; g++) {
-            if (strcmp(t->entries[t->globs[g]].pc->match, pc->match) == 0) {
+            if (strcmp(t->globs[g].pc->match, pc->match) == 0) {
                 return fail(err, err_len, cfg, pc->line, key,
                             "this glob is listed above: this entry would never be reached");
             }
@@ -237,13 +274,22 @@ static int build_entry(struct cnc_identity_table *t, const struct cnc_config *cf
                         "tries them all): list publishers by exact name, which costs the same "
                         "for any number");
         }
-        t->globs[t->n_globs++] = (uint32_t)i;
+        t->globs[t->n_globs++] = e;
         return 0;
     }
-    if (cnc_name_index_add(&t->exact, pc->match, (uint32_t)i) != 0) {
+    size_t len = strlen(pc->match);
+    uint64_t h = XXH3_64bits(pc->match, len);
+    struct exact_slot *s = slot_of(t, pc->match, len, h);
+    if (s->entry.pc != NULL) {
         return fail(err, err_len, cfg, pc->line, key,
                     "this publisher is listed above: one entry per publisher (give it all its "
                     "patterns there)");
+    }
+    s->hash = h;
+    s->entry = e;
+    s->len = stored_len(len);
+    if (len <= INLINE_NAME) {
+        memcpy(s->name, pc->match, len);
     }
     t->n_exact++;
     return 0;
@@ -253,18 +299,25 @@ struct cnc_identity_table *cnc_identity_table_build(const struct cnc_config *cfg
                                                     size_t err_len)
 {
     const struct cnc_identity_config *ic = &cfg->identity;
+    size_t n_patterns = 0, cap = 16;
+    for (size_t i = 0; i < ic->n_publishers; i++) {
+        n_patterns += ic->publishers[i].n_cnc_ids;
+    }
+    while (cap < 2 * ic->n_publishers) {
+        cap <<= 1;
+    }
     struct cnc_identity_table *t = calloc(1, sizeof *t);
-    if (t == NULL || cnc_name_index_init(&t->exact, ic->n_publishers) != 0 ||
-        (t->entries = calloc(ic->n_publishers ? ic->n_publishers : 1, sizeof *t->entries)) ==
-            NULL) {
+    if (t == NULL || (t->slots = aligned_alloc(64, cap * sizeof *t->slots)) == NULL ||
+        (t->patterns = calloc(n_patterns ? n_patterns : 1, sizeof *t->patterns)) == NULL) {
         snprintf(err, err_len, "out of memory");
         cnc_identity_table_destroy(t);
         return NULL;
     }
+    memset(t->slots, 0, cap * sizeof *t->slots);
+    t->mask = cap - 1;
     t->by = ic->by;
-    for (size_t i = 0; i < ic->n_publishers; i++) {
-        t->n_entries++;
-        if (build_entry(t, cfg, i, err, err_len) != 0) {
+    for (size_t i = 0, at = 0; i < ic->n_publishers; at += ic->publishers[i].n_cnc_ids, i++) {
+        if (build_entry(t, cfg, i, t->patterns + at, err, err_len) != 0) {
             cnc_identity_table_destroy(t);
             return NULL;
         }
@@ -277,11 +330,8 @@ void cnc_identity_table_destroy(struct cnc_identity_table *t)
     if (t == NULL) {
         return;
     }
-    for (size_t i = 0; i < t->n_entries; i++) {
-        free(t->entries[i].patterns);
-    }
-    free(t->entries);
-    cnc_name_index_free(&t->exact);
+    free(t->slots);
+    free(t->patterns);
     free(t);
 }
 
@@ -306,15 +356,15 @@ const struct cnc_identity_entry *cnc_identity_find(const struct cnc_identity_tab
         return NULL;
     }
     if (t->n_exact > 0) {
-        long i = cnc_name_index_find(&t->exact, name);
-        if (i >= 0) {
-            return &t->entries[i];
+        size_t len = strlen(name);
+        const struct exact_slot *s = slot_of(t, name, len, XXH3_64bits(name, len));
+        if (s->entry.pc != NULL) {
+            return &s->entry;
         }
     }
     for (size_t g = 0; g < t->n_globs; g++) {
-        const struct cnc_identity_entry *e = &t->entries[t->globs[g]];
-        if (fnmatch(e->pc->match, name, 0) == 0) {
-            return e;
+        if (fnmatch(t->globs[g].pc->match, name, 0) == 0) {
+            return &t->globs[g];
         }
     }
     return NULL;
@@ -353,6 +403,12 @@ static bool expand(const struct id_pattern *p, const struct cnc_publisher *who, 
 bool cnc_identity_permits(const struct cnc_identity_entry *e, const struct cnc_publisher *who,
                           const char *cnc_id, size_t len)
 {
+    if (e->only == PAT_USER) {
+        return equals(who->username, cnc_id, len); /* the entry's line only: no pattern read */
+    }
+    if (e->only == PAT_CLIENT) {
+        return equals(who->client_id, cnc_id, len);
+    }
     char id[CNC_CNC_ID_MAX + 1];
     if (len > CNC_CNC_ID_MAX) {
         return false;
