@@ -391,6 +391,21 @@ static int on_reload(int event, void *event_data, void *userdata)
     return MOSQ_ERR_SUCCESS;
 }
 
+/* Broker thread: who may publish what, after a load or reload. */
+static void log_identity(const struct cnc_ingest *ing)
+{
+    const struct cnc_identity_table *t = cnc_ingest_identity(ing);
+    if (t == NULL) {
+        mosquitto_log_printf(MOSQ_LOG_INFO, LOG_PREFIX "identity: off (any client that may "
+                                                       "publish on the ingest topics may send any "
+                                                       "cnc_id)");
+        return;
+    }
+    mosquitto_log_printf(
+        MOSQ_LOG_NOTICE, LOG_PREFIX "identity by %s: %zu exact publishers, %zu glob publishers",
+        cnc_identity_kind(t), cnc_identity_exact_count(t), cnc_identity_glob_count(t));
+}
+
 /* Broker thread (TICK): a config the reload thread has read replaces the running one. */
 static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const char *load_err)
 {
@@ -441,6 +456,7 @@ static void apply_reload(struct cnc_plugin *p, struct cnc_config *cfg, const cha
                          cnc_route_table_kept_count(cnc_ingest_routes(ing)),
                          cnc_route_table_exact_count(cnc_ingest_routes(ing)),
                          cnc_route_table_glob_count(cnc_ingest_routes(ing)));
+    log_identity(ing);
 }
 
 /* Main thread, at init: the spool, the database client and the writer thread. */
@@ -623,6 +639,7 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
                          cnc_route_table_exact_count(cnc_ingest_routes(p->ingest)),
                          cnc_route_table_glob_count(cnc_ingest_routes(p->ingest)),
                          c->ingest.on_invalid == CNC_ON_INVALID_PASS ? "pass" : "reject");
+    log_identity(p->ingest);
     p->next_report_ms = cnc_now_ms() + c->metrics.interval_s * 1000;
     *userdata = p;
     return MOSQ_ERR_SUCCESS;

@@ -246,6 +246,7 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
     res->root = NULL;
     res->instance = NULL;
     res->rej.code = CNC_REJECT_NONE;
+    res->rej.cnc_id[0] = '\0'; /* a publisher refused before parsing has sent no cnc_id yet */
     res->rec = (struct cnc_record){
         .readings = ing->readings,
         .max_readings = ing->max_readings,

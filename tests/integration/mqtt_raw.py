@@ -26,9 +26,11 @@ def _utf8(s):
 
 class RawPublisher:
     def __init__(self, port, client_id, protocol=5, host="127.0.0.1", timeout=10, username=None,
-                 password=None):
+                 password=None, ssl_context=None):
         self.protocol = protocol
         self.sock = socket.create_connection((host, port), timeout=timeout)
+        if ssl_context is not None:  # TLS, with a client certificate when the context holds one
+            self.sock = ssl_context.wrap_socket(self.sock, server_hostname=host)
         self.mid = 0
         level = 5 if protocol == 5 else 4
         flags = 0x02 | (0x80 if username is not None else 0) | (0x40 if password is not None else 0)

@@ -66,3 +66,43 @@ def test_keys_and_types_listing():
     assert "max_message_bytes" in keys and "max_tracked_machines" in keys
     types = run("--types").stdout.split()
     assert {"generic", "machine_tool", "sensor_efficiency"} <= set(types)
+
+
+IDENTITY = """
+identity:
+  by: username
+  publishers:
+    - {match: "PRESS-*", cnc_ids: ["%u"]}
+    - {match: line3, cnc_ids: ["LINE3-*"]}
+handlers: {any: {type: generic}}
+routes: [{match: "*", handler: any}]
+"""
+
+
+def test_identity_table_tried_offline(tmp_path):
+    cfg = tmp_path / "id.yaml"
+    cfg.write_text(IDENTITY)
+    m = '{"cnc_id":"%s","part_program":"p","timestamp":1747379028,"payload":{"a":1}}'
+    lines = "\n".join([
+        m % "PRESS-04",
+        '{"publisher": "line3", "message": %s}' % (m % "LINE3-2"),
+        '{"publisher": {"username": "line3", "client_id": "gw"}, "message": %s}' % (m % "PRESS-04"),
+        '{"publisher": {"client_id": "gw"}, "message": %s}' % (m % "LINE3-2"),
+        '{"publisher": 7, "message": {}}',
+    ]) + "\n"
+    r = run("--identity", "PRESS-04", "--now", "1747379028000", cfg, "-", stdin=lines)
+    assert r.returncode == 0, r.stderr
+    assert "identity by username: 1 exact publishers, 1 glob publishers" in r.stderr
+    out = [json.loads(l) for l in r.stdout.splitlines()]
+    assert [o["verdict"] for o in out] == ["accepted", "accepted", "rejected", "rejected", "bad_line"]
+    assert out[0]["publisher"] == {"client_id": "PRESS-04", "username": "PRESS-04"}
+    assert out[2]["detail"] == 'username "line3" may not publish cnc_id "PRESS-04"'
+    assert "anonymous client" in out[3]["detail"]
+    # Without --identity the client is anonymous: refused, as the broker would.
+    r = run("--now", "1747379028000", cfg, "-", stdin=m % "PRESS-04")
+    assert json.loads(r.stdout)["reason"] == "unauthorized_cnc_id"
+    # A pattern that can never match is an error with its key and line.
+    cfg.write_text(IDENTITY.replace('["LINE3-*"]', '["LINE3/*"]'))
+    r = run(cfg)
+    assert r.returncode == 1
+    assert "id.yaml:6: identity.publishers[1].cnc_ids[0]: \"LINE3/*\": '/' is no character" in r.stderr
