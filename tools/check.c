@@ -139,9 +139,10 @@ static bool message_span(const char *line, size_t n, size_t *from, size_t *to)
     }
 }
 
-static void copy_name(char *dst, size_t cap, const cJSON *v)
+/* false when the name does not fit (a publisher line is then refused, never cut). */
+static bool copy_name(char *dst, size_t cap, const cJSON *v)
 {
-    snprintf(dst, cap, "%s", v->valuestring);
+    return (size_t)snprintf(dst, cap, "%s", v->valuestring) < cap;
 }
 
 /*
@@ -164,21 +165,20 @@ static int publisher_line(const char *line, size_t n, struct line_publisher *lp,
         const cJSON *u = cJSON_GetObjectItemCaseSensitive(p, "username");
         const cJSON *c = cJSON_GetObjectItemCaseSensitive(p, "client_id");
         if (cJSON_IsString(p) && p->valuestring[0] != '\0') {
-            copy_name(lp->username, sizeof lp->username, p);
-            copy_name(lp->client_id, sizeof lp->client_id, p);
-            lp->who = (struct cnc_publisher){lp->client_id, lp->username};
-            rc = 0;
+            if (copy_name(lp->username, sizeof lp->username, p) &&
+                copy_name(lp->client_id, sizeof lp->client_id, p)) {
+                lp->who = (struct cnc_publisher){lp->client_id, lp->username};
+                rc = 0;
+            }
         } else if (cJSON_IsObject(p) && (u == NULL || cJSON_IsString(u)) &&
                    (c == NULL || cJSON_IsString(c))) {
-            snprintf(lp->client_id, sizeof lp->client_id, "%s",
-                     c != NULL ? c->valuestring : "cnc-ingest-check");
+            snprintf(lp->client_id, sizeof lp->client_id, "%s", "cnc-ingest-check");
             lp->who.client_id = lp->client_id;
-            lp->who.username = NULL;
-            if (u != NULL) {
-                copy_name(lp->username, sizeof lp->username, u);
-                lp->who.username = lp->username;
+            lp->who.username = u != NULL ? lp->username : NULL;
+            if ((c == NULL || copy_name(lp->client_id, sizeof lp->client_id, c)) &&
+                (u == NULL || copy_name(lp->username, sizeof lp->username, u))) {
+                rc = 0;
             }
-            rc = 0;
         }
     }
     cJSON_Delete(j);
@@ -219,7 +219,8 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
             cJSON_AddStringToObject(o, "verdict", "bad_line");
             cJSON_AddStringToObject(o, "detail",
                                     "a line with \"publisher\" must be {\"publisher\": NAME or "
-                                    "{\"username\": U, \"client_id\": C}, \"message\": {...}}");
+                                    "{\"username\": U, \"client_id\": C}, \"message\": {...}}, "
+                                    "names of at most 255 bytes");
             skipped++;
             emit(o);
             continue;

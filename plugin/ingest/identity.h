@@ -7,9 +7,9 @@
  * topic. A publisher is named by its authenticated user name (with
  * mosquitto's use_identity_as_username, a TLS certificate's CN) or its client
  * id (identity.by); exact names are found by hash whatever their number,
- * then globs are tried in file order, and the first entry that matches
- * decides. Its cnc_id patterns are globs (fnmatch) in which %u stands for the
- * user name and %c for the client id, taken literally. Immutable once built.
+ * then globs are tried in file order (for names of at most 256 bytes), and
+ * the first entry that matches decides. Its cnc_id patterns are globs (fnmatch) in which %u stands
+ * for the user name and %c for the client id, taken literally. Immutable once built.
  */
 #ifndef CNC_IDENTITY_H
 #define CNC_IDENTITY_H

@@ -89,12 +89,14 @@ def test_identity_table_tried_offline(tmp_path):
         '{"publisher": {"username": "line3", "client_id": "gw"}, "message": %s}' % (m % "PRESS-04"),
         '{"publisher": {"client_id": "gw"}, "message": %s}' % (m % "LINE3-2"),
         '{"publisher": 7, "message": {}}',
+        '{"publisher": "%s", "message": %s}' % ("P" * 300, m % "PRESS-04"),  # never cut
     ]) + "\n"
     r = run("--identity", "PRESS-04", "--now", "1747379028000", cfg, "-", stdin=lines)
     assert r.returncode == 0, r.stderr
     assert "identity by username: 1 exact publishers, 1 glob publishers" in r.stderr
     out = [json.loads(l) for l in r.stdout.splitlines()]
-    assert [o["verdict"] for o in out] == ["accepted", "accepted", "rejected", "rejected", "bad_line"]
+    assert [o["verdict"] for o in out] == ["accepted", "accepted", "rejected", "rejected", "bad_line",
+                                          "bad_line"]
     assert out[0]["publisher"] == {"client_id": "PRESS-04", "username": "PRESS-04"}
     assert out[2]["detail"] == 'username "line3" may not publish cnc_id "PRESS-04"'
     assert "anonymous client" in out[3]["detail"]

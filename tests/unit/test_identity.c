@@ -114,6 +114,32 @@ static void substitutions_are_literal(void **state)
     cnc_ingest_destroy(ing);
 }
 
+/* Names past the slot's inline 30 bytes are compared in full; a name longer than 256 bytes
+   (a client id may be 65,535) is found by an exact entry only, never tried against the globs. */
+static void long_names(void **state)
+{
+    (void)state;
+    char err[1024];
+    const char *a40 = "collector-0123456789012345678901234567-A";
+    const char *b40 = "collector-0123456789012345678901234567-B";
+    char huge[70000];
+    memset(huge, 'g', sizeof huge - 1);
+    huge[sizeof huge - 1] = '\0';
+    char yaml[512];
+    snprintf(yaml, sizeof yaml,
+             "identity:\n  by: username\n  publishers:\n    - {match: %s, cnc_ids: [A1]}\n"
+             "    - {match: \"*g*g*g*g*g*g*g?x\", cnc_ids: [G1]}\n"
+             "    - {match: \"g*\", cnc_ids: [G2]}\n" TAIL,
+             a40);
+    struct cnc_ingest *ing = build(yaml, err, sizeof err);
+    assert_non_null(ing);
+    assert_true(may(ing, "c", a40, "A1"));
+    assert_false(may(ing, "c", b40, "A1")); /* same first 30 bytes, same length */
+    assert_true(may(ing, "c", "gg", "G2"));
+    assert_false(may(ing, "c", huge, "G2"));
+    cnc_ingest_destroy(ing);
+}
+
 /* Anonymous clients have no identity, whichever name the table uses. */
 static void anonymous_and_by_client_id(void **state)
 {
@@ -343,6 +369,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(exact_glob_and_first_match),
         cmocka_unit_test(substitutions_are_literal),
+        cmocka_unit_test(long_names),
         cmocka_unit_test(anonymous_and_by_client_id),
         cmocka_unit_test(refusals_as_rejects),
         cmocka_unit_test(off_by_default),
