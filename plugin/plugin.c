@@ -240,10 +240,7 @@ static int on_message(int event, void *event_data, void *userdata)
     }
     cnc_ingest_result_release(&res);
     publish_reject(p, m, &res.rej, now_ms);
-    /* on_invalid: pass delivers what fails validation; a publisher speaking for a machine that
-       is not its own is never delivered. */
-    if (cnc_ingest_config(p->ingest)->ingest.on_invalid == CNC_ON_INVALID_PASS &&
-        res.rej.code != CNC_REJECT_UNAUTHORIZED_CNC_ID) {
+    if (cnc_ingest_delivers_refused(p->ingest, &res.rej)) {
         return MOSQ_ERR_SUCCESS;
     }
     return MOSQ_ERR_ACL_DENIED;

@@ -258,9 +258,9 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
                                   cnc_analytics_object(&res.msg, &res.rec, CNC_ANALYTICS_READINGS));
         } else {
             rejected++;
-            bool passes = cfg->ingest.on_invalid == CNC_ON_INVALID_PASS &&
-                          res.rej.code != CNC_REJECT_UNAUTHORIZED_CNC_ID;
-            cJSON_AddStringToObject(o, "verdict", passes ? "passed_invalid" : "rejected");
+            cJSON_AddStringToObject(o, "verdict",
+                                    cnc_ingest_delivers_refused(ing, &res.rej) ? "passed_invalid"
+                                                                               : "rejected");
             cJSON_AddStringToObject(o, "reason", cnc_reject_name(res.rej.code));
             if (res.rej.field[0]) {
                 cJSON_AddStringToObject(o, "field", res.rej.field);

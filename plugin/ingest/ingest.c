@@ -162,6 +162,12 @@ const struct cnc_route_table *cnc_ingest_routes(const struct cnc_ingest *ing)
     return ing->routes;
 }
 
+bool cnc_ingest_delivers_refused(const struct cnc_ingest *ing, const struct cnc_reject *rej)
+{
+    return ing->cfg->ingest.on_invalid == CNC_ON_INVALID_PASS &&
+           rej->code != CNC_REJECT_UNAUTHORIZED_CNC_ID;
+}
+
 const struct cnc_identity_table *cnc_ingest_identity(const struct cnc_ingest *ing)
 {
     return ing->identity;

@@ -81,6 +81,12 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
                        const void *payload, size_t len, int64_t now_ms,
                        const struct cnc_publisher *who, struct cnc_ingest_result *res);
 
+/*
+ * Whether a refused message is still delivered: ingest.on_invalid: pass, except for a
+ * publisher speaking for a machine that is not its own (unauthorized_cnc_id), never delivered.
+ */
+bool cnc_ingest_delivers_refused(const struct cnc_ingest *ing, const struct cnc_reject *rej);
+
 /* The identity table, or NULL when the config has no identity section. */
 const struct cnc_identity_table *cnc_ingest_identity(const struct cnc_ingest *ing);
 
