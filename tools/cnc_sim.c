@@ -4,6 +4,7 @@
  *   cnc-sim --host H --port P --machines N --rate R (--count C | --duration S)
  *           --qos Q --protocol 5|311 --seed X [--invalid-ratio F] [--burst]
  *           [--faults [RATE]] [--truth FILE] [--json] [--window W]
+ *           [--username U]   (password from CNC_SIM_PASSWORD, never argv)
  *
  * Machines come from tools/sim.c; this file is the MQTT side (libmosquitto,
  * its network loop on a second thread). Publishes round robin over the
@@ -48,6 +49,8 @@ static void on_connect(struct mosquitto *m, void *arg, int rc, int flags,
     struct run *r = arg;
     if (rc == 0) {
         atomic_store(&r->connected, 1);
+    } else {
+        atomic_store(&r->connack_refused, (uint64_t)rc);
     }
 }
 
@@ -93,7 +96,8 @@ static void write_truth(void *arg, const struct sim_truth *t)
 
 /* A libmosquitto client, connected, its network loop on its own thread; NULL on failure. */
 static struct mosquitto *connect_mosquitto(const char *host, int port, int protocol, long window,
-                                           const char *client_id, struct run *r)
+                                           const char *client_id, const char *username,
+                                           struct run *r)
 {
     struct mosquitto *mq = mosquitto_new(client_id, true, r);
     if (mq == NULL) {
@@ -103,6 +107,12 @@ static struct mosquitto *connect_mosquitto(const char *host, int port, int proto
     mosquitto_int_option(mq, MOSQ_OPT_PROTOCOL_VERSION,
                          protocol == 5 ? MQTT_PROTOCOL_V5 : MQTT_PROTOCOL_V311);
     mosquitto_max_inflight_messages_set(mq, (unsigned)window);
+    if (username != NULL &&
+        mosquitto_username_pw_set(mq, username, getenv("CNC_SIM_PASSWORD")) != MOSQ_ERR_SUCCESS) {
+        fprintf(stderr, "cnc-sim: the user name is not valid UTF-8 or too long\n");
+        mosquitto_destroy(mq);
+        return NULL;
+    }
     mosquitto_connect_v5_callback_set(mq, on_connect);
     mosquitto_publish_v5_callback_set(mq, on_publish);
     if (mosquitto_connect(mq, host, port, 60) != MOSQ_ERR_SUCCESS ||
@@ -111,11 +121,19 @@ static struct mosquitto *connect_mosquitto(const char *host, int port, int proto
         mosquitto_destroy(mq);
         return NULL;
     }
-    for (int i = 0; i < 500 && !atomic_load(&r->connected); i++) {
+    for (int i = 0; i < 500 && !atomic_load(&r->connected) && !atomic_load(&r->connack_refused);
+         i++) {
         usleep(10000);
     }
     if (!atomic_load(&r->connected)) {
-        fprintf(stderr, "cnc-sim: no CONNACK from %s:%d\n", host, port);
+        uint64_t refused = atomic_load(&r->connack_refused);
+        if (refused != 0) {
+            fprintf(stderr, "cnc-sim: %s:%d refused the connection: %s\n", host, port,
+                    protocol == 5 ? mosquitto_reason_string((int)refused)
+                                  : mosquitto_connack_string((int)refused));
+        } else {
+            fprintf(stderr, "cnc-sim: no CONNACK from %s:%d\n", host, port);
+        }
         mosquitto_loop_stop(mq, true);
         mosquitto_destroy(mq);
         return NULL;
@@ -133,27 +151,39 @@ static void usage(void)
             "               [--window W] [--faults [RATE]] [--truth FILE] [--json] "
             "[--topic-prefix P]\n"
             "               [--first-machine N]   (machine ids from N on)\n"
-            "               [--pipeline]   (many publishes per write; QoS 0 and 1)\n");
+            "               [--pipeline]   (many publishes per write; QoS 0 and 1)\n"
+            "               [--username U] (the password from the environment: CNC_SIM_PASSWORD;\n"
+            "                               not with --pipeline)\n");
 }
 
 int main(int argc, char **argv)
 {
-    const char *host = "127.0.0.1", *truth_path = NULL, *prefix = "cnc";
+    const char *host = "127.0.0.1", *truth_path = NULL, *prefix = "cnc", *username = NULL;
     int port = 1883, qos = 1, protocol = 5, json = 0, burst = 0, pipelined = 0;
     long machines = 10, count = 0, window = 1000, first_machine = 0;
     double rate = 100, duration = 0, invalid = 0, faults = 0;
     uint64_t seed = 1;
-    static const struct option opts[] = {
-        {"host", required_argument, 0, 'h'},     {"port", required_argument, 0, 'p'},
-        {"machines", required_argument, 0, 'm'}, {"rate", required_argument, 0, 'r'},
-        {"count", required_argument, 0, 'c'},    {"duration", required_argument, 0, 'd'},
-        {"qos", required_argument, 0, 'q'},      {"protocol", required_argument, 0, 'P'},
-        {"seed", required_argument, 0, 's'},     {"invalid-ratio", required_argument, 0, 'i'},
-        {"burst", no_argument, 0, 'b'},          {"window", required_argument, 0, 'w'},
-        {"faults", optional_argument, 0, 'f'},   {"truth", required_argument, 0, 't'},
-        {"json", no_argument, 0, 'j'},           {"topic-prefix", required_argument, 0, 'T'},
-        {"pipeline", no_argument, 0, 'L'},       {"first-machine", required_argument, 0, 'F'},
-        {"help", no_argument, 0, '?'},           {0, 0, 0, 0}};
+    static const struct option opts[] = {{"host", required_argument, 0, 'h'},
+                                         {"port", required_argument, 0, 'p'},
+                                         {"machines", required_argument, 0, 'm'},
+                                         {"rate", required_argument, 0, 'r'},
+                                         {"count", required_argument, 0, 'c'},
+                                         {"duration", required_argument, 0, 'd'},
+                                         {"qos", required_argument, 0, 'q'},
+                                         {"protocol", required_argument, 0, 'P'},
+                                         {"seed", required_argument, 0, 's'},
+                                         {"invalid-ratio", required_argument, 0, 'i'},
+                                         {"burst", no_argument, 0, 'b'},
+                                         {"window", required_argument, 0, 'w'},
+                                         {"faults", optional_argument, 0, 'f'},
+                                         {"truth", required_argument, 0, 't'},
+                                         {"json", no_argument, 0, 'j'},
+                                         {"topic-prefix", required_argument, 0, 'T'},
+                                         {"pipeline", no_argument, 0, 'L'},
+                                         {"first-machine", required_argument, 0, 'F'},
+                                         {"username", required_argument, 0, 'u'},
+                                         {"help", no_argument, 0, '?'},
+                                         {0, 0, 0, 0}};
     int c;
     while ((c = getopt_long(argc, argv, "", opts, NULL)) != -1) {
         switch (c) {
@@ -211,6 +241,9 @@ int main(int argc, char **argv)
         case 'F':
             first_machine = atol(optarg);
             break;
+        case 'u':
+            username = optarg;
+            break;
         default:
             usage();
             return 2;
@@ -219,7 +252,7 @@ int main(int argc, char **argv)
     if ((count <= 0 && duration <= 0) || machines < 1 || qos < 0 || qos > 2 ||
         (protocol != 5 && protocol != 311) || invalid < 0 || invalid > 1 || rate <= 0 ||
         window < 1 || window > 65535 || (pipelined && qos == 2) || first_machine < 0 ||
-        first_machine > 1000000000) {
+        first_machine > 1000000000 || (pipelined && username != NULL)) {
         usage();
         return 2;
     }
@@ -250,7 +283,8 @@ int main(int argc, char **argv)
         if (pl == NULL) {
             return 1;
         }
-    } else if ((mq = connect_mosquitto(host, port, protocol, window, client_id, r)) == NULL) {
+    } else if ((mq = connect_mosquitto(host, port, protocol, window, client_id, username, r)) ==
+               NULL) {
         return 1;
     }
     uint64_t sent = 0, invalid_sent[SIM_INVALID__COUNT] = {0};

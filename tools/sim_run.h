@@ -16,6 +16,7 @@
 
 struct run {
     _Atomic uint64_t acked, refused, connected;
+    _Atomic uint64_t connack_refused; /* the CONNACK's reason when the broker said no */
     _Atomic uint64_t by_reason[256];
     _Atomic uint64_t lat[LAT_BUCKETS + 1];
     _Atomic int64_t sent_at[65536]; /* monotonic ns by message id */

@@ -4,12 +4,62 @@
 // and a reject with EXPECT_REASON from client EXPECT_CLIENT shows in the rejects panel. Saves
 // a screenshot either way; prints one JSON line with what it saw; exit 0 only if all passed.
 // Driven by tests/integration/test_dashboard_browser.py, which runs the broker and cnc-sim.
+//
+// With DASHBOARD_SIGNIN='{"username", "password", "wrong", "visitor": [name, password]}' in the
+// environment the broker requires a password, and the check signs in as a person would: the
+// form must appear, a wrong password must be refused, the right one must show the data, and the
+// credentials must never reach the URL, a request, localStorage or a cookie; a reload of the tab
+// signs in again from its session, "sign out" forgets, and a user who may not read the output
+// topics is told so. What it saw goes in the JSON line's "signin".
 'use strict';
 const { chromium } = require('playwright-core');
 
 const [url, screenshot, expectReason, expectClient] = process.argv.slice(2);
 const TIMEOUT_MS = Number(process.env.DASHBOARD_TIMEOUT_MS || 20000);
 const CHARTS = ['efficiency', 'modes', 'scatter', 'modeEfficiency', 'rate', 'reasons'];
+const SIGNIN = process.env.DASHBOARD_SIGNIN ? JSON.parse(process.env.DASHBOARD_SIGNIN) : null;
+
+// Polls fn in the page until it returns something truthy; that value, or null at the timeout.
+async function until(page, fn, arg) {
+  const deadline = Date.now() + TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    const v = await page.evaluate(fn, arg);
+    if (v) return v;
+    await page.waitForTimeout(200);
+  }
+  return null;
+}
+
+// The sign-in form's reason text once it is shown and says `want`; null if it never does.
+function formSays(page, want) {
+  return until(page, (w) => {
+    const box = document.getElementById('signin');
+    const why = document.getElementById('signin-why').textContent;
+    const status = document.getElementById('status').textContent;
+    return box && !box.hidden && why.includes(w) && status.startsWith('sign-in') ? why : null;
+  }, want);
+}
+
+async function signIn(page, username, password) {
+  await page.fill('#signin-user', username);
+  await page.fill('#signin-password', password);
+  await page.click('#signin-form button[type=submit]');
+}
+
+// What the browser keeps or sent that could hold the secret.
+async function leaks(page, requests, secret) {
+  const kept = await page.evaluate(() => ({
+    url: location.href, cookie: document.cookie, local: JSON.stringify(localStorage),
+    history: history.length, resources: performance.getEntriesByType('resource').map((r) => r.name),
+  }));
+  const found = [];
+  if (page.url().includes(secret) || kept.url.includes(secret)) found.push('url');
+  if (kept.cookie.includes(secret)) found.push('cookie');
+  if (kept.local.includes(secret)) found.push('localStorage');
+  if (kept.resources.some((r) => r.includes(secret))) found.push('resource');
+  if (requests.some((r) => r.includes(secret))) found.push('request');
+  return found;
+}
 
 async function main() {
   const browser = await chromium.launch({
@@ -17,13 +67,22 @@ async function main() {
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking',
            '--disable-component-update', '--no-first-run'],
   });
-  const result = { url, connected: false, drawn: null, rejectRow: null, pageErrors: [] };
+  const result = { url: url, connected: false, drawn: null, rejectRow: null, pageErrors: [] };
   let ok = false;
   try {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.on('pageerror', (e) => result.pageErrors.push(String(e)));
     page.on('console', (m) => { if (m.type() === 'error') result.pageErrors.push(m.text()); });
+    const requests = [];
+    page.on('request', (r) => requests.push(r.url() + ' ' + (r.postData() || '')));
     await page.goto(url, { waitUntil: 'load' });
+    if (SIGNIN) {
+      result.signin = {};
+      result.signin.asked = await formSays(page, 'asks for a user name and password');
+      await signIn(page, SIGNIN.username, SIGNIN.wrong);
+      result.signin.refused = await formSays(page, 'refused this user name and password');
+      await signIn(page, SIGNIN.username, SIGNIN.password);
+    }
     const deadline = Date.now() + TIMEOUT_MS;
     while (Date.now() < deadline) {
       const s = await page.evaluate(() => {
@@ -58,6 +117,29 @@ async function main() {
     await page.waitForTimeout(1200); // one more redraw so the screenshot shows settled charts
     await page.screenshot({ path: screenshot, fullPage: true });
     result.missing = result.drawn ? CHARTS.filter((c) => !(result.drawn[c] > 0)) : CHARTS;
+    if (SIGNIN && ok) {
+      const si = result.signin;
+      si.leaks = await leaks(page, requests, SIGNIN.password);
+      si.stored = await page.evaluate(() => sessionStorage.getItem('cnc-ingest.credentials'));
+      await page.reload({ waitUntil: 'load' });
+      si.afterReload = await until(page, () => {
+        const d = window.cncDashboard;
+        const b = document.getElementById('signout');
+        return d && d.connected() && document.getElementById('signin').hidden && !b.hidden
+          ? b.textContent : null;
+      });
+      await page.click('#signout');
+      si.signedOut = await formSays(page, 'asks for a user name and password');
+      si.storedAfterSignOut = await page.evaluate(() => sessionStorage.getItem('cnc-ingest.credentials'));
+      await signIn(page, SIGNIN.visitor[0], SIGNIN.visitor[1]);
+      si.visitor = await until(page, () => {
+        const t = document.getElementById('status').textContent;
+        return t.includes('may not read') || t.includes('nothing arrived') ? t : null;
+      });
+      si.leaks = si.leaks.concat(await leaks(page, requests, SIGNIN.password));
+      ok = !!(si.asked && si.refused && si.afterReload && si.signedOut && si.visitor) &&
+        si.leaks.length === 0 && si.storedAfterSignOut === null;
+    }
   } finally {
     await browser.close();
   }

@@ -4,8 +4,9 @@
 // cannot delay drawing or input.
 //
 // URL parameters (all optional): broker=ws://host:port/, analytics=cnc/analytics,
-// rejected=cnc/rejected, metrics=cnc/ingest/stats, redraw_ms=1000.
-/* global Chart, CncModel */
+// rejected=cnc/rejected, metrics=cnc/ingest/stats, redraw_ms=1000. Never credentials: when
+// the broker asks for them, the sign-in (signin.js) does, and keeps them in the tab's session.
+/* global Chart, CncModel, CncSignin */
 'use strict';
 
 (function () {
@@ -341,10 +342,26 @@
     worker.onmessage = function (e) {
       if (e.data.type === 'snapshot') redraw(e.data);
       else if (e.data.type === 'status') setStatus(e.data.status);
+      else if (e.data.type === 'auth') onAuth(e.data);
     };
     worker.onerror = function (e) { setStatus({ connected: false, text: 'feed error: ' + e.message }); };
-    worker.postMessage({ type: 'start', config: cfg });
+    worker.postMessage({ type: 'start', config: Object.assign({ credentials: CncSignin.saved() }, cfg) });
   }).catch(function (e) { setStatus({ connected: false, text: 'cannot start: ' + e.message }); });
+
+  // The broker asked who we are, refused who we said, or took us in.
+  function sendCredentials(c) { worker.postMessage({ type: 'credentials', credentials: c }); }
+  function onAuth(a) {
+    if (a.state === 'accepted') {
+      CncSignin.hide();
+      if (a.username) CncSignin.signedIn(a.username, function () { sendCredentials(null); });
+      else CncSignin.signedOut();
+      return;
+    }
+    CncSignin.signedOut();
+    if (a.state === 'refused') CncSignin.forget();
+    CncSignin.ask(a.state === 'refused' ? 'The broker refused this user name and password.'
+      : 'The broker at ' + cfg.broker + ' asks for a user name and password.', sendCredentials);
+  }
 
   // For the browser test and the curious: what each chart drew at the last redraw.
   window.cncDashboard = {

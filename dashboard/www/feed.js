@@ -2,7 +2,9 @@
 // (model.js), so parsing 10,000 messages a second never blocks the page's drawing. Loaded by
 // dashboard.js as one Blob with vendor/mqtt.min.js and model.js (mosquitto's http_dir sends no
 // Content-Type; a Blob has its own). Every interval it posts one snapshot: what the charts
-// show, already aggregated, bounded in size.
+// show, already aggregated, bounded in size. The page's sign-in (signin.js) hands it the
+// credentials ('credentials' message; null signs out); it tells the page when the broker asks
+// for them or refuses them ('auth' message).
 /* global mqtt, CncModel */
 'use strict';
 
@@ -51,47 +53,106 @@
     };
   }
 
-  function start(c) {
-    cfg = c;
-    var analyticsPrefix = cfg.analytics + '/';
-    var rejectedPrefix = cfg.rejected + '/';
-    var metricsPrefix = cfg.metrics + '/';
-    client = mqtt.connect(cfg.broker, {
+  // CONNACK reasons that mean "who are you?": MQTT 3.1.1 4 and 5, MQTT 5 0x86 and 0x87.
+  var AUTH_REFUSED = { 4: true, 5: true, 134: true, 135: true };
+  var credentials = null; // {username, password} from the page's sign-in, or none
+  var SILENT_MS = 5000;
+
+  function onMessage(topic, payload) {
+    var msg;
+    try {
+      msg = JSON.parse(payload.toString());
+    } catch (e) {
+      return;
+    }
+    var now = Date.now();
+    if (topic === cfg.metrics || topic.lastIndexOf(cfg.metrics + '/', 0) === 0) {
+      if (msg && typeof msg === 'object') model.metricsMessage(msg, now, topic);
+    } else if (topic === cfg.analytics) {
+      model.layout = msg; // the retained layout: handlers, params, rules
+    } else if (topic.lastIndexOf(cfg.analytics + '/', 0) === 0) {
+      model.analytics(msg, now);
+    } else if (topic.lastIndexOf(cfg.rejected + '/', 0) === 0) {
+      model.reject(msg, topic, now);
+    }
+  }
+
+  // One connection at a time: a new sign-in ends the old one, whose late events are ignored.
+  function connect() {
+    if (client) client.end(true);
+    var who = credentials ? ' as ' + credentials.username : '';
+    var opts = {
       clientId: 'cnc-dashboard-' + Math.random().toString(16).slice(2, 10),
       protocolVersion: 5, clean: true, reconnectPeriod: 2000, connectTimeout: 5000,
-    });
-    client.on('connect', function () {
-      setStatus(true, 'connected to ' + cfg.broker);
-      // <metrics>/+: each broker's own counters when several are bridged (metrics.per_node).
-      client.subscribe([cfg.analytics + '/#', cfg.rejected + '/#', cfg.metrics, cfg.metrics + '/+'],
-                       { qos: 0 });
-    });
-    client.on('reconnect', function () { setStatus(false, 'reconnecting to ' + cfg.broker + '...'); });
-    client.on('close', function () { setStatus(false, 'disconnected from ' + cfg.broker); });
-    client.on('error', function (e) { setStatus(false, 'error: ' + e.message); });
-    client.on('message', function (topic, payload) {
-      var now = Date.now();
-      var msg;
-      try {
-        msg = JSON.parse(payload.toString());
-      } catch (e) {
+    };
+    if (credentials) {
+      opts.username = credentials.username;
+      opts.password = credentials.password;
+    }
+    var c = mqtt.connect(cfg.broker, opts);
+    var heard = 0; // messages on this connection
+    var refused = false; // the broker refused these credentials (or their absence)
+    client = c;
+    var mine = function (f) { return function () { if (c === client) f.apply(null, arguments); }; };
+    // <metrics>/+: each broker's own counters when several are bridged (metrics.per_node).
+    var topics = [cfg.analytics + '/#', cfg.rejected + '/#', cfg.metrics, cfg.metrics + '/+'];
+    c.on('connect', mine(function () {
+      setStatus(true, 'connected to ' + cfg.broker + who);
+      postMessage({ type: 'auth', state: 'accepted', username: credentials && credentials.username });
+      c.subscribe(topics, { qos: 0 }, mine(function (err, subs, packet) {
+        // A user the broker knows but who may not read the outputs sees an empty page
+        // otherwise. The dynamic-security plugin refuses the SUBSCRIBE: say which topics. An
+        // acl_file grants it and delivers nothing: the retained metrics and layout come at once
+        // to a reader, so silence after SILENT_MS says the same.
+        var codes = (packet && packet.granted) || [];
+        var denied = topics.filter(function (t, i) { return (codes[i] & 0x80) !== 0; });
+        if (denied.length) {
+          setStatus(false, 'connected' + who + ', but may not read ' + denied.join(', '));
+          return;
+        }
+        setTimeout(mine(function () {
+          if (heard === 0 && c.connected) {
+            setStatus(false, 'connected' + who + ', but nothing arrived in ' + SILENT_MS / 1000 +
+                      ' s: may this user read ' + topics.join(', ') + '?');
+          }
+        }), SILENT_MS);
+      }));
+    }));
+    c.on('reconnect', mine(function () { setStatus(false, 'reconnecting to ' + cfg.broker + '...'); }));
+    c.on('close', mine(function () {
+      if (!refused) setStatus(false, 'disconnected from ' + cfg.broker); // else: says why
+    }));
+    c.on('error', mine(function (e) {
+      if (AUTH_REFUSED[e.code]) {
+        refused = true;
+        // mqtt.js does not retry after a refused CONNACK: nothing hammers the broker while
+        // the form waits for a person.
+        setStatus(false, credentials ? 'sign-in refused' : 'sign-in required');
+        postMessage({ type: 'auth', state: credentials ? 'refused' : 'required' });
         return;
       }
-      if (topic === cfg.metrics || topic.lastIndexOf(metricsPrefix, 0) === 0) {
-        if (msg && typeof msg === 'object') model.metricsMessage(msg, now, topic);
-      } else if (topic === cfg.analytics) {
-        model.layout = msg; // the retained layout: handlers, params, rules
-      } else if (topic.lastIndexOf(analyticsPrefix, 0) === 0) {
-        model.analytics(msg, now);
-      } else if (topic.lastIndexOf(rejectedPrefix, 0) === 0) {
-        model.reject(msg, topic, now);
-      }
-    });
+      setStatus(false, 'error: ' + e.message);
+    }));
+    c.on('message', mine(function (topic, payload) {
+      if (heard++ === 0 && !status.connected) setStatus(true, 'connected to ' + cfg.broker + who);
+      onMessage(topic, payload);
+    }));
+  }
+
+  function start(c) {
+    cfg = c;
+    credentials = c.credentials || null;
+    delete cfg.credentials;
+    connect();
     setInterval(function () { postMessage(snapshot()); }, cfg.redrawMs);
   }
 
   onmessage = function (e) {
     if (e.data.type === 'start') start(e.data.config);
     if (e.data.type === 'select') selected = e.data.ids;
+    if (e.data.type === 'credentials') {
+      credentials = e.data.credentials;
+      connect();
+    }
   };
 })();

@@ -4,8 +4,15 @@ publishing, a collector sending an invalid message now and then, and Debian's ch
 headless by playwright-core (dashboard/test/browser_check.js). The page must connect, draw
 every chart, and list the injected reject with its reason. The screenshot is kept in
 build/test-artifacts/dashboard.png.
+
+The second test runs the same page against a broker that requires a password (allow_anonymous
+false, a password file, the read-only dashboard user of config/dashboard.acl): the page asks,
+refuses a wrong password, shows the data once signed in, never puts the password in the URL, a
+request, localStorage or a cookie, signs in again on reload from the tab's session, forgets on
+sign-out, and tells a user who may not read the outputs so. The dashboard user cannot publish.
 """
 import json
+import os
 import subprocess
 import threading
 
@@ -17,48 +24,69 @@ WWW = ROOT / "dashboard" / "www"
 ARTIFACTS = BUILD / "test-artifacts"
 
 
-def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path):
-    assert (WWW / "vendor" / "mqtt.min.js").exists(), "run scripts/build-dashboard.sh first"
+BAD = ('{"cnc_id":"PRESS-0002","part_program":"P-1","timestamp":"yesterday",'
+       '"payload":{"mode":"active","temperature":70,"vibration":1}}')
+
+
+def broker_with_dashboard(broker_factory, mariadb, tmp_path, conf=""):
     ws = free_port()
     yaml_text = (SHIPPED.replace("interval_s: 10", "interval_s: 1") +
                  mariadb.mysql_yaml(readings="json") +
                  f"spool: {{dir: \"{tmp_path / 'spool'}\"}}\n")
     b = broker_factory(yaml_text, extra_conf=(f"listener {ws} 127.0.0.1\n"
                                               "protocol websockets\n"
-                                              f"http_dir {WWW}\n"))
+                                              f"http_dir {WWW}\n" + conf))
+    return b, ws
+
+
+def run_browser_check(b, ws, shot, user=None, password=None, signin=None):
+    """cnc-sim and an invalid message every 0.5 s while browser_check.js looks at the page:
+    the JSON line it printed."""
+    env = dict(os.environ)
+    auth = []
+    if user:
+        auth = ["--username", user]
+        env["CNC_SIM_PASSWORD"] = password
+    if signin:
+        env["DASHBOARD_SIGNIN"] = json.dumps(signin)
     sim = subprocess.Popen([str(BUILD / "cnc-sim"), "--port", str(b.port), "--machines", "60",
                             "--rate", "600", "--duration", "60", "--invalid-ratio", "0.01",
-                            "--faults", "0.01", "--seed", "4", "--json"],
+                            "--faults", "0.01", "--seed", "4", "--json", *auth], env=env,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     stop = threading.Event()
 
     def inject():
-        pub = RawPublisher(b.port, "dashboard-test", protocol=5)
-        bad = ('{"cnc_id":"PRESS-0002","part_program":"P-1","timestamp":"yesterday",'
-               '"payload":{"mode":"active","temperature":70,"vibration":1}}')
+        pub = RawPublisher(b.port, "dashboard-test", protocol=5, username=user, password=password)
         while not stop.is_set():
-            assert pub.publish("cnc/PRESS-0002/data", bad, qos=1) == 0x87
+            assert pub.publish("cnc/PRESS-0002/data", BAD, qos=1) == 0x87
             stop.wait(0.5)
         pub.close()
 
     injector = threading.Thread(target=inject, daemon=True)
     injector.start()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    shot = ARTIFACTS / "dashboard.png"
     try:
         r = subprocess.run(["node", str(ROOT / "dashboard" / "test" / "browser_check.js"),
                             f"http://127.0.0.1:{ws}/index.html", str(shot), "bad_timestamp",
-                            "dashboard-test"],
-                           capture_output=True, text=True, timeout=120)
+                            "dashboard-test"], env=env,
+                           capture_output=True, text=True, timeout=180)
     finally:
         stop.set()
         injector.join(timeout=5)
         sim.terminate()
-        sim.wait(timeout=10)
+        _, sim_err = sim.communicate(timeout=10)
     assert shot.exists()
     lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
-    assert r.returncode == 0 and lines, f"rc {r.returncode}\n{r.stdout}\n{r.stderr}"
+    assert lines, f"rc {r.returncode}\n{r.stdout}\n{r.stderr}\ncnc-sim: {sim_err}"
     seen = json.loads(lines[-1])
+    assert r.returncode == 0, f"{json.dumps(seen, indent=1)}\n{r.stderr}\ncnc-sim: {sim_err}"
+    return seen
+
+
+def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path):
+    assert (WWW / "vendor" / "mqtt.min.js").exists(), "run scripts/build-dashboard.sh first"
+    b, ws = broker_with_dashboard(broker_factory, mariadb, tmp_path)
+    seen = run_browser_check(b, ws, ARTIFACTS / "dashboard.png")
     assert seen["ok"] and seen["connected"] and not seen["pageErrors"]
     assert all(n > 0 for n in seen["drawn"].values()), seen["drawn"]
     assert seen["rejectRow"][1] == "bad_timestamp" and seen["rejectRow"][2] == "timestamp"
@@ -73,3 +101,45 @@ def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path
     assert st["dead"] == "0" and st["deadClass"] == "dead none", st
     machines, evicted = st["rules"].split(" / ")
     assert int(machines.replace(",", "")) > 0 and evicted == "0", st
+
+
+def test_dashboard_signs_in_to_a_password_broker(broker_factory, mariadb, tmp_path):
+    assert (WWW / "vendor" / "mqtt.min.js").exists(), "run scripts/build-dashboard.sh first"
+    passwords = tmp_path / "passwords"
+    users = {"collector": "collector-pw", "dashboard": "screen-pw-7", "visitor": "visitor-pw"}
+    for i, (user, pw) in enumerate(users.items()):
+        subprocess.run(["mosquitto_passwd", *(["-c"] if i == 0 else []), "-b", str(passwords),
+                        user, pw], check=True, capture_output=True, timeout=30)
+    acl = tmp_path / "acl"
+    # The collectors' line, then the shipped dashboard lines as they are; visitor has none.
+    acl.write_text("user collector\ntopic write cnc/+/data\n\n" +
+                   (ROOT / "config" / "dashboard.acl").read_text())
+    b, ws = broker_with_dashboard(broker_factory, mariadb, tmp_path,
+                                  conf=(f"allow_anonymous false\npassword_file {passwords}\n"
+                                        f"acl_file {acl}\n"))
+    seen = run_browser_check(b, ws, ARTIFACTS / "dashboard-signin.png", "collector",
+                             users["collector"],
+                             signin={"username": "dashboard", "password": users["dashboard"],
+                                     "wrong": "not-the-password",
+                                     "visitor": ["visitor", users["visitor"]]})
+    assert seen["ok"] and seen["connected"] and not seen["pageErrors"], seen
+    si = seen["signin"]
+    assert si["leaks"] == [], si
+    assert json.loads(si["stored"]) == {"username": "dashboard", "password": users["dashboard"]}
+    assert si["afterReload"] == "sign out dashboard" and si["storedAfterSignOut"] is None, si
+    # acl_file grants the SUBSCRIBE and delivers nothing: the page says so (dynsec refuses the
+    # SUBSCRIBE itself, which the page names: "may not read cnc/analytics/#, ...").
+    assert "as visitor, but nothing arrived in 5 s: may this user read cnc/analytics/#" in \
+        si["visitor"], si
+    assert seen["rejectRow"][1] == "bad_timestamp", seen
+    # The refused sign-ins were tried once each (mqtt.js does not retry a refused CONNACK):
+    # mosquitto logs each as "Client <unknown> closed", and one for the fixture's port probe.
+    refused = [l for l in b.log_text().splitlines() if "Client <unknown> closed" in l]
+    assert len(refused) <= 4, refused  # anonymous twice (start, sign-out), the wrong password
+
+    # The dashboard user reads and publishes nothing: machine topics and output topics alike.
+    screen = RawPublisher(b.port, "screen-1", username="dashboard", password=users["dashboard"])
+    assert screen.publish("cnc/PRESS-0002/data", BAD) == 0x87
+    assert screen.publish("cnc/analytics/PRESS-0002", "{}") == 0x87
+    assert screen.publish("cnc/ingest/stats", "{}", retain=True) == 0x87
+    screen.close()
