@@ -5,12 +5,13 @@
 // a screenshot either way; prints one JSON line with what it saw; exit 0 only if all passed.
 // Driven by tests/integration/test_dashboard_browser.py, which runs the broker and cnc-sim.
 //
-// With DASHBOARD_SIGNIN='{"username", "password", "wrong", "visitor": [name, password]}' in the
-// environment the broker requires a password, and the check signs in as a person would: the
-// form must appear, a wrong password must be refused, the right one must show the data, and the
+// With DASHBOARD_SIGNIN='{"asks", "username", "password", "wrong", "visitor": [name, password]}'
+// in the environment the broker requires a password (or admits anonymous clients but shows them
+// nothing), and the check signs in as a person would: the form must appear saying `asks`, a
+// wrong password must be refused, the right one must show the data, and the
 // credentials must never reach the URL, a request, localStorage or a cookie; a reload of the tab
 // signs in again from its session, "sign out" forgets, and a user who may not read the output
-// topics is told so. What it saw goes in the JSON line's "signin".
+// topics is told so and offered the form. What it saw goes in the JSON line's "signin".
 'use strict';
 const { chromium } = require('playwright-core');
 
@@ -35,8 +36,9 @@ function formSays(page, want) {
   return until(page, (w) => {
     const box = document.getElementById('signin');
     const why = document.getElementById('signin-why').textContent;
+    // The status line says why as well (not "disconnected", which a late close event wrote).
     const status = document.getElementById('status').textContent;
-    return box && !box.hidden && why.includes(w) && status.startsWith('sign-in') ? why : null;
+    return box && !box.hidden && why.includes(w) && !status.startsWith('disconnected') ? why : null;
   }, want);
 }
 
@@ -78,7 +80,7 @@ async function main() {
     await page.goto(url, { waitUntil: 'load' });
     if (SIGNIN) {
       result.signin = {};
-      result.signin.asked = await formSays(page, 'asks for a user name and password');
+      result.signin.asked = await formSays(page, SIGNIN.asks);
       await signIn(page, SIGNIN.username, SIGNIN.wrong);
       result.signin.refused = await formSays(page, 'refused this user name and password');
       await signIn(page, SIGNIN.username, SIGNIN.password);
@@ -129,15 +131,18 @@ async function main() {
           ? b.textContent : null;
       });
       await page.click('#signout');
-      si.signedOut = await formSays(page, 'asks for a user name and password');
+      si.signedOut = await formSays(page, SIGNIN.asks);
       si.storedAfterSignOut = await page.evaluate(() => sessionStorage.getItem('cnc-ingest.credentials'));
       await signIn(page, SIGNIN.visitor[0], SIGNIN.visitor[1]);
-      si.visitor = await until(page, () => {
+      si.visitor = await until(page, (name) => {
         const t = document.getElementById('status').textContent;
-        return t.includes('may not read') || t.includes('nothing arrived') ? t : null;
-      });
+        return t.includes(' as ' + name + ', but ') &&
+          (t.includes('may not read') || t.includes('nothing arrived')) ? t : null;
+      }, SIGNIN.visitor[0]);
+      si.visitorForm = await formSays(page, SIGNIN.visitor[0] + ' ');
       si.leaks = si.leaks.concat(await leaks(page, requests, SIGNIN.password));
-      ok = !!(si.asked && si.refused && si.afterReload && si.signedOut && si.visitor) &&
+      ok = !!(si.asked && si.refused && si.afterReload && si.signedOut && si.visitor &&
+              si.visitorForm) &&
         si.leaks.length === 0 && si.storedAfterSignOut === null;
     }
   } finally {

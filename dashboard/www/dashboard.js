@@ -357,6 +357,14 @@
       else CncSignin.signedOut();
       return;
     }
+    if (a.state === 'unreadable') {
+      // Let in but shown nothing: anonymously (a broker that admits anonymous clients with no
+      // rights), or as a user without the read role. Signed-in users keep "sign out".
+      CncSignin.ask(a.username ? a.username + ' ' + a.why + ' Sign in as a user who may.'
+        : 'The broker at ' + cfg.broker + ' lets this page in without a user name but ' +
+          a.why + ' Sign in.', sendCredentials);
+      return;
+    }
     CncSignin.signedOut();
     if (a.state === 'refused') CncSignin.forget();
     CncSignin.ask(a.state === 'refused' ? 'The broker refused this user name and password.'

@@ -93,6 +93,12 @@
     var heard = 0; // messages on this connection
     var refused = false; // the broker refused these credentials (or their absence)
     client = c;
+    // In, but shown nothing: the page offers the sign-in (another user, or one at all).
+    var unreadable = function (why) {
+      setStatus(false, 'connected' + who + ', but ' + why);
+      postMessage({ type: 'auth', state: 'unreadable', why: why,
+                    username: credentials && credentials.username });
+    };
     var mine = function (f) { return function () { if (c === client) f.apply(null, arguments); }; };
     // <metrics>/+: each broker's own counters when several are bridged (metrics.per_node).
     var topics = [cfg.analytics + '/#', cfg.rejected + '/#', cfg.metrics, cfg.metrics + '/+'];
@@ -107,13 +113,14 @@
         var codes = (packet && packet.granted) || [];
         var denied = topics.filter(function (t, i) { return (codes[i] & 0x80) !== 0; });
         if (denied.length) {
-          setStatus(false, 'connected' + who + ', but may not read ' + denied.join(', '));
+          unreadable('may not read ' + denied.join(', '));
           return;
         }
         setTimeout(mine(function () {
           if (heard === 0 && c.connected) {
-            setStatus(false, 'connected' + who + ', but nothing arrived in ' + SILENT_MS / 1000 +
-                      ' s: may this user read ' + topics.join(', ') + '?');
+            unreadable('nothing arrived in ' + SILENT_MS / 1000 + ' s: may ' +
+                       (credentials ? 'this user' : 'an anonymous client') + ' read ' +
+                       topics.join(', ') + '?');
           }
         }), SILENT_MS);
       }));

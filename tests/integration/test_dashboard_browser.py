@@ -13,6 +13,7 @@ sign-out, and tells a user who may not read the outputs so. The dashboard user c
 """
 import json
 import os
+import shlex
 import subprocess
 import threading
 
@@ -119,7 +120,8 @@ def test_dashboard_signs_in_to_a_password_broker(broker_factory, mariadb, tmp_pa
                                         f"acl_file {acl}\n"))
     seen = run_browser_check(b, ws, ARTIFACTS / "dashboard-signin.png", "collector",
                              users["collector"],
-                             signin={"username": "dashboard", "password": users["dashboard"],
+                             signin={"asks": "asks for a user name and password",
+                                     "username": "dashboard", "password": users["dashboard"],
                                      "wrong": "not-the-password",
                                      "visitor": ["visitor", users["visitor"]]})
     assert seen["ok"] and seen["connected"] and not seen["pageErrors"], seen
@@ -131,6 +133,7 @@ def test_dashboard_signs_in_to_a_password_broker(broker_factory, mariadb, tmp_pa
     # SUBSCRIBE itself, which the page names: "may not read cnc/analytics/#, ...").
     assert "as visitor, but nothing arrived in 5 s: may this user read cnc/analytics/#" in \
         si["visitor"], si
+    assert si["visitorForm"].endswith("Sign in as a user who may."), si
     assert seen["rejectRow"][1] == "bad_timestamp", seen
     # The refused sign-ins were tried once each (mqtt.js does not retry a refused CONNACK):
     # mosquitto logs each as "Client <unknown> closed", and one for the fixture's port probe.
@@ -142,4 +145,49 @@ def test_dashboard_signs_in_to_a_password_broker(broker_factory, mariadb, tmp_pa
     assert screen.publish("cnc/PRESS-0002/data", BAD) == 0x87
     assert screen.publish("cnc/analytics/PRESS-0002", "{}") == 0x87
     assert screen.publish("cnc/ingest/stats", "{}", retain=True) == 0x87
+    screen.close()
+
+
+def test_dashboard_with_dynsec_roles(broker_factory, mariadb, tmp_path):
+    """The dynsec role of README "Securing the dashboard", made with mosquitto_ctrl as written
+    there, on a broker that admits anonymous clients with no rights: the page is let in, shown
+    nothing, and offers the sign-in; the dashboard user sees the data; a user without the role
+    is told which SUBSCRIBEs dynsec refused."""
+    from test_identity_broker import DYNSEC, ctrl
+    assert (WWW / "vendor" / "mqtt.min.js").exists(), "run scripts/build-dashboard.sh first"
+    dynsec_json = tmp_path / "dynsec.json"
+    subprocess.run(["mosquitto_ctrl", "dynsec", "init", str(dynsec_json), "admin", "admin-pw"],
+                   check=True, capture_output=True, timeout=30)
+    b, ws = broker_with_dashboard(broker_factory, mariadb, tmp_path,
+                                  conf=f"plugin {DYNSEC}\nplugin_opt_config_file {dynsec_json}\n")
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("### Securing the dashboard"):]
+    role = [shlex.split(l, comments=True)[4:] for l in section.splitlines()
+            if l.startswith("mosquitto_ctrl -u admin dynsec ")]
+    assert len(role) == 6, role
+    for args in role:
+        if args[0] == "createClient":
+            args += ["-p", "screen-pw"]
+        ctrl(b.port, *args)
+    ctrl(b.port, "createRole", "collect")
+    ctrl(b.port, "addRoleACL", "collect", "publishClientSend", "cnc/+/data", "allow")
+    for user in ("collector", "visitor"):
+        ctrl(b.port, "createClient", user, "-p", f"{user}-pw")
+    ctrl(b.port, "addClientRole", "collector", "collect")
+    seen = run_browser_check(b, ws, ARTIFACTS / "dashboard-dynsec.png", "collector",
+                             "collector-pw",
+                             signin={"asks": "lets this page in without a user name but may not "
+                                             "read cnc/analytics/#",
+                                     "username": "screen1", "password": "screen-pw",
+                                     "wrong": "not-the-password",
+                                     "visitor": ["visitor", "visitor-pw"]})
+    assert seen["ok"] and seen["connected"] and not seen["pageErrors"], seen
+    si = seen["signin"]
+    assert si["leaks"] == [] and si["afterReload"] == "sign out screen1", si
+    assert si["visitor"].endswith("as visitor, but may not read cnc/analytics/#, cnc/rejected/#, "
+                                  "cnc/ingest/stats, cnc/ingest/stats/+"), si
+    # The dashboard role publishes nothing, on machine and output topics.
+    screen = RawPublisher(b.port, "screen-1", username="screen1", password="screen-pw")
+    assert screen.publish("cnc/PRESS-0002/data", BAD) == 0x87
+    assert screen.publish("cnc/analytics/PRESS-0002", "{}") == 0x87
     screen.close()
