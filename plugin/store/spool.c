@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -406,6 +407,21 @@ struct cnc_spool *cnc_spool_open(const char *dir, uint64_t max_bytes, uint64_t s
         snprintf(err, err_len,
                  "spool.dir: %s: %s (the folder must be writable by the broker's user)", dir,
                  strerror(-rc));
+        cnc_spool_close(s);
+        return NULL;
+    }
+    /* One broker per spool: two appending to the same segments would interleave records and
+       checkpoints. The lock is the open folder's own; the kernel drops it when the process
+       ends, however it ends. */
+    if (flock(s->dir_fd, LOCK_EX | LOCK_NB) != 0) {
+        int e = errno;
+        snprintf(err, err_len,
+                 "spool.dir: %s is in use by another process%s: give each broker its own spool.dir",
+                 dir, e == EWOULDBLOCK ? " (another broker with the same config?)" : "");
+        if (e != EWOULDBLOCK) {
+            size_t n = strlen(err);
+            snprintf(err + n, err_len - n, " (flock: %s)", strerror(e));
+        }
         cnc_spool_close(s);
         return NULL;
     }

@@ -172,6 +172,21 @@ static void checkpoint_in_place_by_turns(void **state)
     assert_non_null(strstr(err, "are damaged"));
 }
 
+/* Two brokers with one spool.dir: the second is refused while the first has it open. */
+static void second_open_refused(void **state)
+{
+    (void)state;
+    struct cnc_spool *s = open_spool("lock", 1 << 20, 4096);
+    char path[300], err[512];
+    snprintf(path, sizeof path, "%s/lock", dir);
+    assert_null(cnc_spool_open(path, 1 << 20, 4096, CNC_FSYNC_NEVER, err, sizeof err));
+    assert_non_null(strstr(err, "is in use by another process (another broker"));
+    assert_non_null(strstr(err, "give each broker its own spool.dir"));
+    cnc_spool_close(s);
+    s = open_spool("lock", 1 << 20, 4096); /* free again once closed */
+    cnc_spool_close(s);
+}
+
 static void rewind_rereads(void **state)
 {
     (void)state;
@@ -345,6 +360,7 @@ int main(void)
         cmocka_unit_test(replay_after_restart),
         cmocka_unit_test(checkpoint_in_place_by_turns),
         cmocka_unit_test(rewind_rereads),
+        cmocka_unit_test(second_open_refused),
         cmocka_unit_test(full_until_committed),
         cmocka_unit_test(damage_is_skipped_and_reported),
         cmocka_unit_test(torn_tail_cut_off),
