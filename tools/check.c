@@ -2,6 +2,8 @@
  * check.c - cnc-ingest-check, the offline config checker and message tester.
  *
  *   cnc-ingest-check CONFIG                      check a config, exit 1 naming key and line
+ *   cnc-ingest-check --connect CONFIG            also try the database as the writer would
+ *                                                (db_probe.c): connection, schema, grants
  *   cnc-ingest-check CONFIG MESSAGES.jsonl|-     also run each line through the pipeline
  *   cnc-ingest-check --keys                      the config key reference
  *   cnc-ingest-check --types [CONFIG]            the handler types (with CONFIG's modules)
@@ -20,24 +22,28 @@
  */
 #include <errno.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include <cjson/cJSON.h>
 
 #include "analytics.h"
 #include "config.h"
+#include "db_probe.h"
 #include "ingest.h"
 #include "registry.h"
 #include "safe_file.h"
+#include "sink_mysql.h"
 #include "json_locate.h"
 #include "json_number.h"
 
 static void usage(void)
 {
-    fprintf(stderr, "usage: cnc-ingest-check [--topic T] [--now MS] [--identity NAME] CONFIG "
-                    "[MESSAGES.jsonl|-]\n"
+    fprintf(stderr, "usage: cnc-ingest-check [--connect] [--topic T] [--now MS] [--identity NAME] "
+                    "CONFIG [MESSAGES.jsonl|-]\n"
                     "       cnc-ingest-check --keys\n"
                     "       cnc-ingest-check --types [CONFIG]\n");
 }
@@ -286,11 +292,34 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
  * tell: the checker may run as another user than the broker, so a sound file it may not read
  * is a warning, and the broker's user (mosquitto) may own the password file.
  */
-static int check_storage_files(const struct cnc_config *cfg, const char *config_path)
+static int check_storage_files(const struct cnc_config *cfg, const char *config_path, bool connect)
 {
     char err[1024];
     if (!cnc_config_has(cfg, "mysql")) {
+        if (connect) {
+            fprintf(stderr,
+                    "%s: --connect: no mysql section, so the plugin would store nothing "
+                    "(uncomment mysql: and fill it in)\n",
+                    config_path);
+            return 1;
+        }
         return 0;
+    }
+    /* A socket path that names nothing: the writer would wait forever for a server there. */
+    const char *sock = cfg->mysql.socket;
+    struct stat st;
+    if (cfg->mysql.n_hosts == 0 && sock[0] != '\0') {
+        if (stat(sock, &st) != 0 && errno != EACCES) {
+            fprintf(stderr,
+                    "%s: mysql.socket: %s: %s (is the database server running on this host? "
+                    "its own config names the path: socket= under [mysqld])\n",
+                    config_path, sock, strerror(errno));
+            return 1;
+        }
+        if (errno != EACCES && !S_ISSOCK(st.st_mode)) {
+            fprintf(stderr, "%s: mysql.socket: %s is not a socket\n", config_path, sock);
+            return 1;
+        }
     }
     const char *tls_files[] = {cfg->mysql.tls_ca, cfg->mysql.tls_cert, cfg->mysql.tls_key};
     static const char *const tls_keys[] = {"mysql.tls_ca", "mysql.tls_cert", "mysql.tls_key"};
@@ -310,11 +339,17 @@ static int check_storage_files(const struct cnc_config *cfg, const char *config_
         fprintf(stderr, "%s: warning: %s (this user may not read it: the broker's user must)\n",
                 config_path, err);
     }
+    int rc = 0;
+    if (connect) {
+        cnc_mysql_library_init();
+        rc = cnc_db_probe(&cfg->mysql, password, stderr);
+        cnc_mysql_library_end();
+    }
     if (password != NULL) {
         memset(password, 0, strlen(password));
         free(password);
     }
-    return 0;
+    return rc;
 }
 
 int main(int argc, char **argv)
@@ -325,14 +360,20 @@ int main(int argc, char **argv)
     const char *pos[2] = {NULL, NULL};
     int npos = 0;
     int want_types = 0;
+    bool want_connect = false;
     char err[1024];
 
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--keys") == 0) {
-            cnc_config_print_keys(stdout);
+            cnc_config_print_keys(stdout, false);
+            return 0;
+        } else if (strcmp(argv[i], "--keys-roff") == 0) { /* for cnc_ingest.yaml(5) */
+            cnc_config_print_keys(stdout, true);
             return 0;
         } else if (strcmp(argv[i], "--types") == 0) {
             want_types = 1;
+        } else if (strcmp(argv[i], "--connect") == 0) {
+            want_connect = true;
         } else if (strcmp(argv[i], "--topic") == 0 && i + 1 < argc) {
             topic = argv[++i];
         } else if (strcmp(argv[i], "--identity") == 0 && i + 1 < argc) {
@@ -368,7 +409,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "%s\n", err);
         return 1;
     }
-    if (check_storage_files(cfg, pos[0]) != 0) {
+    if (check_storage_files(cfg, pos[0], want_connect) != 0) {
         cnc_config_destroy(cfg);
         return 1;
     }

@@ -1528,26 +1528,60 @@ bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_con
     return true;
 }
 
-void cnc_config_print_keys(FILE *out)
+/* Text for a roff line: backslashes doubled as \e, a leading dot or quote made literal. */
+static void roff_text(FILE *out, const char *s)
+{
+    if (*s == '.' || *s == '\'') {
+        fputs("\\&", out);
+    }
+    for (; *s; s++) {
+        if (*s == '\\') {
+            fputs("\\e", out);
+        } else if (*s == '-') {
+            fputs("\\-", out);
+        } else {
+            fputc(*s, out);
+        }
+    }
+}
+
+static void print_key(FILE *out, bool roff, const char *key, const char *type, const char *dflt,
+                      const char *help)
+{
+    if (!roff) {
+        fprintf(out, "  %-20s %-14s default %-28s %s\n", key, type, dflt, help);
+        return;
+    }
+    fputs(".TP\n.B ", out);
+    roff_text(out, key);
+    fputs("\n(", out);
+    roff_text(out, type);
+    fputs("; default ", out);
+    roff_text(out, dflt);
+    fputs(")\n", out);
+    roff_text(out, help);
+    fputc('\n', out);
+}
+
+void cnc_config_print_keys(FILE *out, bool roff)
 {
     static const char *const type_names[] = {"string",  "integer",        "size",
                                              "boolean", "choice",         "topic filters",
                                              "topic",   "host:port list", "names"};
     for (size_t s = 0; s < N_SECTIONS; s++) {
         const struct cfg_section *sec = &sections[s];
-        fprintf(out, "%s:\n", sec->name);
+        fprintf(out, roff ? ".SS %s\n" : "%s:\n", sec->name);
         for (size_t i = 0; i < sec->n_keys; i++) {
             const struct cfg_key *k = &sec->keys[i];
-            fprintf(out, "  %-20s %-14s default %-28s %s\n", k->key, type_names[k->type],
-                    k->dflt[0] ? k->dflt : "\"\"", k->help);
+            print_key(out, roff, k->key, type_names[k->type], k->dflt[0] ? k->dflt : "\"\"",
+                      k->help);
         }
     }
-    fprintf(out,
-            "identity: (optional; without it any client may publish any cnc_id)\n"
-            "  %-20s %-14s default %-28s %s\n"
-            "  %-20s %-14s default %-28s %s\n",
-            "by", "choice", "(required)",
-            "username (with use_identity_as_username: the certificate's CN) or client_id",
-            "publishers", "list", "(required)",
-            "[{match: IDENTITY or glob, cnc_ids: [pattern, ...]}]; %u user name, %c client id");
+    fputs(roff ? ".SS identity\nOptional; without it any client may publish any cnc_id.\n"
+               : "identity: (optional; without it any client may publish any cnc_id)\n",
+          out);
+    print_key(out, roff, "by", "choice", "(required)",
+              "username (with use_identity_as_username: the certificate's CN) or client_id");
+    print_key(out, roff, "publishers", "list", "(required)",
+              "[{match: IDENTITY or glob, cnc_ids: [pattern, ...]}]; %u user name, %c client id");
 }

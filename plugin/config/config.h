@@ -201,6 +201,6 @@ bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_con
 bool cnc_config_host_port(const char *item, char *host, size_t host_len, unsigned *port);
 
 /* Writes the key reference (every section, key, type, default, meaning). */
-void cnc_config_print_keys(FILE *out);
+void cnc_config_print_keys(FILE *out, bool roff); /* roff: as a man page's sections */
 
 #endif

@@ -463,8 +463,10 @@ static int choose_insert(struct cnc_mysql *db, const struct target *t, char *err
     return 0;
 }
 
-static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
-                      enum cnc_db_cause *cause)
+/* A connection to t with the writer's options (timeouts, packet size, charset, TLS), nothing
+   run on it yet: db->conn, or CNC_EIO / CNC_ENOMEM with err and *cause. */
+static int open_target(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
+                       enum cnc_db_cause *cause)
 {
     cnc_mysql_disconnect(db);
     *cause = CNC_DB_OK;
@@ -498,6 +500,16 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
         cnc_mysql_disconnect(db);
         return CNC_EIO;
     }
+    return 0;
+}
+
+static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, size_t err_len,
+                      enum cnc_db_cause *cause)
+{
+    int rc = open_target(db, t, err, err_len, cause);
+    if (rc != 0) {
+        return rc;
+    }
     /* Warnings listed in full (SHOW WARNINGS keeps 64 by default): see check_ignored. */
     err[0] = '\0';
     if (mysql_query(db->conn, "SET time_zone = '+00:00', max_error_count = 65535") != 0 ||
@@ -517,6 +529,27 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
         return CNC_EIO;
     }
     return 0;
+}
+
+size_t cnc_mysql_server_count(const struct cnc_mysql *db)
+{
+    return db->n_targets;
+}
+
+const char *cnc_mysql_server_label(const struct cnc_mysql *db, size_t i)
+{
+    return db->targets[i].label;
+}
+
+struct st_mysql *cnc_mysql_open_server(struct cnc_mysql *db, size_t i, char *err, size_t err_len)
+{
+    enum cnc_db_cause cause;
+    if (open_target(db, &db->targets[i], err, err_len, &cause) != 0) {
+        return NULL;
+    }
+    MYSQL *conn = db->conn;
+    db->conn = NULL; /* the caller's now */
+    return conn;
 }
 
 int cnc_mysql_connect(struct cnc_mysql *db, char *err, size_t err_len, enum cnc_db_cause *cause)

@@ -57,6 +57,13 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
 
 int cnc_mysql_connected(const struct cnc_mysql *db);
 
+/* For cnc-ingest-check --connect (db_probe.c): the configured servers (one, or mysql.hosts),
+   each one's label, and a connection to server i opened as the writer opens one (its timeouts,
+   charset and TLS) with nothing run on it: the caller's to mysql_close. NULL with err. */
+size_t cnc_mysql_server_count(const struct cnc_mysql *db);
+const char *cnc_mysql_server_label(const struct cnc_mysql *db, size_t i);
+struct st_mysql *cnc_mysql_open_server(struct cnc_mysql *db, size_t i, char *err, size_t err_len);
+
 /*
  * The server last connected to ("db1:3306", a socket path; "" before the first connection) and
  * how often the writer has moved to another one. Any thread (atomics and immutable labels).

@@ -4,7 +4,7 @@ configs: one JSON verdict per message line, the key and line on error.
 import json
 import subprocess
 
-from conftest import BUILD, ROOT, SAMPLES
+from conftest import BUILD, ROOT, SAMPLES, free_port
 
 CHECK = BUILD / "cnc-ingest-check"
 SHIPPED = ROOT / "config" / "cnc_ingest.yaml"
@@ -108,3 +108,98 @@ def test_identity_table_tried_offline(tmp_path):
     r = run(cfg)
     assert r.returncode == 1
     assert "id.yaml:6: identity.publishers[1].cnc_ids[0]: \"LINE3/*\": '/' is no character" in r.stderr
+
+
+# ---- --connect: the database as the writer would find it (a private MariaDB) ----
+
+def connect_yaml(tmp_path, mariadb, user, password, create_schema, database="cnc", hosts=None):
+    pw = tmp_path / f"{user}.password"
+    pw.write_text(password + "\n")
+    pw.chmod(0o600)
+    where = (f"hosts: [{', '.join(hosts)}]" if hosts
+             else f"socket: \"{mariadb.socket}\"")
+    cfg = tmp_path / f"{user}-{create_schema}.yaml"
+    cfg.write_text(SHIPPED.read_text() +
+                   f"mysql: {{{where}, user: {user}, password_file: \"{pw}\", "
+                   f"database: {database}, create_schema: {str(create_schema).lower()}}}\n")
+    return cfg
+
+
+def connect_lines(cfg):
+    r = run("--connect", cfg)
+    return r.returncode, [l for l in r.stderr.splitlines() if l.startswith("connect: ")], r.stderr
+
+
+def test_connect_reports_what_the_database_lacks(tmp_path, mariadb):
+    mariadb.root("CREATE USER 'least'@'localhost' IDENTIFIED BY 'least-pw'")
+    mariadb.root("GRANT SELECT, INSERT ON cnc.* TO 'least'@'localhost'")
+    # No schema yet, SELECT and INSERT only: create_schema false has nothing to write into...
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "least", "least-pw", False))
+    assert rc == 1, err
+    assert any(f"{mariadb.socket}: connected as least to " in l for l in lines), lines
+    assert any("schema: none in `cnc`, and create_schema is false: apply sql/schema.sql" in l
+               for l in lines), lines
+    # ... and create_schema true lacks the grants to make it.
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "least", "least-pw", True))
+    assert rc == 1, err
+    assert "connect: grants: least lacks CREATE, ALTER, DROP, CREATE VIEW on `cnc` " \
+           "(create_schema: true needs" in err, lines
+    # The schema made by an administrator (here: the plugin's own, through a full user):
+    # least then has all a create_schema: false writer needs, proven by a writer session.
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "cnc", "cnc-test-password", True))
+    assert rc == 0 and "schema: none yet in `cnc`; create_schema: true makes it at start" in err, err
+    make = subprocess.run(["mariadb", "--no-defaults", "-S", mariadb.socket, "-u", "root", "cnc"],
+                          stdin=open(ROOT / "sql" / "schema.sql"), capture_output=True, text=True)
+    assert make.returncode == 0, make.stderr
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "least", "least-pw", False))
+    assert rc == 0, err
+    assert any(l.startswith("connect: schema: version ") and l.endswith("(current)")
+               for l in lines), lines
+    assert "connect: writer session: ok" in err and "least has what the writer needs" in err, err
+    # A schema older than the plugin's, create_schema false: which migrations to apply.
+    mariadb.root("DELETE FROM cnc.cnc_schema_version WHERE version > 1")
+    mariadb.root("ALTER TABLE cnc.cnc_message DROP COLUMN ingest_node")
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "least", "least-pw", False))
+    assert rc == 1 and "schema: version 1, this plugin needs 2: apply sql/migrations/ above 0001" \
+        in err, err
+    assert "writer session: FAILED: mysql: preparing the insert into cnc_message: Unknown " \
+           "column 'ingest_node'" in err, err
+    # Grants via a role (SHOW GRANTS lists the enabled role's), INSERT revoked: named.
+    mariadb.root("CREATE ROLE reader")
+    mariadb.root("GRANT SELECT ON cnc.* TO reader")
+    mariadb.root("CREATE USER 'ro'@'localhost' IDENTIFIED BY 'ro-pw'")
+    mariadb.root("GRANT reader TO 'ro'@'localhost'")
+    mariadb.root("SET DEFAULT ROLE reader FOR 'ro'@'localhost'")
+    mariadb.root("INSERT INTO cnc.cnc_schema_version VALUES (2, UTC_TIMESTAMP(3))")
+    mariadb.root("ALTER TABLE cnc.cnc_message ADD COLUMN ingest_node VARCHAR(64) NULL")
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "ro", "ro-pw", False))
+    assert rc == 1 and "connect: grants: ro lacks INSERT on `cnc`" in err, err
+    assert "writer session: FAILED" in err and "INSERT command denied" in err, err
+
+
+def test_connect_names_each_server_and_a_wrong_password(tmp_path, mariadb):
+    dead = f"127.0.0.1:{free_port()}"
+    live = f"127.0.0.1:{mariadb.port}"
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "cnc", "cnc-test-password",
+                                                True, hosts=[dead, live]))
+    assert rc == 1, err  # one server of the cluster does not answer: a lack, named
+    assert any(l.startswith(f"connect: {dead}: FAILED: mysql: connect to {dead}: ") for l in lines)
+    assert any(l.startswith(f"connect: {live}: connected as cnc to ") for l in lines), lines
+    rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "cnc", "wrong", True))
+    assert rc == 1 and "Access denied for user 'cnc'@'localhost'" in err, err
+    assert "no server answered" in err
+    # No mysql section at all: --connect says the plugin would store nothing.
+    r = run("--connect", SHIPPED)
+    assert r.returncode == 1 and "no mysql section, so the plugin would store nothing" in r.stderr
+
+
+def test_socket_that_names_nothing_is_an_error(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text(SHIPPED.read_text() + "mysql: {socket: /nonexistent/mysqld.sock}\n")
+    r = run(cfg)
+    assert r.returncode == 1
+    assert "mysql.socket: /nonexistent/mysqld.sock: No such file or directory (is the database " \
+           "server running on this host?" in r.stderr
+    cfg.write_text(SHIPPED.read_text() + f"mysql: {{socket: \"{cfg}\"}}\n")
+    r = run(cfg)
+    assert r.returncode == 1 and f"mysql.socket: {cfg} is not a socket" in r.stderr
