@@ -14,54 +14,12 @@
 // topics is told so and offered the form. What it saw goes in the JSON line's "signin".
 'use strict';
 const { chromium } = require('playwright-core');
+const signin = require('./signin_flow.js');
 
 const [url, screenshot, expectReason, expectClient] = process.argv.slice(2);
 const TIMEOUT_MS = Number(process.env.DASHBOARD_TIMEOUT_MS || 20000);
 const CHARTS = ['efficiency', 'modes', 'scatter', 'modeEfficiency', 'rate', 'reasons'];
 const SIGNIN = process.env.DASHBOARD_SIGNIN ? JSON.parse(process.env.DASHBOARD_SIGNIN) : null;
-
-// Polls fn in the page until it returns something truthy; that value, or null at the timeout.
-async function until(page, fn, arg) {
-  const deadline = Date.now() + TIMEOUT_MS;
-  while (Date.now() < deadline) {
-    const v = await page.evaluate(fn, arg);
-    if (v) return v;
-    await page.waitForTimeout(200);
-  }
-  return null;
-}
-
-// The sign-in form's reason text once it is shown and says `want`; null if it never does.
-function formSays(page, want) {
-  return until(page, (w) => {
-    const box = document.getElementById('signin');
-    const why = document.getElementById('signin-why').textContent;
-    // The status line says why as well (not "disconnected", which a late close event wrote).
-    const status = document.getElementById('status').textContent;
-    return box && !box.hidden && why.includes(w) && !status.startsWith('disconnected') ? why : null;
-  }, want);
-}
-
-async function signIn(page, username, password) {
-  await page.fill('#signin-user', username);
-  await page.fill('#signin-password', password);
-  await page.click('#signin-form button[type=submit]');
-}
-
-// What the browser keeps or sent that could hold the secret.
-async function leaks(page, requests, secret) {
-  const kept = await page.evaluate(() => ({
-    url: location.href, cookie: document.cookie, local: JSON.stringify(localStorage),
-    history: history.length, resources: performance.getEntriesByType('resource').map((r) => r.name),
-  }));
-  const found = [];
-  if (page.url().includes(secret) || kept.url.includes(secret)) found.push('url');
-  if (kept.cookie.includes(secret)) found.push('cookie');
-  if (kept.local.includes(secret)) found.push('localStorage');
-  if (kept.resources.some((r) => r.includes(secret))) found.push('resource');
-  if (requests.some((r) => r.includes(secret))) found.push('request');
-  return found;
-}
 
 async function main() {
   const browser = await chromium.launch({
@@ -74,16 +32,17 @@ async function main() {
   try {
     const page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
     page.on('pageerror', (e) => result.pageErrors.push(String(e)));
-    page.on('console', (m) => { if (m.type() === 'error') result.pageErrors.push(m.text()); });
-    const requests = [];
-    page.on('request', (r) => requests.push(r.url() + ' ' + (r.postData() || '')));
+    const seen = { requests: [], console: [] };
+    page.on('console', (m) => {
+      seen.console.push(m.text());
+      if (m.type() === 'error') result.pageErrors.push(m.text());
+    });
+    page.on('request', (r) => seen.requests.push(r.url() + ' ' + (r.postData() || '')));
     await page.goto(url, { waitUntil: 'load' });
+    seen.history = await page.evaluate(() => history.length);
     if (SIGNIN) {
       result.signin = {};
-      result.signin.asked = await formSays(page, SIGNIN.asks);
-      await signIn(page, SIGNIN.username, SIGNIN.wrong);
-      result.signin.refused = await formSays(page, 'refused this user name and password');
-      await signIn(page, SIGNIN.username, SIGNIN.password);
+      await signin.beforeData(page, TIMEOUT_MS, SIGNIN, result.signin);
     }
     const deadline = Date.now() + TIMEOUT_MS;
     while (Date.now() < deadline) {
@@ -120,30 +79,8 @@ async function main() {
     await page.screenshot({ path: screenshot, fullPage: true });
     result.missing = result.drawn ? CHARTS.filter((c) => !(result.drawn[c] > 0)) : CHARTS;
     if (SIGNIN && ok) {
-      const si = result.signin;
-      si.leaks = await leaks(page, requests, SIGNIN.password);
-      si.stored = await page.evaluate(() => sessionStorage.getItem('cnc-ingest.credentials'));
-      await page.reload({ waitUntil: 'load' });
-      si.afterReload = await until(page, () => {
-        const d = window.cncDashboard;
-        const b = document.getElementById('signout');
-        return d && d.connected() && document.getElementById('signin').hidden && !b.hidden
-          ? b.textContent : null;
-      });
-      await page.click('#signout');
-      si.signedOut = await formSays(page, SIGNIN.asks);
-      si.storedAfterSignOut = await page.evaluate(() => sessionStorage.getItem('cnc-ingest.credentials'));
-      await signIn(page, SIGNIN.visitor[0], SIGNIN.visitor[1]);
-      si.visitor = await until(page, (name) => {
-        const t = document.getElementById('status').textContent;
-        return t.includes(' as ' + name + ', but ') &&
-          (t.includes('may not read') || t.includes('nothing arrived')) ? t : null;
-      }, SIGNIN.visitor[0]);
-      si.visitorForm = await formSays(page, SIGNIN.visitor[0] + ' ');
-      si.leaks = si.leaks.concat(await leaks(page, requests, SIGNIN.password));
-      ok = !!(si.asked && si.refused && si.afterReload && si.signedOut && si.visitor &&
-              si.visitorForm) &&
-        si.leaks.length === 0 && si.storedAfterSignOut === null;
+      await signin.afterData(page, TIMEOUT_MS, SIGNIN, result.signin, url, seen);
+      ok = signin.ok(result.signin);
     }
   } finally {
     await browser.close();

@@ -118,3 +118,36 @@ test('bounded: 5,000 machines, a day of seconds, 10,000 rejects', () => {
   assert.strictEqual(m.rejects.toArray().length, CncModel.MAX_REJECTS);
   assert.strictEqual(m.rejects.last().t, 9999);
 });
+
+test('what a broker publishes in the wrong shape is dropped, never thrown on', () => {
+  const m = new CncModel.Model();
+  const junk = [null, 0, 'x', [], true, {}, { cnc_id: 7 }, { cnc_id: '' },
+                { cnc_id: 'P1', mode: {}, values: [], anomalies: [null], efficiency_score: 'high' },
+                { cnc_id: 'P2', mode: 'hasOwnProperty', efficiency_score: 50, anomalies: 'many' },
+                { cnc_id: 'P3', values: { temperature: 70, vibration: 1 }, anomalies: [null, 1] }];
+  for (const a of junk) m.analytics(a, 1000);
+  for (const r of [null, 1, 'x', [], { reason: {}, field: [1], detail: 5, client_id: null }]) {
+    m.reject(r, 'cnc/rejected/c', 1000);
+  }
+  for (const s of [null, 'x', [], { at: 5, received: 'many', accepted: null }]) {
+    m.metricsMessage(s, 1000, 'cnc/ingest/stats');
+  }
+  const layouts = [null, 'x', [], { handlers: null }, { handlers: { a: null } }, { rules: {} },
+                   { handlers: { a: { type: 'sensor_efficiency', params: { temperature: { critical: 'x' } },
+                                      rules: {} } } },
+                   { handlers: { a: { rules: [null, { variable: 'temperature', outside: 'x' }] } } }];
+  for (const l of layouts) {
+    m.setLayout(l);
+    assert.deepStrictEqual(m.thresholds(), { temperature: [], vibration: [] });
+  }
+  assert.strictEqual(m.analyticsSeen, 3); // P1, P2 and P3: the ones with a cnc_id
+  assert.strictEqual(m.rejectsSeen, 1);
+  assert.deepStrictEqual(m.rejects.last(), { t: 1000, reason: '', field: '', detail: '', client: '',
+                                             topic: 'cnc/rejected/c' });
+  assert.deepStrictEqual(m.modeCounts(), { active: 0, idle: 0, maintenance: 0, offline: 0 });
+  assert.deepStrictEqual(m.modeEfficiency(2000), [null, null, null, null]);
+  const p3 = m.anomalies.last();
+  assert.strictEqual(p3.id, 'P3');
+  assert.strictEqual(p3.rule, '');
+  assert.strictEqual(m.metrics.received, 0);
+});

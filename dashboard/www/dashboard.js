@@ -189,7 +189,9 @@
     lagExpected = t + 100;
   }, 100);
 
+  var snapshots = 0;
   function redraw(snap) {
+    snapshots++;
     var t0 = performance.now();
     latest = snap;
     setStatus(snap.status);
@@ -329,9 +331,26 @@
     if (worker) worker.postMessage({ type: 'select', ids: ids });
   });
 
+  // The broker's address: ws: or wss:, and never with credentials in it (mqtt.js would use
+  // them over the sign-in, and the page would show them).
+  function brokerProblem(b) {
+    try {
+      var u = new URL(b);
+      if (u.protocol !== 'ws:' && u.protocol !== 'wss:') return 'is not ws:// or wss://';
+      if (u.username || u.password) return 'may not carry a user name or password: sign in instead';
+      return null;
+    } catch (e) {
+      return 'is not an address';
+    }
+  }
+
   // The worker is one Blob of mqtt.js, the model and feed.js, fetched from this page's folder.
   var worker = null;
-  Promise.all(['vendor/mqtt.min.js', 'model.js', 'feed.js'].map(function (f) {
+  var problem = brokerProblem(cfg.broker);
+  if (problem) {
+    cfg.broker = '(refused)';
+    setStatus({ connected: false, text: 'the broker parameter ' + problem });
+  } else Promise.all(['vendor/mqtt.min.js', 'model.js', 'feed.js'].map(function (f) {
     return fetch(f).then(function (r) {
       if (!r.ok) throw new Error(f + ': HTTP ' + r.status);
       return r.text();
@@ -345,16 +364,28 @@
       else if (e.data.type === 'auth') onAuth(e.data);
     };
     worker.onerror = function (e) { setStatus({ connected: false, text: 'feed error: ' + e.message }); };
-    worker.postMessage({ type: 'start', config: Object.assign({ credentials: CncSignin.saved() }, cfg) });
+    pending = CncSignin.saved(cfg.broker);
+    worker.postMessage({ type: 'start', config: Object.assign({ credentials: pending, seq: seq }, cfg) });
   }).catch(function (e) { setStatus({ connected: false, text: 'cannot start: ' + e.message }); });
 
-  // The broker asked who we are, refused who we said, or took us in.
-  function sendCredentials(c) { worker.postMessage({ type: 'credentials', credentials: c }); }
+  // The broker asked who we are, refused who we said, or took us in. Each sign-in has a number;
+  // what the worker says about an earlier one is stale and ignored.
+  var seq = 0;
+  var pending = null; // the credentials in use, saved once the broker accepts them
+  function sendCredentials(c) {
+    pending = c;
+    worker.postMessage({ type: 'credentials', credentials: c, seq: ++seq });
+  }
   function onAuth(a) {
-    if (a.state === 'accepted') {
+    if (a.seq !== seq) return;
+    if (a.state === 'accepted' || a.state === 'reading') {
       CncSignin.hide();
-      if (a.username) CncSignin.signedIn(a.username, function () { sendCredentials(null); });
-      else CncSignin.signedOut();
+      if (a.username && pending) {
+        CncSignin.save(cfg.broker, pending);
+        CncSignin.signedIn(a.username, function () { sendCredentials(null); }); // forgets too
+      } else {
+        CncSignin.signedOut();
+      }
       return;
     }
     if (a.state === 'unreadable') {
@@ -366,8 +397,9 @@
       return;
     }
     CncSignin.signedOut();
-    if (a.state === 'refused') CncSignin.forget();
+    CncSignin.forget();
     CncSignin.ask(a.state === 'refused' ? 'The broker refused this user name and password.'
+      : a.state === 'rejected' ? 'The broker refused the connection (' + a.why + ').'
       : 'The broker at ' + cfg.broker + ' asks for a user name and password.', sendCredentials);
   }
 
@@ -376,6 +408,8 @@
     config: cfg,
     drawn: function () { return Object.assign({}, drawn); },
     connected: function () { return status.connected; },
+    connections: function () { return latest ? latest.connections : null; },
+    snapshots: function () { return snapshots; },
     perf: function () {
       return { redrawMs: perf.redraws.toArray(), lagMs: perf.lag.toArray(),
                analytics: latest ? latest.analyticsSeen : 0,

@@ -73,17 +73,25 @@ var CncModel = (function () {
     return m;
   };
 
+  // What a broker publishes is data, never trusted to have the shape the plugin gives it: a
+  // bridge, forged_output: allow or another topic prefix can deliver anything. Each entry point
+  // takes what has the expected type and drops the rest, so no message can stop the page.
+  function isObj(x) { return x !== null && typeof x === 'object' && !Array.isArray(x); }
+  function str(x) { return typeof x === 'string' ? x : ''; }
+  function num(x) { return typeof x === 'number' && isFinite(x) ? x : null; }
+
   // One analytics message (DESIGN.md "Published topics", plus "values").
   Model.prototype.analytics = function (a, nowMs) {
+    if (!isObj(a) || typeof a.cnc_id !== 'string' || !a.cnc_id) return;
     this.analyticsSeen++;
     var m = this.machine(a.cnc_id);
-    m.handler = a.handler;
-    if (a.mode) m.mode = a.mode;
-    var v = a.values || {};
+    m.handler = str(a.handler);
+    if (typeof a.mode === 'string' && a.mode) m.mode = a.mode;
+    var v = isObj(a.values) ? a.values : {};
     if (typeof v.temperature === 'number') m.temperature = v.temperature;
     if (typeof v.vibration === 'number') m.vibration = v.vibration;
     var sec = Math.floor(nowMs / 1000);
-    if (typeof a.efficiency_score === 'number') {
+    if (num(a.efficiency_score) !== null) {
       if (m.sec !== sec) {
         if (m.count) m.history.push({ x: m.sec * 1000, y: m.sum / m.count });
         m.sec = sec;
@@ -92,27 +100,33 @@ var CncModel = (function () {
       }
       m.sum += a.efficiency_score;
       m.count++;
-      if (a.mode) {
+      if (typeof a.mode === 'string' && a.mode) {
         var b = this.modeBuckets.last();
         if (!b || b.sec !== sec) {
-          b = { sec: sec, sum: {}, count: {} };
+          b = { sec: sec, sum: Object.create(null), count: Object.create(null) };
           this.modeBuckets.push(b);
         }
         b.sum[a.mode] = (b.sum[a.mode] || 0) + a.efficiency_score;
         b.count[a.mode] = (b.count[a.mode] || 0) + 1;
       }
     }
-    m.anomalous = !!(a.anomalies && a.anomalies.length);
+    m.anomalous = Array.isArray(a.anomalies) && a.anomalies.length > 0;
     if (m.anomalous && m.temperature !== null && m.vibration !== null) {
       this.anomalies.push({ x: m.temperature, y: m.vibration, id: m.id, t: nowMs,
-                            rule: a.anomalies[0].rule });
+                            rule: isObj(a.anomalies[0]) ? str(a.anomalies[0].rule) : '' });
     }
   };
 
   Model.prototype.reject = function (r, topic, nowMs) {
+    if (!isObj(r)) return;
     this.rejectsSeen++;
-    this.rejects.push({ t: nowMs, reason: r.reason, field: r.field, detail: r.detail,
-                        client: r.client_id, topic: r.topic || topic });
+    this.rejects.push({ t: nowMs, reason: str(r.reason), field: str(r.field), detail: str(r.detail),
+                        client: str(r.client_id), topic: str(r.topic) || str(topic) });
+  };
+
+  // The retained layout (handlers, params, rules): kept only when it is an object.
+  Model.prototype.setLayout = function (l) {
+    this.layout = isObj(l) ? l : null;
   };
 
   // Rates come from the difference of two counter snapshots over the broker's own clock
@@ -120,7 +134,11 @@ var CncModel = (function () {
   // (its "node", or the topic it came on) is followed on its own; the plant's rate is the sum of
   // every node's last rate, its counters the sum of their counters.
   Model.prototype.metricsMessage = function (s, nowMs, topic) {
-    var at = Date.parse(s.at);
+    if (!isObj(s)) return;
+    ['received', 'accepted', 'rejected'].forEach(function (k) {
+      if (num(s[k]) === null) s[k] = 0;
+    });
+    var at = Date.parse(str(s.at));
     var t = isNaN(at) ? nowMs : at;
     var key = typeof s.node === 'string' && s.node ? s.node : topic || '';
     if (!this.nodes.has(key) && this.nodes.size >= MAX_NODES) return;
@@ -247,27 +265,29 @@ var CncModel = (function () {
   // above/below/outside rules on temperature and vibration.
   Model.prototype.thresholds = function () {
     var t = { temperature: [], vibration: [] };
-    var handlers = (this.layout && this.layout.handlers) || {};
+    var handlers = this.layout && isObj(this.layout.handlers) ? this.layout.handlers : {};
+    var second = function (x) { return Array.isArray(x) ? num(x[1]) : null; };
     Object.keys(handlers).forEach(function (name) {
       var h = handlers[name];
-      var p = h.params || {};
+      if (!isObj(h)) return;
+      var p = isObj(h.params) ? h.params : {};
       ['temperature', 'vibration'].forEach(function (v) {
-        if (h.type === 'sensor_efficiency' && p[v]) {
-          if (p[v].critical) {
-            t[v].push({ value: p[v].critical[1], label: v + ' critical', kind: 'critical' });
+        if (h.type === 'sensor_efficiency' && isObj(p[v])) {
+          if (second(p[v].critical) !== null) {
+            t[v].push({ value: second(p[v].critical), label: v + ' critical', kind: 'critical' });
           }
-          if (p[v].optimal) {
-            t[v].push({ value: p[v].optimal[1], label: v + ' optimal max', kind: 'optimal' });
+          if (second(p[v].optimal) !== null) {
+            t[v].push({ value: second(p[v].optimal), label: v + ' optimal max', kind: 'optimal' });
           }
         }
       });
-      (h.rules || []).forEach(function (r) {
-        if (r.variable !== 'temperature' && r.variable !== 'vibration') return;
-        if (typeof r.above === 'number') {
-          t[r.variable].push({ value: r.above, label: r.name, kind: 'rule' });
+      (Array.isArray(h.rules) ? h.rules : []).forEach(function (r) {
+        if (!isObj(r) || (r.variable !== 'temperature' && r.variable !== 'vibration')) return;
+        if (num(r.above) !== null) {
+          t[r.variable].push({ value: r.above, label: str(r.name), kind: 'rule' });
         }
-        if (Array.isArray(r.outside)) {
-          t[r.variable].push({ value: r.outside[1], label: r.name, kind: 'rule' });
+        if (second(r.outside) !== null) {
+          t[r.variable].push({ value: second(r.outside), label: str(r.name), kind: 'rule' });
         }
       });
     });

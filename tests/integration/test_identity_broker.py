@@ -62,7 +62,7 @@ def test_dynsec_authenticates_cnc_ingest_binds(tmp_path, broker_factory):
     ctrl(b.port, "addRoleACL", "collect", "publishClientSend", "cnc/+/data", "allow")
     ctrl(b.port, "addRoleACL", "collect", "subscribePattern", "cnc/#", "allow")
     ctrl(b.port, "createRole", "dashboard")
-    for t in ("cnc/analytics/#", "cnc/rejected/#", "cnc/ingest/#"):
+    for t in ("cnc/analytics/#", "cnc/rejected/#", "cnc/ingest/stats", "cnc/ingest/stats/+"):
         ctrl(b.port, "addRoleACL", "dashboard", "subscribePattern", t, "allow")
     for user in ("PRESS-04", "line3", "intruder"):
         ctrl(b.port, "createClient", user, "-p", f"{user}-pw")
