@@ -74,7 +74,7 @@ static int load_module(struct cnc_registry *reg, const char *path, char *err, si
     if (strchr(path, '/') == NULL) {
         snprintf(err, err_len,
                  "handler_modules: \"%s\" is not a path: name the module's file (such as "
-                 "/usr/lib/mosquitto/%s); a bare name would be searched for in the library path",
+                 "/usr/local/lib/%s); a bare name would be searched for in the library path",
                  path, path);
         return -1;
     }

@@ -7,9 +7,14 @@
  *
  *   cc -shared -fPIC -I include laser_cutter.c -lcjson -o cnc_handler_laser.so
  *
+ * or, against the installed package's headers (/usr/include/cnc-ingest):
+ *
+ *   cc $(pkg-config --cflags cnc-ingest-handler) -shared -fPIC laser_cutter.c \
+ *      $(pkg-config --libs cnc-ingest-handler) -o cnc_handler_laser.so
+ *
  * and is named in the YAML:
  *
- *   handler_modules: [/usr/lib/mosquitto/cnc_handler_laser.so]
+ *   handler_modules: [/usr/local/lib/cnc_handler_laser.so]
  *   handlers:
  *     lasers: {type: laser_cutter, params: {min_gas_bar: 8, max_power_w: 6000}}
  *

@@ -3,7 +3,7 @@
 mariadb-install-db creates a data directory under the test's tmp folder; the
 server listens on a private unix socket and a free port on 127.0.0.1 and is
 stopped (or killed, for outage tests) by the tests themselves. The database
-`cnc` and the user `cnc` (password in a 0600 file) are created at start.
+`cnc` and the user `cnc` (password in a 0600 file) are created at start, unless setup=False.
 """
 import os
 import pathlib
@@ -55,7 +55,7 @@ def stop_server(proc):
 
 
 class MariaDB:
-    def __init__(self, workdir, tls=False, server_args=()):
+    def __init__(self, workdir, tls=False, server_args=(), setup=True):
         self.dir = pathlib.Path(workdir)
         self.server_args = list(server_args)
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -75,6 +75,8 @@ class MariaDB:
                         *self.server_args],
                        check=True, capture_output=True, timeout=120)
         self.start()
+        if not setup:  # an empty server: the test creates the database and users itself
+            return
         with self.connect(user="root", password="", database=None) as c, c.cursor() as cur:
             cur.execute("CREATE DATABASE cnc")
             for host in ("localhost", "127.0.0.1"):

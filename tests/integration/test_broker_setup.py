@@ -19,7 +19,7 @@ from mqtt_raw import RawPublisher
 def test_example_conf_and_default_yaml_start_a_broker(tmp_path, collector_factory):
     port = free_port()
     conf = (ROOT / "mosquitto.conf.example").read_text()
-    conf = conf.replace("/usr/lib/mosquitto/cnc_ingest.so", str(PLUGIN))
+    conf = conf.replace("/usr/lib/x86_64-linux-gnu/cnc_ingest.so", str(PLUGIN))
     conf = conf.replace("/etc/mosquitto/cnc_ingest.yaml", str(ROOT / "config" / "cnc_ingest.yaml"))
     conf = conf.replace("listener 1883", f"listener {port} 127.0.0.1")
     http = free_port()

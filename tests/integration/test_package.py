@@ -1,0 +1,233 @@
+"""test_package.py - the Debian package as a new administrator meets it: scripts/build-deb.sh
+builds build/cnc-ingest_<version>_<arch>.deb, lintian finds nothing but its explained override,
+apt installs it on this machine, and the README's "Install from the package" steps are run as
+they are written there (read from the README, so they cannot drift from what is tested): the
+SQL on a private MariaDB whose socket stands in for /run/mysqld/mysqld.sock, the shell lines
+with `sudo` dropped (the tests run as root), and mosquitto started with Debian's own
+/etc/mosquitto/mosquitto.conf, by systemd when it runs the machine, else as the README's
+container lines say. Then: the plugin loaded, a message stored, a second broker refused the
+same spool, the example handler module built against the installed headers with pkg-config
+and loaded, and the package removed and purged with what each leaves checked.
+"""
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from conftest import ROOT, wait_for
+from mariadb import MariaDB
+
+README = (ROOT / "README.md").read_text()
+SOCKET = "/run/mysqld/mysqld.sock"
+SPOOL = pathlib.Path("/var/lib/mosquitto/cnc_spool")
+ETC = pathlib.Path("/etc/mosquitto")
+PASSWORD_FILE = ETC / "cnc_ingest.password"
+LOG = pathlib.Path("/var/log/mosquitto/mosquitto.log")
+MULTIARCH = subprocess.run(["dpkg-architecture", "-qDEB_HOST_MULTIARCH"], capture_output=True,
+                           text=True, check=True).stdout.strip()
+PLUGIN = pathlib.Path(f"/usr/lib/{MULTIARCH}/cnc_ingest.so")
+
+
+def sh(cmd, check=True, **kw):
+    r = subprocess.run(cmd, shell=isinstance(cmd, str), capture_output=True, text=True,
+                       timeout=600, **kw)
+    if check:
+        assert r.returncode == 0, f"{cmd}\n{r.stdout}\n{r.stderr}"
+    return r
+
+
+def install_section():
+    """The README's "Install from the package" section: its code blocks, in order."""
+    a = README.index("## Install from the package")
+    b = README.index("### A handler module against the installed headers")
+    return re.findall(r"```(\w+)\n(.*?)```", README[a:b], flags=re.S)
+
+
+def blocks(lang):
+    return [body for kind, body in install_section() if kind == lang]
+
+
+def as_root(line):
+    return re.sub(r"(^|\s)sudo ", r"\1", line)
+
+
+def systemd():
+    return pathlib.Path("/run/systemd/system").is_dir() and shutil.which("systemctl")
+
+
+def purge_quietly():
+    subprocess.run(["dpkg", "--purge", "cnc-ingest"], capture_output=True, timeout=300)
+
+
+@pytest.fixture
+def machine(tmp_path):
+    """This machine as a fresh broker host, put back afterwards: no cnc-ingest installed, no
+    spool, no password file; the private MariaDB on a folder mosquitto's user can reach."""
+    purge_quietly()
+    shutil.rmtree(SPOOL, ignore_errors=True)
+    PASSWORD_FILE.unlink(missing_ok=True)
+    # What the broker run leaves of its own (persistence, the pid folder) goes too, if new.
+    leftovers = [p for p in (pathlib.Path("/var/lib/mosquitto/mosquitto.db"),
+                             pathlib.Path("/run/mosquitto")) if not p.exists()]
+    base = pathlib.Path("/var/tmp") / f"cnc-package-test-{os.getpid()}"
+    shutil.rmtree(base, ignore_errors=True)
+    base.mkdir(mode=0o755)
+    db = MariaDB(base / "mariadb", setup=False)
+    os.chmod(base / "mariadb", 0o755)
+    state = {"db": db, "broker": None}
+    yield state
+    stop_broker(state)
+    db.stop()
+    purge_quietly()
+    shutil.rmtree(SPOOL, ignore_errors=True)
+    PASSWORD_FILE.unlink(missing_ok=True)
+    shutil.rmtree(base, ignore_errors=True)
+    for p in leftovers:
+        if p.is_dir():
+            shutil.rmtree(p, ignore_errors=True)
+        else:
+            p.unlink(missing_ok=True)
+
+
+def stop_broker(state):
+    if systemd():
+        subprocess.run(["systemctl", "stop", "mosquitto"], capture_output=True, timeout=60)
+    pid_file = pathlib.Path("/run/mosquitto/mosquitto.pid")
+    if pid_file.exists():
+        pid = int(pid_file.read_text().split()[0] or 0)
+        if pid > 0:
+            try:
+                os.kill(pid, 15)
+                wait_for(lambda: not pathlib.Path(f"/proc/{pid}").exists(), timeout=30,
+                         what="mosquitto to stop")
+            except ProcessLookupError:
+                pass
+
+
+def log_after(mark):
+    text = LOG.read_text(errors="replace") if LOG.exists() else ""
+    return text[mark:]
+
+
+def test_package_installs_runs_and_purges(machine, tmp_path):
+    db = machine["db"]
+    # Build, then lintian: only the override explained in debian/cnc-ingest.lintian-overrides.
+    out = sh([str(ROOT / "scripts" / "build-deb.sh")], cwd=ROOT).stdout.strip().splitlines()
+    deb = ROOT / out[-1]
+    assert deb.exists() and deb.parent == ROOT / "build", out
+    sh(["lintian", "--fail-on", "error,warning", str(deb)])  # exit 0: no error, no warning
+    lint = sh(["lintian", "--show-overrides", str(deb)], check=False)
+    tags = [l for l in lint.stdout.splitlines() if re.match(r"^[EWIO]: ", l)]
+    assert tags == ["O: cnc-ingest: sharedobject-in-library-directory-missing-soname "
+                    f"[usr/lib/{MULTIARCH}/cnc_ingest.so]"], lint.stdout
+
+    # The README's first block: build (done above) and install with apt.
+    first = blocks("sh")[0]
+    assert "scripts/build-deb.sh" in first and "apt install ./build/" in first, first
+    install = sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y {deb}")
+    assert "installed inactive" in install.stdout + install.stderr
+    assert PLUGIN.exists() and (ETC / "conf.d" / "cnc_ingest.conf").exists()
+    for tool in ("cnc-ingest-check", "cnc-ingest-resubmit", "cnc-sim"):
+        assert shutil.which(tool) == f"/usr/bin/{tool}"
+    st = SPOOL.stat()
+    assert (st.st_mode & 0o777, st.st_uid) == (0o700, int(sh("id -u mosquitto").stdout)), st
+    assert sh("man -w cnc_ingest.yaml").stdout.strip().endswith("man5/cnc_ingest.yaml.5.gz")
+    # Inactive: mosquitto's own config, as Debian ships it, with the drop-in loads no plugin.
+    assert not [l for l in (ETC / "conf.d" / "cnc_ingest.conf").read_text().splitlines()
+                if l.startswith("plugin")]
+
+    # Step 1: the SQL, as the administrator, on the private server.
+    (sql,) = blocks("sql")
+    r = subprocess.run(["mariadb", "--no-defaults", "-S", db.socket, "-u", "root"], input=sql,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    password = re.search(r"IDENTIFIED BY '([^']+)'", sql).group(1)
+
+    # Steps 2 and 3, as written; the one change: the private server's socket for Debian's.
+    step2, step3, step4 = blocks("sh")[1:4]
+    assert password in step2
+    for line in step2.strip().splitlines():
+        sh(as_root(line))
+    st = PASSWORD_FILE.stat()
+    assert st.st_mode & 0o777 == 0o600 and PASSWORD_FILE.read_text() == password + "\n"
+    sed, check = step3.strip().splitlines()
+    sh(as_root(sed))
+    yaml = (ETC / "cnc_ingest.yaml").read_text()
+    assert f"\nmysql:\n  socket: {SOCKET}" in yaml, yaml
+    (ETC / "cnc_ingest.yaml").write_text(yaml.replace(f"socket: {SOCKET}", f"socket: {db.socket}"))
+    r = sh(as_root(check), check=False)
+    assert r.returncode == 0, r.stderr
+    assert "schema: none yet in `cnc`; create_schema: true makes it at start" in r.stderr
+    assert "grants: cnc has what the writer needs on `cnc`" in r.stderr
+
+    # Step 4: the drop-in's lines, then the broker: systemd's way, or the container's.
+    mark = LOG.stat().st_size if LOG.exists() else 0
+    sed, restart = step4.strip().splitlines()
+    sh(as_root(sed))
+    if systemd():
+        sh(as_root(restart))
+    else:
+        container = blocks("sh")[4]
+        assert "/run/mosquitto" in container
+        for line in container.strip().splitlines():
+            sh(as_root(line))
+    wait_for(lambda: "cnc_ingest: storing into cnc via" in log_after(mark), timeout=30,
+             what=f"the plugin's start lines\n{log_after(mark)}")
+    started = log_after(mark)
+    assert "cnc_ingest: loaded /etc/mosquitto/cnc_ingest.yaml as node" in started, started
+
+    # The README's test message, stored.
+    pub, query = blocks("sh")[5].strip().splitlines()
+    sh(as_root(pub))
+    count = "SELECT COUNT(*) FROM cnc.cnc_message WHERE cnc_id = 'CNC001'"
+    wait_for(lambda: db.root(count)[0][0] == 1,
+             timeout=30, what="the README's message stored")
+    assert "mariadb cnc -e" in query
+
+    # A second broker with the same YAML (another port): refused, the spool named.
+    other = tmp_path / "second.conf"
+    other.write_text(f"listener 0 {tmp_path / 'second.sock'}\nuser mosquitto\n"
+                     f"plugin {PLUGIN}\nplugin_opt_config_file {ETC / 'cnc_ingest.yaml'}\n")
+    os.chmod(tmp_path, 0o755)
+    r = subprocess.run(["mosquitto", "-c", str(other)], capture_output=True, text=True, timeout=60)
+    assert r.returncode != 0
+    assert f"spool.dir: {SPOOL} is in use by another process" in r.stdout + r.stderr, r
+
+    # A handler module built against the installed headers, loaded by the installed checker.
+    module = tmp_path / "cnc_handler_laser.so"
+    sh(f"cc $(pkg-config --cflags cnc-ingest-handler) -shared -fPIC "
+       f"/usr/share/doc/cnc-ingest/examples/laser_cutter.c $(pkg-config --libs cnc-ingest-handler) "
+       f"-o {module}")
+    cfg = tmp_path / "laser.yaml"
+    cfg.write_text(f"handler_modules: [{module}]\nhandlers:\n  lasers: {{type: laser_cutter}}\n"
+                   "routes:\n  - {match: \"*\", handler: lasers}\n")
+    r = sh(["cnc-ingest-check", "--types", str(cfg)])
+    assert re.search(rf"^laser_cutter\s+{re.escape(str(module))}", r.stdout, re.M), r.stdout
+
+    # Remove: the drop-in still loads the plugin (said), config and spool kept.
+    stop_broker(machine)
+    r = sh("DEBIAN_FRONTEND=noninteractive apt-get remove -y cnc-ingest")
+    said = r.stdout + r.stderr
+    assert "still loads the removed plugin" in said and f"{SPOOL} kept" in said, said
+    assert not PLUGIN.exists() and (ETC / "cnc_ingest.yaml").exists() and SPOOL.is_dir()
+    # Purge: config and drop-in gone; the spool holds segments, so it stays, and purge says so.
+    r = sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y cnc-ingest")
+    said = r.stdout + r.stderr
+    assert f"{SPOOL} is not empty and is kept" in said, said
+    assert not (ETC / "cnc_ingest.yaml").exists()
+    assert not (ETC / "conf.d" / "cnc_ingest.conf").exists()
+    assert SPOOL.is_dir() and any(SPOOL.iterdir())
+    assert PASSWORD_FILE.exists()  # the administrator's, not the package's
+    assert sh("dpkg-query -W -f='${Status}' cnc-ingest", check=False).stdout.strip() in (
+        "", "unknown ok not-installed")
+    # An empty spool goes with the purge: reinstall, purge at once.
+    shutil.rmtree(SPOOL)
+    sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y {deb}")
+    assert SPOOL.is_dir()
+    sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y cnc-ingest")
+    assert not SPOOL.exists()
+    print("\n" + json.dumps({"deb": deb.name, "lintian": tags}))
