@@ -6,24 +6,23 @@
  * (other than the topic checks in config.c) and converts to MOSQ_ERR_*.
  * All plugin state lives in struct cnc_plugin, passed as userdata.
  *
- * The message callback returns only MOSQ_ERR_SUCCESS (deliver) or
+ * The message callback returns only MOSQ_ERR_SUCCESS (deliver),
  * MOSQ_ERR_ACL_DENIED (drop, the publisher stays connected; an MQTT v5
- * publisher sees reason 0x87). Any other code would disconnect the CNC's
- * collector, so none is ever returned.
+ * publisher sees reason 0x87) or, for a full spool on a broker that knows it
+ * (2.1), CNC_MOSQ_ERR_QUOTA_EXCEEDED (0x97: retry later). Any other code would
+ * disconnect the CNC's collector, so none is ever returned. mosquitto_api.h
+ * holds what differs between mosquitto 2.0 and 2.1.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#include <mosquitto.h>
-#include <mosquitto_broker.h>
-#include <mosquitto_plugin.h>
 
 #include <cjson/cJSON.h>
 
 #include "config.h"
 #include "ingest.h"
 #include "layout.h"
+#include "mosquitto_api.h"
 #include "registry.h"
 #include "report_limit.h"
 #include "reload.h"
@@ -58,6 +57,8 @@ struct cnc_plugin {
     struct cnc_report_limit *report_limit; /* reject reports per client and second */
     int64_t forged_logged_ms;              /* when a refused output-topic PUBLISH was last logged */
     uint64_t forged_unlogged;              /* refused since then, said in the next line */
+    bool broker_quota;                     /* the broker answers a full spool with 0x97 (2.1) */
+    bool spool_full_passes;                /* the last spool_full will pass (not too large) */
 };
 
 static int on_message(int event, void *event_data, void *userdata);
@@ -70,7 +71,7 @@ static const struct {
     int event;
     MOSQ_FUNC_generic_callback cb;
 } callbacks[] = {
-    {MOSQ_EVT_MESSAGE, on_message},
+    {CNC_EVT_MESSAGE, on_message},
     {MOSQ_EVT_TICK, on_tick},
     {MOSQ_EVT_RELOAD, on_reload},
 };
@@ -131,6 +132,9 @@ static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
         cnc_writer_notify(p->writer); /* an atomic load, unless the writer is parked */
         return 0;
     }
+    /* Room may come (the writer drains, a disk is freed); a record larger than a segment never
+       fits: that one is refused as any message the plugin cannot take (0x87). */
+    p->spool_full_passes = rc != CNC_EINVAL;
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
     unsigned long long waiting = (unsigned long long)cnc_spool_backlog_bytes(p->spool);
     bool held_up =
@@ -243,6 +247,10 @@ static int on_message(int event, void *event_data, void *userdata)
     if (cnc_ingest_delivers_refused(p->ingest, &res.rej)) {
         return MOSQ_ERR_SUCCESS;
     }
+    /* "Full, retry later" is not "invalid": 0x97 where the broker can say it. */
+    if (res.rej.code == CNC_REJECT_SPOOL_FULL && p->spool_full_passes && p->broker_quota) {
+        return CNC_MOSQ_ERR_QUOTA_EXCEEDED;
+    }
     return MOSQ_ERR_ACL_DENIED;
 }
 
@@ -350,11 +358,16 @@ static void publish_layout(struct cnc_plugin *p)
     cJSON_free(json);
 }
 
+/* The longest wait between ticks the plugin asks of a broker that asks (2.1): the writer's
+   log lines, a reload, the metrics and the layout are looked at this often, as 2.0.11's loop
+   does by itself. */
+#define TICK_MS 100
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
     struct cnc_plugin *p = userdata;
     (void)event;
-    (void)event_data;
+    CNC_TICK_ASK_MS((struct mosquitto_evt_tick *)event_data, TICK_MS);
     /* TICK fires after nearly every packet under load: one clock read, then out. */
     int64_t now_ms = cnc_now_ms();
     if (p->writer != NULL && now_ms >= p->next_drain_ms) {
@@ -637,6 +650,13 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
                          cnc_route_table_glob_count(cnc_ingest_routes(p->ingest)),
                          c->ingest.on_invalid == CNC_ON_INVALID_PASS ? "pass" : "reject");
     log_identity(p->ingest);
+    p->broker_quota = cnc_broker_has_quota();
+    if (p->broker_quota) {
+        mosquitto_plugin_set_info(identifier, "cnc_ingest", CNC_VERSION);
+    }
+    mosquitto_log_printf(MOSQ_LOG_INFO, LOG_PREFIX "a full spool is answered with %s",
+                         p->broker_quota ? "0x97 (quota exceeded: retry later)"
+                                         : "0x87 (this broker has no quota code: mosquitto 2.0)");
     p->next_report_ms = cnc_now_ms() + c->metrics.interval_s * 1000;
     *userdata = p;
     return MOSQ_ERR_SUCCESS;

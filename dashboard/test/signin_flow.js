@@ -105,7 +105,8 @@ async function afterData(page, t, S, si, url, seen) {
   // another name, as a link to an impostor would be): the saved credentials stay behind.
   await signIn(page, S.username, S.password);
   await until(page, t, () => window.cncDashboard.connected());
-  const other = new URL(url);
+  // The broker the page found (its own port on mosquitto 2.0, the websockets listener on 2.1).
+  const other = new URL(await page.evaluate(() => window.cncDashboard.config.broker));
   const brokerUrl = 'ws://localhost:' + other.port + '/';
   await page.goto(url + '?broker=' + encodeURIComponent(brokerUrl), { waitUntil: 'load' });
   si.otherBroker = await formSays(page, t, 'The broker at ' + brokerUrl, '');

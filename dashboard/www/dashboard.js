@@ -12,6 +12,7 @@
 (function () {
   var q = new URLSearchParams(location.search);
   var cfg = {
+    // Where MQTT over websockets is: ?broker=, else found by resolveBroker() below.
     broker: q.get('broker') || (location.protocol === 'https:' ? 'wss://' : 'ws://') +
       (location.host || '127.0.0.1:8080') + '/',
     analytics: q.get('analytics') || 'cnc/analytics',
@@ -344,18 +345,40 @@
     }
   }
 
+  // mosquitto 2.0 serves this page from its websockets listener: MQTT is on the page's own port.
+  // 2.1's websockets listener serves no files; its http_api listener does, on another port,
+  // and lists the broker's listeners at api/v1/listeners: take a websockets one from there
+  // (the TLS one for an https page). Without ?broker= only.
+  function resolveBroker() {
+    if (q.get('broker')) return Promise.resolve(cfg.broker);
+    return fetch('api/v1/listeners').then(function (r) {
+      return r.ok ? r.json() : null;
+    }).then(function (j) {
+      var ls = j && Array.isArray(j.listeners) ? j.listeners : [];
+      var tls = location.protocol === 'https:';
+      var ws = ls.filter(function (l) {
+        return l && l.protocol === 'websockets' && typeof l.port === 'number' && !!l.tls === tls;
+      });
+      if (!ws.length) return cfg.broker;
+      return (tls ? 'wss://' : 'ws://') + location.hostname + ':' + ws[0].port + '/';
+    }).catch(function () { return cfg.broker; });
+  }
+
   // The worker is one Blob of mqtt.js, the model and feed.js, fetched from this page's folder.
   var worker = null;
   var problem = brokerProblem(cfg.broker);
   if (problem) {
     cfg.broker = '(refused)';
     setStatus({ connected: false, text: 'the broker parameter ' + problem });
-  } else Promise.all(['vendor/mqtt.min.js', 'model.js', 'feed.js'].map(function (f) {
-    return fetch(f).then(function (r) {
-      if (!r.ok) throw new Error(f + ': HTTP ' + r.status);
-      return r.text();
-    });
-  })).then(function (texts) {
+  } else resolveBroker().then(function (b) {
+    cfg.broker = b;
+    return Promise.all(['vendor/mqtt.min.js', 'model.js', 'feed.js'].map(function (f) {
+      return fetch(f).then(function (r) {
+        if (!r.ok) throw new Error(f + ': HTTP ' + r.status);
+        return r.text();
+      });
+    }));
+  }).then(function (texts) {
     var blob = new Blob([texts.join('\n;\n')], { type: 'text/javascript' });
     worker = new Worker(URL.createObjectURL(blob));
     worker.onmessage = function (e) {

@@ -3,6 +3,7 @@
 # stops everything on exit. Processes put in $pids are killed on exit.
 #   free_port                     prints a free TCP port on 127.0.0.1
 #   start_broker NAME [YAML]      broker with the plugin loading YAML (none: no plugin);
+#                                 CNC_MOSQUITTO / CNC_PLUGIN name another broker and .so;
 #                                 prints its port, its pid goes to $work/NAME.pid and $pids
 scripts/build.sh build >/dev/null
 work=$(mktemp -d)
@@ -31,11 +32,11 @@ start_broker() {
     echo "max_queued_messages 1000000"
     echo "max_inflight_messages 1000"
     if [ -n "$yaml" ]; then
-      echo "plugin $PWD/build/cnc_ingest.so"
+      echo "plugin ${CNC_PLUGIN:-$PWD/build/cnc_ingest.so}"
       echo "plugin_opt_config_file $yaml"
     fi
   } >"$work/$name.conf"
-  mosquitto -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
+  "${CNC_MOSQUITTO:-mosquitto}" -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
   echo $! >"$work/$name.pid"
   for _ in $(seq 100); do mosquitto_pub -p "$port" -t ping -m . 2>/dev/null && break; sleep 0.05; done
   echo "$port"

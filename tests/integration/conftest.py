@@ -3,9 +3,15 @@
 Each broker gets a private folder (config YAML, mosquitto.conf, log) and a
 free port on 127.0.0.1; it is stopped at the end of the test. The build
 folder comes from CNC_BUILD_DIR (default: build/ in the checkout).
+
+The broker is Debian's mosquitto (2.0.11) unless CNC_MOSQUITTO names another binary:
+scripts/test.sh runs the suite again on mosquitto 2.1.2 (build/mosquitto-2.1, built by
+scripts/build-mosquitto21.sh) with the plugin built against its headers; CNC_MOSQUITTO_LIB is
+that broker's folder of plugins (mosquitto_dynamic_security.so).
 """
 import os
 import pathlib
+import re
 import signal
 import socket
 import subprocess
@@ -18,6 +24,19 @@ import pytest
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 BUILD = pathlib.Path(os.environ.get("CNC_BUILD_DIR", ROOT / "build"))
 PLUGIN = BUILD / "cnc_ingest.so"
+MOSQUITTO = os.environ.get("CNC_MOSQUITTO", "mosquitto")
+MOSQUITTO_LIB = pathlib.Path(os.environ.get("CNC_MOSQUITTO_LIB", "/usr/lib/x86_64-linux-gnu"))
+DYNSEC = MOSQUITTO_LIB / "mosquitto_dynamic_security.so"
+
+
+def mosquitto_version():
+    """(major, minor) of the broker under test, from its own banner."""
+    out = subprocess.run([MOSQUITTO, "-h"], capture_output=True, text=True, timeout=30)
+    m = re.search(r"mosquitto version (\d+)\.(\d+)", out.stdout + out.stderr)
+    return (int(m.group(1)), int(m.group(2)))
+
+
+MOSQUITTO_21 = mosquitto_version() >= (2, 1)
 SAMPLES = ROOT.parent / "shared" / "samples"
 if not SAMPLES.exists():
     SAMPLES = ROOT / "tests" / "integration" / "samples"
@@ -59,7 +78,7 @@ class Broker:
 
     def start(self, expect_running=True):
         self.proc = subprocess.Popen(
-            ["mosquitto", "-c", str(self.conf)],
+            [MOSQUITTO, "-c", str(self.conf)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )

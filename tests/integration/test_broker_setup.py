@@ -12,7 +12,7 @@ import time
 import urllib.request
 
 
-from conftest import PLUGIN, ROOT, Broker, free_port, sample_lines, wait_for
+from conftest import MOSQUITTO, MOSQUITTO_21, PLUGIN, ROOT, Broker, free_port, sample_lines, wait_for
 from mqtt_raw import RawPublisher
 
 
@@ -26,10 +26,15 @@ def test_example_conf_and_default_yaml_start_a_broker(tmp_path, collector_factor
     conf = conf.replace("listener 8080", f"listener {http} 127.0.0.1")
     conf = conf.replace("http_dir /usr/share/cnc-ingest/dashboard",
                         f"http_dir {ROOT / 'dashboard' / 'www'}")
+    if MOSQUITTO_21:  # the example's commented 2.1 lines instead: the page from http_api
+        conf = conf.replace(f"listener {http} 127.0.0.1\nprotocol websockets\n",
+                            f"listener {http} 127.0.0.1\nprotocol http_api\n")
+        conf = conf.replace("#listener 8081\n#protocol websockets\n",
+                            f"listener {free_port()} 127.0.0.1\nprotocol websockets\n")
     assert str(PLUGIN) in conf and f"listener {port}" in conf and f"listener {http}" in conf
     conf += "\nuser root\n" if os.geteuid() == 0 else "\n"
     (tmp_path / "mosquitto.conf").write_text(conf)
-    proc = subprocess.Popen(["mosquitto", "-c", str(tmp_path / "mosquitto.conf")],
+    proc = subprocess.Popen([MOSQUITTO, "-c", str(tmp_path / "mosquitto.conf")],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         b = Broker.__new__(Broker)
@@ -67,7 +72,7 @@ def test_plugin_clean_under_valgrind(tmp_path, collector_factory, mariadb):
     vg_log = tmp_path / "valgrind.log"
     b.proc = subprocess.Popen(
         ["valgrind", "--error-exitcode=99", "--leak-check=full", "--errors-for-leak-kinds=definite",
-         f"--log-file={vg_log}", "mosquitto", "-c", str(b.conf)],
+         f"--log-file={vg_log}", MOSQUITTO, "-c", str(b.conf)],
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         wait_for(b._listening, timeout=60, what="mosquitto under valgrind")

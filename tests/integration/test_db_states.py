@@ -15,7 +15,7 @@ import threading
 import time
 
 
-from conftest import BUILD, wait_for
+from conftest import BUILD, MOSQUITTO_21, wait_for
 from mqtt_raw import RawPublisher
 from test_storage import HANDLERS, lathe_msg, publish_lathes, rows, wait_connected, wait_rows
 
@@ -277,7 +277,7 @@ def test_dead_letter_file_at_its_bound_holds_the_writer_up(broker_factory, colle
     for i in range(5, 20000):
         reason = pub.publish("cnc/CNC001/data", lathe_msg(i))
         if reason != 0:
-            assert reason == 0x87
+            assert reason == (0x97 if MOSQUITTO_21 else 0x87)  # full: "retry later" on 2.1
             break
         accepted += 1
     assert accepted > 1000

@@ -5,16 +5,16 @@ unloads it. Under load (valid and invalid messages: reports, analytics), dynsec 
 $CONTROL/dynamic-security/v1 commands after cnc_ingest has handled the traffic, and the broker
 ends cleanly on SIGTERM (under valgrind in one order: no invalid read or jump at unload).
 """
+import re
 import shutil
 import signal
 import subprocess
 
 import pytest
 
-from conftest import PLUGIN, free_port, wait_for
+from conftest import DYNSEC, MOSQUITTO, PLUGIN, free_port, wait_for
 from mqtt_raw import RawPublisher
 
-DYNSEC = "/usr/lib/x86_64-linux-gnu/mosquitto_dynamic_security.so"
 YAML = """
 handlers: {any: {type: generic}}
 routes: [{match: "*", handler: any}]
@@ -42,12 +42,13 @@ def start(tmp_path, order, valgrind=False):
     conf.write_text(f"listener {port} 127.0.0.1\nuser root\nlog_dest file {log}\n"
                     "log_type error\nlog_type warning\nlog_type notice\nlog_type information\n" +
                     "".join(blocks[name] for name in order))
-    cmd = ["mosquitto", "-c", str(conf)]
+    cmd = [MOSQUITTO, "-c", str(conf)]
     vg_log = tmp_path / "valgrind.log"
     if valgrind:
         cmd = ["valgrind", "--error-exitcode=99", f"--log-file={vg_log}"] + cmd
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for(lambda: "mosquitto version 2.0.11 running" in (log.read_text() if log.exists() else ""),
+    wait_for(lambda: re.search(r"mosquitto version 2\.\d+\.\d+ running",
+                               log.read_text() if log.exists() else ""),
              timeout=60, what="the broker with both plugins")
     return proc, port, log, vg_log
 

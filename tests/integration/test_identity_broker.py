@@ -17,7 +17,7 @@ import pytest
 
 from conftest import free_port, wait_for
 from mqtt_raw import RawPublisher
-from test_dynsec_together import DYNSEC
+from conftest import DYNSEC
 
 TAIL = """
 handlers: {any: {type: generic}}
