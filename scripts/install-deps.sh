@@ -9,7 +9,7 @@ packages=(
   libcjson-dev libyaml-dev libxxhash-dev libmariadb-dev mariadb-server mariadb-client
   libcmocka-dev python3 python3-paho-mqtt python3-pytest python3-pymysql openssl valgrind
   galera-4 rsync haproxy
-  debhelper dpkg-dev lintian libmicrohttpd-dev
+  debhelper dpkg-dev lintian libmicrohttpd-dev strace
   chromium
 )
 # The dashboard's build and browser test need node and npm. A machine that already has node

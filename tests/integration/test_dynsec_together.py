@@ -47,9 +47,14 @@ def start(tmp_path, order, valgrind=False):
     if valgrind:
         cmd = ["valgrind", "--error-exitcode=99", f"--log-file={vg_log}"] + cmd
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    wait_for(lambda: re.search(r"mosquitto version 2\.\d+\.\d+ running",
-                               log.read_text() if log.exists() else ""),
-             timeout=60, what="the broker with both plugins")
+    try:
+        wait_for(lambda: re.search(r"mosquitto version 2\.\d+\.\d+ running",
+                                   log.read_text() if log.exists() else ""),
+                 timeout=60, what="the broker with both plugins")
+    except AssertionError:
+        proc.kill()  # never left running when the test fails here
+        proc.wait()
+        raise
     return proc, port, log, vg_log
 
 
