@@ -548,11 +548,19 @@ static void plugin_destroy(struct cnc_plugin *p)
 __attribute__((visibility("default"))) int mosquitto_plugin_version(int supported_version_count,
                                                                     const int *supported_versions)
 {
+    /* 5 is the newest both 2.0 (5) and 2.1 (5, 4, 3, 2) offer, and all the plugin uses. */
+    char offered[64] = "";
     for (int i = 0; i < supported_version_count; i++) {
         if (supported_versions[i] == 5) {
             return 5;
         }
+        size_t n = strlen(offered);
+        snprintf(offered + n, sizeof offered - n, "%s%d", n ? ", " : "", supported_versions[i]);
     }
+    mosquitto_log_printf(MOSQ_LOG_ERR,
+                         LOG_PREFIX "this broker offers plugin interface versions %s, not 5: "
+                                    "cnc_ingest needs mosquitto 2.0 or later",
+                         offered[0] ? offered : "(none)");
     return -1;
 }
 
