@@ -309,14 +309,15 @@ static int check_storage_files(const struct cnc_config *cfg, const char *config_
     const char *sock = cfg->mysql.socket;
     struct stat st;
     if (cfg->mysql.n_hosts == 0 && sock[0] != '\0') {
-        if (stat(sock, &st) != 0 && errno != EACCES) {
+        int found = stat(sock, &st);
+        if (found != 0 && errno != EACCES) {
             fprintf(stderr,
                     "%s: mysql.socket: %s: %s (is the database server running on this host? "
                     "its own config names the path: socket= under [mysqld])\n",
                     config_path, sock, strerror(errno));
             return 1;
         }
-        if (errno != EACCES && !S_ISSOCK(st.st_mode)) {
+        if (found == 0 && !S_ISSOCK(st.st_mode)) {
             fprintf(stderr, "%s: mysql.socket: %s is not a socket\n", config_path, sock);
             return 1;
         }

@@ -184,13 +184,16 @@ int cnc_db_probe(const struct cnc_mysql_config *cfg, const char *password, FILE 
         }
     }
     if (conn == NULL) {
-        fprintf(out, "connect: no server answered: the writer would keep every message in the "
-                     "spool and retry\n");
+        fprintf(out, "connect: no server took the connection: the writer would keep every "
+                     "message in the spool and retry\n");
         cnc_mysql_destroy(db);
         return 1;
     }
     bool have[N_PRIVS] = {false};
     bool grants_known = read_grants(conn, cfg->database, have, out);
+    if (!grants_known) {
+        lacks++; /* nothing verified is no "ok" */
+    }
     int version = read_schema_version(conn, out);
     mysql_close(conn);
     if (version < 0) {

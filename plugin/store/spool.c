@@ -414,13 +414,16 @@ struct cnc_spool *cnc_spool_open(const char *dir, uint64_t max_bytes, uint64_t s
        checkpoints. The lock is the open folder's own; the kernel drops it when the process
        ends, however it ends. */
     if (flock(s->dir_fd, LOCK_EX | LOCK_NB) != 0) {
-        int e = errno;
-        snprintf(err, err_len,
-                 "spool.dir: %s is in use by another process%s: give each broker its own spool.dir",
-                 dir, e == EWOULDBLOCK ? " (another broker with the same config?)" : "");
-        if (e != EWOULDBLOCK) {
-            size_t n = strlen(err);
-            snprintf(err + n, err_len - n, " (flock: %s)", strerror(e));
+        if (errno == EWOULDBLOCK) {
+            snprintf(err, err_len,
+                     "spool.dir: %s is in use by another process (another broker with the same "
+                     "config?): give each broker its own spool.dir",
+                     dir);
+        } else { /* a file system without locks (NFS without lockd): say so, not "in use" */
+            snprintf(err, err_len,
+                     "spool.dir: %s cannot be locked (flock: %s): put the spool on a local file "
+                     "system",
+                     dir, strerror(errno));
         }
         cnc_spool_close(s);
         return NULL;

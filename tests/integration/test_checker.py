@@ -187,7 +187,7 @@ def test_connect_names_each_server_and_a_wrong_password(tmp_path, mariadb):
     assert any(l.startswith(f"connect: {live}: connected as cnc to ") for l in lines), lines
     rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "cnc", "wrong", True))
     assert rc == 1 and "Access denied for user 'cnc'@'localhost'" in err, err
-    assert "no server answered" in err
+    assert "no server took the connection" in err
     # No mysql section at all: --connect says the plugin would store nothing.
     r = run("--connect", SHIPPED)
     assert r.returncode == 1 and "no mysql section, so the plugin would store nothing" in r.stderr

@@ -65,32 +65,50 @@ def purge_quietly():
 
 @pytest.fixture
 def machine(tmp_path):
-    """This machine as a fresh broker host, put back afterwards: no cnc-ingest installed, no
-    spool, no password file; the private MariaDB on a folder mosquitto's user can reach."""
-    purge_quietly()
-    shutil.rmtree(SPOOL, ignore_errors=True)
-    PASSWORD_FILE.unlink(missing_ok=True)
-    # What the broker run leaves of its own (persistence, the pid folder) goes too, if new.
-    leftovers = [p for p in (pathlib.Path("/var/lib/mosquitto/mosquitto.db"),
-                             pathlib.Path("/run/mosquitto")) if not p.exists()]
+    """This machine as a fresh broker host, and put back afterwards: the test refuses to run
+    where cnc-ingest is installed or has left a spool or a password file (it would purge and
+    delete them); what the broker run leaves of mosquitto's own (its persistence file, the pid
+    folder, a running systemd service) is restored; the private MariaDB lives in a folder
+    mosquitto's user can reach."""
+    state_now = [str(p) for p in (SPOOL, PASSWORD_FILE) if p.exists() or p.is_symlink()]
+    installed = sh("dpkg-query -W -f='${Status}' cnc-ingest", check=False).stdout
+    if "installed" in installed and "not-installed" not in installed:
+        state_now.append("the cnc-ingest package")
+    if state_now:
+        pytest.fail(f"this machine has cnc-ingest state ({', '.join(state_now)}): the test "
+                    "installs and purges the package and would destroy it; run it on a machine "
+                    "without (CI's is fresh)")
+    db_file = pathlib.Path("/var/lib/mosquitto/mosquitto.db")
+    db_backup = db_file.read_bytes() if db_file.exists() else None
+    run_dir_existed = pathlib.Path("/run/mosquitto").exists()
+    service_was_active = bool(systemd()) and subprocess.run(
+        ["systemctl", "is-active", "--quiet", "mosquitto"], timeout=30).returncode == 0
     base = pathlib.Path("/var/tmp") / f"cnc-package-test-{os.getpid()}"
     shutil.rmtree(base, ignore_errors=True)
     base.mkdir(mode=0o755)
     db = MariaDB(base / "mariadb", setup=False)
     os.chmod(base / "mariadb", 0o755)
-    state = {"db": db, "broker": None}
+    state = {"db": db}
     yield state
-    stop_broker(state)
-    db.stop()
-    purge_quietly()
-    shutil.rmtree(SPOOL, ignore_errors=True)
-    PASSWORD_FILE.unlink(missing_ok=True)
-    shutil.rmtree(base, ignore_errors=True)
-    for p in leftovers:
-        if p.is_dir():
-            shutil.rmtree(p, ignore_errors=True)
-        else:
-            p.unlink(missing_ok=True)
+    # Each step on its own: one that fails does not leave the others undone.
+    steps = [lambda: stop_broker(state), db.stop, purge_quietly,
+             lambda: shutil.rmtree(SPOOL, ignore_errors=True),
+             lambda: PASSWORD_FILE.unlink(missing_ok=True),
+             lambda: shutil.rmtree(base, ignore_errors=True),
+             lambda: db_file.write_bytes(db_backup) if db_backup is not None
+             else db_file.unlink(missing_ok=True),
+             lambda: None if run_dir_existed else shutil.rmtree("/run/mosquitto",
+                                                                ignore_errors=True),
+             lambda: service_was_active and subprocess.run(["systemctl", "start", "mosquitto"],
+                                                           timeout=60)]
+    errors = []
+    for step in steps:
+        try:
+            step()
+        except Exception as e:  # noqa: BLE001 - every step runs; the first error is raised
+            errors.append(e)
+    if errors:
+        raise errors[0]
 
 
 def stop_broker(state):
@@ -98,7 +116,8 @@ def stop_broker(state):
         subprocess.run(["systemctl", "stop", "mosquitto"], capture_output=True, timeout=60)
     pid_file = pathlib.Path("/run/mosquitto/mosquitto.pid")
     if pid_file.exists():
-        pid = int(pid_file.read_text().split()[0] or 0)
+        words = pid_file.read_text().split()
+        pid = int(words[0]) if words and words[0].isdigit() else 0
         if pid > 0:
             try:
                 os.kill(pid, 15)
@@ -180,9 +199,10 @@ def test_package_installs_runs_and_purges(machine, tmp_path):
     started = log_after(mark)
     assert "cnc_ingest: loaded /etc/mosquitto/cnc_ingest.yaml as node" in started, started
 
-    # The README's test message, stored.
-    pub, query = blocks("sh")[5].strip().splitlines()
-    sh(as_root(pub))
+    # The README's test message (after the client packages it names), stored.
+    *lines, query = blocks("sh")[5].strip().splitlines()
+    for line in lines:
+        sh("DEBIAN_FRONTEND=noninteractive " + as_root(line).replace("apt install", "apt-get install -y"))
     count = "SELECT COUNT(*) FROM cnc.cnc_message WHERE cnc_id = 'CNC001'"
     wait_for(lambda: db.root(count)[0][0] == 1,
              timeout=30, what="the README's message stored")
