@@ -2,8 +2,8 @@
  * config.c - load the YAML configuration into struct cnc_config (see config.h).
  *
  * Broker thread at init and reload; the offline checker. libyaml builds the
- * node tree (with line marks); the key tables below are the single statement
- * of which keys exist, their types, bounds and defaults.
+ * node tree (with line marks); the key tables in config_keys.c are the single
+ * statement of which keys exist, their types, bounds and defaults.
  */
 #include "config.h"
 
@@ -25,169 +25,7 @@
 #include "topic.h"
 #include "utf8.h"
 
-enum cfg_type {
-    CFG_STR,
-    CFG_INT,
-    CFG_SIZE,
-    CFG_BOOL,
-    CFG_ENUM,
-    CFG_TOPIC_FILTERS,
-    CFG_PUB_TOPIC,
-    CFG_HOST_LIST,
-    CFG_NAME_LIST /* client ids, user names: non-empty, each once */
-};
-
-/* The list types: a char ** list followed by a size_t count in the section struct. */
-#define IS_LIST(t) ((t) == CFG_TOPIC_FILTERS || (t) == CFG_HOST_LIST || (t) == CFG_NAME_LIST)
-
-struct cfg_key {
-    const char *key;
-    enum cfg_type type;
-    size_t offset; /* within the section struct */
-    const char *dflt;
-    long long min, max;         /* CFG_INT, CFG_SIZE */
-    const char *const *choices; /* CFG_ENUM: NULL-terminated, value = index */
-    const char *help;
-};
-
-struct cfg_section {
-    const char *name;
-    const struct cfg_key *keys;
-    size_t n_keys;
-    size_t offset;   /* of the section struct within struct cnc_config */
-    bool start_only; /* read at start only: a reload keeps the running values */
-};
-
-static const char *const unknown_fields_choices[] = {"reject", "ignore", NULL};
-static const char *const on_invalid_choices[] = {"reject", "pass", NULL};
-static const char *const fsync_choices[] = {"never", "batch", "always", NULL};
-static const char *const readings_choices[] = {"rows", "json", NULL};
-static const char *const forged_choices[] = {"refuse", "allow", NULL};
-static const char *const insert_choices[] = {"auto", "bulk", "multi_row", NULL};
-
-#define K(sec, field) offsetof(struct sec, field)
-
-static const struct cfg_key ingest_keys[] = {
-    {"topics", CFG_TOPIC_FILTERS, K(cnc_ingest_config, topics), "cnc/+/data", 0, 0, NULL,
-     "topic filters whose messages are validated; the first + level must equal cnc_id"},
-    {"max_message_bytes", CFG_SIZE, K(cnc_ingest_config, max_message_bytes), "65536", 2, 268435456,
-     NULL, "larger messages are rejected with too_large"},
-    {"max_payload_fields", CFG_INT, K(cnc_ingest_config, max_payload_fields), "256", 1, 65000, NULL,
-     "more payload members are rejected with too_many_fields"},
-    {"unknown_fields", CFG_ENUM, K(cnc_ingest_config, unknown_fields), "reject", 0, 0,
-     unknown_fields_choices, "extra top-level members: reject (unknown_field) or ignore"},
-    {"allow_nested", CFG_BOOL, K(cnc_ingest_config, allow_nested), "false", 0, 0, NULL,
-     "allow objects and arrays as payload values"},
-    {"max_future_skew_s", CFG_INT, K(cnc_ingest_config, max_future_skew_s), "300", 0, 315360000,
-     NULL, "timestamps further ahead of the broker clock are out of range"},
-    {"on_invalid", CFG_ENUM, K(cnc_ingest_config, on_invalid), "reject", 0, 0, on_invalid_choices,
-     "reject: drop invalid messages; pass: deliver them but still report"},
-    {"rejected_topic", CFG_PUB_TOPIC, K(cnc_ingest_config, rejected_topic), "cnc/rejected", 0, 0,
-     NULL, "reject reports go to <rejected_topic>/<client_id>; \"\" turns them off"},
-    {"max_tracked_machines", CFG_INT, K(cnc_ingest_config, max_tracked_machines), "65536", 1,
-     10000000, NULL, "per handler instance, machines whose rule state (zscore, stuck) is kept"},
-    {"reports_per_client_s", CFG_INT, K(cnc_ingest_config, reports_per_client_s), "10", 0, 1000000,
-     NULL, "reject reports per client and second (0: no limit); the rest counted as suppressed"},
-    {"forged_output", CFG_ENUM, K(cnc_ingest_config, forged_output), "refuse", 0, 0, forged_choices,
-     "a client's PUBLISH on the plugin's output topics: refuse (0x87, counted) or allow"},
-    {"bridge_client_ids", CFG_NAME_LIST, K(cnc_ingest_config, bridge_client_ids), "", 0, 0, NULL,
-     "clients (a bridge's connection) that may publish on the output topics"},
-    {"bridge_usernames", CFG_NAME_LIST, K(cnc_ingest_config, bridge_usernames), "", 0, 0, NULL,
-     "authenticated users (a bridge's remote_username) that may publish on the output topics"},
-};
-
-static const struct cfg_key mysql_keys[] = {
-    {"host", CFG_STR, K(cnc_mysql_config, host), "127.0.0.1", 0, 0, NULL, "server address"},
-    {"hosts", CFG_HOST_LIST, K(cnc_mysql_config, hosts), "", 0, 0, NULL,
-     "servers of a cluster, [host:port, ...]: the writer uses one, and moves on when it fails"},
-    {"port", CFG_INT, K(cnc_mysql_config, port), "3306", 1, 65535, NULL, "server TCP port"},
-    {"socket", CFG_STR, K(cnc_mysql_config, socket), "", 0, 0, NULL,
-     "Unix socket path; used instead of host/port when set"},
-    {"user", CFG_STR, K(cnc_mysql_config, user), "cnc", 0, 0, NULL, "database user"},
-    {"password_file", CFG_STR, K(cnc_mysql_config, password_file), "", 0, 0, NULL,
-     "file holding the password (not world-readable)"},
-    {"database", CFG_STR, K(cnc_mysql_config, database), "cnc", 0, 0, NULL, "schema name"},
-    {"create_schema", CFG_BOOL, K(cnc_mysql_config, create_schema), "false", 0, 0, NULL,
-     "apply sql/schema.sql at start"},
-    {"readings", CFG_ENUM, K(cnc_mysql_config, readings), "json", 0, 0, readings_choices,
-     "rows: a cnc_reading row per reading; json: payload column only (view cnc_reading_json)"},
-    {"insert", CFG_ENUM, K(cnc_mysql_config, insert), "auto", 0, 0, insert_choices,
-     "bulk: one COM_STMT_BULK_EXECUTE per table and batch (MariaDB); multi_row: INSERT ... "
-     "VALUES (..),(..) (any server, proxies); auto: bulk where the server offers it"},
-    {"tls", CFG_BOOL, K(cnc_mysql_config, tls), "false", 0, 0, NULL,
-     "require TLS to the database (TCP connections)"},
-    {"tls_ca", CFG_STR, K(cnc_mysql_config, tls_ca), "", 0, 0, NULL,
-     "CA certificate file that signed the server's certificate"},
-    {"tls_cert", CFG_STR, K(cnc_mysql_config, tls_cert), "", 0, 0, NULL,
-     "client certificate file, for servers that require one"},
-    {"tls_key", CFG_STR, K(cnc_mysql_config, tls_key), "", 0, 0, NULL, "client key file"},
-    {"tls_verify_server", CFG_BOOL, K(cnc_mysql_config, tls_verify_server), "true", 0, 0, NULL,
-     "check the server certificate's name against mysql.host"},
-    {"read_timeout_s", CFG_INT, K(cnc_mysql_config, read_timeout_s), "30", 1, 3600, NULL,
-     "a statement the server has not answered after this long is given up and retried"},
-};
-
-static const struct cfg_key writer_keys[] = {
-    {"batch_size", CFG_INT, K(cnc_writer_config, batch_size), "1000", 1, 100000, NULL,
-     "records per database transaction at most"},
-    {"flush_interval_ms", CFG_INT, K(cnc_writer_config, flush_interval_ms), "100", 1, 60000, NULL,
-     "a partial batch is written after this long"},
-    {"retry_base_ms", CFG_INT, K(cnc_writer_config, retry_base_ms), "100", 1, 60000, NULL,
-     "the first wait after the database failed (full jitter: uniform from 0)"},
-    {"retry_max_ms", CFG_INT, K(cnc_writer_config, retry_max_ms), "10000", 1, 600000, NULL,
-     "the waits double up to this"},
-};
-
-static const struct cfg_key spool_keys[] = {
-    {"dir", CFG_STR, K(cnc_spool_config, dir), "/var/lib/mosquitto/cnc_spool", 0, 0, NULL,
-     "spool folder, writable by the broker's user"},
-    {"max_bytes", CFG_SIZE, K(cnc_spool_config, max_bytes), "1GiB", 1048576, (long long)1 << 50,
-     NULL, "when full, new messages are rejected with spool_full"},
-    {"segment_bytes", CFG_SIZE, K(cnc_spool_config, segment_bytes), "64MiB", 65536,
-     (long long)1 << 36, NULL, "size of one spool file (capped at max_bytes / 2)"},
-    {"fsync", CFG_ENUM, K(cnc_spool_config, fsync), "never", 0, 0, fsync_choices,
-     "never (survives a broker crash), batch or always (survive power loss)"},
-    {"dead_letter_max_bytes", CFG_SIZE, K(cnc_spool_config, dead_letter_max_bytes), "64MiB", 4096,
-     (long long)1 << 40, NULL,
-     "dead-letter.jsonl grows to this at most; then refused records wait in the spool"},
-};
-
-static const struct cfg_key analytics_keys[] = {
-    {"topic", CFG_PUB_TOPIC, K(cnc_analytics_config, topic), "cnc/analytics", 0, 0, NULL,
-     "analytics go to <topic>/<cnc_id>; \"\" turns them off"},
-    {"values", CFG_BOOL, K(cnc_analytics_config, values), "true", 0, 0, NULL,
-     "each analytics message carries the numeric readings (\"values\"), for the dashboard"},
-};
-
-static const struct cfg_key metrics_keys[] = {
-    {"topic", CFG_PUB_TOPIC, K(cnc_metrics_config, topic), "cnc/ingest/stats", 0, 0, NULL,
-     "retained counters are published here; \"\" turns that off"},
-    {"interval_s", CFG_INT, K(cnc_metrics_config, interval_s), "10", 1, 86400, NULL,
-     "how often counters are logged and published"},
-    {"per_node", CFG_BOOL, K(cnc_metrics_config, per_node), "false", 0, 0, NULL,
-     "publish on <topic>/<node>, so that bridged brokers do not overwrite each other"},
-};
-
-#define SECTION(name, keys, field, start_only)                                                     \
-    {                                                                                              \
-        name, keys, sizeof(keys) / sizeof(keys[0]), offsetof(struct cnc_config, field), start_only \
-    }
-
-/* The storage sections take effect at start only: the spool and the writer thread run on. */
-static const struct cfg_section sections[] = {
-    SECTION("ingest", ingest_keys, ingest, false),
-    SECTION("mysql", mysql_keys, mysql, true),
-    SECTION("writer", writer_keys, writer, true),
-    SECTION("spool", spool_keys, spool, true),
-    SECTION("analytics", analytics_keys, analytics, false),
-    SECTION("metrics", metrics_keys, metrics, false),
-};
-#define N_SECTIONS (sizeof(sections) / sizeof(sections[0]))
-
-/* Top-level keys that are not fixed-key sections; their bits follow the sections'. */
-static const char *const special_keys[] = {"handlers", "routes", "handler_modules", "node",
-                                           "identity"};
-#define N_SPECIAL (sizeof(special_keys) / sizeof(special_keys[0]))
+#include "config_keys.h"
 
 /*
  * What a config may expand to. A config is read on every reload of a running broker, so a
@@ -1039,8 +877,8 @@ static int load_node(struct loader *ld, yaml_node_t *vn)
 static int apply_defaults(struct loader *ld)
 {
     cnc_config_default_node(ld->cfg->node);
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        const struct cfg_section *sec = &sections[s];
+    for (size_t s = 0; s < cnc_cfg_n_sections; s++) {
+        const struct cfg_section *sec = &cnc_cfg_sections[s];
         for (size_t i = 0; i < sec->n_keys; i++) {
             if (set_key(ld, (char *)ld->cfg + sec->offset, &sec->keys[i], sec->keys[i].key,
                         sec->keys[i].dflt, NULL) != 0) {
@@ -1118,18 +956,18 @@ static int load_root(struct loader *ld)
         const char *key = kn->type == YAML_SCALAR_NODE ? scalar(kn) : "?";
         unsigned bit = 0;
         int rc = -2;
-        for (size_t s = 0; s < N_SECTIONS && rc == -2; s++) {
-            if (strcmp(key, sections[s].name) == 0) {
+        for (size_t s = 0; s < cnc_cfg_n_sections && rc == -2; s++) {
+            if (strcmp(key, cnc_cfg_sections[s].name) == 0) {
                 bit = 1u << s;
                 if (ld->cfg->sections_present & bit) {
                     return fail(ld, kn, key, "duplicate section");
                 }
-                rc = load_section(ld, &sections[s], vn);
+                rc = load_section(ld, &cnc_cfg_sections[s], vn);
             }
         }
-        for (size_t s = 0; s < N_SPECIAL && rc == -2; s++) {
-            if (strcmp(key, special_keys[s]) == 0) {
-                bit = 1u << (N_SECTIONS + s);
+        for (size_t s = 0; s < cnc_cfg_n_special && rc == -2; s++) {
+            if (strcmp(key, cnc_cfg_special_keys[s]) == 0) {
+                bit = 1u << (cnc_cfg_n_sections + s);
                 if (ld->cfg->sections_present & bit) {
                     return fail(ld, kn, key, "duplicate section");
                 }
@@ -1343,8 +1181,8 @@ void cnc_config_destroy(struct cnc_config *cfg)
     if (cfg == NULL) {
         return;
     }
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        section_free(&sections[s], cfg);
+    for (size_t s = 0; s < cnc_cfg_n_sections; s++) {
+        section_free(&cnc_cfg_sections[s], cfg);
     }
     for (size_t i = 0; i < cfg->n_handlers; i++) {
         free(cfg->handlers[i].name);
@@ -1376,14 +1214,14 @@ void cnc_config_destroy(struct cnc_config *cfg)
 
 bool cnc_config_has(const struct cnc_config *cfg, const char *section)
 {
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        if (strcmp(section, sections[s].name) == 0) {
+    for (size_t s = 0; s < cnc_cfg_n_sections; s++) {
+        if (strcmp(section, cnc_cfg_sections[s].name) == 0) {
             return (cfg->sections_present >> s) & 1u;
         }
     }
-    for (size_t s = 0; s < N_SPECIAL; s++) {
-        if (strcmp(section, special_keys[s]) == 0) {
-            return (cfg->sections_present >> (N_SECTIONS + s)) & 1u;
+    for (size_t s = 0; s < cnc_cfg_n_special; s++) {
+        if (strcmp(section, cnc_cfg_special_keys[s]) == 0) {
+            return (cfg->sections_present >> (cnc_cfg_n_sections + s)) & 1u;
         }
     }
     return false;
@@ -1456,132 +1294,4 @@ static int check_mysql_hosts(struct loader *ld)
         }
     }
     return 0;
-}
-
-static bool same_value(const struct cfg_key *k, const char *a, const char *b)
-{
-    switch (k->type) {
-    case CFG_STR:
-    case CFG_PUB_TOPIC:
-        return strcmp(*(char *const *)a, *(char *const *)b) == 0;
-    case CFG_INT:
-    case CFG_SIZE:
-        return *(const long long *)a == *(const long long *)b;
-    case CFG_BOOL:
-        return *(const bool *)a == *(const bool *)b;
-    case CFG_ENUM:
-        return *(const int *)a == *(const int *)b;
-    case CFG_TOPIC_FILTERS:
-    case CFG_HOST_LIST:
-    case CFG_NAME_LIST: {
-        size_t n = *(const size_t *)(a + sizeof(char **));
-        if (n != *(const size_t *)(b + sizeof(char **))) {
-            return false;
-        }
-        for (size_t i = 0; i < n; i++) {
-            if (strcmp((*(char *const *const *)a)[i], (*(char *const *const *)b)[i]) != 0) {
-                return false;
-            }
-        }
-        return true;
-    }
-    }
-    return false;
-}
-
-bool cnc_config_same_start_only(const struct cnc_config *a, const struct cnc_config *b, char *which,
-                                size_t which_len)
-{
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        const struct cfg_section *sec = &sections[s];
-        if (!sec->start_only) {
-            continue;
-        }
-        /* The mysql section's presence turns storage on or off; an absent writer or spool
-           section is just its defaults. */
-        if (strcmp(sec->name, "mysql") == 0 &&
-            cnc_config_has(a, sec->name) != cnc_config_has(b, sec->name)) {
-            snprintf(which, which_len, "the %s section", sec->name);
-            return false;
-        }
-        for (size_t i = 0; i < sec->n_keys; i++) {
-            const struct cfg_key *k = &sec->keys[i];
-            if (!same_value(k, (const char *)a + sec->offset + k->offset,
-                            (const char *)b + sec->offset + k->offset)) {
-                snprintf(which, which_len, "%s.%s", sec->name, k->key);
-                return false;
-            }
-        }
-    }
-    if (strcmp(a->node, b->node) != 0) { /* the writer stores it with every message */
-        snprintf(which, which_len, "node");
-        return false;
-    }
-    bool modules = a->n_handler_modules == b->n_handler_modules;
-    for (size_t i = 0; modules && i < a->n_handler_modules; i++) {
-        modules = strcmp(a->handler_modules[i], b->handler_modules[i]) == 0;
-    }
-    if (!modules) {
-        snprintf(which, which_len, "handler_modules");
-        return false;
-    }
-    return true;
-}
-
-/* Text for a roff line: backslashes doubled as \e, a leading dot or quote made literal. */
-static void roff_text(FILE *out, const char *s)
-{
-    if (*s == '.' || *s == '\'') {
-        fputs("\\&", out);
-    }
-    for (; *s; s++) {
-        if (*s == '\\') {
-            fputs("\\e", out);
-        } else if (*s == '-') {
-            fputs("\\-", out);
-        } else {
-            fputc(*s, out);
-        }
-    }
-}
-
-static void print_key(FILE *out, bool roff, const char *key, const char *type, const char *dflt,
-                      const char *help)
-{
-    if (!roff) {
-        fprintf(out, "  %-20s %-14s default %-28s %s\n", key, type, dflt, help);
-        return;
-    }
-    fputs(".TP\n.B ", out);
-    roff_text(out, key);
-    fputs("\n(", out);
-    roff_text(out, type);
-    fputs("; default ", out);
-    roff_text(out, dflt);
-    fputs(")\n", out);
-    roff_text(out, help);
-    fputc('\n', out);
-}
-
-void cnc_config_print_keys(FILE *out, bool roff)
-{
-    static const char *const type_names[] = {"string",  "integer",        "size",
-                                             "boolean", "choice",         "topic filters",
-                                             "topic",   "host:port list", "names"};
-    for (size_t s = 0; s < N_SECTIONS; s++) {
-        const struct cfg_section *sec = &sections[s];
-        fprintf(out, roff ? ".SS %s\n" : "%s:\n", sec->name);
-        for (size_t i = 0; i < sec->n_keys; i++) {
-            const struct cfg_key *k = &sec->keys[i];
-            print_key(out, roff, k->key, type_names[k->type], k->dflt[0] ? k->dflt : "\"\"",
-                      k->help);
-        }
-    }
-    fputs(roff ? ".SS identity\nOptional; without it any client may publish any cnc_id.\n"
-               : "identity: (optional; without it any client may publish any cnc_id)\n",
-          out);
-    print_key(out, roff, "by", "choice", "(required)",
-              "username (with use_identity_as_username: the certificate's CN) or client_id");
-    print_key(out, roff, "publishers", "list", "(required)",
-              "[{match: IDENTITY or glob, cnc_ids: [pattern, ...]}]; %u user name, %c client id");
 }
