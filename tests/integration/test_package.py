@@ -228,6 +228,15 @@ def test_package_installs_runs_and_purges(machine, tmp_path):
     r = sh(["cnc-ingest-check", "--types", str(cfg)])
     assert re.search(rf"^laser_cutter\s+{re.escape(str(module))}", r.stdout, re.M), r.stdout
 
+    # Reinstalled (an upgrade's path) under a running broker, over a spool that holds its
+    # segments: the spool is left as it is, and the package says a restart loads the new .so.
+    held = sorted((f.name, f.stat().st_size) for f in SPOOL.iterdir())
+    st = SPOOL.stat()
+    r = sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y --reinstall {deb}")
+    assert "a running mosquitto keeps the old plugin until it restarts" in r.stdout + r.stderr, r
+    assert held and sorted((f.name, f.stat().st_size) for f in SPOOL.iterdir()) == held
+    assert (SPOOL.stat().st_mode, SPOOL.stat().st_uid) == (st.st_mode, st.st_uid)
+
     # Remove: the drop-in still loads the plugin (said), config and spool kept.
     stop_broker(machine)
     r = sh("DEBIAN_FRONTEND=noninteractive apt-get remove -y cnc-ingest")
