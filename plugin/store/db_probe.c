@@ -20,42 +20,51 @@
 #include "schema_version.h"
 #include "sink_mysql.h"
 
-enum { P_SELECT, P_INSERT, P_CREATE, P_ALTER, P_DROP, P_CREATE_VIEW, N_PRIVS };
+enum {
+    P_SELECT = CNC_DB_SELECT,
+    P_INSERT = CNC_DB_INSERT,
+    P_CREATE = CNC_DB_CREATE,
+    P_ALTER = CNC_DB_ALTER,
+    P_DROP = CNC_DB_DROP,
+    P_CREATE_VIEW = CNC_DB_CREATE_VIEW,
+    N_PRIVS = CNC_DB_N_PRIVS
+};
 static const char *const priv_names[N_PRIVS] = {"SELECT", "INSERT", "CREATE",
                                                 "ALTER",  "DROP",   "CREATE VIEW"};
 
-/* MySQL's LIKE with \ escapes, as a grant's database name is written (`cnc\_%`). */
+/* MySQL's LIKE with \ escapes, as a grant's database name is written (`cnc\_%`). The server's
+   answer is data: one pass with a single backtrack point (the last %), so a pattern of many
+   %s costs O(pattern x name), never the exponential time of trying every split. */
 static bool grant_name_matches(const char *pat, const char *name)
 {
-    for (; *pat; pat++, name++) {
+    const char *star = NULL, *resume = NULL;
+    while (*name != '\0') {
         if (*pat == '%') {
-            for (const char *n = name;; n++) {
-                if (grant_name_matches(pat + 1, n)) {
-                    return true;
-                }
-                if (*n == '\0') {
-                    return false;
-                }
-            }
-        }
-        if (*pat == '\\' && pat[1] != '\0') {
-            pat++;
-        } else if (*pat == '_') {
-            if (*name == '\0') {
-                return false;
-            }
+            star = ++pat;
+            resume = name;
             continue;
         }
-        if (*name != *pat) {
+        bool escaped = pat[0] == '\\' && pat[1] != '\0';
+        char want = escaped ? pat[1] : pat[0];
+        if (want != '\0' && ((!escaped && want == '_') || want == *name)) {
+            pat += escaped ? 2 : 1;
+            name++;
+        } else if (star != NULL) {
+            pat = star;
+            name = ++resume;
+        } else {
             return false;
         }
     }
-    return *name == '\0';
+    while (*pat == '%') {
+        pat++;
+    }
+    return *pat == '\0';
 }
 
 /* One SHOW GRANTS line: "GRANT p1, p2 (col), ... ON `db`.* TO ...". Marks what it gives on
    the database (globally or on the whole schema; table grants are left to the session test). */
-static void read_grant(const char *line, const char *database, bool have[N_PRIVS])
+void cnc_db_probe_read_grant(const char *line, const char *database, bool have[CNC_DB_N_PRIVS])
 {
     if (strncmp(line, "GRANT ", 6) != 0) {
         return;
@@ -124,7 +133,7 @@ static bool read_grants(MYSQL *conn, const char *database, bool have[N_PRIVS], F
     MYSQL_ROW row;
     while (res != NULL && (row = mysql_fetch_row(res)) != NULL) {
         if (row[0] != NULL) {
-            read_grant(row[0], database, have);
+            cnc_db_probe_read_grant(row[0], database, have);
         }
     }
     if (res != NULL) {
@@ -133,25 +142,13 @@ static bool read_grants(MYSQL *conn, const char *database, bool have[N_PRIVS], F
     return true;
 }
 
-/* The highest version in cnc_schema_version: >0, 0 (no such table), -1 (unreadable). */
+/* The schema version as the writer reads it; -1 (said on out) when unreadable. */
 static int read_schema_version(MYSQL *conn, FILE *out)
 {
-    if (mysql_query(conn, "SELECT MAX(version) FROM cnc_schema_version") != 0) {
-        if (mysql_errno(conn) == 1146) {
-            return 0;
-        }
+    int version = cnc_mysql_read_schema_version(conn);
+    if (version < 0) {
         fprintf(out, "connect: schema: cannot read cnc_schema_version: %s (%u)\n",
                 mysql_error(conn), mysql_errno(conn));
-        return -1;
-    }
-    int version = 0;
-    MYSQL_RES *res = mysql_store_result(conn);
-    MYSQL_ROW row = res != NULL ? mysql_fetch_row(res) : NULL;
-    if (row != NULL && row[0] != NULL) {
-        version = atoi(row[0]);
-    }
-    if (res != NULL) {
-        mysql_free_result(res);
     }
     return version;
 }

@@ -243,25 +243,29 @@ static int run_script(struct cnc_mysql *db, const char *sql, const char *what, c
     return 0;
 }
 
-/* The highest schema version recorded; 0 on a database without cnc_schema_version (new). */
-static int schema_version(struct cnc_mysql *db, int *version, char *err, size_t err_len,
-                          enum cnc_db_cause *cause)
+int cnc_mysql_read_schema_version(struct st_mysql *conn)
 {
-    *version = 0;
-    if (mysql_query(db->conn, "SELECT MAX(version) FROM cnc_schema_version") != 0) {
-        return mysql_errno(db->conn) == 1146 /* no such table */
-                   ? 0
-                   : fail_db(db, err, err_len, "reading cnc_schema_version", cause);
+    if (mysql_query(conn, "SELECT MAX(version) FROM cnc_schema_version") != 0) {
+        return mysql_errno(conn) == 1146 /* no such table */ ? 0 : -1;
     }
-    MYSQL_RES *res = mysql_store_result(db->conn);
+    int version = 0;
+    MYSQL_RES *res = mysql_store_result(conn);
     MYSQL_ROW row = res != NULL ? mysql_fetch_row(res) : NULL;
     if (row != NULL && row[0] != NULL) {
-        *version = atoi(row[0]);
+        version = atoi(row[0]);
     }
     if (res != NULL) {
         mysql_free_result(res);
     }
-    return 0;
+    return version;
+}
+
+/* The highest schema version recorded; 0 on a database without cnc_schema_version (new). */
+static int schema_version(struct cnc_mysql *db, int *version, char *err, size_t err_len,
+                          enum cnc_db_cause *cause)
+{
+    *version = cnc_mysql_read_schema_version(db->conn);
+    return *version < 0 ? fail_db(db, err, err_len, "reading cnc_schema_version", cause) : 0;
 }
 
 /* sql/migrations above the database's version, in order, then sql/schema.sql (idempotent). */

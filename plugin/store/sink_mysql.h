@@ -64,6 +64,11 @@ size_t cnc_mysql_server_count(const struct cnc_mysql *db);
 const char *cnc_mysql_server_label(const struct cnc_mysql *db, size_t i);
 struct st_mysql *cnc_mysql_open_server(struct cnc_mysql *db, size_t i, char *err, size_t err_len);
 
+/* The highest version in cnc_schema_version on conn: > 0; 0 where the table does not exist (a
+   new database); -1 on any other error (mysql_error(conn) says which). The writer's
+   create_schema and --connect read it the same way. */
+int cnc_mysql_read_schema_version(struct st_mysql *conn);
+
 /*
  * The server last connected to ("db1:3306", a socket path; "" before the first connection) and
  * how often the writer has moved to another one. Any thread (atomics and immutable labels).
