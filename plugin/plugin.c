@@ -57,8 +57,6 @@ struct cnc_plugin {
     struct cnc_report_limit *report_limit; /* reject reports per client and second */
     int64_t forged_logged_ms;              /* when a refused output-topic PUBLISH was last logged */
     uint64_t forged_unlogged;              /* refused since then, said in the next line */
-    bool broker_quota;                     /* the broker answers a full spool with 0x97 (2.1) */
-    bool spool_full_passes;                /* the last spool_full will pass (not too large) */
 };
 
 static int on_message(int event, void *event_data, void *userdata);
@@ -118,10 +116,11 @@ static void publish_analytics(struct cnc_plugin *p, const struct cnc_ingest_resu
 /*
  * Appends the accepted message to the spool before the broker acknowledges
  * it: from here on a broker crash or a database outage loses nothing.
- * Returns 0, or CNC_EREJECT with spool_full in res->rej.
+ * Returns 0, or CNC_EREJECT with spool_full in res->rej and in *passes whether room may
+ * come (a full spool or disk) or never will (a record larger than a segment).
  */
 static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
-                 struct cnc_ingest_result *res, int64_t now_ms)
+                 struct cnc_ingest_result *res, int64_t now_ms, bool *passes)
 {
     int rc =
         cnc_stored_encode(&p->encoded, &res->msg, &res->rec, m->payload, m->payloadlen, now_ms);
@@ -134,7 +133,7 @@ static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
     }
     /* Room may come (the writer drains, a disk is freed); a record larger than a segment never
        fits: that one is refused as any message the plugin cannot take (0x87). */
-    p->spool_full_passes = rc != CNC_EINVAL;
+    *passes = rc != CNC_EINVAL;
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
     unsigned long long waiting = (unsigned long long)cnc_spool_backlog_bytes(p->spool);
     bool held_up =
@@ -232,8 +231,9 @@ static int on_message(int event, void *event_data, void *userdata)
     const struct cnc_publisher who = {mosquitto_client_id(m->client),
                                       mosquitto_client_username(m->client)};
     int rc = cnc_ingest_process(p->ingest, &cap, m->payload, m->payloadlen, now_ms, &who, &res);
+    bool full_passes = false; /* a spool_full that room can cure: 0x97 where the broker has it */
     if (rc == 0 && p->spool != NULL) {
-        rc = spool(p, m, &res, now_ms);
+        rc = spool(p, m, &res, now_ms, &full_passes);
     }
     cnc_stats_count(&p->stats, res.rej.code);
     if (rc == 0) {
@@ -248,7 +248,7 @@ static int on_message(int event, void *event_data, void *userdata)
         return MOSQ_ERR_SUCCESS;
     }
     /* "Full, retry later" is not "invalid": 0x97 where the broker can say it. */
-    if (res.rej.code == CNC_REJECT_SPOOL_FULL && p->spool_full_passes && p->broker_quota) {
+    if (res.rej.code == CNC_REJECT_SPOOL_FULL && full_passes && cnc_broker_has_quota()) {
         return CNC_MOSQ_ERR_QUOTA_EXCEEDED;
     }
     return MOSQ_ERR_ACL_DENIED;
@@ -664,13 +664,13 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
                          cnc_route_table_glob_count(cnc_ingest_routes(p->ingest)),
                          c->ingest.on_invalid == CNC_ON_INVALID_PASS ? "pass" : "reject");
     log_identity(p->ingest);
-    p->broker_quota = cnc_broker_has_quota();
-    if (p->broker_quota) {
+    if (cnc_broker_has_quota()) {
         mosquitto_plugin_set_info(identifier, "cnc_ingest", CNC_VERSION);
     }
     mosquitto_log_printf(MOSQ_LOG_INFO, LOG_PREFIX "a full spool is answered with %s",
-                         p->broker_quota ? "0x97 (quota exceeded: retry later)"
-                                         : "0x87 (this broker has no quota code: mosquitto 2.0)");
+                         cnc_broker_has_quota()
+                             ? "0x97 (quota exceeded: retry later)"
+                             : "0x87 (this broker has no quota code: mosquitto 2.0)");
     p->next_report_ms = cnc_now_ms() + c->metrics.interval_s * 1000;
     *userdata = p;
     return MOSQ_ERR_SUCCESS;
