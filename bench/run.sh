@@ -26,7 +26,6 @@ rss_parts() {
 # CPU ticks (user + system, 1/100 s) of a process or one of its threads.
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 thread_of() { for t in /proc/"$1"/task/*; do [ "$(cat "$t/comm")" = "$2" ] && basename "$t"; done; }
-json_field() { /usr/bin/python3 -c "import json,sys; d=json.load(sys.stdin); print(d[\"$1\"])"; }
 per_msg_us() { /usr/bin/python3 -c "print('%.1f' % ($1 * 10000 / max($2, 1)))"; }
 db() { mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -pprivate cnc -N -e "$1" 2>/dev/null; }
 

@@ -14,7 +14,6 @@ prefix=$(scripts/build-mosquitto21.sh)
 scripts/build.sh build-mosq21 -DCNC_MOSQUITTO_PREFIX="$prefix" -DCNC_TESTS=OFF >/dev/null
 . scripts/lib/bench.sh
 sock=$MARIADB_SOCK
-json_field() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin).get('$1'))"; }
 
 one() { # NAME BROKER PLUGIN
   local name=$1 port pid before after stats rows cpu0 cpu1

@@ -2,6 +2,7 @@
 # makes a private folder $work, starts a private MariaDB in it (scripts/lib/mariadb.sh), and
 # stops everything on exit. Processes put in $pids are killed on exit.
 #   free_port                     prints a free TCP port on 127.0.0.1
+#   json_field KEY                a member of the JSON object on stdin
 #   start_broker NAME [YAML]      broker with the plugin loading YAML (none: no plugin);
 #                                 CNC_MOSQUITTO / CNC_PLUGIN name another broker and .so;
 #                                 prints its port, its pid goes to $work/NAME.pid and $pids
@@ -17,6 +18,9 @@ bench_cleanup() {
 }
 trap bench_cleanup EXIT
 start_private_mariadb "$work"
+
+# json_field KEY: the member KEY of the JSON object on stdin (None when absent).
+json_field() { /usr/bin/python3 -c "import json,sys; print(json.load(sys.stdin).get('$1'))"; }
 
 free_port() {
   /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
