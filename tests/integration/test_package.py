@@ -259,4 +259,19 @@ def test_package_installs_runs_and_purges(machine, tmp_path):
     assert SPOOL.is_dir()
     sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y cnc-ingest")
     assert not SPOOL.exists()
+    # A cnc_spool symlink planted in /var/lib/mosquitto (the broker's user owns the folder):
+    # the install follows nothing, the target keeps its owner and mode, and the package says so.
+    victim = tmp_path / "victim"
+    victim.mkdir(mode=0o755)
+    SPOOL.symlink_to(victim)
+    try:
+        r = sh(f"DEBIAN_FRONTEND=noninteractive apt-get install -y {deb}")
+        assert f"{SPOOL} exists and is not a folder (a symlink, a file): left alone" in \
+            r.stdout + r.stderr, r
+        st = victim.stat()
+        assert (st.st_uid, st.st_mode & 0o777) == (0, 0o755), st
+        sh("DEBIAN_FRONTEND=noninteractive apt-get purge -y cnc-ingest")
+        assert SPOOL.is_symlink() and victim.is_dir()  # purge removes no folder through it
+    finally:
+        SPOOL.unlink(missing_ok=True)
     print("\n" + json.dumps({"deb": deb.name, "lintian": tags}))
