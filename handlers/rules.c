@@ -1,14 +1,10 @@
 /*
  * rules.c - threshold, z-score and stuck-value rules, see rules.h.
  *
- * Broker thread. Per-machine state lives in one open-addressing table per
- * rule set (cnc_id -> row), grown by doubling up to the configured bound;
- * a row holds one state per stateful rule. The rows are kept in order of
- * last use (a doubly linked list through their metadata): once the bound is
- * reached, a machine seen for the first time takes the row of the machine
- * seen least recently, so a machine that stopped reporting (or a flood of
- * forged ids that passed) does not hold a slot for good. Each such eviction
- * is counted; the evicted machine's baseline starts again if it returns.
+ * Broker thread. Per-machine state: a machine table (machine_table.h) gives
+ * each cnc_id a row, bounded by max_tracked_machines with the machine seen
+ * least recently giving up its row; a row here holds one state per stateful
+ * rule. An evicted machine's baseline starts again if it returns.
  */
 #include "rules.h"
 
@@ -18,9 +14,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <xxhash.h>
-
 #include "cnc_error.h"
+#include "machine_table.h"
 
 enum rule_kind { RULE_ABOVE, RULE_BELOW, RULE_OUTSIDE, RULE_ZSCORE, RULE_STUCK };
 static const char *const kind_names[] = {"above", "below", "outside", "zscore", "stuck"};
@@ -58,35 +53,14 @@ union rule_state {
     struct stuck_state s;
 };
 
-/* A slot of the id table: the row + 1 (0: empty) and the id's hash. */
-struct machine_slot {
-    uint32_t row1;
-    uint64_t hash;
-};
-
-#define NO_ROW UINT32_MAX
-
-/* Per row: whose it is, and its place in the list of rows by last use. */
-struct machine_meta {
-    char *id;
-    uint64_t hash;
-    uint32_t newer, older; /* NO_ROW at the ends */
-};
-
 struct cnc_rule_set {
     struct rule *rules;
     size_t n_rules;
     size_t n_stateful;
-    struct machine_slot *slots;
-    size_t mask;
-    size_t n_machines;
-    size_t max_machines;
-    union rule_state *rows; /* n_machines * n_stateful */
-    struct machine_meta *meta;
-    size_t rows_cap;         /* in machines */
-    uint32_t newest, oldest; /* ends of the last-use list */
-    uint64_t evicted;        /* machines whose state made room for a new one */
-    uint64_t untracked;      /* messages without state: out of memory */
+    struct cnc_machine_table machines;
+    union rule_state *rows; /* rows_cap * n_stateful, indexed by the machine's row */
+    size_t rows_cap;        /* in machines */
+    uint64_t untracked;     /* messages without state: out of memory */
 };
 
 static int fail(char *err, size_t len, size_t i, const char *key, const char *msg)
@@ -321,8 +295,7 @@ struct cnc_rule_set *cnc_rules_create(const cJSON *rules, size_t max_machines, c
         free(rs);
         return NULL;
     }
-    rs->max_machines = max_machines;
-    rs->newest = rs->oldest = NO_ROW;
+    cnc_machine_table_init(&rs->machines, max_machines);
     size_t i = 0;
     for (const cJSON *o = rules != NULL ? rules->child : NULL; o != NULL; o = o->next, i++) {
         rs->n_rules++;
@@ -366,165 +339,36 @@ void cnc_rules_destroy(struct cnc_rule_set *rs)
         free(r->active_values);
     }
     free(rs->rules);
-    for (size_t i = 0; i < rs->n_machines; i++) {
-        free(rs->meta[i].id);
-    }
-    free(rs->meta);
-    free(rs->slots);
+    cnc_machine_table_free(&rs->machines);
     free(rs->rows);
     free(rs);
-}
-
-static struct machine_slot *probe(const struct cnc_rule_set *rs, const char *id, uint64_t h)
-{
-    size_t i = (size_t)h & rs->mask;
-    for (;;) {
-        struct machine_slot *s = &rs->slots[i];
-        if (s->row1 == 0 || (s->hash == h && strcmp(rs->meta[s->row1 - 1].id, id) == 0)) {
-            return s;
-        }
-        i = (i + 1) & rs->mask;
-    }
-}
-
-static int grow_table(struct cnc_rule_set *rs)
-{
-    size_t cap = rs->slots == NULL ? 64 : (rs->mask + 1) * 2;
-    struct machine_slot *slots = calloc(cap, sizeof *slots);
-    if (slots == NULL) {
-        return -1;
-    }
-    struct machine_slot *old = rs->slots;
-    size_t old_cap = old != NULL ? rs->mask + 1 : 0;
-    rs->slots = slots;
-    rs->mask = cap - 1;
-    for (size_t i = 0; i < old_cap; i++) {
-        if (old[i].row1 != 0) {
-            size_t k = (size_t)old[i].hash & rs->mask;
-            while (slots[k].row1 != 0) {
-                k = (k + 1) & rs->mask;
-            }
-            slots[k] = old[i];
-        }
-    }
-    free(old);
-    return 0;
-}
-
-/* Linear probing: the slot at i is emptied and later entries of its cluster move back. */
-static void delete_slot(struct cnc_rule_set *rs, size_t i)
-{
-    size_t j = i;
-    for (;;) {
-        j = (j + 1) & rs->mask;
-        if (rs->slots[j].row1 == 0) {
-            break;
-        }
-        size_t home = (size_t)rs->slots[j].hash & rs->mask;
-        /* Move j back to i unless its home lies cyclically in (i, j]. */
-        bool stays = i <= j ? (home > i && home <= j) : (home > i || home <= j);
-        if (!stays) {
-            rs->slots[i] = rs->slots[j];
-            i = j;
-        }
-    }
-    rs->slots[i] = (struct machine_slot){0, 0};
-}
-
-static void unlink_row(struct cnc_rule_set *rs, uint32_t r)
-{
-    struct machine_meta *m = &rs->meta[r];
-    if (m->newer != NO_ROW) {
-        rs->meta[m->newer].older = m->older;
-    } else {
-        rs->newest = m->older;
-    }
-    if (m->older != NO_ROW) {
-        rs->meta[m->older].newer = m->newer;
-    } else {
-        rs->oldest = m->newer;
-    }
-}
-
-static void push_newest(struct cnc_rule_set *rs, uint32_t r)
-{
-    struct machine_meta *m = &rs->meta[r];
-    m->newer = NO_ROW;
-    m->older = rs->newest;
-    if (rs->newest != NO_ROW) {
-        rs->meta[rs->newest].newer = r;
-    } else {
-        rs->oldest = r;
-    }
-    rs->newest = r;
-}
-
-/* A row for a machine not yet tracked: a new one, or the least recently seen one's. */
-static int new_row(struct cnc_rule_set *rs, uint32_t *row)
-{
-    if (rs->n_machines < rs->max_machines) {
-        if (rs->n_machines == rs->rows_cap) {
-            size_t cap = rs->rows_cap ? rs->rows_cap * 2 : 64;
-            union rule_state *rows = realloc(rs->rows, cap * rs->n_stateful * sizeof *rows);
-            if (rows == NULL) {
-                return -1;
-            }
-            rs->rows = rows;
-            struct machine_meta *meta = realloc(rs->meta, cap * sizeof *meta);
-            if (meta == NULL) {
-                return -1;
-            }
-            rs->meta = meta;
-            rs->rows_cap = cap;
-        }
-        *row = (uint32_t)rs->n_machines++;
-        rs->meta[*row].id = NULL;
-        return 0;
-    }
-    /* Full: the machine seen least recently gives up its state. */
-    uint32_t r = rs->oldest;
-    struct machine_meta *m = &rs->meta[r];
-    delete_slot(rs, (size_t)(probe(rs, m->id, m->hash) - rs->slots));
-    unlink_row(rs, r);
-    free(m->id);
-    m->id = NULL;
-    rs->evicted++;
-    *row = r;
-    return 0;
 }
 
 /* The state row of a machine, created on first sight; NULL only when out of memory. */
 static union rule_state *machine_row(struct cnc_rule_set *rs, const char *id)
 {
-    uint64_t h = XXH3_64bits(id, strlen(id));
-    if (rs->slots != NULL) {
-        struct machine_slot *s = probe(rs, id, h);
-        if (s->row1 != 0) {
-            uint32_t r = s->row1 - 1;
-            if (rs->newest != r) {
-                unlink_row(rs, r);
-                push_newest(rs, r);
-            }
-            return &rs->rows[(size_t)r * rs->n_stateful];
+    bool fresh;
+    long r = cnc_machine_table_row(&rs->machines, id, &fresh);
+    if (r < 0) {
+        return NULL;
+    }
+    if ((size_t)r >= rs->rows_cap) {
+        size_t cap = rs->rows_cap ? rs->rows_cap * 2 : 64;
+        while (cap <= (size_t)r) {
+            cap *= 2;
         }
+        union rule_state *rows = realloc(rs->rows, cap * rs->n_stateful * sizeof *rows);
+        if (rows == NULL) {
+            return NULL;
+        }
+        rs->rows = rows;
+        rs->rows_cap = cap;
+        fresh = true; /* a row the table gave out while this array could not grow */
     }
-    bool full = rs->n_machines >= rs->max_machines;
-    if (!full && (rs->slots == NULL || (rs->n_machines + 1) * 2 > rs->mask + 1) &&
-        grow_table(rs) != 0) {
-        return NULL;
-    }
-    char *copy = strdup(id);
-    uint32_t r;
-    if (copy == NULL || new_row(rs, &r) != 0) {
-        free(copy);
-        return NULL;
-    }
-    rs->meta[r].id = copy;
-    rs->meta[r].hash = h;
-    push_newest(rs, r);
-    *probe(rs, id, h) = (struct machine_slot){r + 1, h};
     union rule_state *row = &rs->rows[(size_t)r * rs->n_stateful];
-    memset(row, 0, rs->n_stateful * sizeof *row);
+    if (fresh) {
+        memset(row, 0, rs->n_stateful * sizeof *row);
+    }
     return row;
 }
 
@@ -702,7 +546,7 @@ size_t cnc_rules_count(const struct cnc_rule_set *rs)
 
 size_t cnc_rules_tracked_machines(const struct cnc_rule_set *rs)
 {
-    return rs->n_machines;
+    return rs->machines.n_rows;
 }
 
 uint64_t cnc_rules_untracked(const struct cnc_rule_set *rs)
@@ -712,5 +556,5 @@ uint64_t cnc_rules_untracked(const struct cnc_rule_set *rs)
 
 uint64_t cnc_rules_evicted(const struct cnc_rule_set *rs)
 {
-    return rs->evicted;
+    return rs->machines.evicted;
 }
