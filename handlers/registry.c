@@ -6,6 +6,7 @@
  */
 #include "registry.h"
 
+#include "lua_handler.h"
 #include "safe_file.h"
 
 #include <dlfcn.h>
@@ -17,6 +18,7 @@ static const struct cnc_handler_type *const builtin[] = {
     &cnc_handler_generic,
     &cnc_handler_machine_tool,
     &cnc_handler_sensor_efficiency,
+    &cnc_handler_lua,
 };
 #define N_BUILTIN (sizeof builtin / sizeof builtin[0])
 

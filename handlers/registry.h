@@ -37,5 +37,6 @@ void cnc_registry_destroy(struct cnc_registry *reg);
 extern const struct cnc_handler_type cnc_handler_generic;
 extern const struct cnc_handler_type cnc_handler_machine_tool;
 extern const struct cnc_handler_type cnc_handler_sensor_efficiency;
+/* cnc_handler_lua: lua_handler.h */
 
 #endif

@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config clang clang-format libclang-rt-14-dev
   mosquitto mosquitto-dev libmosquitto-dev mosquitto-clients
-  libcjson-dev libyaml-dev libxxhash-dev libmariadb-dev mariadb-server mariadb-client
+  libcjson-dev libyaml-dev libxxhash-dev liblua5.4-dev libmariadb-dev mariadb-server mariadb-client
   libcmocka-dev python3 python3-paho-mqtt python3-pytest python3-pymysql openssl valgrind
   galera-4 rsync haproxy
   debhelper dpkg-dev lintian libmicrohttpd-dev strace

@@ -1,0 +1,334 @@
+/*
+ * lua.c - the `lua` handler type: a handler script in Lua 5.4 (README
+ * "Writing a handler script").
+ *
+ *   params:
+ *     script: /etc/mosquitto/cnc_handlers/lathe.lua   (read by the config loader into
+ *                                                      params.source; or source: inline)
+ *     max_instructions: 100000   per message (and for the script's load and init)
+ *     max_memory_kb: 65536       the script's Lua state, per-machine state included
+ *     max_machines: N            per-machine state tables (default ingest.max_tracked_machines)
+ *     anything else              handed to the script's init(params)
+ *
+ * The script returns a table with process(msg, state) and optionally
+ * init(params). process returns a result table (script_convert.h) or nil and
+ * a reason: the message is refused (handler_rejected) with that reason. An
+ * error, a spent instruction budget or the memory cap refuses that message
+ * alone, counted; after a memory refusal the machine's state starts afresh
+ * and the state is collected, so one hoarding machine cannot lock out the rest.
+ *
+ * Broker thread (process); create/destroy at config load and reload.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <lauxlib.h>
+
+#include "cnc_error.h"
+#include "lua_handler.h"
+#include "machine_table.h"
+#include "params.h"
+#include "registry.h"
+#include "script_convert.h"
+#include "script_sandbox.h"
+#include "utf8.h"
+
+struct lua_handler {
+    struct cnc_sandbox sb;
+    struct cnc_machine_table machines;
+    int process_ref; /* registry: the script's process function */
+    int states_ref;  /* registry: per-machine state tables, by machine row + 1 */
+    int last_ref;    /* registry: the last result, alive while its record is in use */
+    struct cnc_script_stats stats;
+};
+
+/* What the protected part of process works on. */
+struct call {
+    struct lua_handler *h;
+    const struct cnc_message *msg;
+    struct cnc_record *rec;
+    char *detail;
+    size_t detail_len;
+    long row;       /* the machine's state row, -1 untracked */
+    bool in_script; /* an error now is the script's */
+    int rc;
+};
+
+static void lh_destroy(void *instance)
+{
+    struct lua_handler *h = instance;
+    if (h == NULL) {
+        return;
+    }
+    cnc_sandbox_close(&h->sb);
+    cnc_machine_table_free(&h->machines);
+    free(h);
+}
+
+/* "params.script: " + what Lua said ("lathe.lua:3: ..."), made one valid line. */
+static void script_error(lua_State *L, const struct cnc_sandbox *sb, const char *script,
+                         const char *when, char *err, size_t err_len)
+{
+    char msg[400];
+    if (sb->over_budget) {
+        snprintf(msg, sizeof msg, "%s: %s exceeded the instruction budget (max_instructions %llu)",
+                 script, when, (unsigned long long)sb->budget);
+    } else if (sb->mem_refused) {
+        snprintf(msg, sizeof msg, "%s: %s exceeded the memory limit (max_memory_kb %zu)", script,
+                 when, sb->mem_limit / 1024);
+    } else {
+        const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error";
+        snprintf(msg, sizeof msg, "%s", e);
+    }
+    utf8_make_loggable(msg, sizeof msg);
+    snprintf(err, err_len, "params.script: %s", msg);
+}
+
+/* Load: the chunk, its table's process/init, init(params); protected. Upvalue-free. */
+static int load_script(lua_State *L)
+{
+    struct lua_handler *h = lua_touserdata(L, 1);
+    const cJSON *params = lua_touserdata(L, 2);
+    lua_call(L, 0, 1); /* the compiled chunk, at index 3 */
+    if (!lua_istable(L, -1)) {
+        return luaL_error(L, "the script must return a table with process(msg, state), not %s",
+                          luaL_typename(L, -1));
+    }
+    int mod = lua_gettop(L);
+    if (lua_getfield(L, mod, "process") != LUA_TFUNCTION) {
+        return luaL_error(L, "the script's table has no function process(msg, state)");
+    }
+    h->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (lua_getfield(L, mod, "init") == LUA_TFUNCTION) {
+        if (cnc_script_push_json(L, params, 0) != 0) {
+            return luaL_error(L, "params nested deeper than %d levels", CNC_SCRIPT_MAX_DEPTH);
+        }
+        lua_pushnil(L);
+        lua_setfield(L, -2, "source");
+        lua_call(L, 1, 0);
+    } else if (!lua_isnil(L, -1)) {
+        return luaL_error(L, "the script's init must be a function");
+    }
+    lua_newtable(L);
+    h->states_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushboolean(L, 0);
+    h->last_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
+static void *lh_create(const cJSON *params, char *err, size_t err_len)
+{
+    struct cnc_param_ctx c = {"params", err, err_len};
+    const char *script = NULL, *source = NULL;
+    double budget = 100000, mem_kb = 65536, machines = 65536;
+    if (cnc_param_string(&c, params, "script", &script) != 0 ||
+        cnc_param_string(&c, params, "source", &source) != 0 ||
+        cnc_param_number(&c, params, "max_instructions", &budget) != 0 ||
+        cnc_param_number(&c, params, "max_memory_kb", &mem_kb) != 0 ||
+        cnc_param_number(&c, params, "max_machines", &machines) != 0) {
+        return NULL;
+    }
+    if (source == NULL) {
+        cnc_param_fail(&c, "script", "is required: the path of the handler script");
+        return NULL;
+    }
+    if (!(budget >= 1000 && budget <= 1e9 && budget == (double)(long long)budget)) {
+        cnc_param_fail(&c, "max_instructions", "must be a whole number from 1000 to 1000000000");
+        return NULL;
+    }
+    if (!(mem_kb >= 256 && mem_kb <= 4194304 && mem_kb == (double)(long long)mem_kb)) {
+        cnc_param_fail(&c, "max_memory_kb", "must be a whole number from 256 to 4194304");
+        return NULL;
+    }
+    if (!(machines >= 1 && machines <= 10000000 && machines == (double)(long long)machines)) {
+        cnc_param_fail(&c, "max_machines", "must be a whole number from 1 to 10000000");
+        return NULL;
+    }
+    struct lua_handler *h = calloc(1, sizeof *h);
+    if (h == NULL) {
+        snprintf(err, err_len, "params: out of memory");
+        return NULL;
+    }
+    cnc_machine_table_init(&h->machines, (size_t)machines);
+    if (cnc_sandbox_open(&h->sb, (size_t)mem_kb * 1024, (uint64_t)budget) != 0) {
+        snprintf(err, err_len, "params: out of memory");
+        lh_destroy(h);
+        return NULL;
+    }
+    lua_State *L = h->sb.L;
+    const char *shown = script != NULL ? script : "params.source";
+    char chunkname[600];
+    snprintf(chunkname, sizeof chunkname, "%s%s", script != NULL ? "@" : "=", shown);
+    cnc_sandbox_begin(&h->sb);
+    lua_pushcfunction(L, load_script);
+    lua_pushlightuserdata(L, h);
+    lua_pushlightuserdata(L, (void *)params);
+    int st = luaL_loadbufferx(L, source, strlen(source), chunkname, "t");
+    if (st == LUA_OK) {
+        st = lua_pcall(L, 3, 0, 0);
+    }
+    if (st == LUA_OK && cnc_sandbox_lock_globals(&h->sb) != 0) {
+        lua_pushliteral(L, "out of memory");
+        st = LUA_ERRMEM;
+    }
+    if (st != LUA_OK) {
+        script_error(L, &h->sb, shown, "loading the script", err, err_len);
+        lh_destroy(h);
+        return NULL;
+    }
+    lua_settop(L, 0);
+    return h;
+}
+
+/* The machine's state table onto the stack: made fresh for a machine new to its row. */
+static void push_state(lua_State *L, struct call *c)
+{
+    struct lua_handler *h = c->h;
+    bool fresh;
+    c->row = cnc_machine_table_row(&h->machines, c->msg->cnc_id, &fresh);
+    if (c->row < 0) {
+        h->stats.untracked++;
+        lua_newtable(L); /* out of memory for the table: a state for this message alone */
+        return;
+    }
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->states_ref);
+    if (fresh || lua_rawgeti(L, -1, c->row + 1) != LUA_TTABLE) {
+        if (!fresh) {
+            lua_pop(L, 1);
+        }
+        lua_newtable(L);
+        lua_pushvalue(L, -1);
+        lua_rawseti(L, -3, c->row + 1);
+    }
+    lua_remove(L, -2);
+}
+
+static int protected_process(lua_State *L)
+{
+    struct call *c = lua_touserdata(L, 1);
+    struct lua_handler *h = c->h;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->process_ref);
+    if (cnc_script_push_message(L, c->msg) != 0) {
+        snprintf(c->detail, c->detail_len, "payload nested deeper than %d levels",
+                 CNC_SCRIPT_MAX_DEPTH);
+        c->rc = CNC_EREJECT;
+        return 0;
+    }
+    push_state(L, c);
+    c->in_script = true;
+    lua_call(L, 2, 2);
+    c->in_script = false;
+    if (lua_istable(L, -2)) {
+        lua_pushvalue(L, -2);
+        lua_rawseti(L, LUA_REGISTRYINDEX, h->last_ref); /* the record's strings stay alive */
+        if (cnc_script_to_record(L, -2, c->msg, c->rec, c->detail, c->detail_len) != 0) {
+            h->stats.bad_results++;
+            c->rc = CNC_EREJECT;
+        }
+        return 0;
+    }
+    c->rc = CNC_EREJECT;
+    if (!lua_toboolean(L, -2) && lua_type(L, -1) == LUA_TSTRING) {
+        size_t n;
+        const char *why = lua_tolstring(L, -1, &n);
+        utf8_copy_valid(why, n, c->detail, c->detail_len > 201 ? 200 : c->detail_len - 1, false,
+                        NULL);
+        utf8_make_loggable(c->detail, c->detail_len);
+        h->stats.refused++;
+    } else if (!lua_toboolean(L, -2)) {
+        snprintf(c->detail, c->detail_len, "refused by the script");
+        h->stats.refused++;
+    } else {
+        snprintf(c->detail, c->detail_len, "script returned a %s, not a table or nil",
+                 luaL_typename(L, -2));
+        h->stats.bad_results++;
+    }
+    return 0;
+}
+
+/* After a memory refusal: the machine's state afresh, and the garbage collected. */
+static int reset_row(lua_State *L)
+{
+    struct call *c = lua_touserdata(L, 1);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, c->h->states_ref);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, c->row + 1);
+    return 0;
+}
+
+static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_record *rec,
+                      char *detail, size_t detail_len)
+{
+    struct lua_handler *h = instance;
+    lua_State *L = h->sb.L;
+    struct call c = {h, msg, rec, detail, detail_len, -1, false, 0};
+    cnc_sandbox_begin(&h->sb);
+    lua_pushcfunction(L, protected_process);
+    lua_pushlightuserdata(L, &c);
+    int st = lua_pcall(L, 1, 0, 0);
+    if (st == LUA_OK) {
+        return c.rc;
+    }
+    if (h->sb.over_budget) {
+        h->stats.over_budget++;
+        snprintf(detail, detail_len, "script exceeded its instruction budget (%llu)",
+                 (unsigned long long)h->sb.budget);
+    } else if (st == LUA_ERRMEM || h->sb.mem_refused) {
+        h->stats.over_memory++;
+        snprintf(detail, detail_len, "script exceeded its memory limit (%zu KiB)",
+                 h->sb.mem_limit / 1024);
+    } else {
+        h->stats.errors++;
+        const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
+        if (e != NULL) {
+            snprintf(detail, detail_len, "script error: %s", e);
+        } else {
+            snprintf(detail, detail_len, "script raised an error value of type %s",
+                     luaL_typename(L, -1));
+        }
+        utf8_make_valid(detail, detail_len);
+        utf8_make_loggable(detail, detail_len);
+    }
+    lua_settop(L, 0);
+    if (st == LUA_ERRMEM || h->sb.mem_refused) {
+        h->sb.mem_refused = false;
+        lua_gc(L, LUA_GCCOLLECT);
+        if (c.row >= 0) {
+            lua_pushcfunction(L, reset_row);
+            lua_pushlightuserdata(L, &c);
+            if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+                lua_settop(L, 0);
+            }
+            lua_gc(L, LUA_GCCOLLECT);
+        }
+    }
+    return CNC_EREJECT;
+}
+
+bool cnc_lua_handler_stats(const struct cnc_handler_type *type, const void *instance,
+                           struct cnc_script_stats *sum)
+{
+    const struct lua_handler *h = instance;
+    if (type != &cnc_handler_lua || h == NULL) {
+        return false;
+    }
+    sum->over_budget += h->stats.over_budget;
+    sum->over_memory += h->stats.over_memory;
+    sum->errors += h->stats.errors;
+    sum->refused += h->stats.refused;
+    sum->bad_results += h->stats.bad_results;
+    sum->untracked += h->stats.untracked;
+    sum->evicted += h->machines.evicted;
+    sum->machines += h->machines.n_rows;
+    sum->memory_bytes += h->sb.mem_used;
+    return true;
+}
+
+const struct cnc_handler_type cnc_handler_lua = {
+    .name = CNC_LUA_TYPE,
+    .description = "a handler script in Lua 5.4: process(msg, state) in a sandbox with limits",
+    .create = lh_create,
+    .process = lh_process,
+    .destroy = lh_destroy,
+};
