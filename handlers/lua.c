@@ -7,15 +7,22 @@
  *                                                      params.source; or source: inline)
  *     max_instructions: 100000   per message (and for the script's load and init)
  *     max_memory_kb: 65536       the script's Lua state, per-machine state included
- *     max_machines: N            per-machine state tables (default ingest.max_tracked_machines)
+ *     max_string_kb: 64          the longest string a script may make
+ *     max_time_ms: 10            per message: stops what the instruction count cannot see
+ *     max_machines: N            per-machine state tables (default ingest.max_tracked_machines,
+ *                                filled in by the config loader)
  *     anything else              handed to the script's init(params)
  *
  * The script returns a table with process(msg, state) and optionally
  * init(params). process returns a result table (script_convert.h) or nil and
  * a reason: the message is refused (handler_rejected) with that reason. An
- * error, a spent instruction budget or the memory cap refuses that message
- * alone, counted; after a memory refusal the machine's state starts afresh
- * and the state is collected, so one hoarding machine cannot lock out the rest.
+ * error, a spent instruction budget or time, or the memory cap refuses that
+ * message alone, counted. After a memory refusal the machine's state starts
+ * afresh and the state is collected, so one hoarding machine cannot lock out
+ * the rest; if the state still holds over three quarters of the cap, every
+ * machine's state starts afresh; if even that does not free it (the script's
+ * own tables hold it), the instance refuses its messages for a second
+ * without running the script, as each refusal costs a full collection.
  *
  * Broker thread (process); create/destroy at config load and reload.
  */
@@ -37,11 +44,14 @@
 struct lua_handler {
     struct cnc_sandbox sb;
     struct cnc_machine_table machines;
-    int process_ref; /* registry: the script's process function */
-    int states_ref;  /* registry: per-machine state tables, by machine row + 1 */
-    int last_ref;    /* registry: the last result, alive while its record is in use */
+    int process_ref;          /* registry: the script's process function */
+    int states_ref;           /* registry: per-machine state tables, by machine row + 1 */
+    int last_ref;             /* registry: the last result, alive while its record is in use */
+    int64_t resting_until_ns; /* CLOCK_MONOTONIC: messages refused unrun until then */
     struct cnc_script_stats stats;
 };
+
+#define RESTING_NS 1000000000LL
 
 /* What the protected part of process works on. */
 struct call {
@@ -68,21 +78,28 @@ static void lh_destroy(void *instance)
 
 /* "params.script: " + what Lua said ("lathe.lua:3: ..."), made one valid line. */
 static void script_error(lua_State *L, const struct cnc_sandbox *sb, const char *script,
-                         const char *when, char *err, size_t err_len)
+                         bool inline_source, const char *when, char *err, size_t err_len)
 {
     char msg[400];
-    if (sb->over_budget) {
-        snprintf(msg, sizeof msg, "%s: %s exceeded the instruction budget (max_instructions %llu)",
-                 script, when, (unsigned long long)sb->budget);
+    if (sb->string_refused) {
+        snprintf(msg, sizeof msg, "%s: %s made a string longer than max_string_kb (%zu KiB)",
+                 script, when, sb->max_string / 1024);
     } else if (sb->mem_refused) {
         snprintf(msg, sizeof msg, "%s: %s exceeded the memory limit (max_memory_kb %zu)", script,
                  when, sb->mem_limit / 1024);
+    } else if (sb->over_time) {
+        snprintf(msg, sizeof msg, "%s: %s exceeded its time (max_time_ms %lld)", script, when,
+                 (long long)(sb->max_ns / 1000000));
+    } else if (sb->over_budget) {
+        snprintf(msg, sizeof msg, "%s: %s exceeded the instruction budget (max_instructions %llu)",
+                 script, when, (unsigned long long)sb->budget);
     } else {
         const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error";
         snprintf(msg, sizeof msg, "%s", e);
     }
+    utf8_make_valid(msg, sizeof msg);
     utf8_make_loggable(msg, sizeof msg);
-    snprintf(err, err_len, "params.script: %s", msg);
+    snprintf(err, err_len, "params.%s: %s", inline_source ? "source" : "script", msg);
 }
 
 /* Load: the chunk, its table's process/init, init(params); protected. Upvalue-free. */
@@ -121,11 +138,13 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
 {
     struct cnc_param_ctx c = {"params", err, err_len};
     const char *script = NULL, *source = NULL;
-    double budget = 100000, mem_kb = 65536, machines = 65536;
+    double budget = 100000, mem_kb = 65536, string_kb = 64, time_ms = 10, machines = 65536;
     if (cnc_param_string(&c, params, "script", &script) != 0 ||
         cnc_param_string(&c, params, "source", &source) != 0 ||
         cnc_param_number(&c, params, "max_instructions", &budget) != 0 ||
         cnc_param_number(&c, params, "max_memory_kb", &mem_kb) != 0 ||
+        cnc_param_number(&c, params, "max_string_kb", &string_kb) != 0 ||
+        cnc_param_number(&c, params, "max_time_ms", &time_ms) != 0 ||
         cnc_param_number(&c, params, "max_machines", &machines) != 0) {
         return NULL;
     }
@@ -141,6 +160,14 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
         cnc_param_fail(&c, "max_memory_kb", "must be a whole number from 256 to 4194304");
         return NULL;
     }
+    if (!(string_kb >= 1 && string_kb <= 65536 && string_kb == (double)(long long)string_kb)) {
+        cnc_param_fail(&c, "max_string_kb", "must be a whole number from 1 to 65536");
+        return NULL;
+    }
+    if (!(time_ms >= 1 && time_ms <= 10000 && time_ms == (double)(long long)time_ms)) {
+        cnc_param_fail(&c, "max_time_ms", "must be a whole number from 1 to 10000");
+        return NULL;
+    }
     if (!(machines >= 1 && machines <= 10000000 && machines == (double)(long long)machines)) {
         cnc_param_fail(&c, "max_machines", "must be a whole number from 1 to 10000000");
         return NULL;
@@ -151,7 +178,13 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
         return NULL;
     }
     cnc_machine_table_init(&h->machines, (size_t)machines);
-    if (cnc_sandbox_open(&h->sb, (size_t)mem_kb * 1024, (uint64_t)budget) != 0) {
+    struct cnc_sandbox_limits limits = {
+        .mem_limit = (size_t)mem_kb * 1024,
+        .max_string = (size_t)string_kb * 1024,
+        .budget = (uint64_t)budget,
+        .max_ns = (int64_t)time_ms * 1000000,
+    };
+    if (cnc_sandbox_open(&h->sb, &limits) != 0) {
         snprintf(err, err_len, "params: out of memory");
         lh_destroy(h);
         return NULL;
@@ -168,12 +201,13 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
     if (st == LUA_OK) {
         st = lua_pcall(L, 3, 0, 0);
     }
+    cnc_sandbox_end(&h->sb);
     if (st == LUA_OK && cnc_sandbox_lock_globals(&h->sb) != 0) {
         lua_pushliteral(L, "out of memory");
         st = LUA_ERRMEM;
     }
     if (st != LUA_OK) {
-        script_error(L, &h->sb, shown, "loading the script", err, err_len);
+        script_error(L, &h->sb, shown, script == NULL, "loading the script", err, err_len);
         lh_destroy(h);
         return NULL;
     }
@@ -247,14 +281,52 @@ static int protected_process(lua_State *L)
     return 0;
 }
 
-/* After a memory refusal: the machine's state afresh, and the garbage collected. */
-static int reset_row(lua_State *L)
+/* After a memory refusal: the machine's state (row >= 0), or every machine's (-1), afresh. */
+static int reset_state(lua_State *L)
 {
-    struct call *c = lua_touserdata(L, 1);
-    lua_rawgeti(L, LUA_REGISTRYINDEX, c->h->states_ref);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, c->row + 1);
+    struct lua_handler *h = lua_touserdata(L, 1);
+    long row = (long)lua_tointeger(L, 2);
+    if (row >= 0) {
+        lua_rawgeti(L, LUA_REGISTRYINDEX, h->states_ref);
+        lua_pushnil(L);
+        lua_rawseti(L, -2, row + 1);
+    } else {
+        lua_newtable(L);
+        lua_rawseti(L, LUA_REGISTRYINDEX, h->states_ref);
+    }
     return 0;
+}
+
+static void forget_state(struct lua_handler *h, long row)
+{
+    lua_State *L = h->sb.L;
+    lua_pushcfunction(L, reset_state);
+    lua_pushlightuserdata(L, h);
+    lua_pushinteger(L, row);
+    if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+        lua_settop(L, 0);
+    }
+    lua_gc(L, LUA_GCCOLLECT);
+}
+
+/* The memory policy of the header comment, after a refusal. */
+static void after_memory_refusal(struct lua_handler *h, long row)
+{
+    struct cnc_sandbox *sb = &h->sb;
+    size_t high = sb->mem_limit / 4 * 3;
+    if (row >= 0) {
+        forget_state(h, row);
+    } else {
+        lua_gc(sb->L, LUA_GCCOLLECT);
+    }
+    if (sb->mem_used > high) {
+        h->stats.state_resets++;
+        forget_state(h, -1);
+    }
+    if (sb->mem_used > high) {
+        h->resting_until_ns = cnc_sandbox_now_ns() + RESTING_NS;
+        h->stats.rests++;
+    }
 }
 
 static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_record *rec,
@@ -262,22 +334,43 @@ static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_
 {
     struct lua_handler *h = instance;
     lua_State *L = h->sb.L;
+    if (h->resting_until_ns != 0) {
+        if (cnc_sandbox_now_ns() < h->resting_until_ns) {
+            h->stats.over_memory++;
+            snprintf(detail, detail_len,
+                     "script's memory is full (%zu of max_memory_kb %zu KiB) even with every "
+                     "machine's state reset: its own tables hold it; refused unrun for a second",
+                     h->sb.mem_used / 1024, h->sb.mem_limit / 1024);
+            return CNC_EREJECT;
+        }
+        h->resting_until_ns = 0;
+    }
     struct call c = {h, msg, rec, detail, detail_len, -1, false, 0};
     cnc_sandbox_begin(&h->sb);
     lua_pushcfunction(L, protected_process);
     lua_pushlightuserdata(L, &c);
     int st = lua_pcall(L, 1, 0, 0);
+    cnc_sandbox_end(&h->sb);
     if (st == LUA_OK) {
         return c.rc;
     }
-    if (h->sb.over_budget) {
-        h->stats.over_budget++;
-        snprintf(detail, detail_len, "script exceeded its instruction budget (%llu)",
-                 (unsigned long long)h->sb.budget);
-    } else if (st == LUA_ERRMEM || h->sb.mem_refused) {
+    bool memory = st == LUA_ERRMEM || h->sb.mem_refused;
+    if (h->sb.string_refused) {
+        h->stats.over_memory++;
+        snprintf(detail, detail_len, "script made a string longer than max_string_kb (%zu KiB)",
+                 h->sb.max_string / 1024);
+    } else if (memory) {
         h->stats.over_memory++;
         snprintf(detail, detail_len, "script exceeded its memory limit (%zu KiB)",
                  h->sb.mem_limit / 1024);
+    } else if (h->sb.over_time) {
+        h->stats.over_time++;
+        snprintf(detail, detail_len, "script exceeded its time (max_time_ms %lld)",
+                 (long long)(h->sb.max_ns / 1000000));
+    } else if (h->sb.over_budget) {
+        h->stats.over_budget++;
+        snprintf(detail, detail_len, "script exceeded its instruction budget (%llu)",
+                 (unsigned long long)h->sb.budget);
     } else {
         h->stats.errors++;
         const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -291,17 +384,8 @@ static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_
         utf8_make_loggable(detail, detail_len);
     }
     lua_settop(L, 0);
-    if (st == LUA_ERRMEM || h->sb.mem_refused) {
-        h->sb.mem_refused = false;
-        lua_gc(L, LUA_GCCOLLECT);
-        if (c.row >= 0) {
-            lua_pushcfunction(L, reset_row);
-            lua_pushlightuserdata(L, &c);
-            if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
-                lua_settop(L, 0);
-            }
-            lua_gc(L, LUA_GCCOLLECT);
-        }
+    if (memory && !h->sb.string_refused) {
+        after_memory_refusal(h, c.row);
     }
     return CNC_EREJECT;
 }
@@ -314,6 +398,9 @@ bool cnc_lua_handler_stats(const struct cnc_handler_type *type, const void *inst
         return false;
     }
     sum->over_budget += h->stats.over_budget;
+    sum->over_time += h->stats.over_time;
+    sum->state_resets += h->stats.state_resets;
+    sum->rests += h->stats.rests;
     sum->over_memory += h->stats.over_memory;
     sum->errors += h->stats.errors;
     sum->refused += h->stats.refused;
@@ -322,6 +409,7 @@ bool cnc_lua_handler_stats(const struct cnc_handler_type *type, const void *inst
     sum->evicted += h->machines.evicted;
     sum->machines += h->machines.n_rows;
     sum->memory_bytes += h->sb.mem_used;
+    sum->instances++;
     return true;
 }
 

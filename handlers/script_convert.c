@@ -74,6 +74,16 @@ int cnc_script_push_message(lua_State *L, const struct cnc_message *msg)
     return 0;
 }
 
+/*
+ * t[k] without metamethods: converting a result never runs script code, and every string the
+ * record points to is reachable from the result table the handler keeps alive. idx absolute.
+ */
+static int raw_field(lua_State *L, int idx, const char *k)
+{
+    lua_pushstring(L, k);
+    return lua_rawget(L, idx);
+}
+
 static int fail(char *detail, size_t len, const char *fmt, const char *a, const char *b)
 {
     char shown[80];
@@ -88,17 +98,20 @@ static const char *name_at(lua_State *L, int idx, size_t max, const char *what, 
                            size_t len)
 {
     if (lua_type(L, idx) != LUA_TSTRING) {
-        fail(detail, len, "script returned %s%s that is not a string", what, "");
+        snprintf(detail, len, "script returned %s that is a %s, not a string", what,
+                 luaL_typename(L, idx));
         return NULL;
     }
     size_t n, chars;
     const char *s = lua_tolstring(L, idx, &n);
     if (n == 0 || n > max || utf8_invalid_at(s, n) != n || !utf8_printable(s, n, &chars)) {
-        char why[96];
-        snprintf(why, sizeof why, " (1-%zu bytes of printable UTF-8)", max);
-        fail(detail, len, "script returned %s \"%s\" that is no name", what, "");
-        size_t l = strlen(detail);
-        snprintf(detail + l, len - l, "%s", why);
+        char shown[80];
+        utf8_copy_valid(s, n, shown, 64, false, NULL);
+        utf8_make_loggable(shown, sizeof shown);
+        snprintf(detail, len,
+                 "script returned %s \"%s\"%s that is no name (1-%zu bytes of "
+                 "printable UTF-8)",
+                 what, shown, n > 64 ? "..." : "", max);
         return NULL;
     }
     return s;
@@ -176,7 +189,7 @@ static int efficiency_from_table(lua_State *L, int idx, struct cnc_efficiency *e
     static const char *const numbers[] = {"temperature", "vibration", "score"};
     double *out[] = {&e->temperature, &e->vibration, &e->score};
     for (int i = 0; i < 3; i++) {
-        lua_getfield(L, idx, numbers[i]);
+        raw_field(L, idx, numbers[i]);
         if (!number_at(L, -1, out[i])) {
             return fail(detail, len, "script returned efficiency.%s%s: not a finite number",
                         numbers[i], "");
@@ -186,11 +199,11 @@ static int efficiency_from_table(lua_State *L, int idx, struct cnc_efficiency *e
     if (e->score < 0 || e->score > 100) {
         return fail(detail, len, "script returned efficiency.score%s%s outside 0..100", "", "");
     }
-    lua_getfield(L, idx, "mode");
+    raw_field(L, idx, "mode");
     if ((e->mode = name_at(L, -1, CNC_DB_MODE_MAX, "efficiency.mode", detail, len)) == NULL) {
         return -1;
     }
-    lua_getfield(L, idx, "level");
+    raw_field(L, idx, "level");
     const char *level = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
     for (int i = 0; levels[i] != NULL; i++) {
         if (strcmp(level, levels[i]) == 0) {
@@ -203,7 +216,7 @@ static int efficiency_from_table(lua_State *L, int idx, struct cnc_efficiency *e
                     "Medium, High, Critical",
                     level, "");
     }
-    lua_getfield(L, idx, "is_anomaly");
+    raw_field(L, idx, "is_anomaly");
     e->is_anomaly = lua_toboolean(L, -1);
     lua_pop(L, 3);
     e->present = 1;
@@ -233,16 +246,17 @@ static int anomalies_from_table(lua_State *L, int idx, struct cnc_record *rec, c
     lua_Unsigned n = lua_rawlen(L, idx);
     for (lua_Unsigned i = 1; i <= n; i++) {
         if (lua_rawgeti(L, idx, (lua_Integer)i) != LUA_TTABLE) {
-            return fail(detail, len, "script returned anomalies[%s]%s that is not a table",
-                        i < 1000 ? (char[8]){(char)('0' + i % 10), 0} : "?", "");
+            snprintf(detail, len, "script returned anomalies[%llu] that is a %s, not a table",
+                     (unsigned long long)i, luaL_typename(L, -1));
+            return -1;
         }
         int a_idx = lua_gettop(L);
         struct cnc_anomaly a = {.threshold = NAN};
-        lua_getfield(L, a_idx, "rule");
-        lua_getfield(L, a_idx, "variable");
-        lua_getfield(L, a_idx, "value");
-        lua_getfield(L, a_idx, "threshold");
-        lua_getfield(L, a_idx, "severity");
+        raw_field(L, a_idx, "rule");
+        raw_field(L, a_idx, "variable");
+        raw_field(L, a_idx, "value");
+        raw_field(L, a_idx, "threshold");
+        raw_field(L, a_idx, "severity");
         if ((a.rule = name_at(L, a_idx + 1, CNC_DB_NAME_MAX, "an anomaly rule", detail, len)) ==
                 NULL ||
             (a.variable = name_at(L, a_idx + 2, CNC_DB_NAME_MAX, "an anomaly variable", detail,
@@ -279,7 +293,7 @@ int cnc_script_to_record(lua_State *L, int idx, const struct cnc_message *msg,
                          struct cnc_record *rec, char *detail, size_t detail_len)
 {
     idx = lua_absindex(L, idx);
-    lua_getfield(L, idx, "readings");
+    raw_field(L, idx, "readings");
     int t = lua_type(L, -1);
     if (t == LUA_TNIL) {
         if (cnc_readings_from_payload(msg->payload, rec, detail, detail_len) != 0) {
@@ -293,7 +307,7 @@ int cnc_script_to_record(lua_State *L, int idx, const struct cnc_message *msg,
         }
         return -1;
     }
-    lua_getfield(L, idx, "efficiency");
+    raw_field(L, idx, "efficiency");
     t = lua_type(L, -1);
     if (t != LUA_TNIL &&
         (t != LUA_TTABLE ||
@@ -304,7 +318,7 @@ int cnc_script_to_record(lua_State *L, int idx, const struct cnc_message *msg,
         }
         return -1;
     }
-    lua_getfield(L, idx, "anomalies");
+    raw_field(L, idx, "anomalies");
     t = lua_type(L, -1);
     if (t != LUA_TNIL &&
         (t != LUA_TTABLE || anomalies_from_table(L, lua_gettop(L), rec, detail, detail_len) != 0)) {

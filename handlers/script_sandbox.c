@@ -35,7 +35,24 @@ static struct cnc_sandbox *sandbox_of(lua_State *L)
     return ud;
 }
 
-/* Lua's allocator contract: nsize 0 frees; a shrink never fails. Growth past the cap fails. */
+static void count_hook(lua_State *L, lua_Debug *ar);
+
+/*
+ * A refused allocation ends the call: Lua raises a memory error, and should the script catch it
+ * (pcall) the next instruction raises again, as a spent budget does. Each refusal costs Lua a full
+ * collection first (its emergency collection), so a script must not be able to retry in a loop.
+ */
+static void *refuse(struct cnc_sandbox *sb)
+{
+    sb->mem_refused = true;
+    lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, 1);
+    return NULL;
+}
+
+/*
+ * Lua's allocator contract: nsize 0 frees; a shrink never fails. Growth past the cap fails, and
+ * so does a new string longer than max_string (Lua passes the new object's type as osize).
+ */
 static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
 {
     struct cnc_sandbox *sb = ud;
@@ -46,8 +63,12 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         return NULL;
     }
     if (nsize > old && sb->mem_limit != 0 && sb->mem_used - old + nsize > sb->mem_limit) {
-        sb->mem_refused = true;
-        return NULL;
+        return refuse(sb);
+    }
+    if (ptr == NULL && osize == LUA_TSTRING && sb->mem_limit != 0 &&
+        nsize > sb->max_string + 64) { /* 64: the string's header, whatever the build's */
+        sb->string_refused = true;
+        return refuse(sb);
     }
     void *p = realloc(ptr, nsize);
     if (p == NULL) {
@@ -57,7 +78,12 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     return p;
 }
 
-static void count_hook(lua_State *L, lua_Debug *ar);
+int64_t cnc_sandbox_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
 
 /* From now on every instruction raises: a pcall in the script cannot carry on past it. */
 static int raise_budget(lua_State *L, struct cnc_sandbox *sb)
@@ -70,13 +96,22 @@ static int raise_budget(lua_State *L, struct cnc_sandbox *sb)
     return lua_error(L);
 }
 
+static bool out_of_time(struct cnc_sandbox *sb)
+{
+    if (cnc_sandbox_now_ns() - sb->started_ns <= sb->max_ns) {
+        return false;
+    }
+    sb->over_time = true;
+    return true;
+}
+
 static void count_hook(lua_State *L, lua_Debug *ar)
 {
     (void)ar;
     struct cnc_sandbox *sb = sandbox_of(L);
-    if (!sb->over_budget) {
+    if (!sb->over_budget && !sb->mem_refused) {
         sb->spent += (uint64_t)sb->hook_every;
-        if (sb->spent < sb->budget) {
+        if (sb->spent < sb->budget && !out_of_time(sb)) {
             return;
         }
     }
@@ -88,7 +123,8 @@ static void charge(lua_State *L, double steps)
 {
     struct cnc_sandbox *sb = sandbox_of(L);
     double instructions = steps / CNC_SANDBOX_STEPS_PER_INSTRUCTION;
-    if (sb->over_budget || instructions >= (double)(sb->budget - sb->spent)) {
+    if (sb->over_budget || sb->mem_refused || instructions >= (double)(sb->budget - sb->spent) ||
+        (instructions >= 1000 && out_of_time(sb))) {
         raise_budget(L, sb);
     }
     sb->spent += (uint64_t)instructions;
@@ -98,18 +134,21 @@ void cnc_sandbox_begin(struct cnc_sandbox *sb)
 {
     sb->spent = 0;
     sb->over_budget = false;
+    sb->over_time = false;
     sb->mem_refused = false;
+    sb->string_refused = false;
+    sb->started_ns = cnc_sandbox_now_ns();
     lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, sb->hook_every);
 }
 
-/* Calls the wrapped library function (upvalue 1) with this call's arguments. */
+/*
+ * Runs the wrapped library function (upvalue 1) on this call's stack: a plain C function
+ * without upvalues of its own (every function wrapped here is one), so calling it directly is
+ * what Lua would have done, without a second call frame.
+ */
 static int call_original(lua_State *L)
 {
-    int n = lua_gettop(L);
-    lua_pushvalue(L, lua_upvalueindex(1));
-    lua_insert(L, 1);
-    lua_call(L, n, LUA_MULTRET);
-    return lua_gettop(L);
+    return lua_tocfunction(L, lua_upvalueindex(1))(L);
 }
 
 /*
@@ -225,16 +264,79 @@ static int charged_rep(lua_State *L)
     return call_original(L);
 }
 
-/* table.concat, table.unpack: one step per element; table.sort n log n comparisons. */
+/*
+ * The length the table library will use (it honours __len, which may run script code, counted;
+ * a length that is no integer is left for the library to refuse). 0 for what is no table.
+ */
+static double library_len(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TTABLE) {
+        return 0;
+    }
+    lua_len(L, idx);
+    int exact;
+    lua_Integer n = lua_tointegerx(L, -1, &exact);
+    lua_pop(L, 1);
+    return exact && n > 0 ? (double)n : 0;
+}
+
+static double span(lua_Integer from, lua_Integer to)
+{
+    return to >= from ? (double)to - (double)from + 1 : 0;
+}
+
+/*
+ * The table library's loops, charged one instruction per element they may touch: concat and
+ * unpack their range, sort n log n comparisons, move its range, insert and remove the elements
+ * they shift.
+ */
 static int charged_table(lua_State *L)
 {
-    int kind = (int)lua_tointeger(L, lua_upvalueindex(2)); /* 0 concat, 1 unpack, 2 sort */
-    double n = lua_type(L, 1) == LUA_TTABLE ? (double)lua_rawlen(L, 1) : 0;
-    if (kind == 1 && lua_gettop(L) >= 3) {
-        n = (double)luaL_optinteger(L, 3, 0) - (double)luaL_optinteger(L, 2, 1) + 1;
+    enum { CONCAT, UNPACK, SORT, MOVE, INSERT, REMOVE };
+    int kind = (int)lua_tointeger(L, lua_upvalueindex(2));
+    double n = 0;
+    switch (kind) {
+    case CONCAT:
+        n = span(luaL_optinteger(L, 3, 1),
+                 lua_isnoneornil(L, 4) ? (lua_Integer)library_len(L, 1) : luaL_checkinteger(L, 4));
+        break;
+    case UNPACK:
+        n = span(luaL_optinteger(L, 2, 1),
+                 lua_isnoneornil(L, 3) ? (lua_Integer)library_len(L, 1) : luaL_checkinteger(L, 3));
+        break;
+    case SORT:
+        n = library_len(L, 1);
+        n = n > 1 ? n * log2(n) : n;
+        break;
+    case MOVE:
+        n = span(luaL_checkinteger(L, 2), luaL_checkinteger(L, 3));
+        break;
+    case INSERT:
+        n = lua_gettop(L) >= 3 ? span(luaL_checkinteger(L, 2), (lua_Integer)library_len(L, 1)) : 1;
+        break;
+    case REMOVE:
+        n = lua_gettop(L) >= 2 ? span(luaL_checkinteger(L, 2), (lua_Integer)library_len(L, 1)) : 1;
+        break;
     }
-    charge(L, kind == 2 && n > 1 ? n * log2(n) * CNC_SANDBOX_STEPS_PER_INSTRUCTION
-                                 : n * CNC_SANDBOX_STEPS_PER_INSTRUCTION);
+    charge(L, n * CNC_SANDBOX_STEPS_PER_INSTRUCTION);
+    return call_original(L);
+}
+
+/*
+ * Functions whose work grows with the strings they are given (string.byte, upper, lower,
+ * reverse, sub, format; utf8.len, codepoint, offset, char): a step per byte of every string
+ * argument, and per argument.
+ */
+static int charged_bytes(lua_State *L)
+{
+    int n = lua_gettop(L);
+    double steps = n;
+    for (int i = 1; i <= n; i++) {
+        if (lua_type(L, i) == LUA_TSTRING) {
+            steps += (double)lua_rawlen(L, i);
+        }
+    }
+    charge(L, steps);
     return call_original(L);
 }
 
@@ -284,6 +386,33 @@ static int no_gc_setmetatable(lua_State *L)
     return call_original(L);
 }
 
+/*
+ * xpcall(f, msgh, ...): f under pcall, then msgh(error) once f has failed. Lua's own xpcall runs
+ * msgh where the error is raised, and an error raised by the count hook is raised with hooks
+ * off: a message handler that loops would then run for ever. Without the debug library a
+ * handler cannot look at the failed frames anyway, so running it afterwards loses nothing.
+ */
+static int hooked_xpcall(lua_State *L)
+{
+    int n = lua_gettop(L);
+    luaL_checktype(L, 2, LUA_TFUNCTION);
+    lua_pushboolean(L, 1);
+    lua_pushvalue(L, 1);
+    for (int i = 3; i <= n; i++) {
+        lua_pushvalue(L, i);
+    }
+    int base = n + 1; /* the true, then f's results */
+    if (lua_pcall(L, n - 2, LUA_MULTRET, 0) == LUA_OK) {
+        return lua_gettop(L) - base + 1;
+    }
+    lua_pushvalue(L, 2);
+    lua_insert(L, -2);
+    lua_pcall(L, 1, 1, 0); /* the handler's result, or the error it raised */
+    lua_pushboolean(L, 0);
+    lua_insert(L, -2);
+    return 2;
+}
+
 static int now_ms(lua_State *L)
 {
     struct timespec ts;
@@ -307,11 +436,26 @@ static int global_newindex(lua_State *L)
                       k);
 }
 
-/* pairs() on a read-only library lists the library (upvalue 1) with next (upvalue 2). */
+/*
+ * pairs() on a read-only library: an iterator over the library (upvalue 1) that never hands the
+ * table itself out (pairs returning next and the table would let a script write to it).
+ */
+static int proxy_next(lua_State *L)
+{
+    lua_settop(L, 2);
+    lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushvalue(L, 2);
+    if (lua_next(L, -2) != 0) {
+        return 2;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
 static int proxy_pairs(lua_State *L)
 {
-    lua_pushvalue(L, lua_upvalueindex(2));
     lua_pushvalue(L, lua_upvalueindex(1));
+    lua_pushnil(L);
     lua_pushnil(L);
     return 3;
 }
@@ -325,8 +469,8 @@ static void wrap(lua_State *L, const char *name, lua_CFunction fn, int tag)
     lua_setfield(L, -2, name);
 }
 
-/* Sets env[name] to a read-only view of the table at the top (popped); next at index next_i. */
-static void set_readonly(lua_State *L, int env, const char *name, int next_i)
+/* Sets env[name] to a read-only view of the table at the top (popped). */
+static void set_readonly(lua_State *L, int env, const char *name)
 {
     int lib = lua_gettop(L);
     lua_newtable(L);
@@ -337,8 +481,8 @@ static void set_readonly(lua_State *L, int env, const char *name, int next_i)
     lua_pushcclosure(L, readonly_newindex, 1);
     lua_setfield(L, -2, "__newindex");
     lua_pushvalue(L, lib);
-    lua_pushvalue(L, next_i);
-    lua_pushcclosure(L, proxy_pairs, 2);
+    lua_pushcclosure(L, proxy_next, 1);
+    lua_pushcclosure(L, proxy_pairs, 1);
     lua_setfield(L, -2, "__pairs");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
@@ -348,9 +492,8 @@ static void set_readonly(lua_State *L, int env, const char *name, int next_i)
 }
 
 static const char *const base_allowed[] = {
-    "assert",   "error",    "ipairs",       "next",     "pairs",  "pcall",
-    "xpcall",   "rawequal", "rawget",       "rawlen",   "select", "tonumber",
-    "tostring", "type",     "getmetatable", "_VERSION", NULL,
+    "assert", "error",  "ipairs",   "next",     "pairs", "pcall",        "rawequal", "rawget",
+    "rawlen", "select", "tonumber", "tostring", "type",  "getmetatable", "_VERSION", NULL,
 };
 
 /* Builds the environment; runs protected (a memory error here is an open that failed). */
@@ -370,8 +513,8 @@ static int build_env(lua_State *L)
     lua_setfield(L, env, "setmetatable");
     lua_pushcfunction(L, text_load);
     lua_setfield(L, env, "load");
-    lua_getfield(L, base, "next");
-    int next_i = lua_gettop(L);
+    lua_pushcfunction(L, hooked_xpcall);
+    lua_setfield(L, env, "xpcall");
 
     luaL_requiref(L, "string", luaopen_string, 0);
     lua_pushnil(L);
@@ -381,30 +524,40 @@ static int build_env(lua_State *L)
     wrap(L, "gmatch", charged_match, 2);
     wrap(L, "gsub", charged_match, 3);
     wrap(L, "rep", charged_rep, 0);
+    static const char *const byte_fns[] = {"byte",   "upper", "lower", "reverse", "sub",
+                                           "format", "char",  "pack",  "unpack",  NULL};
+    for (int i = 0; byte_fns[i] != NULL; i++) {
+        wrap(L, byte_fns[i], charged_bytes, 0);
+    }
     /* The string metatable (method calls on strings) hides itself: getmetatable("") is false. */
     lua_pushliteral(L, "");
     lua_getmetatable(L, -1);
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
     lua_pop(L, 2);
-    set_readonly(L, env, "string", next_i);
+    set_readonly(L, env, "string");
 
     luaL_requiref(L, "table", luaopen_table, 0);
-    wrap(L, "concat", charged_table, 0);
-    wrap(L, "unpack", charged_table, 1);
-    wrap(L, "sort", charged_table, 2);
-    set_readonly(L, env, "table", next_i);
+    static const char *const table_fns[] = {"concat", "unpack", "sort", "move", "insert", "remove"};
+    for (int i = 0; i < 6; i++) {
+        wrap(L, table_fns[i], charged_table, i);
+    }
+    set_readonly(L, env, "table");
     luaL_requiref(L, "math", luaopen_math, 0);
-    set_readonly(L, env, "math", next_i);
+    set_readonly(L, env, "math");
     luaL_requiref(L, "utf8", luaopen_utf8, 0);
-    set_readonly(L, env, "utf8", next_i);
+    static const char *const utf8_fns[] = {"len", "codepoint", "offset", "char", NULL};
+    for (int i = 0; utf8_fns[i] != NULL; i++) {
+        wrap(L, utf8_fns[i], charged_bytes, 0);
+    }
+    set_readonly(L, env, "utf8");
 
     lua_createtable(L, 0, 2);
     lua_pushlightuserdata(L, &null_key);
     lua_setfield(L, -2, "null");
     lua_pushcfunction(L, now_ms);
     lua_setfield(L, -2, "now_ms");
-    set_readonly(L, env, "cnc", next_i);
+    set_readonly(L, env, "cnc");
 
     /* The environment becomes the globals: load() and new chunks see it, nothing else. */
     lua_pushvalue(L, env);
@@ -415,10 +568,14 @@ static int build_env(lua_State *L)
     return 0;
 }
 
-int cnc_sandbox_open(struct cnc_sandbox *sb, size_t mem_limit, uint64_t budget)
+int cnc_sandbox_open(struct cnc_sandbox *sb, const struct cnc_sandbox_limits *limits)
 {
-    *sb = (struct cnc_sandbox){.budget = budget ? budget : 1};
-    sb->hook_every = sb->budget < 1000 ? (int)sb->budget : 1000;
+    *sb = (struct cnc_sandbox){
+        .budget = limits->budget ? limits->budget : 1,
+        .max_string = limits->max_string,
+        .max_ns = limits->max_ns,
+    };
+    sb->hook_every = sb->budget < CNC_SANDBOX_HOOK_EVERY ? (int)sb->budget : CNC_SANDBOX_HOOK_EVERY;
     sb->L = lua_newstate(capped_alloc, sb);
     if (sb->L == NULL) {
         return -1;
@@ -428,8 +585,13 @@ int cnc_sandbox_open(struct cnc_sandbox *sb, size_t mem_limit, uint64_t budget)
     if (lua_pcall(sb->L, 0, 0, 0) != LUA_OK) {
         return -1;
     }
-    sb->mem_limit = mem_limit; /* from here: the libraries are in, the script's share begins */
+    sb->mem_limit = limits->mem_limit; /* from here: the libraries are in, the script's share */
     return 0;
+}
+
+void cnc_sandbox_end(struct cnc_sandbox *sb)
+{
+    lua_sethook(sb->L, NULL, 0, 0);
 }
 
 static int lock_globals(lua_State *L)

@@ -7,7 +7,8 @@
  * the benchmarks likewise single-threaded).
  *
  * Environment: the base functions that cannot reach outside (assert, error,
- * ipairs, next, pairs, pcall, xpcall, rawequal, rawget, rawlen, select,
+ * ipairs, next, pairs, pcall, xpcall (its handler runs once the call has failed), rawequal,
+ * rawget, rawlen, select,
  * tonumber, tostring, type, getmetatable, setmetatable without __gc, load of
  * text chunks only), the string, table, math and utf8 libraries (read-only;
  * string.dump gone) and `cnc` (null, now_ms). No io, os, package, require,
@@ -20,6 +21,14 @@
  * table.sort, table.unpack, load) charge it too, the pattern functions their
  * worst case before they start. Spending it raises an error no pcall in the
  * script can hold on to: every instruction after that raises again.
+ *
+ * Time: a few operations cost more than one instruction's worth and are not
+ * charged (a comparison or concatenation of long strings, a call passing a
+ * long vararg, utf8.len). Two limits bound them: no string may be longer
+ * than max_string bytes (refused as memory is), and the count hook also
+ * checks a wall-clock deadline per call, raising the same error. The budget
+ * is the limit a real script meets, the same on every machine; the
+ * deadline only stops what the budget cannot see.
  */
 #ifndef CNC_SCRIPT_SANDBOX_H
 #define CNC_SCRIPT_SANDBOX_H
@@ -34,26 +43,47 @@ struct cnc_sandbox {
     lua_State *L;
     size_t mem_used;
     size_t mem_limit;
-    bool mem_refused; /* an allocation was refused since the last begin */
-    uint64_t budget;  /* instructions per call */
-    uint64_t spent;   /* since the last begin */
-    bool over_budget; /* the budget ran out since the last begin */
-    int hook_every;   /* instructions between count hooks */
+    size_t max_string;   /* bytes: a longer string is refused as memory is */
+    bool mem_refused;    /* an allocation was refused since the last begin */
+    bool string_refused; /* ... and it was a string longer than max_string */
+    uint64_t budget;     /* instructions per call */
+    uint64_t spent;      /* since the last begin */
+    bool over_budget;    /* the budget ran out since the last begin */
+    bool over_time;      /* ... because the call's time ran out */
+    int64_t max_ns;      /* wall-clock time per call */
+    int64_t started_ns;  /* CLOCK_MONOTONIC at the last begin */
+    int hook_every;      /* instructions between count hooks */
+};
+
+/* The limits of one sandbox (the `lua` handler's params). */
+struct cnc_sandbox_limits {
+    size_t mem_limit;  /* bytes of the state once the libraries are in; 0: none */
+    size_t max_string; /* bytes of one string */
+    uint64_t budget;   /* instructions per call */
+    int64_t max_ns;    /* wall-clock time per call */
 };
 
 /* Steps of the pattern matcher charged as one instruction (measured: bench/RESULTS.md). */
 #define CNC_SANDBOX_STEPS_PER_INSTRUCTION 8
 
+/* VM instructions between two count hooks (each also reads the clock). */
+#define CNC_SANDBOX_HOOK_EVERY 1000
+
 /*
- * A new state with the environment above as its globals (not yet locked), memory capped at
- * mem_limit bytes, budget instructions per call. 0, or -1 when out of memory. Free with
- * cnc_sandbox_close (also after a failed open).
+ * A new state with the environment above as its globals (not yet locked) and the given
+ * limits. 0, or -1 when out of memory. Free with cnc_sandbox_close (also after a failed open).
  */
-int cnc_sandbox_open(struct cnc_sandbox *sb, size_t mem_limit, uint64_t budget);
+int cnc_sandbox_open(struct cnc_sandbox *sb, const struct cnc_sandbox_limits *limits);
 void cnc_sandbox_close(struct cnc_sandbox *sb);
 
-/* Starts a call's budget: nothing spent, no memory refused yet. */
+/* Starts a call's budget and time: nothing spent, no memory refused yet. */
 void cnc_sandbox_begin(struct cnc_sandbox *sb);
+
+/* Ends a call: no hook, so the plugin's own clean-up after a refusal runs unhindered. */
+void cnc_sandbox_end(struct cnc_sandbox *sb);
+
+/* CLOCK_MONOTONIC in nanoseconds. */
+int64_t cnc_sandbox_now_ns(void);
 
 /* Locks the globals (after the script's chunk and init have run). -1 when out of memory. */
 int cnc_sandbox_lock_globals(struct cnc_sandbox *sb);

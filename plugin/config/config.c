@@ -21,6 +21,7 @@
 
 #include "cnc_record.h"
 #include "name_index.h"
+#include "handler_scripts.h"
 #include "safe_file.h"
 #include "topic.h"
 #include "utf8.h"
@@ -1149,6 +1150,9 @@ struct cnc_config *cnc_config_load_buffer(const char *name, const char *text, si
     }
     if (rc == 0) {
         rc = load_root(&ld);
+    }
+    if (rc == 0) {
+        rc = cnc_config_read_scripts(ld.cfg, err, err_len);
     }
     free(ld.seen);
     cnc_name_index_free(&ld.handler_names);

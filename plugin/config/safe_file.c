@@ -44,6 +44,13 @@ static int check_stat(const char *path, const struct stat *st, unsigned flags, u
         snprintf(err, err_len, "%s is %s, not a regular file", path, kind_of(st->st_mode));
         return -1;
     }
+    if ((flags & CNC_FILE_CODE) && (st->st_mode & S_IWOTH)) {
+        snprintf(err, err_len,
+                 "%s is writable by every user (mode %04o): anyone could change what the broker "
+                 "runs; chmod o-w it",
+                 path, (unsigned)(st->st_mode & 07777));
+        return -1;
+    }
     if (!(flags & CNC_FILE_SECRET)) {
         return 0;
     }

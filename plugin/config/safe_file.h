@@ -28,6 +28,8 @@ enum {
      * by this process's user (or by also_owner, see cnc_file_check).
      */
     CNC_FILE_SECRET = 1u << 1,
+    /* Code the broker runs (a handler script): not writable by every user. */
+    CNC_FILE_CODE = 1u << 2,
 };
 
 /* No extra owner allowed for a secret. */

@@ -159,7 +159,7 @@ static int create_instances(struct cnc_route_table *t, const struct cnc_config *
             t->n_kept++;
             continue;
         }
-        char herr[256] = "";
+        char herr[512] = "";
         inst->state = inst->type->create(hc->params, herr, sizeof herr);
         if (inst->state != NULL) {
             inst->rules = cnc_rules_create(hc->rules, (size_t)cfg->ingest.max_tracked_machines,

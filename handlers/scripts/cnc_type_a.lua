@@ -1,0 +1,77 @@
+-- cnc_type_a.lua - the MES collector's CNCTypeA plug-in (the 2-axis lathe CNC001) as a
+-- handler script: the same records as the shipped config's cnc_type_a instance of the
+-- machine_tool type (tests/unit/test_lua.c runs both on cnc-sim's lathe messages).
+--
+--   handlers:
+--     cnc_type_a:
+--       type: lua
+--       params: {script: /etc/mosquitto/cnc_handlers/cnc_type_a.lua}
+--       rules: [...]             # rules run on the record, as for any handler
+--
+-- Every payload member becomes a reading (the result has no `readings`). A message without
+-- status or spin, or with a status the MES does not know, is refused; a spindle speed or an
+-- axis position outside its range is stored and flagged (anomalies spindle_range and
+-- travel_limit, critical). Runs on the broker thread: keep it small.
+
+local STATUS_NAMES = "running, idle, stopped, setup, alarm, maintenance"
+local STATUSES = {running = true, idle = true, stopped = true, setup = true, alarm = true,
+                  maintenance = true}
+local REQUIRED = {"status", "spin"}
+local SPINDLE_MIN, SPINDLE_MAX = 0, 12000 -- rpm
+local AXES = { -- travel in mm, checked in this order
+  {"X-Axis", 0, 600},
+  {"Y-Axis", 0, 400},
+}
+
+local NOTHING = {} -- the result when nothing is out of range: no table made per message
+
+local function out_of_range(anomalies, rule, variable, v, min, max)
+  if v < min or v > max then
+    anomalies = anomalies or {}
+    anomalies[#anomalies + 1] = {rule = rule, variable = variable, value = v,
+                                 threshold = v < min and min or max, severity = "critical"}
+  end
+  return anomalies
+end
+
+local function process(msg)
+  local p = msg.payload
+  for i = 1, #REQUIRED do
+    if p[REQUIRED[i]] == nil then
+      return nil, 'required variable "' .. REQUIRED[i] .. '" is missing'
+    end
+  end
+  local status = p.status
+  if status ~= nil then
+    if type(status) ~= "string" then
+      return nil, "status must be a string"
+    end
+    if not STATUSES[status] then
+      return nil, 'status "' .. status:sub(1, 64) .. '" is not one of ' .. STATUS_NAMES
+    end
+  end
+  local spin = p.spin
+  if spin ~= nil and type(spin) ~= "number" then
+    return nil, "spin must be a number"
+  end
+  local anomalies
+  if spin ~= nil then
+    anomalies = out_of_range(anomalies, "spindle_range", "spin", spin, SPINDLE_MIN, SPINDLE_MAX)
+  end
+  for i = 1, #AXES do
+    local axis = AXES[i]
+    local v = p[axis[1]]
+    if v ~= nil then
+      if type(v) ~= "number" then
+        return nil, axis[1] .. " must be a number"
+      end
+      anomalies = out_of_range(anomalies, "travel_limit", axis[1], v, axis[2], axis[3])
+    end
+  end
+  if anomalies == nil then
+    return NOTHING
+  end
+  return {anomalies = anomalies}
+end
+
+return {process = process}
