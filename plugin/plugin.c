@@ -280,13 +280,17 @@ static void storage_snapshot(const struct cnc_plugin *p, struct cnc_storage_snap
     cnc_writer_sink_where(p->writer, st->db_host, sizeof st->db_host, &st->db_failovers);
 }
 
-/* The running instances' rule state, summed (a few instances: cheap, once per report). */
-static void rule_state_snapshot(struct cnc_plugin *p)
+/* The running instances' rule state and script counters, summed (a few instances: cheap, once
+   per report). */
+static void handler_state_snapshot(struct cnc_plugin *p)
 {
     const struct cnc_route_table *t = cnc_ingest_routes(p->ingest);
     p->stats.rule_machines = p->stats.rule_evicted = p->stats.rule_untracked = 0;
+    p->stats.scripts = (struct cnc_script_stats){0};
     for (size_t i = 0; i < cnc_route_table_instance_count(t); i++) {
-        const struct cnc_rule_set *rs = cnc_route_table_instance(t, i)->rules;
+        const struct cnc_handler_instance *inst = cnc_route_table_instance(t, i);
+        cnc_lua_handler_stats(inst->type, inst->state, &p->stats.scripts);
+        const struct cnc_rule_set *rs = inst->rules;
         if (rs != NULL) {
             p->stats.rule_machines += cnc_rules_tracked_machines(rs);
             p->stats.rule_evicted += cnc_rules_evicted(rs);
@@ -313,7 +317,7 @@ static void report(struct cnc_plugin *p, int64_t now_ms)
     const struct cnc_config *cfg = cnc_ingest_config(p->ingest);
     struct cnc_storage_snapshot st;
     storage_snapshot(p, &st);
-    rule_state_snapshot(p);
+    handler_state_snapshot(p);
     if (p->stats.received != p->reported_received || st.stored != p->reported_stored ||
         st.dead_letters != p->reported_dead_letters) {
         char line[1024];

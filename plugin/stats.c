@@ -65,6 +65,17 @@ void cnc_stats_summary(const struct cnc_stats *s, const struct cnc_storage_snaps
             snprintf(buf + n, len - (size_t)n, " rule_state_evicted=%llu rule_state_untracked=%llu",
                      (unsigned long long)s->rule_evicted, (unsigned long long)s->rule_untracked);
     }
+    const struct cnc_script_stats *sc = &s->scripts;
+    uint64_t script_refusals =
+        sc->over_budget + sc->over_time + sc->over_memory + sc->errors + sc->bad_results;
+    if (script_refusals != 0 && n > 0 && (size_t)n < len) {
+        n += snprintf(buf + n, len - (size_t)n,
+                      " script_over_budget=%llu script_over_time=%llu script_over_memory=%llu "
+                      "script_errors=%llu script_bad_results=%llu",
+                      (unsigned long long)sc->over_budget, (unsigned long long)sc->over_time,
+                      (unsigned long long)sc->over_memory, (unsigned long long)sc->errors,
+                      (unsigned long long)sc->bad_results);
+    }
     if (s->reports_suppressed != 0 && n > 0 && (size_t)n < len) {
         n += snprintf(buf + n, len - (size_t)n, " reports_suppressed=%llu",
                       (unsigned long long)s->reports_suppressed);
@@ -127,6 +138,31 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         cnc_json_add_number(rs, "machines", (double)s->rule_machines);
         cnc_json_add_number(rs, "evicted", (double)s->rule_evicted);
         cnc_json_add_number(rs, "untracked", (double)s->rule_untracked);
+    }
+    if (s->scripts.instances != 0) {
+        const struct cnc_script_stats *sc = &s->scripts;
+        cJSON *js = cJSON_AddObjectToObject(o, "scripts");
+        const struct {
+            const char *name;
+            uint64_t v;
+        } fields[] = {
+            {"instances", sc->instances},
+            {"machines", sc->machines},
+            {"memory_bytes", sc->memory_bytes},
+            {"over_budget", sc->over_budget},
+            {"over_time", sc->over_time},
+            {"over_memory", sc->over_memory},
+            {"errors", sc->errors},
+            {"refused", sc->refused},
+            {"bad_results", sc->bad_results},
+            {"state_resets", sc->state_resets},
+            {"rests", sc->rests},
+            {"evicted", sc->evicted},
+            {"untracked", sc->untracked},
+        };
+        for (size_t i = 0; js != NULL && i < sizeof fields / sizeof fields[0]; i++) {
+            cnc_json_add_number(js, fields[i].name, (double)fields[i].v);
+        }
     }
     cJSON_AddItemToObject(o, "rejected_by_reason", by);
     if (st != NULL && st->enabled) {

@@ -14,6 +14,7 @@
 #include "cnc_error.h"
 #include "reject.h"
 #include "db_cause.h"
+#include "lua_handler.h"
 
 struct cnc_stats {
     char node[65];     /* this broker's name (config `node:`, at most 64 characters) */
@@ -29,6 +30,9 @@ struct cnc_stats {
     uint64_t rule_machines;  /* machines with state */
     uint64_t rule_evicted;   /* machines whose state made room for a newer one */
     uint64_t rule_untracked; /* messages that got no state (out of memory) */
+    /* Handler scripts (the lua type) of the running instances, summed at each report: counts
+       since each instance was built (a changed script's start from zero). */
+    struct cnc_script_stats scripts;
 };
 
 /* The storage side, read from the writer's atomics (all zero without a mysql section). */

@@ -29,8 +29,8 @@ CC=clang scripts/build.sh build-tsan -DCMAKE_BUILD_TYPE=Debug -DCNC_TSAN=ON
 
 echo "== fuzz harnesses"
 CC=clang cmake -S . -B build-fuzz -DCNC_FUZZ=ON -DCNC_TESTS=OFF >/dev/null
-cmake --build build-fuzz -j"$(nproc)" --target fuzz_envelope fuzz_config fuzz_identity fuzz_spool_record fuzz_sim_wire fuzz_reject
-for f in envelope config identity spool_record sim_wire reject; do
+cmake --build build-fuzz -j"$(nproc)" --target fuzz_envelope fuzz_config fuzz_identity fuzz_spool_record fuzz_sim_wire fuzz_reject fuzz_script
+for f in envelope config identity spool_record sim_wire reject script; do
   ./build-fuzz/fuzz_$f tests/fuzz/corpus/$f -runs=0
   work=$(mktemp -d)
   if ! ./build-fuzz/fuzz_$f "$work" tests/fuzz/corpus/$f -max_total_time="${FUZZ_SECONDS:-20}" \
