@@ -91,15 +91,21 @@ CREATE OR REPLACE VIEW cnc_efficiency_hourly AS
   FROM cnc_efficiency
   GROUP BY cnc_id, DATE_FORMAT(ts, '%Y-%m-%d %H:00:00');
 
--- Readings straight from the payload JSON, one row per payload member: what
--- mysql.readings: json stores instead of cnc_reading rows (also works with rows).
--- A member name may hold any character, '"' and '\' among them: JSON_QUOTE makes it a
--- correct path member. The names are utf8mb4 whatever the server's or database's default
--- character set (a latin1 default would turn other names into '?').
+-- Readings: the payload's members straight from its JSON, one row per member, and the readings a
+-- handler computed (a script's cycle_time_s: what mysql.readings: json keeps as cnc_reading rows,
+-- beside the payload) -- a computed reading under a payload member's name stands in for it. With
+-- mysql.readings: rows every reading is a cnc_reading row, and this view lists them, plus the
+-- payload members a handler left out. A member name may hold any character, '"' and '\' among
+-- them: JSON_QUOTE makes it a correct path member. The names are utf8mb4 whatever the server's
+-- or database's default character set (a latin1 default would turn other names into '?').
 CREATE OR REPLACE VIEW cnc_reading_json AS
   SELECT m.msg_key, m.cnc_id, m.ts, k.name,
          JSON_VALUE(m.payload, CONCAT(_utf8mb4'$.', JSON_QUOTE(k.name))) AS value
   FROM cnc_message m,
        JSON_TABLE(JSON_KEYS(m.payload), '$[*]'
                   COLUMNS (name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin
-                           PATH '$')) AS k;
+                           PATH '$')) AS k
+  WHERE NOT EXISTS (SELECT 1 FROM cnc_reading r WHERE r.msg_key = m.msg_key AND r.name = k.name)
+  UNION ALL
+  SELECT r.msg_key, m.cnc_id, m.ts, r.name, COALESCE(r.str_value, CAST(r.num_value AS CHAR))
+  FROM cnc_reading r JOIN cnc_message m ON m.msg_key = r.msg_key;

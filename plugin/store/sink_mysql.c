@@ -773,10 +773,14 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
             b_null(&b[7]);
         }
 
+        /* rows: every reading; json: the payload, and the readings it does not hold. */
         const uint8_t *c = s->readings;
-        for (uint16_t k = 0; db->reading_rows && k < s->n_readings; k++, ri++) {
+        for (uint16_t k = 0; k < s->n_readings; k++, ri++) {
             struct cnc_stored_reading *r = &db->readings[ri];
             cnc_stored_next_reading(s, &c, r);
+            if (!db->reading_rows && !r->computed) {
+                continue;
+            }
             if ((b = row(db, T_READING)) == NULL) {
                 return CNC_ENOMEM;
             }

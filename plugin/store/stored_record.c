@@ -4,6 +4,8 @@
  */
 #include "stored_record.h"
 
+#include <stdbool.h>
+
 #include <stdlib.h>
 #include <string.h>
 
@@ -49,6 +51,32 @@ static size_t str_size(const char *s)
     return 2 + (s != NULL ? strlen(s) : 0);
 }
 
+/* member, or the first scalar member after it (readings skip nested values). */
+static const cJSON *first_scalar(const cJSON *member)
+{
+    while (member != NULL && (cJSON_IsObject(member) || cJSON_IsArray(member))) {
+        member = member->next;
+    }
+    return member;
+}
+
+/* Whether the payload has a member named as r with r's value (the slow path: not in order). */
+static bool payload_holds(const cJSON *payload, const struct cnc_reading *r)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(payload, r->name);
+    switch (r->kind) {
+    case CNC_VALUE_NUMBER:
+        return cJSON_IsNumber(v) && v->valuedouble == r->num;
+    case CNC_VALUE_BOOL:
+        return cJSON_IsBool(v) && (cJSON_IsTrue(v) != 0) == (r->num != 0);
+    case CNC_VALUE_STRING:
+        return cJSON_IsString(v) && strcmp(v->valuestring, r->str) == 0;
+    case CNC_VALUE_NULL:
+        return cJSON_IsNull(v);
+    }
+    return false;
+}
+
 int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
                       const struct cnc_record *rec, const void *message, size_t message_len,
                       int64_t received_ms)
@@ -82,9 +110,15 @@ int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
     uint32_t ml = (uint32_t)message_len;
     put(b, &ml, 4);
     put(b, message, message_len);
+    const cJSON *next = first_scalar(msg->payload != NULL ? msg->payload->child : NULL);
     for (size_t i = 0; i < rec->n_readings; i++) {
         const struct cnc_reading *r = &rec->readings[i];
         uint8_t kind = (uint8_t)r->kind;
+        if (next != NULL && next->string == r->name) {
+            next = first_scalar(next->next); /* the payload's member itself, in order */
+        } else if (!payload_holds(msg->payload, r)) {
+            kind |= CNC_STORED_COMPUTED;
+        }
         put_str(b, r->name);
         put(b, &kind, 1);
         put(b, &r->num, 8);
@@ -139,6 +173,8 @@ int cnc_stored_next_reading(const struct cnc_stored *s, const uint8_t **c,
         take(c, s->end, &r->num, 8) != 0 || take_str(c, s->end, &r->text) != 0) {
         return CNC_EINVAL;
     }
+    r->computed = (r->kind & CNC_STORED_COMPUTED) != 0;
+    r->kind &= (uint8_t)~CNC_STORED_COMPUTED;
     return 0;
 }
 

@@ -7,11 +7,16 @@
  *   u8 version | u8 has_efficiency | u16 n_readings | u16 n_anomalies | u16 0
  *   i64 ts_ms | i64 received_ms
  *   str cnc_id | str part_program | str handler | u32 + bytes: the message
- *   per reading: str name | u8 kind | f64 num | str text
+ *   per reading: str name | u8 kind (| 0x80: computed) | f64 num | str text
  *   efficiency:  str mode | f64 temperature, vibration, score | str level | u8 is_anomaly
  *   per anomaly: str rule | str variable | f64 value | f64 threshold | u8 severity
  * where str is u16 length + bytes. The message bytes are kept whole: the
  * writer takes the payload JSON out of them, off the broker thread.
+ *
+ * A computed reading is one the payload does not hold as it stands (a name it
+ * lacks, or another value under its name: a handler script's cycle_time_s):
+ * mysql.readings: json stores the payload and these alone as rows. A record
+ * written before the flag existed has none, as its handler computed none.
  */
 #ifndef CNC_STORED_RECORD_H
 #define CNC_STORED_RECORD_H
@@ -28,9 +33,12 @@ struct cnc_str {
     uint16_t len;
 };
 
+#define CNC_STORED_COMPUTED 0x80
+
 struct cnc_stored_reading {
     struct cnc_str name;
-    uint8_t kind; /* enum cnc_value_kind */
+    uint8_t kind;     /* enum cnc_value_kind */
+    uint8_t computed; /* not the payload's own member as it stands */
     double num;
     struct cnc_str text;
 };

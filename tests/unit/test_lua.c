@@ -26,6 +26,7 @@
 #include "route.h"
 #include "safe_file.h"
 #include "sim.h"
+#include "stored_record.h"
 #include "support.h"
 
 /* ---- a handler instance from inline source, and one message through it ---- */
@@ -902,6 +903,57 @@ static void seed_scripts_match_machine_tool(void **state)
     cnc_registry_destroy(reg);
 }
 
+/* ---- storage: what mysql.readings: json keeps as rows ---- */
+
+/* The names of rec's readings the stored record marks computed, space-separated. */
+static void computed_names(const struct cnc_message *msg, const struct cnc_record *rec, char *out,
+                           size_t len)
+{
+    struct cnc_buf buf = {0};
+    assert_int_equal(cnc_stored_encode(&buf, msg, rec, "{}", 2, 0), 0);
+    struct cnc_stored st;
+    assert_int_equal(cnc_stored_decode(buf.p, buf.len, &st), 0);
+    const uint8_t *c = st.readings;
+    out[0] = '\0';
+    for (uint16_t i = 0; i < st.n_readings; i++) {
+        struct cnc_stored_reading r;
+        assert_int_equal(cnc_stored_next_reading(&st, &c, &r), 0);
+        assert_true(r.kind <= CNC_VALUE_STRING);
+        if (r.computed) {
+            size_t l = strlen(out);
+            snprintf(out + l, len - l, "%s%.*s", l ? " " : "", (int)r.name.len, r.name.p);
+        }
+    }
+    cnc_buf_free(&buf);
+}
+
+static void computed_readings_are_marked_for_storage(void **state)
+{
+    (void)state;
+    const char *payload = "{\"s\":\"on\",\"n\":1.5,\"b\":true,\"z\":null,\"k\":7}";
+    void *h = load("return {process = function(msg)\n"
+                   "  local p = msg.payload\n"
+                   "  return {readings = {s = p.s, n = p.n, b = p.b, z = p.z,\n"
+                   "                      k = p.k * 2, extra = 1, other = 'x'}}\n"
+                   "end}\n");
+    struct cnc_record rec;
+    expect_accepted(h, "M1", payload, &rec);
+    char names[256];
+    struct cnc_message msg = {"M1", "p", 0, held_payload};
+    computed_names(&msg, &rec, names, sizeof names);
+    /* Sorted by name: the payload's own values are not computed; k changed, two are new. */
+    assert_string_equal(names, "extra k other");
+    cnc_handler_lua.destroy(h);
+
+    /* A script without readings, and the C handlers: the payload's members, none computed. */
+    h = load("return {process = function() return {} end}\n");
+    expect_accepted(h, "M1", payload, &rec);
+    msg.payload = held_payload; /* the message just run */
+    computed_names(&msg, &rec, names, sizeof names);
+    assert_string_equal(names, "");
+    cnc_handler_lua.destroy(h);
+}
+
 /* ---- cycle_time.lua ---- */
 
 static void cycle_time_flags_drift_and_survives_resets(void **state)
@@ -1005,6 +1057,7 @@ int main(void)
         cmocka_unit_test(config_refuses_bad_script_files),
         cmocka_unit_test(reload_keeps_unchanged_scripts_and_restarts_changed_ones),
         cmocka_unit_test(seed_scripts_match_machine_tool),
+        cmocka_unit_test(computed_readings_are_marked_for_storage),
         cmocka_unit_test(cycle_time_flags_drift_and_survives_resets),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
