@@ -4,6 +4,7 @@
  * optionally the analytics JSON, on sample messages spread over N machines.
  *
  *   bench_ingest [--machines N] [--iterations K] [--generic] [--analytics] [--identity]
+ *                [--script cnc_type_a|cnc_type_b] [--lathe cnc_type_a|cnc_type_b]
  *                SAMPLES.jsonl...
  *
  * Each sample line is replayed with its cnc_id replaced by one of N machine
@@ -15,6 +16,13 @@
  * one exact publisher per machine (user name = cnc_id, cnc_ids ["%u"], as a
  * plant with a collector per machine) and measures the pipeline with the
  * publisher checked beside the same pipeline without, round by round.
+ * --script NAME makes the lathe instance the shipped config's NAME
+ * (machine_tool) and measures, round by round beside it, the same pipeline
+ * with that instance replaced by handlers/scripts/NAME.lua (type lua), the
+ * rules alike: what a handler script costs over the C handler it replaces.
+ * --lathe NAME makes the lathe instance the shipped config's NAME without
+ * the script beside it (for instruction counts: the script's share is the
+ * --script run minus twice this one).
  *
  * Single-threaded. Not a test: it asserts nothing about time. Prints the
  * median of five rounds per sample.
@@ -43,12 +51,26 @@ static double now_s(void)
     return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static const char *handlers_yaml =
-    "handlers:\n"
-    "  lathe:\n"
+static const char *default_lathe =
     "    type: machine_tool\n"
     "    params: {required: [status, spin], spindle: [0, 12000], axes: {X-Axis: [0, 600], "
-    "Y-Axis: [0, 400], Z-Axis: [-50, 300]}}\n"
+    "Y-Axis: [0, 400], Z-Axis: [-50, 300]}}\n";
+
+/* The shipped config's instances (config/cnc_ingest.yaml) and the scripts that replace them. */
+static const struct {
+    const char *name, *machine_tool;
+} seed_instances[] = {
+    {"cnc_type_a",
+     "    type: machine_tool\n"
+     "    params: {statuses: [running, idle, stopped, setup, alarm, maintenance], required: "
+     "[status, spin], spindle: [0, 12000], axes: {X-Axis: [0, 600], Y-Axis: [0, 400]}}\n"},
+    {"cnc_type_b",
+     "    type: machine_tool\n"
+     "    params: {required: [status], spindle: [0, 8000], axes: {X-Axis: [0, 800], Y-Axis: [0, "
+     "500], Z-Axis: [-50, 300]}}\n"},
+};
+
+static const char *handlers_yaml =
     "    rules:\n"
     "      - {name: spindle_overspeed, variable: spin, above: 10000}\n"
     "      - {name: spindle_drift, variable: spin, zscore: {window: 200, smooth: 5, limit: 6}}\n"
@@ -63,16 +85,21 @@ static const char *handlers_yaml =
     "      - {name: vibration_stuck, variable: vibration, stuck: {samples: 30}}\n"
     "  any: {type: generic}\n";
 
-/* N exact routes per kind: L00000.. to the lathe instance, P00000.. to the press instance. */
-static char *make_config(long machines, int generic, int identity)
+/*
+ * N exact routes per kind: L00000.. to the lathe instance (type and params from `lathe`),
+ * P00000.. to the press instance.
+ */
+static char *make_config(long machines, int generic, int identity, const char *lathe)
 {
-    size_t cap = (size_t)machines * (identity ? 192 : 96) + 4096;
+    size_t cap = (size_t)machines * (identity ? 192 : 96) + 8192;
     char *y = malloc(cap);
     if (y == NULL) {
         return NULL;
     }
-    size_t n =
-        (size_t)snprintf(y, cap, "ingest: {topics: [\"cnc/+/data\"]}\n%sroutes:\n", handlers_yaml);
+    size_t n = (size_t)snprintf(y, cap,
+                                "ingest: {topics: [\"cnc/+/data\"]}\nhandlers:\n  lathe:\n%s%s"
+                                "routes:\n",
+                                lathe, handlers_yaml);
     for (long i = 0; i < machines; i++) {
         n += (size_t)snprintf(
             y + n, cap - n, "  - {match: L%05ld, handler: %s}\n  - {match: P%05ld, handler: %s}\n",
@@ -89,6 +116,22 @@ static char *make_config(long machines, int generic, int identity)
         }
     }
     return y;
+}
+
+static struct cnc_ingest *build(long machines, int generic, int identity, const char *lathe,
+                                const struct cnc_registry *reg)
+{
+    char err[1024];
+    char *yaml = make_config(machines, generic, identity, lathe);
+    struct cnc_config *cfg =
+        yaml ? cnc_config_load_buffer("bench", yaml, strlen(yaml), err, sizeof err) : NULL;
+    free(yaml);
+    struct cnc_ingest *ing =
+        cfg != NULL && reg != NULL ? cnc_ingest_create(cfg, reg, NULL, err, sizeof err) : NULL;
+    if (ing == NULL) {
+        fprintf(stderr, "%s\n", err);
+    }
+    return ing;
 }
 
 struct variant {
@@ -131,6 +174,7 @@ int main(int argc, char **argv)
 {
     long machines = 10000, iterations = 500000;
     int generic = 0, analytics = 0, identity = 0;
+    const char *script = NULL, *lathe_name = NULL;
     const char *files[8];
     int n_files = 0;
     char err[1024];
@@ -145,6 +189,10 @@ int main(int argc, char **argv)
             analytics = 1;
         } else if (strcmp(argv[i], "--identity") == 0) {
             identity = 1;
+        } else if (strcmp(argv[i], "--script") == 0 && i + 1 < argc) {
+            script = lathe_name = argv[++i];
+        } else if (strcmp(argv[i], "--lathe") == 0 && i + 1 < argc) {
+            lathe_name = argv[++i];
         } else if (argv[i][0] == '-' || n_files == 8) {
             n_files = 0;
             break;
@@ -154,30 +202,43 @@ int main(int argc, char **argv)
     }
     if (n_files == 0 || machines < 1 || iterations < 5) {
         fprintf(stderr, "usage: bench_ingest [--machines N] [--iterations K] [--generic] "
-                        "[--analytics] [--identity] SAMPLES.jsonl...\n");
+                        "[--analytics] [--identity] [--script|--lathe cnc_type_a|cnc_type_b] "
+                        "SAMPLES.jsonl...\n");
         return 2;
     }
-    char *yaml = make_config(machines, generic, identity);
-    struct cnc_config *cfg =
-        yaml ? cnc_config_load_buffer("bench", yaml, strlen(yaml), err, sizeof err) : NULL;
-    free(yaml);
-    if (cfg == NULL) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
+    const char *lathe = default_lathe;
+    char script_lathe[512] = "";
+    for (size_t k = 0; lathe_name != NULL && k < 2; k++) {
+        if (strcmp(lathe_name, seed_instances[k].name) == 0) {
+            lathe = seed_instances[k].machine_tool;
+            snprintf(script_lathe, sizeof script_lathe,
+                     "    type: lua\n    params: {script: %s/handlers/scripts/%s.lua}\n",
+                     CNC_SOURCE_DIR, lathe_name);
+        }
+    }
+    if (lathe_name != NULL && script_lathe[0] == '\0') {
+        fprintf(stderr, "--script, --lathe: cnc_type_a or cnc_type_b\n");
+        return 2;
     }
     struct cnc_registry *reg = cnc_registry_create(NULL, 0, err, sizeof err);
-    struct cnc_ingest *ing = reg ? cnc_ingest_create(cfg, reg, NULL, err, sizeof err) : NULL;
-    if (ing == NULL) {
-        fprintf(stderr, "%s\n", err);
+    struct cnc_ingest *ing = build(machines, generic, identity, lathe, reg);
+    struct cnc_ingest *ing_script =
+        script != NULL ? build(machines, generic, identity, script_lathe, reg) : NULL;
+    if (ing == NULL || (script != NULL && ing_script == NULL)) {
         return 1;
     }
-    printf("machines=%ld per kind, iterations=%ld, handlers=%s%s%s\n", machines, iterations,
+    printf("machines=%ld per kind, iterations=%ld, handlers=%s%s%s%s%s\n", machines, iterations,
            generic ? "generic" : "machine_tool/sensor_efficiency with rules",
            analytics ? ", analytics JSON" : "",
-           identity ? ", identity table of one publisher per machine" : "");
-    /* Mode 0: the pipeline; 1: with the analytics JSON; 2: with the publisher checked. */
-    const int modes[3] = {1, analytics, identity};
-    double total_ns = 0, identity_ns = 0;
+           identity ? ", identity table of one publisher per machine" : "",
+           script != NULL ? ", beside the lathes on handlers/scripts/" : "",
+           script != NULL ? script : "");
+    /*
+     * Mode 0: the pipeline; 1: with the analytics JSON; 2: with the publisher checked; 3: the
+     * lathe instance a handler script.
+     */
+    const int modes[4] = {1, analytics, identity, script != NULL};
+    double total_ns = 0, identity_ns = 0, script_ns = 0;
     int count = 0;
     for (int f = 0; f < n_files; f++) {
         FILE *in = fopen(files[f], "r");
@@ -205,23 +266,26 @@ int main(int argc, char **argv)
              * analytics JSON (with --analytics), so both are measured side by side under
              * the same load of a shared machine.
              */
-            double rounds[3][5];
+            double rounds[4][5];
+            long scripted = 0;
             for (int r = 0; r < 5; r++) {
-                for (int mode = 0; mode < 3; mode++) {
+                for (int mode = 0; mode < 4; mode++) {
                     if (!modes[mode]) {
                         continue;
                     }
+                    struct cnc_ingest *in = mode == 3 ? ing_script : ing;
                     double t0 = now_s();
                     for (long i = 0; i < iterations / 5; i++) {
                         const struct variant *m = &v[i % machines];
                         const struct cnc_publisher who = {m->id, m->id};
-                        if (!cnc_ingest_wants(ing, m->topic, &tc)) {
+                        if (!cnc_ingest_wants(in, m->topic, &tc)) {
                             continue;
                         }
-                        if (cnc_ingest_process(ing, &tc, m->text, m->len, now,
+                        if (cnc_ingest_process(in, &tc, m->text, m->len, now,
                                                mode == 2 ? &who : NULL, &res) == 0) {
                             accepted += mode == 0;
                             checked += mode == 2;
+                            scripted += mode == 3;
                             size_t len = 0;
                             if (mode == 1 && cnc_ingest_analytics(ing, &res, &len) == NULL) {
                                 fprintf(stderr, "analytics failed\n");
@@ -244,6 +308,14 @@ int main(int argc, char **argv)
                 identity_ns += rounds[2][2] - rounds[0][2];
                 if (checked != accepted) {
                     printf("  (identity REFUSED %ld)", accepted - checked);
+                }
+            }
+            if (script != NULL) {
+                qsort(rounds[3], 5, sizeof rounds[3][0], cmp_double);
+                printf("  script %5.0f (min %5.0f)", rounds[3][2], rounds[3][0]);
+                script_ns += rounds[3][2] - rounds[0][2];
+                if (scripted != accepted) {
+                    printf("  (script verdicts DIFFER: %ld vs %ld accepted)", scripted, accepted);
                 }
             }
             printf("  %4zd bytes  %s  %.40s\n", n,
@@ -298,7 +370,13 @@ int main(int argc, char **argv)
                    "samples\n",
                    identity_ns / count, count);
         }
+        if (script != NULL) {
+            printf("%8.0f ns/msg  handler script, script minus machine_tool medians, mean over %d "
+                   "samples\n",
+                   script_ns / count, count);
+        }
     }
+    cnc_ingest_destroy(ing_script);
     cnc_ingest_destroy(ing);
     cnc_registry_destroy(reg);
     return 0;

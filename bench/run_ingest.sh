@@ -39,3 +39,24 @@ i=$(( ($(ir --generic --identity --iterations 40000) - $(ir --generic --identity
 echo "analytics JSON of the same message (on top):       $a instructions/msg"
 echo "identity check, 20,000 publishers (on top):        $i instructions/msg"
 echo '```'
+
+echo
+echo "Handler scripts: the shipped seed scripts beside the machine_tool instances they replace,"
+echo "the same rules, round by round in one process (handlers/scripts/, README \"Writing a handler script\"):"
+echo '```'
+for s in cnc_type_a cnc_type_b; do
+  echo "\$ build/bench_ingest --script $s --machines 10000 bench/messages.jsonl"
+  build/bench_ingest --script $s --machines 10000 bench/messages.jsonl
+done
+echo '```'
+echo
+echo "Instructions per message a script adds (callgrind; --script runs the C pipeline and the script's"
+echo "each iteration, --lathe the C one alone):"
+echo '```'
+for s in cnc_type_a cnc_type_b; do
+  both=$(( ($(ir --script $s --iterations 40000) - $(ir --script $s --iterations 20000)) / 20000 ))
+  c=$(( ($(ir --lathe $s --iterations 40000) - $(ir --lathe $s --iterations 20000)) / 20000 ))
+  printf '%-11s machine_tool pipeline %6d, with the script instead %6d: +%d instructions/msg\n' \
+    "$s" "$c" "$((both - c))" "$((both - 2 * c))"
+done
+echo '```'

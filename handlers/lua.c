@@ -45,6 +45,8 @@ struct lua_handler {
     struct cnc_sandbox sb;
     struct cnc_machine_table machines;
     int process_ref;          /* registry: the script's process function */
+    int call_ref;             /* registry: protected_process with the key strings (upvalues) */
+    bool wants_state;         /* process takes a second parameter (or ...): per-machine state */
     int states_ref;           /* registry: per-machine state tables, by machine row + 1 */
     int last_ref;             /* registry: the last result, alive while its record is in use */
     int64_t resting_until_ns; /* CLOCK_MONOTONIC: messages refused unrun until then */
@@ -102,6 +104,8 @@ static void script_error(lua_State *L, const struct cnc_sandbox *sb, const char 
     snprintf(err, err_len, "params.%s: %s", inline_source ? "source" : "script", msg);
 }
 
+static int protected_process(lua_State *L);
+
 /* Load: the chunk, its table's process/init, init(params); protected. Upvalue-free. */
 static int load_script(lua_State *L)
 {
@@ -116,6 +120,11 @@ static int load_script(lua_State *L)
     if (lua_getfield(L, mod, "process") != LUA_TFUNCTION) {
         return luaL_error(L, "the script's table has no function process(msg, state)");
     }
+    /* process(msg) alone never sees a state: none is kept, so no table per machine either. */
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">u", &ar);
+    h->wants_state = ar.nparams >= 2 || ar.isvararg;
     h->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (lua_getfield(L, mod, "init") == LUA_TFUNCTION) {
         if (cnc_script_push_json(L, params, 0) != 0) {
@@ -129,6 +138,9 @@ static int load_script(lua_State *L)
     }
     lua_newtable(L);
     h->states_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    cnc_script_push_keys(L);
+    lua_pushcclosure(L, protected_process, CNC_SCRIPT_N_KEYS);
+    h->call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     lua_pushboolean(L, 0);
     h->last_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     return 0;
@@ -249,7 +261,11 @@ static int protected_process(lua_State *L)
         c->rc = CNC_EREJECT;
         return 0;
     }
-    push_state(L, c);
+    if (h->wants_state) {
+        push_state(L, c);
+    } else {
+        lua_pushnil(L);
+    }
     c->in_script = true;
     lua_call(L, 2, 2);
     c->in_script = false;
@@ -347,7 +363,7 @@ static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_
     }
     struct call c = {h, msg, rec, detail, detail_len, -1, false, 0};
     cnc_sandbox_begin(&h->sb);
-    lua_pushcfunction(L, protected_process);
+    lua_rawgeti(L, LUA_REGISTRYINDEX, h->call_ref);
     lua_pushlightuserdata(L, &c);
     int st = lua_pcall(L, 1, 0, 0);
     cnc_sandbox_end(&h->sb);

@@ -57,20 +57,37 @@ int cnc_script_push_json(lua_State *L, const cJSON *v, int depth)
     return 0;
 }
 
+void cnc_script_push_keys(lua_State *L)
+{
+    static const char *const names[CNC_SCRIPT_N_KEYS] = {
+        "cnc_id", "part_program", "timestamp", "payload", "readings", "efficiency", "anomalies"};
+    for (int i = 0; i < CNC_SCRIPT_N_KEYS; i++) {
+        lua_pushstring(L, names[i]);
+    }
+}
+
+/* t[key] = the value at the top (popped); t at -2 before the key is pushed. */
+static void set_key(lua_State *L, enum cnc_script_key key)
+{
+    lua_pushvalue(L, lua_upvalueindex(key));
+    lua_insert(L, -2);
+    lua_rawset(L, -3);
+}
+
 int cnc_script_push_message(lua_State *L, const struct cnc_message *msg)
 {
     lua_createtable(L, 0, 4);
     lua_pushstring(L, msg->cnc_id);
-    lua_setfield(L, -2, "cnc_id");
+    set_key(L, CNC_KEY_CNC_ID);
     lua_pushstring(L, msg->part_program);
-    lua_setfield(L, -2, "part_program");
+    set_key(L, CNC_KEY_PART_PROGRAM);
     lua_pushinteger(L, (lua_Integer)msg->ts_ms);
-    lua_setfield(L, -2, "timestamp");
+    set_key(L, CNC_KEY_TIMESTAMP);
     if (cnc_script_push_json(L, msg->payload, 0) != 0) {
         lua_pop(L, 1);
         return -1;
     }
-    lua_setfield(L, -2, "payload");
+    set_key(L, CNC_KEY_PAYLOAD);
     return 0;
 }
 
@@ -293,7 +310,8 @@ int cnc_script_to_record(lua_State *L, int idx, const struct cnc_message *msg,
                          struct cnc_record *rec, char *detail, size_t detail_len)
 {
     idx = lua_absindex(L, idx);
-    raw_field(L, idx, "readings");
+    lua_pushvalue(L, lua_upvalueindex(CNC_KEY_READINGS));
+    lua_rawget(L, idx);
     int t = lua_type(L, -1);
     if (t == LUA_TNIL) {
         if (cnc_readings_from_payload(msg->payload, rec, detail, detail_len) != 0) {
@@ -307,7 +325,8 @@ int cnc_script_to_record(lua_State *L, int idx, const struct cnc_message *msg,
         }
         return -1;
     }
-    raw_field(L, idx, "efficiency");
+    lua_pushvalue(L, lua_upvalueindex(CNC_KEY_EFFICIENCY));
+    lua_rawget(L, idx);
     t = lua_type(L, -1);
     if (t != LUA_TNIL &&
         (t != LUA_TTABLE ||
@@ -318,7 +337,8 @@ int cnc_script_to_record(lua_State *L, int idx, const struct cnc_message *msg,
         }
         return -1;
     }
-    raw_field(L, idx, "anomalies");
+    lua_pushvalue(L, lua_upvalueindex(CNC_KEY_ANOMALIES));
+    lua_rawget(L, idx);
     t = lua_type(L, -1);
     if (t != LUA_TNIL &&
         (t != LUA_TTABLE || anomalies_from_table(L, lua_gettop(L), rec, detail, detail_len) != 0)) {

@@ -15,6 +15,26 @@
 
 #include "cnc_record.h"
 
+/*
+ * The names a message and a result are made of, interned once per script: the functions below
+ * that take them must run inside a C closure whose first upvalues are these strings, in this
+ * order (cnc_script_push_keys pushes them for lua_pushcclosure).
+ */
+enum cnc_script_key {
+    CNC_KEY_CNC_ID = 1,
+    CNC_KEY_PART_PROGRAM,
+    CNC_KEY_TIMESTAMP,
+    CNC_KEY_PAYLOAD,
+    CNC_KEY_READINGS,
+    CNC_KEY_EFFICIENCY,
+    CNC_KEY_ANOMALIES,
+    CNC_KEY__END
+};
+#define CNC_SCRIPT_N_KEYS (CNC_KEY__END - 1)
+
+/* Pushes the CNC_SCRIPT_N_KEYS key strings. */
+void cnc_script_push_keys(lua_State *L);
+
 /* Nested JSON deeper than this becomes an error of the message (allow_nested payloads). */
 #define CNC_SCRIPT_MAX_DEPTH 32
 
@@ -25,7 +45,7 @@
  */
 int cnc_script_push_json(lua_State *L, const cJSON *v, int depth);
 
-/* Pushes {cnc_id =, part_program =, timestamp = (ms), payload =}. -1 as above. */
+/* Pushes {cnc_id =, part_program =, timestamp = (ms), payload =}. -1 as above. In the closure. */
 int cnc_script_push_message(lua_State *L, const struct cnc_message *msg);
 
 /*
@@ -34,7 +54,7 @@ int cnc_script_push_message(lua_State *L, const struct cnc_message *msg);
  * Every name and string is checked (length, UTF-8, no control characters),
  * every number finite. Strings point into the Lua state: the caller keeps
  * the table reachable until it has finished with rec. 0, or -1 with a
- * reason in detail.
+ * reason in detail. In the closure.
  */
 int cnc_script_to_record(lua_State *L, int idx, const struct cnc_message *msg,
                          struct cnc_record *rec, char *detail, size_t detail_len);
