@@ -8,7 +8,7 @@
  *     max_instructions: 100000   per message (and for the script's load and init)
  *     max_memory_kb: 65536       the script's Lua state, per-machine state included
  *     max_string_kb: 64          the longest string a script may make
- *     max_time_ms: 10            per message: stops what the instruction count cannot see
+ *     max_time_ms: 10            CPU time per message: stops what the instruction count cannot see
  *     max_machines: N            per-machine state tables (default ingest.max_tracked_machines,
  *                                filled in by the config loader)
  *     anything else              handed to the script's init(params)

@@ -26,9 +26,11 @@
  * charged (a comparison or concatenation of long strings, a call passing a
  * long vararg, utf8.len). Two limits bound them: no string may be longer
  * than max_string bytes (refused as memory is), and the count hook also
- * checks a wall-clock deadline per call, raising the same error. The budget
- * is the limit a real script meets, the same on every machine; the
- * deadline only stops what the budget cannot see.
+ * checks the broker thread's CPU time spent in the call (from the first
+ * hook, CNC_SANDBOX_HOOK_EVERY instructions in), raising the same error.
+ * The budget is the limit a real script meets, the same on every machine;
+ * the time limit only stops what the budget cannot see, and counts CPU
+ * time, so a busy machine that preempts the broker does not trip it.
  */
 #ifndef CNC_SCRIPT_SANDBOX_H
 #define CNC_SCRIPT_SANDBOX_H
@@ -51,7 +53,7 @@ struct cnc_sandbox {
     bool over_budget;    /* the budget ran out since the last begin */
     bool over_time;      /* ... because the call's time ran out */
     int64_t max_ns;      /* wall-clock time per call */
-    int64_t started_ns;  /* CLOCK_MONOTONIC at the last begin */
+    int64_t started_ns;  /* the thread's CPU time at the first hook of the call; 0 before */
     int hook_every;      /* instructions between count hooks */
 };
 
