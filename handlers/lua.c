@@ -47,6 +47,7 @@ struct lua_handler {
     int process_ref;          /* registry: the script's process function */
     int call_ref;             /* registry: protected_process with the key strings (upvalues) */
     bool wants_state;         /* process takes a second parameter (or ...): per-machine state */
+    bool has_init;            /* the script has init(params): params of its own go there */
     int states_ref;           /* registry: per-machine state tables, by machine row + 1 */
     int last_ref;             /* registry: the last result, alive while its record is in use */
     int64_t resting_until_ns; /* CLOCK_MONOTONIC: messages refused unrun until then */
@@ -127,6 +128,7 @@ static int load_script(lua_State *L)
     h->wants_state = ar.nparams >= 2 || ar.isvararg;
     h->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
     if (lua_getfield(L, mod, "init") == LUA_TFUNCTION) {
+        h->has_init = true;
         if (cnc_script_push_json(L, params, 0) != 0) {
             return luaL_error(L, "params nested deeper than %d levels", CNC_SCRIPT_MAX_DEPTH);
         }
@@ -146,6 +148,36 @@ static int load_script(lua_State *L)
     return 0;
 }
 
+/* The params the handler itself reads; any other goes to the script's init. */
+static const char *const own_params[] = {
+    "script",        "source",      "max_instructions", "max_memory_kb",
+    "max_string_kb", "max_time_ms", "max_machines",     NULL,
+};
+
+static bool own_param(const char *key)
+{
+    for (int i = 0; own_params[i] != NULL; i++) {
+        if (strcmp(key, own_params[i]) == 0) {
+            return true;
+        }
+    }
+    return false;
+}
+
+/*
+ * A param that neither the handler nor the script takes: a misspelt limit (max_*), or any
+ * param of a script without init. NULL when there is none.
+ */
+static const char *stray_param(const cJSON *params, bool has_init)
+{
+    for (const cJSON *p = params != NULL ? params->child : NULL; p != NULL; p = p->next) {
+        if (!own_param(p->string) && (!has_init || strncmp(p->string, "max_", 4) == 0)) {
+            return p->string;
+        }
+    }
+    return NULL;
+}
+
 static void *lh_create(const cJSON *params, char *err, size_t err_len)
 {
     struct cnc_param_ctx c = {"params", err, err_len};
@@ -162,6 +194,13 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
     }
     if (source == NULL) {
         cnc_param_fail(&c, "script", "is required: the path of the handler script");
+        return NULL;
+    }
+    const char *stray = stray_param(params, true);
+    if (stray != NULL) {
+        cnc_param_fail(&c, stray,
+                       "unknown limit (known: max_instructions, max_memory_kb, max_string_kb, "
+                       "max_time_ms, max_machines)");
         return NULL;
     }
     if (!(budget >= 1000 && budget <= 1e9 && budget == (double)(long long)budget)) {
@@ -224,6 +263,14 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
         return NULL;
     }
     lua_settop(L, 0);
+    if ((stray = stray_param(params, h->has_init)) != NULL) {
+        cnc_param_fail(&c, stray,
+                       "the script has no init(params) to take it (the handler's own: script, "
+                       "max_instructions, max_memory_kb, max_string_kb, max_time_ms, "
+                       "max_machines)");
+        lh_destroy(h);
+        return NULL;
+    }
     return h;
 }
 

@@ -112,6 +112,69 @@ def test_identity_table_tried_offline(tmp_path):
 
 # ---- --connect: the database as the writer would find it (a private MariaDB) ----
 
+def test_handler_scripts_run_as_the_broker_runs_them(tmp_path):
+    """The shipped seed scripts give the shipped machine_tool instances' verdicts on the samples;
+    a script's runtime error names the script, its line and the message's line; its state goes
+    from line to line; a syntax error stops the check with the YAML's line and the script's."""
+    scripts = ROOT / "handlers" / "scripts"
+    cfg = tmp_path / "scripts.yaml"
+    cfg.write_text(SHIPPED.read_text()
+                   .replace("  cnc_type_a:\n    type: machine_tool\n    params:\n",
+                            f"  cnc_type_a:\n    type: lua\n    params:\n      script: {scripts}/cnc_type_a.lua\n"
+                            "    old_params:\n")
+                   .replace("  cnc_type_b:\n    type: machine_tool\n    params:\n",
+                            f"  cnc_type_b:\n    type: lua\n    params:\n      script: {scripts}/cnc_type_b.lua\n"
+                            "    old_params:\n"))
+    # The machine_tool params under old_params: the loader refuses an unknown key, so move them
+    # aside as a comment block instead.
+    text = cfg.read_text()
+    lines, out, skip = text.splitlines(), [], False
+    for line in lines:
+        if line == "    old_params:":
+            skip = True
+            continue
+        if skip and line.startswith("      "):
+            continue
+        skip = False
+        out.append(line)
+    cfg.write_text("\n".join(out) + "\n")
+    for samples in ("valid.jsonl", "invalid.jsonl"):
+        want = run(SHIPPED, SAMPLES / samples)
+        got = run(cfg, SAMPLES / samples)
+        assert got.returncode == 0, got.stderr
+        shipped = [json.loads(l) for l in want.stdout.splitlines()]
+        scripted = [json.loads(l) for l in got.stdout.splitlines()]
+        for a, b in zip(shipped, scripted):
+            a.pop("handler_type", None)
+            assert b.pop("handler_type", "lua") in ("lua", "sensor_efficiency")
+        assert scripted == shipped
+
+    (tmp_path / "bad.lua").write_text(
+        "return {process = function(msg, state)\n"
+        "  state.n = (state.n or 0) + 1\n"
+        "  if msg.payload.boom then return msg.payload.nothing.field end\n"
+        "  return {readings = {n = state.n}}\n"
+        "end}\n")
+    (tmp_path / "bad.yaml").write_text("handlers:\n  s:\n    type: lua\n"
+                                       "    params: {script: bad.lua}\n"
+                                       "routes: [{match: \"*\", handler: s}]\n")
+    msgs = "".join(json.dumps({"cnc_id": "M1", "part_program": "p", "timestamp": 1747379028000,
+                               "payload": p}) + "\n" for p in ({}, {"boom": True}, {}))
+    r = run("--now", 1747379028000, tmp_path / "bad.yaml", "-", stdin=msgs)
+    assert r.returncode == 0, r.stderr
+    out = [json.loads(l) for l in r.stdout.splitlines()]
+    assert out[0]["record"]["readings"] == {"n": 1}
+    assert out[1]["line"] == 2 and out[1]["reason"] == "handler_rejected"
+    assert out[1]["detail"] == "s: script error: bad.lua:3: attempt to index a nil value (field 'nothing')"
+    assert out[2]["record"]["readings"] == {"n": 3}
+
+    (tmp_path / "bad.lua").write_text("return {process = function(msg)\n  return {\nend}\n")
+    r = run(tmp_path / "bad.yaml")
+    assert r.returncode == 1
+    assert r.stderr.strip() == (f"{tmp_path / 'bad.yaml'}:4: handlers.s.params.script: bad.lua:3: "
+                                "unexpected symbol near 'end'"), r.stderr
+
+
 def connect_yaml(tmp_path, mariadb, user, password, create_schema, database="cnc", hosts=None):
     pw = tmp_path / f"{user}.password"
     pw.write_text(password + "\n")

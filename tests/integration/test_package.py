@@ -228,6 +228,17 @@ def test_package_installs_runs_and_purges(machine, tmp_path):
     r = sh(["cnc-ingest-check", "--types", str(cfg)])
     assert re.search(rf"^laser_cutter\s+{re.escape(str(module))}", r.stdout, re.M), r.stdout
 
+    # The installed seed scripts, run by the installed checker as the README's YAML names them.
+    cfg = tmp_path / "scripts.yaml"
+    cfg.write_text("handlers:\n  cnc_type_a:\n    type: lua\n"
+                   "    params: {script: /etc/mosquitto/cnc_handlers/cnc_type_a.lua}\n"
+                   "routes:\n  - {match: \"*\", handler: cnc_type_a}\n")
+    lathe = tmp_path / "lathe.jsonl"
+    lathe.write_text('{"cnc_id":"CNC001","part_program":"p","timestamp":1747379028000,'
+                     '"payload":{"status":"running","spin":20000,"X-Axis":30,"Y-Axis":80}}\n')
+    r = sh(["cnc-ingest-check", "--now", "1747379028000", str(cfg), str(lathe)])
+    assert json.loads(r.stdout)["record"]["anomalies"][0]["rule"] == "spindle_range", r.stdout
+
     # Reinstalled (an upgrade's path) under a running broker, over a spool that holds its
     # segments: the spool is left as it is, and the package says a restart loads the new .so.
     held = sorted((f.name, f.stat().st_size) for f in SPOOL.iterdir())

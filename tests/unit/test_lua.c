@@ -597,6 +597,10 @@ static void load_errors_name_the_line(void **state)
     expect_load_error("return {process = function() end,\n"
                       "  init = function(p) assert(p.limit == 5, 'limit must be 5') end}\n",
                       "{\"limit\": 4}", "params.source:2: limit must be 5");
+    expect_load_error("return {process = function() end}\n", "{\"max_instrutions\": 5}",
+                      "params.max_instrutions: unknown limit (known: max_instructions");
+    expect_load_error("return {process = function() end}\n", "{\"limit\": 5}",
+                      "params.limit: the script has no init(params) to take it");
     expect_load_error("while true do end\n", NULL,
                       "loading the script exceeded the instruction budget");
     expect_load_error("local t = {} while true do t[#t + 1] = {} end\n", "{\"max_memory_kb\": 512}",
