@@ -8,7 +8,10 @@
 #   3. publish->commit latency at 10,000 msg/s (cnc-sim paced, the plugin's histogram);
 #   4. broker RSS at rest and under the load of 2;
 #   5. where the broker thread's time goes: perf of that thread under load, and callgrind of
-#      the plugin's per-message pipeline (build/bench_ingest), top functions.
+#      the plugin's per-message pipeline (build/bench_ingest), top functions;
+#   6. a handler script: the lathes on handlers/scripts/cnc_type_a.lua (type lua) beside the
+#      machine_tool instance it replaces, with storage, round by round: rate, CPU per message,
+#      and every acknowledged message stored.
 # Anomaly quality (6) is bench/run_anomaly.sh. Markdown on stdout for bench/RESULTS.md.
 # Not a test: asserts nothing.
 set -euo pipefail
@@ -29,12 +32,13 @@ thread_of() { for t in /proc/"$1"/task/*; do [ "$(cat "$t/comm")" = "$2" ] && ba
 per_msg_us() { /usr/bin/python3 -c "print('%.1f' % ($1 * 10000 / max($2, 1)))"; }
 db() { mariadb --no-defaults -S "$MARIADB_SOCK" -ucnc -pprivate cnc -N -e "$1" 2>/dev/null; }
 
+# handlers [LATHE]: the lathe instance's type and params (default: a machine_tool).
 handlers() {
   cat <<YAML
 handlers:
   lathe:
-    type: machine_tool
-    params: {spindle: [0, 12000], axes: {X-Axis: [0, 600], Y-Axis: [0, 400]}}
+    ${1:-"type: machine_tool
+    params: {spindle: [0, 12000], axes: {X-Axis: [0, 600], Y-Axis: [0, 400]}}"}
     rules:
       - {name: spindle_drift, variable: spin, zscore: {window: 200, smooth: 5, limit: 6}}
   press:
@@ -185,4 +189,36 @@ valgrind --tool=callgrind --callgrind-out-file="$work/cg.out" \
          split(r, w, " "); f = w[1]; o = w[2]; sub(/.*\//, "", o); sub(/\]$/, "", o)
          if (f ~ /^\?\?\?/) f = f " in " o
          sub(/^.*\//, "", f); printf "   %6d  %s\n", $1 / 20000, f; n++}'
+
+echo
+echo "6. A handler script, with storage: cnc-sim's lathes on handlers/scripts/cnc_type_a.lua"
+echo "   (type lua) beside the shipped cnc_type_a (machine_tool) it replaces, the same rules;"
+echo "   300,000 messages over 500 machines (--pipeline --burst, QoS 1), rounds alternating:"
+{ handlers "type: machine_tool
+    params: {statuses: [running, idle, stopped, setup, alarm, maintenance], required: [status, spin], spindle: [0, 12000], axes: {X-Axis: [0, 600], Y-Axis: [0, 400]}}"
+  storage seed_c 100; } >"$work/seed_c.yaml"
+{ handlers "type: lua
+    params: {script: $PWD/handlers/scripts/cnc_type_a.lua}"
+  storage seed_lua 100; } >"$work/seed_lua.yaml"
+seed_c=$(start_broker seed_c "$work/seed_c.yaml")
+seed_lua=$(start_broker seed_lua "$work/seed_lua.yaml")
+seed_c_pid=$(cat "$work/seed_c.pid") seed_lua_pid=$(cat "$work/seed_lua.pid")
+pids+=("$seed_c_pid" "$seed_lua_pid")
+for round in 1 2 3; do
+  line="   round $round:"
+  for b in seed_c seed_lua; do
+    db "TRUNCATE cnc_message; TRUNCATE cnc_anomaly; TRUNCATE cnc_efficiency; TRUNCATE cnc_reading"
+    port_var=$b pid_var=${b}_pid
+    t0=$(ticks "${!pid_var}")
+    build/cnc-sim --pipeline --port "${!port_var}" --machines 500 --count 300000 --burst \
+      --seed "$((30 + round))" --json >"$work/seed.json"
+    acked=$(json_field acknowledged <"$work/seed.json")
+    settle
+    stored=$(db "SELECT COUNT(*) FROM cnc_message")
+    cpu=$(per_msg_us $(($(ticks "${!pid_var}") - t0)) "$acked")
+    label=$([ "$b" = seed_c ] && echo machine_tool || echo "lua script")
+    line="$line $label $(printf %.0f "$(json_field rate <"$work/seed.json")") msg/s ($cpu us), $stored of $acked stored;"
+  done
+  echo "$line"
+done
 echo '```'
