@@ -148,16 +148,28 @@ static int load_script(lua_State *L)
     return 0;
 }
 
-/* The params the handler itself reads; any other goes to the script's init. */
-static const char *const own_params[] = {
-    "script",        "source",      "max_instructions", "max_memory_kb",
-    "max_string_kb", "max_time_ms", "max_machines",     NULL,
+/* The handler's own limits (the header comment), each a whole number in [min, max]. */
+enum { MAX_INSTRUCTIONS, MAX_MEMORY_KB, MAX_STRING_KB, MAX_TIME_MS, MAX_MACHINES, N_LIMITS };
+static const struct {
+    const char *name;
+    double dflt, min, max;
+} limits_of[N_LIMITS] = {
+    [MAX_INSTRUCTIONS] = {"max_instructions", 100000, 1000, 1e9},
+    [MAX_MEMORY_KB] = {"max_memory_kb", 65536, 256, 4194304},
+    [MAX_STRING_KB] = {"max_string_kb", 64, 1, 65536},
+    [MAX_TIME_MS] = {"max_time_ms", 10, 1, 10000},
+    [MAX_MACHINES] = {"max_machines", 65536, 1, 1e7},
 };
+#define LIMIT_NAMES "max_instructions, max_memory_kb, max_string_kb, max_time_ms, max_machines"
 
+/* Whether the handler reads key itself; any other param goes to the script's init. */
 static bool own_param(const char *key)
 {
-    for (int i = 0; own_params[i] != NULL; i++) {
-        if (strcmp(key, own_params[i]) == 0) {
+    if (strcmp(key, "script") == 0 || strcmp(key, "source") == 0) {
+        return true;
+    }
+    for (int i = 0; i < N_LIMITS; i++) {
+        if (strcmp(key, limits_of[i].name) == 0) {
             return true;
         }
     }
@@ -182,14 +194,9 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
 {
     struct cnc_param_ctx c = {"params", err, err_len};
     const char *script = NULL, *source = NULL;
-    double budget = 100000, mem_kb = 65536, string_kb = 64, time_ms = 10, machines = 65536;
+    double v[N_LIMITS];
     if (cnc_param_string(&c, params, "script", &script) != 0 ||
-        cnc_param_string(&c, params, "source", &source) != 0 ||
-        cnc_param_number(&c, params, "max_instructions", &budget) != 0 ||
-        cnc_param_number(&c, params, "max_memory_kb", &mem_kb) != 0 ||
-        cnc_param_number(&c, params, "max_string_kb", &string_kb) != 0 ||
-        cnc_param_number(&c, params, "max_time_ms", &time_ms) != 0 ||
-        cnc_param_number(&c, params, "max_machines", &machines) != 0) {
+        cnc_param_string(&c, params, "source", &source) != 0) {
         return NULL;
     }
     if (source == NULL) {
@@ -198,42 +205,32 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
     }
     const char *stray = stray_param(params, true);
     if (stray != NULL) {
-        cnc_param_fail(&c, stray,
-                       "unknown limit (known: max_instructions, max_memory_kb, max_string_kb, "
-                       "max_time_ms, max_machines)");
+        cnc_param_fail(&c, stray, "unknown limit (known: " LIMIT_NAMES ")");
         return NULL;
     }
-    if (!(budget >= 1000 && budget <= 1e9 && budget == (double)(long long)budget)) {
-        cnc_param_fail(&c, "max_instructions", "must be a whole number from 1000 to 1000000000");
-        return NULL;
-    }
-    if (!(mem_kb >= 256 && mem_kb <= 4194304 && mem_kb == (double)(long long)mem_kb)) {
-        cnc_param_fail(&c, "max_memory_kb", "must be a whole number from 256 to 4194304");
-        return NULL;
-    }
-    if (!(string_kb >= 1 && string_kb <= 65536 && string_kb == (double)(long long)string_kb)) {
-        cnc_param_fail(&c, "max_string_kb", "must be a whole number from 1 to 65536");
-        return NULL;
-    }
-    if (!(time_ms >= 1 && time_ms <= 10000 && time_ms == (double)(long long)time_ms)) {
-        cnc_param_fail(&c, "max_time_ms", "must be a whole number from 1 to 10000");
-        return NULL;
-    }
-    if (!(machines >= 1 && machines <= 10000000 && machines == (double)(long long)machines)) {
-        cnc_param_fail(&c, "max_machines", "must be a whole number from 1 to 10000000");
-        return NULL;
+    for (int i = 0; i < N_LIMITS; i++) {
+        v[i] = limits_of[i].dflt;
+        if (cnc_param_number(&c, params, limits_of[i].name, &v[i]) != 0) {
+            return NULL;
+        }
+        if (!(v[i] >= limits_of[i].min && v[i] <= limits_of[i].max &&
+              v[i] == (double)(long long)v[i])) {
+            cnc_param_fail(&c, limits_of[i].name, "must be a whole number from %.0f to %.0f",
+                           limits_of[i].min, limits_of[i].max);
+            return NULL;
+        }
     }
     struct lua_handler *h = calloc(1, sizeof *h);
     if (h == NULL) {
         snprintf(err, err_len, "params: out of memory");
         return NULL;
     }
-    cnc_machine_table_init(&h->machines, (size_t)machines);
+    cnc_machine_table_init(&h->machines, (size_t)v[MAX_MACHINES]);
     struct cnc_sandbox_limits limits = {
-        .mem_limit = (size_t)mem_kb * 1024,
-        .max_string = (size_t)string_kb * 1024,
-        .budget = (uint64_t)budget,
-        .max_ns = (int64_t)time_ms * 1000000,
+        .mem_limit = (size_t)v[MAX_MEMORY_KB] * 1024,
+        .max_string = (size_t)v[MAX_STRING_KB] * 1024,
+        .budget = (uint64_t)v[MAX_INSTRUCTIONS],
+        .max_ns = (int64_t)v[MAX_TIME_MS] * 1000000,
     };
     if (cnc_sandbox_open(&h->sb, &limits) != 0) {
         snprintf(err, err_len, "params: out of memory");
@@ -266,8 +263,7 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
     if ((stray = stray_param(params, h->has_init)) != NULL) {
         cnc_param_fail(&c, stray,
                        "the script has no init(params) to take it (the handler's own: script, "
-                       "max_instructions, max_memory_kb, max_string_kb, max_time_ms, "
-                       "max_machines)");
+                       "source, " LIMIT_NAMES ")");
         lh_destroy(h);
         return NULL;
     }
