@@ -221,9 +221,10 @@ static int efficiency_from_table(lua_State *L, int idx, struct cnc_efficiency *e
         return -1;
     }
     raw_field(L, idx, "level");
-    const char *level = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "";
+    size_t level_len = 0;
+    const char *level = lua_type(L, -1) == LUA_TSTRING ? lua_tolstring(L, -1, &level_len) : "";
     for (int i = 0; levels[i] != NULL; i++) {
-        if (strcmp(level, levels[i]) == 0) {
+        if (level_len == strlen(levels[i]) && memcmp(level, levels[i], level_len) == 0) {
             e->level = levels[i];
         }
     }
@@ -261,6 +262,11 @@ static int anomalies_from_table(lua_State *L, int idx, struct cnc_record *rec, c
                                 size_t len)
 {
     lua_Unsigned n = lua_rawlen(L, idx);
+    if (n > CNC_SCRIPT_MAX_ANOMALIES) {
+        snprintf(detail, len, "script returned %llu anomalies, more than %d", (unsigned long long)n,
+                 CNC_SCRIPT_MAX_ANOMALIES);
+        return -1;
+    }
     for (lua_Unsigned i = 1; i <= n; i++) {
         if (lua_rawgeti(L, idx, (lua_Integer)i) != LUA_TTABLE) {
             snprintf(detail, len, "script returned anomalies[%llu] that is a %s, not a table",

@@ -35,6 +35,9 @@ enum cnc_script_key {
 /* Pushes the CNC_SCRIPT_N_KEYS key strings. */
 void cnc_script_push_keys(lua_State *L);
 
+/* A longer anomalies list is refused (each entry is compared with those already taken). */
+#define CNC_SCRIPT_MAX_ANOMALIES 1024
+
 /* Nested JSON deeper than this becomes an error of the message (allow_nested payloads). */
 #define CNC_SCRIPT_MAX_DEPTH 32
 

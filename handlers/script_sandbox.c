@@ -62,7 +62,11 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
         sb->mem_used -= old;
         return NULL;
     }
-    if (nsize > old && sb->mem_limit != 0 && sb->mem_used - old + nsize > sb->mem_limit) {
+    /* Once refused, the call ends at its next instruction; until then up to an eighth more is
+       granted, so that a C function still running (Lua's string table trying to grow at every
+       new string, each try after a full collection) does not meet a refusal at each step. */
+    size_t cap = sb->mem_refused ? sb->mem_limit + sb->mem_limit / 8 : sb->mem_limit;
+    if (nsize > old && sb->mem_limit != 0 && sb->mem_used - old + nsize > cap) {
         return refuse(sb);
     }
     if (ptr == NULL && osize == LUA_TSTRING && sb->mem_limit != 0 &&
@@ -260,7 +264,12 @@ static int charged_match(lua_State *L)
     if (kind == 0 && (lua_toboolean(L, 4) || !has_specials(p, plen))) {
         steps = ((double)n + 1) * ((double)plen + 1); /* a plain search */
     } else {
-        steps = pattern_worst_case(p, plen, (double)n, kind != 2);
+        /* Each try also walks the pattern's literal items and sets: times its length. */
+        steps = pattern_worst_case(p, plen, (double)n, kind != 2) * ((double)plen + 1);
+    }
+    if (kind == 3 && lua_type(L, 3) == LUA_TSTRING) {
+        /* gsub walks a replacement string at every match (up to n + 1 of them). */
+        steps += ((double)n + 1) * ((double)lua_rawlen(L, 3) + 1);
     }
     charge(L, steps);
     return call_original(L);
@@ -282,19 +291,20 @@ static int charged_rep(lua_State *L)
 }
 
 /*
- * The length the table library will use (it honours __len, which may run script code, counted;
- * a length that is no integer is left for the library to refuse). 0 for what is no table.
+ * A plain table's length: the table library's loops are bounded by it. A table with a metatable
+ * is refused: its __len could answer the charge one length and the library another, and its
+ * __index/__newindex (next, say) could make each step of the library's loop as long as it
+ * likes, with no instruction counted in between.
  */
-static double library_len(lua_State *L, int idx)
+static double plain_len(lua_State *L, int idx, const char *fn)
 {
     if (lua_type(L, idx) != LUA_TTABLE) {
-        return 0;
+        return 0; /* the library refuses it */
     }
-    lua_len(L, idx);
-    int exact;
-    lua_Integer n = lua_tointegerx(L, -1, &exact);
-    lua_pop(L, 1);
-    return exact && n > 0 ? (double)n : 0;
+    if (lua_getmetatable(L, idx)) {
+        luaL_error(L, "table.%s: a table with a metatable is not allowed in handler scripts", fn);
+    }
+    return (double)lua_rawlen(L, idx);
 }
 
 static double span(lua_Integer from, lua_Integer to)
@@ -305,34 +315,35 @@ static double span(lua_Integer from, lua_Integer to)
 /*
  * The table library's loops, charged one instruction per element they may touch: concat and
  * unpack their range, sort n log n comparisons, move its range, insert and remove the elements
- * they shift.
+ * they shift. Plain tables only (plain_len).
  */
 static int charged_table(lua_State *L)
 {
     enum { CONCAT, UNPACK, SORT, MOVE, INSERT, REMOVE };
+    static const char *const names[] = {"concat", "unpack", "sort", "move", "insert", "remove"};
     int kind = (int)lua_tointeger(L, lua_upvalueindex(2));
-    double n = 0;
+    double len = plain_len(L, 1, names[kind]), n = 0;
     switch (kind) {
     case CONCAT:
         n = span(luaL_optinteger(L, 3, 1),
-                 lua_isnoneornil(L, 4) ? (lua_Integer)library_len(L, 1) : luaL_checkinteger(L, 4));
+                 lua_isnoneornil(L, 4) ? (lua_Integer)len : luaL_checkinteger(L, 4));
         break;
     case UNPACK:
         n = span(luaL_optinteger(L, 2, 1),
-                 lua_isnoneornil(L, 3) ? (lua_Integer)library_len(L, 1) : luaL_checkinteger(L, 3));
+                 lua_isnoneornil(L, 3) ? (lua_Integer)len : luaL_checkinteger(L, 3));
         break;
     case SORT:
-        n = library_len(L, 1);
-        n = n > 1 ? n * log2(n) : n;
+        n = len > 1 ? len * log2(len) : len;
         break;
     case MOVE:
+        plain_len(L, lua_isnoneornil(L, 5) ? 1 : 5, names[kind]);
         n = span(luaL_checkinteger(L, 2), luaL_checkinteger(L, 3));
         break;
     case INSERT:
-        n = lua_gettop(L) >= 3 ? span(luaL_checkinteger(L, 2), (lua_Integer)library_len(L, 1)) : 1;
+        n = lua_gettop(L) >= 3 ? span(luaL_checkinteger(L, 2), (lua_Integer)len) : 1;
         break;
     case REMOVE:
-        n = lua_gettop(L) >= 2 ? span(luaL_checkinteger(L, 2), (lua_Integer)library_len(L, 1)) : 1;
+        n = lua_gettop(L) >= 2 ? span(luaL_checkinteger(L, 2), (lua_Integer)len) : 1;
         break;
     }
     charge(L, n * CNC_SANDBOX_STEPS_PER_INSTRUCTION);
@@ -389,18 +400,111 @@ static int text_load(lua_State *L)
     return 1;
 }
 
-/* setmetatable, without finalizers: a __gc would run script code at any allocation. */
-static int no_gc_setmetatable(lua_State *L)
+/*
+ * Keys a metatable may not hold: __gc (a finalizer would run script code at any allocation,
+ * outside any budget) and __mode (weak tables: a chain of weak keys makes every collection
+ * quadratic, uncharged). Lua reads both at collection time, so a metatable handed to
+ * setmetatable gets a guard of its own (a metatable whose __newindex refuses them, protected
+ * by __metatable) and cannot gain them afterwards either; the script has no rawset.
+ */
+static bool forbidden_meta_key(lua_State *L, int idx)
+{
+    if (lua_type(L, idx) != LUA_TSTRING) {
+        return false;
+    }
+    const char *k = lua_tostring(L, idx);
+    return strcmp(k, "__gc") == 0 || strcmp(k, "__mode") == 0;
+}
+
+static int guard_newindex(lua_State *L)
+{
+    if (forbidden_meta_key(L, 2)) {
+        return luaL_error(L, "%s is not allowed in handler scripts' metatables",
+                          lua_tostring(L, 2));
+    }
+    lua_settop(L, 3);
+    lua_rawset(L, 1);
+    return 0;
+}
+
+/* setmetatable(t, mt): mt without __gc or __mode, guarded from then on (upvalue 3: the guard). */
+static int guarded_setmetatable(lua_State *L)
 {
     if (lua_type(L, 2) == LUA_TTABLE) {
-        lua_pushliteral(L, "__gc");
-        if (lua_rawget(L, 2) != LUA_TNIL) {
-            return luaL_error(L, "setmetatable: __gc finalizers are not allowed in handler "
-                                 "scripts");
+        static const char *const keys[] = {"__gc", "__mode"};
+        for (int i = 0; i < 2; i++) {
+            if (lua_getfield(L, 2, keys[i]) != LUA_TNIL) {
+                return luaL_error(L, "setmetatable: %s is not allowed in handler scripts", keys[i]);
+            }
+            lua_pop(L, 1);
         }
-        lua_pop(L, 1);
+        if (lua_getmetatable(L, 2)) {
+            if (!lua_rawequal(L, -1, lua_upvalueindex(3))) {
+                return luaL_error(L, "setmetatable: a metatable with a metatable of its own is not "
+                                     "allowed in handler scripts");
+            }
+            lua_pop(L, 1);
+        } else {
+            lua_pushvalue(L, lua_upvalueindex(3));
+            lua_setmetatable(L, 2);
+        }
     }
     return call_original(L);
+}
+
+/* A cheap clock for telling a long call from a short one (cycles on x86-64, else ns). */
+static uint64_t ticks(void)
+{
+#if defined(__x86_64__)
+    return __builtin_ia32_rdtsc();
+#else
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+#endif
+}
+
+/* A next() that took this many ticks looks at the call's CPU time (~10 us). */
+#define LONG_NEXT_TICKS 30000
+
+/*
+ * next, and what pairs returns for a table without __pairs. Lua's next scans from the given
+ * key to the next one in use: on a table whose hash part was emptied (2^20 slots, one key) a
+ * single call is a millisecond, and a C caller (table.sort's comparison, a metamethod) calls it
+ * without an instruction counted. A call that took long looks at the CPU time spent.
+ */
+static int timed_next(lua_State *L)
+{
+    luaL_checktype(L, 1, LUA_TTABLE);
+    lua_settop(L, 2);
+    uint64_t t0 = ticks();
+    int more = lua_next(L, 1);
+    if (ticks() - t0 > LONG_NEXT_TICKS) {
+        struct cnc_sandbox *sb = sandbox_of(L);
+        if (out_of_time(sb)) {
+            raise_budget(L, sb);
+        }
+    }
+    if (more) {
+        return 2;
+    }
+    lua_pushnil(L);
+    return 1;
+}
+
+/* pairs(t): t's __pairs when it has one (Lua 5.4), else timed_next, t, nil. */
+static int timed_pairs(lua_State *L)
+{
+    luaL_checkany(L, 1);
+    if (luaL_getmetafield(L, 1, "__pairs") != LUA_TNIL) {
+        lua_pushvalue(L, 1);
+        lua_call(L, 1, 3);
+        return 3;
+    }
+    lua_pushcfunction(L, timed_next);
+    lua_pushvalue(L, 1);
+    lua_pushnil(L);
+    return 3;
 }
 
 /*
@@ -509,8 +613,8 @@ static void set_readonly(lua_State *L, int env, const char *name)
 }
 
 static const char *const base_allowed[] = {
-    "assert", "error",  "ipairs",   "next",     "pairs", "pcall",        "rawequal", "rawget",
-    "rawlen", "select", "tonumber", "tostring", "type",  "getmetatable", "_VERSION", NULL,
+    "assert", "error",    "ipairs",   "pcall",        "rawequal", "rawget",   "rawlen",
+    "select", "tonumber", "tostring", "getmetatable", "type",     "_VERSION", NULL,
 };
 
 /* Builds the environment; runs protected (a memory error here is an open that failed). */
@@ -526,23 +630,37 @@ static int build_env(lua_State *L)
     }
     lua_getfield(L, base, "setmetatable");
     lua_pushinteger(L, 0);
-    lua_pushcclosure(L, no_gc_setmetatable, 2);
+    lua_createtable(L, 0, 2); /* the guard every script metatable gets */
+    lua_pushcfunction(L, guard_newindex);
+    lua_setfield(L, -2, "__newindex");
+    lua_pushboolean(L, 0);
+    lua_setfield(L, -2, "__metatable");
+    lua_pushcclosure(L, guarded_setmetatable, 3);
     lua_setfield(L, env, "setmetatable");
+    lua_pushcfunction(L, timed_next);
+    lua_setfield(L, env, "next");
+    lua_pushcfunction(L, timed_pairs);
+    lua_setfield(L, env, "pairs");
     lua_pushcfunction(L, text_load);
     lua_setfield(L, env, "load");
     lua_pushcfunction(L, hooked_xpcall);
     lua_setfield(L, env, "xpcall");
 
     luaL_requiref(L, "string", luaopen_string, 0);
-    lua_pushnil(L);
-    lua_setfield(L, -2, "dump");
+    /* dump makes binary chunks; pack, unpack and packsize take sizes from their format
+       ("c60000000") that no argument's length shows, and a handler of JSON needs none. */
+    static const char *const removed[] = {"dump", "pack", "unpack", "packsize"};
+    for (int i = 0; i < 4; i++) {
+        lua_pushnil(L);
+        lua_setfield(L, -2, removed[i]);
+    }
     wrap(L, "find", charged_match, 0);
     wrap(L, "match", charged_match, 1);
     wrap(L, "gmatch", charged_match, 2);
     wrap(L, "gsub", charged_match, 3);
     wrap(L, "rep", charged_rep, 0);
-    static const char *const byte_fns[] = {"byte",   "upper", "lower", "reverse", "sub",
-                                           "format", "char",  "pack",  "unpack",  NULL};
+    static const char *const byte_fns[] = {"byte", "upper",  "lower", "reverse",
+                                           "sub",  "format", "char",  NULL};
     for (int i = 0; byte_fns[i] != NULL; i++) {
         wrap(L, byte_fns[i], charged_bytes, 0);
     }
@@ -561,6 +679,8 @@ static int build_env(lua_State *L)
     }
     set_readonly(L, env, "table");
     luaL_requiref(L, "math", luaopen_math, 0);
+    wrap(L, "max", charged_bytes, 0); /* a step per argument: a long vararg */
+    wrap(L, "min", charged_bytes, 0);
     set_readonly(L, env, "math");
     luaL_requiref(L, "utf8", luaopen_utf8, 0);
     static const char *const utf8_fns[] = {"len", "codepoint", "offset", "char", NULL};
@@ -611,16 +731,39 @@ void cnc_sandbox_end(struct cnc_sandbox *sb)
     lua_sethook(sb->L, NULL, 0, 0);
 }
 
+/*
+ * The globals become an empty table reading through to what the chunk and init left in them:
+ * every assignment then reaches __newindex, a global that existed at load as much as a new one
+ * (Lua calls __newindex only for keys a table lacks).
+ */
 static int lock_globals(lua_State *L)
 {
     lua_rawgeti(L, LUA_REGISTRYINDEX, LUA_RIDX_GLOBALS);
-    lua_createtable(L, 0, 2);
+    int env = lua_gettop(L);
+    lua_newtable(L);
+    int held = lua_gettop(L);
+    lua_pushnil(L);
+    while (lua_next(L, env) != 0) {
+        lua_pushvalue(L, -2);
+        lua_insert(L, -2);
+        lua_rawset(L, held);
+    }
+    lua_pushnil(L);
+    while (lua_next(L, held) != 0) { /* env emptied: each key set to nil while walking held */
+        lua_pop(L, 1);
+        lua_pushvalue(L, -1);
+        lua_pushnil(L);
+        lua_rawset(L, env);
+    }
+    lua_createtable(L, 0, 3);
+    lua_pushvalue(L, held);
+    lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, global_newindex);
     lua_setfield(L, -2, "__newindex");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, -2);
-    lua_pop(L, 1);
+    lua_setmetatable(L, env);
+    lua_settop(L, 0);
     return 0;
 }
 

@@ -331,10 +331,13 @@ static void library_work_is_charged(void **state)
         "string.gsub(string.rep('a', 3000), '.-.-.-b', '')", /* backtracking gsub */
         "table.move({}, 1, 1e9, 1, {})",                     /* a billion moves */
         "table.unpack({}, 1, 900000)",                       /* a long vararg */
-        "table.concat(setmetatable({}, {__len = function() return 1e9 end}))", /* __len */
-        "table.insert(setmetatable({}, {__len = function() return 1e9 end}), 1, 0)",
-        "table.sort(setmetatable({}, {__len = function() return 1e8 end}))",
         "load(string.rep(' ', 60000) .. 'return 1')",
+        /* A replacement walked at each of 60,001 matches; a pattern's literal and set walked at
+           each of 60,001 starts; a step per argument. */
+        "string.gsub(string.rep('x', 60000), '', string.rep('%0', 30000))",
+        "string.find(string.rep('x', 60000), string.rep('x', 30000) .. '.y')",
+        "string.find(string.rep('x', 60000), '[' .. string.rep('a', 30000) .. ']')",
+        "math.max(table.unpack({}, 1, 90000))",
     };
     char src[512];
     for (size_t i = 0; i < sizeof bombs / sizeof bombs[0]; i++) {
@@ -413,7 +416,24 @@ static void sandbox_holes_are_closed(void **state)
         {"local f, t = pairs(string); assert(t == nil, 'pairs handed out the library'); "
          "for k in f do end; local k = f(nil, nil); assert(k ~= nil)",
          "ok"},
-        {"setmetatable({}, {__gc = function() end})", "__gc finalizers are not allowed"},
+        {"setmetatable({}, {__gc = function() end})", "__gc is not allowed"},
+        {"setmetatable({}, {__mode = 'k'})", "__mode is not allowed"},
+        {"local mt = {}; setmetatable({}, mt); mt.__mode = 'k'",
+         "__mode is not allowed in handler scripts' metatables"},
+        {"local mt = {}; setmetatable({}, mt); setmetatable(mt, nil)",
+         "cannot change a protected metatable"},
+        {"setmetatable({}, setmetatable({}, {}))", "a metatable with a metatable of its own"},
+        /* A __len that answers the charge 0 and the library a billion; __index = next. */
+        {"local k = 0; local t = setmetatable({}, {__len = function() k = k + 1; "
+         "return k % 2 == 1 and 0 or math.maxinteger - 1 end}); table.insert(t, 1, 'x')",
+         "table.insert: a table with a metatable is not allowed"},
+        {"table.concat(setmetatable({}, {__index = next}), ',', 1, 8000)",
+         "table.concat: a table with a metatable is not allowed"},
+        {"table.move({1, 2}, 1, 2, 1, setmetatable({}, {}))",
+         "table.move: a table with a metatable is not allowed"},
+        {"local f, t = pairs({}); assert(f == next, 'pairs hands out the script-visible next')",
+         "ok"},
+        {"assert(string.pack == nil and string.unpack == nil and string.packsize == nil)", "ok"},
         {"local f, e = load('\\27Lua', 'b', 'b'); assert(f, e)", "binary chunks are refused"},
         {"local f, e = load(function() return nil end); assert(f, e)", "string chunks only"},
         {"local f = assert(load('z = 1')); f()", "assignment to global 'z'"},
@@ -443,18 +463,62 @@ static void sandbox_holes_are_closed(void **state)
     }
 }
 
-/* A global table written before the lock is the script's own; machines cannot add globals. */
+/* No global can be assigned once loaded, a new one or one the chunk made (nor a library). */
 static void globals_do_not_leak_between_machines(void **state)
 {
     (void)state;
-    void *h = load("return {process = function(msg)\n"
-                   "  if msg.cnc_id == 'A' then seen_by_a = true end\n"
-                   "  return {readings = {leaked = seen_by_a ~= nil}}\n"
+    void *h = load("last_machine = 'none'\n"
+                   "return {process = function(msg)\n"
+                   "  if msg.payload.new then seen_by_a = true end\n"
+                   "  if msg.payload.old then last_machine = msg.cnc_id end\n"
+                   "  if msg.payload.lib then pairs = nil end\n"
+                   "  return {readings = {leaked = seen_by_a ~= nil, last = last_machine,\n"
+                   "                      pairs = type(pairs)}}\n"
                    "end}\n");
-    expect_refused(h, "A", "{}", "assignment to global 'seen_by_a'");
+    expect_refused(h, "A", "{\"new\":1}", "assignment to global 'seen_by_a'");
+    expect_refused(h, "A", "{\"old\":1}", "assignment to global 'last_machine'");
+    expect_refused(h, "A", "{\"lib\":1}", "assignment to global 'pairs'");
     struct cnc_record rec;
     expect_accepted(h, "B", "{}", &rec);
     assert_true(reading_num(&rec, "leaked") == 0);
+    assert_string_equal(rec.readings[0].name, "last");
+    assert_string_equal(rec.readings[0].str, "none");
+    assert_string_equal(rec.readings[2].str, "function");
+    cnc_handler_lua.destroy(h);
+}
+
+/*
+ * A table whose hash part was emptied (2^18 slots, one key left): each next() from that key
+ * scans them all, in C. table.sort with next as the comparison calls it with no instruction
+ * counted in between; the CPU time stops it.
+ */
+static void long_next_scans_are_timed(void **state)
+{
+    (void)state;
+    char err[512];
+    void *h = load_with("local T = {}\n"
+                        "for i = 1, 1 << 18 do T[-i] = true end\n"
+                        "for i = 1, 1 << 18 do T[-i] = nil end\n"
+                        "T[T] = true\n"
+                        "local X = {}\n"
+                        "for i = 1, 3000 do X[i] = T end\n"
+                        "return {process = function(msg)\n"
+                        "  if msg.payload.sort then table.sort(X, next) end\n"
+                        "  if msg.payload.loop then while true do next(T, T) end end\n"
+                        "  return {}\n"
+                        "end}\n",
+                        "{\"max_instructions\": 100000000, \"max_memory_kb\": 262144, "
+                        "\"max_time_ms\": 200}",
+                        err, sizeof err);
+    if (h == NULL) {
+        fail_msg("%s", err);
+    }
+    int64_t t0 = mono_ms();
+    expect_refused(h, "M1", "{\"sort\":1}", "script exceeded its time (max_time_ms 200)");
+    expect_refused(h, "M1", "{\"loop\":1}", "script exceeded its time (max_time_ms 200)");
+    assert_true(mono_ms() - t0 < 5000);
+    struct cnc_record rec;
+    expect_accepted(h, "M1", "{}", &rec);
     cnc_handler_lua.destroy(h);
 }
 
@@ -540,6 +604,12 @@ static void results_are_checked(void **state)
         {"{anomalies = {{rule = 'r', variable = 'v', value = 1, severity = 'bad'}}}",
          "severity is info, warning or critical"},
         {"{anomalies = 'x'}", "anomalies as a string, not a list"},
+        {"{anomalies = (function() local a, x = {}, {rule = 'r', variable = 'v', value = 1}\n"
+         "  for i = 1, 2000 do a[i] = x end return a end)()}",
+         "script returned 2000 anomalies, more than 1024"},
+        {"{efficiency = {mode = 'a', temperature = 1, vibration = 1, score = 50, "
+         "level = 'Low\\0junk'}}",
+         "not one of Low, Medium, High, Critical"},
     };
     char src[512];
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
@@ -1052,6 +1122,7 @@ int main(void)
         cmocka_unit_test(sandbox_has_no_way_out),
         cmocka_unit_test(sandbox_holes_are_closed),
         cmocka_unit_test(globals_do_not_leak_between_machines),
+        cmocka_unit_test(long_next_scans_are_timed),
         cmocka_unit_test(state_per_machine_bounded),
         cmocka_unit_test(message_reaches_the_script),
         cmocka_unit_test(results_are_checked),
