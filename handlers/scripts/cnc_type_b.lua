@@ -13,6 +13,8 @@
 -- axis position outside its range is stored and flagged (anomalies spindle_range and
 -- travel_limit, critical). Runs on the broker thread: keep it small.
 
+local type = type -- a local: globals are read through the locked table, a little slower
+
 local STATUS_NAMES = "running, idle, stopped, setup, alarm, maintenance"
 local STATUSES = {running = true, idle = true, stopped = true, setup = true, alarm = true,
                   maintenance = true}

@@ -20,6 +20,7 @@
 -- in one step share the time evenly. A message older than the last counted one is refused:
 -- the counter's history is kept in arrival order.
 
+local pairs, type, integer = pairs, type, math.type -- locals: read faster than globals
 local counter, warmup, tolerance, learn = "part_count", 5, 0.2, 0.1
 
 local function init(params)
@@ -45,7 +46,7 @@ local function process(msg, state)
   if count == nil then
     return {readings = readings}
   end
-  if math.type(count) ~= "integer" or count < 0 then
+  if integer(count) ~= "integer" or count < 0 then
     return nil, counter .. " must be a whole number >= 0"
   end
   local t = msg.timestamp
