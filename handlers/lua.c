@@ -63,8 +63,7 @@ struct call {
     struct cnc_record *rec;
     char *detail;
     size_t detail_len;
-    long row;       /* the machine's state row, -1 untracked */
-    bool in_script; /* an error now is the script's */
+    long row; /* the machine's state row, -1 untracked */
     int rc;
 };
 
@@ -80,22 +79,28 @@ static void lh_destroy(void *instance)
 }
 
 /* "params.script: " + what Lua said ("lathe.lua:3: ..."), made one valid line. */
-static void script_error(lua_State *L, const struct cnc_sandbox *sb, const char *script,
+static void script_error(lua_State *L, const struct cnc_sandbox *sb, int status, const char *script,
                          bool inline_source, const char *when, char *err, size_t err_len)
 {
+    char at[300] = ""; /* "lathe.lua: "; inline, the key params.source says where already */
+    if (!inline_source) {
+        snprintf(at, sizeof at, "%s: ", script);
+    }
     char msg[400];
     if (sb->string_refused) {
-        snprintf(msg, sizeof msg, "%s: %s made a string longer than max_string_kb (%zu KiB)",
-                 script, when, sb->max_string / 1024);
+        snprintf(msg, sizeof msg, "%s%s made a string longer than max_string_kb (%zu KiB)", at,
+                 when, sb->max_string / 1024);
     } else if (sb->mem_refused) {
-        snprintf(msg, sizeof msg, "%s: %s exceeded the memory limit (max_memory_kb %zu)", script,
-                 when, sb->mem_limit / 1024);
+        snprintf(msg, sizeof msg, "%s%s exceeded the memory limit (max_memory_kb %zu)", at, when,
+                 sb->mem_limit / 1024);
     } else if (sb->over_time) {
-        snprintf(msg, sizeof msg, "%s: %s exceeded its time (max_time_ms %lld)", script, when,
+        snprintf(msg, sizeof msg, "%s%s exceeded its time (max_time_ms %lld)", at, when,
                  (long long)(sb->max_ns / 1000000));
     } else if (sb->over_budget) {
-        snprintf(msg, sizeof msg, "%s: %s exceeded the instruction budget (max_instructions %llu)",
-                 script, when, (unsigned long long)sb->budget);
+        snprintf(msg, sizeof msg, "%s%s exceeded the instruction budget (max_instructions %llu)",
+                 at, when, (unsigned long long)sb->budget);
+    } else if (status == LUA_ERRMEM && lua_type(L, -1) != LUA_TSTRING) {
+        snprintf(msg, sizeof msg, "%s%s: out of memory", at, when);
     } else {
         const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error";
         snprintf(msg, sizeof msg, "%s", e);
@@ -103,49 +108,6 @@ static void script_error(lua_State *L, const struct cnc_sandbox *sb, const char 
     utf8_make_valid(msg, sizeof msg);
     utf8_make_loggable(msg, sizeof msg);
     snprintf(err, err_len, "params.%s: %s", inline_source ? "source" : "script", msg);
-}
-
-static int protected_process(lua_State *L);
-
-/* Load: the chunk, its table's process/init, init(params); protected. Upvalue-free. */
-static int load_script(lua_State *L)
-{
-    struct lua_handler *h = lua_touserdata(L, 1);
-    const cJSON *params = lua_touserdata(L, 2);
-    lua_call(L, 0, 1); /* the compiled chunk, at index 3 */
-    if (!lua_istable(L, -1)) {
-        return luaL_error(L, "the script must return a table with process(msg, state), not %s",
-                          luaL_typename(L, -1));
-    }
-    int mod = lua_gettop(L);
-    if (lua_getfield(L, mod, "process") != LUA_TFUNCTION) {
-        return luaL_error(L, "the script's table has no function process(msg, state)");
-    }
-    /* process(msg) alone never sees a state: none is kept, so no table per machine either. */
-    lua_Debug ar;
-    lua_pushvalue(L, -1);
-    lua_getinfo(L, ">u", &ar);
-    h->wants_state = ar.nparams >= 2 || ar.isvararg;
-    h->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    if (lua_getfield(L, mod, "init") == LUA_TFUNCTION) {
-        h->has_init = true;
-        if (cnc_script_push_json(L, params, 0) != 0) {
-            return luaL_error(L, "params nested deeper than %d levels", CNC_SCRIPT_MAX_DEPTH);
-        }
-        lua_pushnil(L);
-        lua_setfield(L, -2, "source");
-        lua_call(L, 1, 0);
-    } else if (!lua_isnil(L, -1)) {
-        return luaL_error(L, "the script's init must be a function");
-    }
-    lua_newtable(L);
-    h->states_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    cnc_script_push_keys(L);
-    lua_pushcclosure(L, protected_process, CNC_SCRIPT_N_KEYS);
-    h->call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    lua_pushboolean(L, 0);
-    h->last_ref = luaL_ref(L, LUA_REGISTRYINDEX);
-    return 0;
 }
 
 /* The handler's own limits (the header comment), each a whole number in [min, max]. */
@@ -190,6 +152,63 @@ static const char *stray_param(const cJSON *params, bool has_init)
     return NULL;
 }
 
+/* init's params: the instance's, less the handler's own (script, source, the limits). */
+static int push_init_params(lua_State *L, const cJSON *params)
+{
+    lua_newtable(L);
+    for (const cJSON *p = params != NULL ? params->child : NULL; p != NULL; p = p->next) {
+        if (own_param(p->string)) {
+            continue;
+        }
+        if (cnc_script_push_json(L, p, 1) != 0) {
+            return -1;
+        }
+        lua_setfield(L, -2, p->string);
+    }
+    return 0;
+}
+
+static int protected_process(lua_State *L);
+
+/* Load: the chunk, its table's process/init, init(params); protected. Upvalue-free. */
+static int load_script(lua_State *L)
+{
+    struct lua_handler *h = lua_touserdata(L, 1);
+    const cJSON *params = lua_touserdata(L, 2);
+    lua_call(L, 0, 1); /* the compiled chunk, at index 3 */
+    if (!lua_istable(L, -1)) {
+        return luaL_error(L, "the script must return a table with process(msg, state), not %s",
+                          luaL_typename(L, -1));
+    }
+    int mod = lua_gettop(L);
+    if (lua_getfield(L, mod, "process") != LUA_TFUNCTION) {
+        return luaL_error(L, "the script's table has no function process(msg, state)");
+    }
+    /* process(msg) alone never sees a state: none is kept, so no table per machine either. */
+    lua_Debug ar;
+    lua_pushvalue(L, -1);
+    lua_getinfo(L, ">u", &ar);
+    h->wants_state = ar.nparams >= 2 || ar.isvararg;
+    h->process_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    if (lua_getfield(L, mod, "init") == LUA_TFUNCTION) {
+        h->has_init = true;
+        if (push_init_params(L, params) != 0) {
+            return luaL_error(L, "params nested deeper than %d levels", CNC_SCRIPT_MAX_DEPTH);
+        }
+        lua_call(L, 1, 0);
+    } else if (!lua_isnil(L, -1)) {
+        return luaL_error(L, "the script's init must be a function");
+    }
+    lua_newtable(L);
+    h->states_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    cnc_script_push_keys(L);
+    lua_pushcclosure(L, protected_process, CNC_SCRIPT_N_KEYS);
+    h->call_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    lua_pushboolean(L, 0);
+    h->last_ref = luaL_ref(L, LUA_REGISTRYINDEX);
+    return 0;
+}
+
 static void *lh_create(const cJSON *params, char *err, size_t err_len)
 {
     struct cnc_param_ctx c = {"params", err, err_len};
@@ -227,7 +246,8 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
     }
     cnc_machine_table_init(&h->machines, (size_t)v[MAX_MACHINES]);
     struct cnc_sandbox_limits limits = {
-        .mem_limit = (size_t)v[MAX_MEMORY_KB] * 1024,
+        .mem_limit = v[MAX_MEMORY_KB] * 1024 >= (double)SIZE_MAX ? SIZE_MAX
+                                                                 : (size_t)v[MAX_MEMORY_KB] * 1024,
         .max_string = (size_t)v[MAX_STRING_KB] * 1024,
         .budget = (uint64_t)v[MAX_INSTRUCTIONS],
         .max_ns = (int64_t)v[MAX_TIME_MS] * 1000000,
@@ -251,11 +271,10 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
     }
     cnc_sandbox_end(&h->sb);
     if (st == LUA_OK && cnc_sandbox_lock_globals(&h->sb) != 0) {
-        lua_pushliteral(L, "out of memory");
-        st = LUA_ERRMEM;
+        st = LUA_ERRMEM; /* nothing pushed: an allocation here, unprotected, could panic */
     }
     if (st != LUA_OK) {
-        script_error(L, &h->sb, shown, script == NULL, "loading the script", err, err_len);
+        script_error(L, &h->sb, st, shown, script == NULL, "loading the script", err, err_len);
         lh_destroy(h);
         return NULL;
     }
@@ -309,9 +328,7 @@ static int protected_process(lua_State *L)
     } else {
         lua_pushnil(L);
     }
-    c->in_script = true;
     lua_call(L, 2, 2);
-    c->in_script = false;
     if (lua_istable(L, -2)) {
         lua_pushvalue(L, -2);
         lua_rawseti(L, LUA_REGISTRYINDEX, h->last_ref); /* the record's strings stay alive */
@@ -404,7 +421,7 @@ static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_
         }
         h->resting_until_ns = 0;
     }
-    struct call c = {h, msg, rec, detail, detail_len, -1, false, 0};
+    struct call c = {h, msg, rec, detail, detail_len, -1, 0};
     cnc_sandbox_begin(&h->sb);
     lua_rawgeti(L, LUA_REGISTRYINDEX, h->call_ref);
     lua_pushlightuserdata(L, &c);

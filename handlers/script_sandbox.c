@@ -7,6 +7,8 @@
  */
 #include "script_sandbox.h"
 
+#include "script_patterns.h"
+
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,7 +47,9 @@ static void count_hook(lua_State *L, lua_Debug *ar);
 static void *refuse(struct cnc_sandbox *sb)
 {
     sb->mem_refused = true;
-    lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, 1);
+    if (sb->in_call) {
+        lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, 1);
+    }
     return NULL;
 }
 
@@ -65,7 +69,7 @@ static void *capped_alloc(void *ud, void *ptr, size_t osize, size_t nsize)
     /* Once refused, the call ends at its next instruction; until then up to an eighth more is
        granted, so that a C function still running (Lua's string table trying to grow at every
        new string, each try after a full collection) does not meet a refusal at each step. */
-    size_t cap = sb->mem_refused ? sb->mem_limit + sb->mem_limit / 8 : sb->mem_limit;
+    size_t cap = sb->mem_refused && sb->in_call ? sb->mem_limit + sb->mem_limit / 8 : sb->mem_limit;
     if (nsize > old && sb->mem_limit != 0 && sb->mem_used - old + nsize > cap) {
         return refuse(sb);
     }
@@ -142,6 +146,11 @@ static void count_hook(lua_State *L, lua_Debug *ar)
 /* Charges work a library function does outside the VM, before it does it. */
 static void charge(lua_State *L, double steps)
 {
+    cnc_sandbox_charge(L, steps);
+}
+
+void cnc_sandbox_charge(lua_State *L, double steps)
+{
     struct cnc_sandbox *sb = sandbox_of(L);
     double instructions = steps / CNC_SANDBOX_STEPS_PER_INSTRUCTION;
     if (sb->over_budget || sb->mem_refused || instructions >= (double)(sb->budget - sb->spent) ||
@@ -159,6 +168,7 @@ void cnc_sandbox_begin(struct cnc_sandbox *sb)
     sb->mem_refused = false;
     sb->string_refused = false;
     sb->started_ns = 0; /* the first hook starts the clock */
+    sb->in_call = true;
     lua_sethook(sb->L, count_hook, LUA_MASKCOUNT, sb->hook_every);
 }
 
@@ -170,109 +180,6 @@ void cnc_sandbox_begin(struct cnc_sandbox *sb)
 static int call_original(lua_State *L)
 {
     return lua_tocfunction(L, lua_upvalueindex(1))(L);
-}
-
-/*
- * The worst case of Lua's backtracking matcher on a subject of n bytes: each
- * repeated item (*, +, -), balance (%b) or back-reference (%1) may try every
- * position, '?' two ways, and an unanchored pattern every start.
- */
-static double pattern_worst_case(const char *p, size_t plen, double n, int anchored_ok)
-{
-    double bound = 1;
-    size_t i = 0;
-    int anchored = anchored_ok && plen > 0 && p[0] == '^';
-    if (anchored) {
-        i = 1;
-    } else {
-        bound = n + 1;
-    }
-    while (i < plen) {
-        char c = p[i];
-        if (c == '(' || c == ')' || (c == '$' && i + 1 == plen)) {
-            i++;
-            continue;
-        }
-        if (c == '%' && i + 1 < plen) {
-            char e = p[i + 1];
-            if (e == 'b') {
-                bound *= n + 1;
-                i += 4;
-                continue;
-            }
-            if (e >= '0' && e <= '9') {
-                bound *= n + 1;
-                i += 2;
-                continue;
-            }
-            if (e == 'f') {
-                i += 2;
-                c = i < plen ? p[i] : 0; /* a set follows: skipped below, never repeated */
-                if (c != '[') {
-                    continue;
-                }
-            } else {
-                i += 2;
-                goto quantifier;
-            }
-        }
-        if (c == '[') {
-            i++;
-            if (i < plen && p[i] == '^') {
-                i++;
-            }
-            do { /* the first ']' is part of the set */
-                if (i < plen && p[i] == '%') {
-                    i++;
-                }
-                i++;
-            } while (i < plen && p[i] != ']');
-            i++;
-        } else {
-            i++;
-        }
-    quantifier:
-        if (i < plen && (p[i] == '*' || p[i] == '+' || p[i] == '-')) {
-            bound *= n + 1;
-            i++;
-        } else if (i < plen && p[i] == '?') {
-            bound *= 2;
-            i++;
-        }
-    }
-    return bound;
-}
-
-static int has_specials(const char *p, size_t len)
-{
-    for (size_t i = 0; i < len; i++) {
-        if (strchr("^$*+?.([%-", p[i]) != NULL) {
-            return 1;
-        }
-    }
-    return 0;
-}
-
-/* string.find, match, gmatch, gsub: the worst case charged before matching. */
-static int charged_match(lua_State *L)
-{
-    size_t n, plen;
-    luaL_checklstring(L, 1, &n);
-    const char *p = luaL_checklstring(L, 2, &plen);
-    int kind = (int)lua_tointeger(L, lua_upvalueindex(2)); /* 0 find, 1 match, 2 gmatch, 3 gsub */
-    double steps;
-    if (kind == 0 && (lua_toboolean(L, 4) || !has_specials(p, plen))) {
-        steps = ((double)n + 1) * ((double)plen + 1); /* a plain search */
-    } else {
-        /* Each try also walks the pattern's literal items and sets: times its length. */
-        steps = pattern_worst_case(p, plen, (double)n, kind != 2) * ((double)plen + 1);
-    }
-    if (kind == 3 && lua_type(L, 3) == LUA_TSTRING) {
-        /* gsub walks a replacement string at every match (up to n + 1 of them). */
-        steps += ((double)n + 1) * ((double)lua_rawlen(L, 3) + 1);
-    }
-    charge(L, steps);
-    return call_original(L);
 }
 
 /* string.rep: its output (an empty one still loops n times in Lua's own). */
@@ -517,6 +424,7 @@ static int hooked_xpcall(lua_State *L)
 {
     int n = lua_gettop(L);
     luaL_checktype(L, 2, LUA_TFUNCTION);
+    luaL_checkstack(L, n + 1, "too many arguments to xpcall"); /* Lua grants a C function 20 */
     lua_pushboolean(L, 1);
     lua_pushvalue(L, 1);
     for (int i = 3; i <= n; i++) {
@@ -654,10 +562,13 @@ static int build_env(lua_State *L)
         lua_pushnil(L);
         lua_setfield(L, -2, removed[i]);
     }
-    wrap(L, "find", charged_match, 0);
-    wrap(L, "match", charged_match, 1);
-    wrap(L, "gmatch", charged_match, 2);
-    wrap(L, "gsub", charged_match, 3);
+    /* Lua's matcher, counting its steps as it goes (script_patterns.c). */
+    static const luaL_Reg patterns[] = {{"find", cnc_pattern_find},
+                                        {"match", cnc_pattern_match},
+                                        {"gmatch", cnc_pattern_gmatch},
+                                        {"gsub", cnc_pattern_gsub},
+                                        {NULL, NULL}};
+    luaL_setfuncs(L, patterns, 0);
     wrap(L, "rep", charged_rep, 0);
     static const char *const byte_fns[] = {"byte", "upper",  "lower", "reverse",
                                            "sub",  "format", "char",  NULL};
@@ -728,6 +639,7 @@ int cnc_sandbox_open(struct cnc_sandbox *sb, const struct cnc_sandbox_limits *li
 
 void cnc_sandbox_end(struct cnc_sandbox *sb)
 {
+    sb->in_call = false;
     lua_sethook(sb->L, NULL, 0, 0);
 }
 

@@ -18,13 +18,14 @@
  *
  * Budget: a count hook charges VM instructions; library functions whose own
  * work grows with their input (pattern matching, string.rep, table.concat,
- * table.sort, table.unpack, load) charge it too, the pattern functions their
- * worst case before they start. Spending it raises an error no pcall in the
+ * table.sort, table.unpack, load) charge it too: the pattern functions the
+ * steps they take as they go (script_patterns.c), the others their work before
+ * they start. Spending it raises an error no pcall in the
  * script can hold on to: every instruction after that raises again.
  *
  * Time: a few operations cost more than one instruction's worth and are not
  * charged (a comparison or concatenation of long strings, a call passing a
- * long vararg, utf8.len). Two limits bound them: no string may be longer
+ * long vararg, next on an emptied hash). Two limits bound them: no string may be longer
  * than max_string bytes (refused as memory is), and the count hook also
  * checks the broker thread's CPU time spent in the call (from the first
  * hook, CNC_SANDBOX_HOOK_EVERY instructions in), raising the same error.
@@ -52,9 +53,10 @@ struct cnc_sandbox {
     uint64_t spent;      /* since the last begin */
     bool over_budget;    /* the budget ran out since the last begin */
     bool over_time;      /* ... because the call's time ran out */
-    int64_t max_ns;      /* wall-clock time per call */
+    int64_t max_ns;      /* the broker thread's CPU time per call */
     int64_t started_ns;  /* the thread's CPU time at the first hook of the call; 0 before */
     int hook_every;      /* instructions between count hooks */
+    bool in_call;        /* between begin and end: a refusal arms the hook, the overdraft holds */
 };
 
 /* The limits of one sandbox (the `lua` handler's params). */
@@ -62,7 +64,7 @@ struct cnc_sandbox_limits {
     size_t mem_limit;  /* bytes of the state once the libraries are in; 0: none */
     size_t max_string; /* bytes of one string */
     uint64_t budget;   /* instructions per call */
-    int64_t max_ns;    /* wall-clock time per call */
+    int64_t max_ns;    /* the broker thread's CPU time per call */
 };
 
 /* Steps of the pattern matcher charged as one instruction (measured: bench/RESULTS.md). */
@@ -77,6 +79,12 @@ struct cnc_sandbox_limits {
  */
 int cnc_sandbox_open(struct cnc_sandbox *sb, const struct cnc_sandbox_limits *limits);
 void cnc_sandbox_close(struct cnc_sandbox *sb);
+
+/*
+ * Charges steps of library work (CNC_SANDBOX_STEPS_PER_INSTRUCTION to an instruction), raising
+ * the spent-budget error once the budget is spent (a longjmp: hold nothing that needs freeing).
+ */
+void cnc_sandbox_charge(lua_State *L, double steps);
 
 /* Starts a call's budget and time: nothing spent, no memory refused yet. */
 void cnc_sandbox_begin(struct cnc_sandbox *sb);

@@ -91,14 +91,26 @@ CREATE OR REPLACE VIEW cnc_efficiency_hourly AS
   FROM cnc_efficiency
   GROUP BY cnc_id, DATE_FORMAT(ts, '%Y-%m-%d %H:00:00');
 
--- Readings: the payload's members straight from its JSON, one row per member, and the readings a
--- handler computed (a script's cycle_time_s: what mysql.readings: json keeps as cnc_reading rows,
--- beside the payload) -- a computed reading under a payload member's name stands in for it. With
--- mysql.readings: rows every reading is a cnc_reading row, and this view lists them, plus the
--- payload members a handler left out. A member name may hold any character, '"' and '\' among
--- them: JSON_QUOTE makes it a correct path member. The names are utf8mb4 whatever the server's
--- or database's default character set (a latin1 default would turn other names into '?').
+-- Readings straight from the payload JSON, one row per payload member: what
+-- mysql.readings: json stores instead of cnc_reading rows (also works with rows).
+-- A member name may hold any character, '"' and '\' among them: JSON_QUOTE makes it a
+-- correct path member. The names are utf8mb4 whatever the server's or database's default
+-- character set (a latin1 default would turn other names into '?').
 CREATE OR REPLACE VIEW cnc_reading_json AS
+  SELECT m.msg_key, m.cnc_id, m.ts, k.name,
+         JSON_VALUE(m.payload, CONCAT(_utf8mb4'$.', JSON_QUOTE(k.name))) AS value
+  FROM cnc_message m,
+       JSON_TABLE(JSON_KEYS(m.payload), '$[*]'
+                  COLUMNS (name VARCHAR(64) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin
+                           PATH '$')) AS k;
+
+-- Every reading of a message, whichever mysql.readings: the payload's members (as in
+-- cnc_reading_json) that have no cnc_reading row of their name, and every cnc_reading row: with
+-- json, the readings a handler computed (a script's cycle_time_s) and the members whose value
+-- it changed; with rows, all of them. Slower than cnc_reading_json for range aggregates (a
+-- derived table: 0.7 -> 6.7 s over 200,000 messages with one computed reading each), so a reader
+-- that wants the payload's members alone keeps that one.
+CREATE OR REPLACE VIEW cnc_reading_all AS
   SELECT m.msg_key, m.cnc_id, m.ts, k.name,
          JSON_VALUE(m.payload, CONCAT(_utf8mb4'$.', JSON_QUOTE(k.name))) AS value
   FROM cnc_message m,

@@ -65,7 +65,8 @@ static const struct cfg_key mysql_keys[] = {
     {"create_schema", CFG_BOOL, K(cnc_mysql_config, create_schema), "false", 0, 0, NULL,
      "apply sql/schema.sql at start"},
     {"readings", CFG_ENUM, K(cnc_mysql_config, readings), "json", 0, 0, readings_choices,
-     "rows: a cnc_reading row per reading; json: payload column only (view cnc_reading_json)"},
+     "rows: a cnc_reading row per reading; json: the payload column, and rows only for readings "
+     "it does not hold (views cnc_reading_json, cnc_reading_all)"},
     {"insert", CFG_ENUM, K(cnc_mysql_config, insert), "auto", 0, 0, insert_choices,
      "bulk: one COM_STMT_BULK_EXECUTE per table and batch (MariaDB); multi_row: INSERT ... "
      "VALUES (..),(..) (any server, proxies); auto: bulk where the server offers it"},

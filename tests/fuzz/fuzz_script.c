@@ -3,10 +3,11 @@
  * through `lua` instances running the shipped scripts (cnc_type_a.lua,
  * cnc_type_b.lua, cycle_time.lua) and an echo script that turns whatever the
  * payload holds (nested, any strings) into readings, anomalies and an
- * efficiency, under small limits so that the budget and memory refusals are
- * reached too. The first input byte picks the instance; the rest is the
- * message. What comes out must be valid UTF-8 JSON, whatever the script
- * returned.
+ * efficiency, and runs the string pattern functions (Lua's matcher, counting its
+ * steps: script_patterns.c) on any pattern and subject a message carries, under
+ * small limits so that the budget and memory refusals are reached too. The first input byte picks
+ * the instance; the rest is the message. What comes out must be valid UTF-8 JSON, whatever the
+ * script returned.
  *
  * Replay in CI: fuzz_script tests/fuzz/corpus/script -runs=0
  */
@@ -42,6 +43,14 @@ static const char *echo_script =
     "  if p.grow then state.t = state.t or {} for i = 1, 1000 do state.t[#state.t + 1] = "
     "tostring(p.grow) .. i end end\n"
     "  if p.refuse then return nil, p.refuse end\n"
+    "  if type(p.pat) == 'string' and type(p.sub) == 'string' then\n"
+    "    local rep = p.rep\n"
+    "    if type(rep) ~= 'string' then rep = '%0' end\n"
+    "    pcall(string.find, p.sub, p.pat, p.init)\n"
+    "    pcall(string.match, p.sub, p.pat)\n"
+    "    pcall(function() for a, b in p.sub:gmatch(p.pat) do end end)\n"
+    "    pcall(string.gsub, p.sub, p.pat, rep, p.max)\n"
+    "  end\n"
     "  if p.raw then return p.raw end\n"
     "  local readings = {}\n"
     "  walk(p, readings, '', 0)\n"

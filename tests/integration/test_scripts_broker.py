@@ -6,7 +6,7 @@ What it proves:
   and version 2 after it, the switch lies between the last message acknowledged before the
   SIGHUP and the first one sent after the reload's log line, and version 2 starts with fresh
   per-machine state (rows in a private MariaDB, mysql.readings: json, the default: the
-  readings the script computed are cnc_reading rows beside the payload, and cnc_reading_json
+  readings the script computed are cnc_reading rows beside the payload, and cnc_reading_all
   lists both).
 - A reload with the same script text keeps the instance and its per-machine state; a script
   that fails to load refuses the whole reload, the log naming the YAML file and line, the key
@@ -18,6 +18,8 @@ What it proves:
 import json
 import threading
 import time
+
+import pytest
 
 from conftest import wait_for
 from mqtt_raw import RawPublisher
@@ -101,13 +103,13 @@ def stored_count(db):
 
 def stored_readings(db):
     """{cnc_id: {seq: {reading name: value}}}, seq from the stored payload, through
-    cnc_reading_json: the payload's seq, and version and n, which the script computed and
+    cnc_reading_all: the payload's seq, and version and n, which the script computed and
     readings: json keeps as cnc_reading rows (seq, the payload's own, is no row)."""
     assert db.scalar("SELECT COUNT(*) FROM cnc_reading WHERE name = 'seq'") == 0
     out = {}
     for cnc_id, seq, handler, name, value in db.query(
             "SELECT m.cnc_id, CAST(JSON_VALUE(m.payload, '$.seq') AS UNSIGNED), m.handler, r.name, "
-            "r.value FROM cnc_message m JOIN cnc_reading_json r USING (msg_key)"):
+            "r.value FROM cnc_message m JOIN cnc_reading_all r USING (msg_key)"):
         assert handler == "counter"
         out.setdefault(cnc_id, {}).setdefault(int(seq), {})[name] = float(value)
     return out
@@ -172,6 +174,47 @@ def test_script_reloaded_under_load_loses_nothing(broker_factory, mariadb, tmp_p
         assert [rows[seq]["n"] for seq in range(switch, sent[m])] == \
             list(range(1, sent[m] - switch + 1)), f"{m}: the count did not restart at the switch"
     assert "1 handler instances (0 unchanged" in line, line  # new text: a new instance
+
+
+# ---- computed readings in both storage modes ----
+
+CONVERTER = """\
+-- keeps temp as sent, changes spin (rpm to rps), adds cycle; drops note
+return {process = function(msg)
+  local p = msg.payload
+  return {readings = {temp = p.temp, spin = p.spin / 60, cycle = 12.5}}
+end}
+"""
+
+
+@pytest.mark.parametrize("readings", ["json", "rows"])
+def test_computed_readings_stored_in_both_modes(broker_factory, mariadb, tmp_path, readings):
+    b = scripted_broker(
+        broker_factory,
+        SCRIPT_YAML + mariadb.mysql_yaml(readings=readings) +
+        f'spool: {{dir: "{tmp_path / "spool"}"}}\nwriter: {{flush_interval_ms: 20}}\n',
+        {"counter.lua": CONVERTER})
+    pub = RawPublisher(b.port, "conv", protocol=5)
+    assert pub.publish("cnc/M1/data", json.dumps(
+        {"cnc_id": "M1", "part_program": "p", "timestamp": 1747379028000,
+         "payload": {"temp": 70.5, "spin": 1200, "note": "ok"}}), qos=1) == 0
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 1, timeout=30,
+             what="the message stored")
+    rows = dict(mariadb.query("SELECT name, num_value FROM cnc_reading"))
+    every = {n: v for n, v in mariadb.query("SELECT name, value FROM cnc_reading_all")}
+    payload = dict(mariadb.query("SELECT name, value FROM cnc_reading_json"))
+    if readings == "json":
+        # Only what the payload does not hold as it stands: the changed spin and the new cycle.
+        assert rows == {"spin": 20, "cycle": 12.5}
+    else:
+        assert rows == {"temp": 70.5, "spin": 20, "cycle": 12.5}
+    # The payload's members as sent, whatever the mode.
+    assert payload == {"temp": "70.5", "spin": "1200", "note": "ok"}
+    # Every reading: a row stands in for the member of its name; note, left out by the script,
+    # is still the payload's.
+    assert {n: float(v) if n != "note" else v for n, v in every.items()} == \
+        {"temp": 70.5, "spin": 20.0, "cycle": 12.5, "note": "ok"}
+    pub.close()
 
 
 # ---- state kept by an unchanged script, a broken one refused ----
