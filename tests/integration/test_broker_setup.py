@@ -83,6 +83,10 @@ def test_plugin_clean_under_valgrind(tmp_path, collector_factory, mariadb):
         for line in sample_lines("invalid.jsonl"):
             assert pub.publish("cnc/CNC001/data", line, qos=1) == 0x87
         assert pub.publish("other/topic", "x", qos=1) == 0
+        # The writer makes the schema at its first connection, which valgrind may hold up past
+        # the publishes: until then there is no table to count in.
+        wait_for(lambda: "writer: connected to the database" in b.log_text(), timeout=60,
+                 what="the writer's first connection")
         wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 4, timeout=60,
                  what="4 rows")
         mariadb.kill()
