@@ -25,6 +25,7 @@
 #include "lua_handler.h"
 #include "route.h"
 #include "safe_file.h"
+#include "script_sandbox.h"
 #include "sim.h"
 #include "stored_record.h"
 #include "support.h"
@@ -318,6 +319,51 @@ static void string_cap_and_time_limit(void **state)
     assert_true(mono_ms() - t0 < 2000);
     assert_int_equal(stats_of(h).over_time, 1);
     cnc_handler_lua.destroy(h);
+}
+
+/* Allocates arg 1 bytes (a userdata) inside a protected call. */
+static int alloc_bytes(lua_State *L)
+{
+    lua_newuserdatauv(L, (size_t)lua_tointeger(L, 1), 0);
+    return 1;
+}
+
+static int try_alloc(struct cnc_sandbox *sb, size_t bytes)
+{
+    lua_pushcfunction(sb->L, alloc_bytes);
+    lua_pushinteger(sb->L, (lua_Integer)bytes);
+    int st = lua_pcall(sb->L, 1, 1, 0);
+    if (st == LUA_OK) {
+        lua_setfield(sb->L, LUA_REGISTRYINDEX, "kept"); /* held: memory stays used */
+    } else {
+        lua_pop(sb->L, 1);
+    }
+    return st;
+}
+
+/*
+ * After a refused allocation the call ends at its next instruction; until then an eighth more
+ * is granted, so that C code still running (Lua's string table trying to grow at every new
+ * string, each try after a full collection) meets no refusal at each step. Outside a call, no
+ * overdraft.
+ */
+static void overdraft_after_a_refusal(void **state)
+{
+    (void)state;
+    struct cnc_sandbox sb;
+    struct cnc_sandbox_limits limits = {
+        .mem_limit = 1 << 20, .max_string = 1 << 16, .budget = 100000, .max_ns = 1000000000};
+    assert_int_equal(cnc_sandbox_open(&sb, &limits), 0);
+    cnc_sandbox_begin(&sb);
+    assert_int_equal(try_alloc(&sb, 2 << 20), LUA_ERRMEM); /* past the cap: refused */
+    assert_true(sb.mem_refused);
+    size_t used = sb.mem_used;
+    assert_int_equal(try_alloc(&sb, (1 << 20) - used + (1 << 16)), LUA_OK); /* 1/16 over */
+    assert_true(sb.mem_used > limits.mem_limit);
+    assert_int_equal(try_alloc(&sb, 1 << 17), LUA_ERRMEM); /* past the eighth */
+    cnc_sandbox_end(&sb);
+    assert_int_equal(try_alloc(&sb, 1 << 10), LUA_ERRMEM); /* outside a call: the cap */
+    cnc_sandbox_close(&sb);
 }
 
 /* Library functions that loop in C are charged before they run. */
@@ -1212,6 +1258,7 @@ int main(void)
         cmocka_unit_test(script_tables_full_rests_the_instance),
         cmocka_unit_test(string_cap_and_time_limit),
         cmocka_unit_test(library_work_is_charged),
+        cmocka_unit_test(overdraft_after_a_refusal),
         cmocka_unit_test(patterns_run_as_in_lua),
         cmocka_unit_test(errors_refuse_that_message_alone),
         cmocka_unit_test(sandbox_has_no_way_out),
