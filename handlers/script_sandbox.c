@@ -25,11 +25,6 @@ void *cnc_sandbox_null(void)
     return &null_key;
 }
 
-bool cnc_sandbox_is_budget_error(lua_State *L, int idx)
-{
-    return lua_touserdata(L, idx) == &budget_key;
-}
-
 static struct cnc_sandbox *sandbox_of(lua_State *L)
 {
     void *ud;
@@ -143,12 +138,6 @@ static void count_hook(lua_State *L, lua_Debug *ar)
     raise_budget(L, sb);
 }
 
-/* Charges work a library function does outside the VM, before it does it. */
-static void charge(lua_State *L, double steps)
-{
-    cnc_sandbox_charge(L, steps);
-}
-
 void cnc_sandbox_charge(lua_State *L, double steps)
 {
     struct cnc_sandbox *sb = sandbox_of(L);
@@ -193,7 +182,7 @@ static int charged_rep(lua_State *L)
         lua_pushliteral(L, "");
         return 1;
     }
-    charge(L, (double)n * (double)(l + lsep));
+    cnc_sandbox_charge(L, (double)n * (double)(l + lsep));
     return call_original(L);
 }
 
@@ -253,7 +242,7 @@ static int charged_table(lua_State *L)
         n = lua_gettop(L) >= 2 ? span(luaL_checkinteger(L, 2), (lua_Integer)len) : 1;
         break;
     }
-    charge(L, n * CNC_SANDBOX_STEPS_PER_INSTRUCTION);
+    cnc_sandbox_charge(L, n * CNC_SANDBOX_STEPS_PER_INSTRUCTION);
     return call_original(L);
 }
 
@@ -271,7 +260,7 @@ static int charged_bytes(lua_State *L)
             steps += (double)lua_rawlen(L, i);
         }
     }
-    charge(L, steps);
+    cnc_sandbox_charge(L, steps);
     return call_original(L);
 }
 
@@ -292,7 +281,7 @@ static int text_load(lua_State *L)
         lua_pushliteral(L, "load: binary chunks are refused in handler scripts");
         return 2;
     }
-    charge(L, (double)len);
+    cnc_sandbox_charge(L, (double)len);
     if (luaL_loadbufferx(L, s, len, name, "t") != LUA_OK) {
         luaL_pushfail(L);
         lua_insert(L, -2);
@@ -498,24 +487,38 @@ static void wrap(lua_State *L, const char *name, lua_CFunction fn, int tag)
     lua_setfield(L, -2, name);
 }
 
-/* Sets env[name] to a read-only view of the table at the top (popped). */
-static void set_readonly(lua_State *L, int env, const char *name)
+/*
+ * Makes the table at view a read-only view of the table at backing: reads go through
+ * (__index), every write to a key view lacks reaches newindex (at the top, popped), pairs()
+ * lists backing without handing it out, and the metatable is protected. The read-only
+ * libraries are views of the real ones; the locked globals a view of what the chunk left.
+ */
+static void make_view(lua_State *L, int view, int backing)
 {
-    int lib = lua_gettop(L);
-    lua_newtable(L);
+    int newindex = lua_gettop(L);
     lua_createtable(L, 0, 4);
-    lua_pushvalue(L, lib);
+    lua_pushvalue(L, backing);
     lua_setfield(L, -2, "__index");
-    lua_pushstring(L, name);
-    lua_pushcclosure(L, readonly_newindex, 1);
+    lua_pushvalue(L, newindex);
     lua_setfield(L, -2, "__newindex");
-    lua_pushvalue(L, lib);
+    lua_pushvalue(L, backing);
     lua_pushcclosure(L, proxy_next, 1);
     lua_pushcclosure(L, proxy_pairs, 1);
     lua_setfield(L, -2, "__pairs");
     lua_pushboolean(L, 0);
     lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, -2);
+    lua_setmetatable(L, view);
+    lua_pop(L, 1);
+}
+
+/* Sets env[name] to a read-only view of the table at the top (popped). */
+static void set_readonly(lua_State *L, int env, const char *name)
+{
+    int lib = lua_gettop(L);
+    lua_newtable(L);
+    lua_pushstring(L, name);
+    lua_pushcclosure(L, readonly_newindex, 1);
+    make_view(L, lib + 1, lib);
     lua_setfield(L, env, name);
     lua_settop(L, lib - 1);
 }
@@ -667,14 +670,8 @@ static int lock_globals(lua_State *L)
         lua_pushnil(L);
         lua_rawset(L, env);
     }
-    lua_createtable(L, 0, 3);
-    lua_pushvalue(L, held);
-    lua_setfield(L, -2, "__index");
     lua_pushcfunction(L, global_newindex);
-    lua_setfield(L, -2, "__newindex");
-    lua_pushboolean(L, 0);
-    lua_setfield(L, -2, "__metatable");
-    lua_setmetatable(L, env);
+    make_view(L, env, held);
     lua_settop(L, 0);
     return 0;
 }

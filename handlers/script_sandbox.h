@@ -98,9 +98,6 @@ int64_t cnc_sandbox_now_ns(void);
 /* Locks the globals (after the script's chunk and init have run). -1 when out of memory. */
 int cnc_sandbox_lock_globals(struct cnc_sandbox *sb);
 
-/* True when the error value at idx is the one a spent budget raises. */
-bool cnc_sandbox_is_budget_error(lua_State *L, int idx);
-
 /* cnc.null: what a JSON null is in a script (a light userdata). */
 void *cnc_sandbox_null(void);
 
