@@ -78,32 +78,18 @@ static void lh_destroy(void *instance)
     free(h);
 }
 
-/* "params.script: " + what Lua said ("lathe.lua:3: ..."), made one valid line. */
+/* "params.script: " + what Lua said ("lathe.lua:3: ..."), or the limit hit, made one valid line. */
 static void script_error(lua_State *L, const struct cnc_sandbox *sb, int status, const char *script,
-                         bool inline_source, const char *when, char *err, size_t err_len)
+                         bool inline_source, char *err, size_t err_len)
 {
-    char at[300] = ""; /* "lathe.lua: "; inline, the key params.source says where already */
-    if (!inline_source) {
-        snprintf(at, sizeof at, "%s: ", script);
-    }
-    char msg[400];
-    if (sb->string_refused) {
-        snprintf(msg, sizeof msg, "%s%s made a string longer than max_string_kb (%zu KiB)", at,
-                 when, sb->max_string / 1024);
-    } else if (sb->mem_refused) {
-        snprintf(msg, sizeof msg, "%s%s exceeded the memory limit (max_memory_kb %zu)", at, when,
-                 sb->mem_limit / 1024);
-    } else if (sb->over_time) {
-        snprintf(msg, sizeof msg, "%s%s exceeded its time (max_time_ms %lld)", at, when,
-                 (long long)(sb->max_ns / 1000000));
-    } else if (sb->over_budget) {
-        snprintf(msg, sizeof msg, "%s%s exceeded the instruction budget (max_instructions %llu)",
-                 at, when, (unsigned long long)sb->budget);
-    } else if (status == LUA_ERRMEM && lua_type(L, -1) != LUA_TSTRING) {
-        snprintf(msg, sizeof msg, "%s%s: out of memory", at, when);
+    char why[200], msg[400];
+    if (cnc_sandbox_stopped(sb, status, why, sizeof why) != CNC_STOP_NONE) {
+        /* inline, the key params.source says where already */
+        snprintf(msg, sizeof msg, "%s%sloading the script %s", inline_source ? "" : script,
+                 inline_source ? "" : ": ", why);
     } else {
-        const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error";
-        snprintf(msg, sizeof msg, "%s", e);
+        snprintf(msg, sizeof msg, "%s",
+                 lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : "an error");
     }
     utf8_make_valid(msg, sizeof msg);
     utf8_make_loggable(msg, sizeof msg);
@@ -274,7 +260,7 @@ static void *lh_create(const cJSON *params, char *err, size_t err_len)
         st = LUA_ERRMEM; /* nothing pushed: an allocation here, unprotected, could panic */
     }
     if (st != LUA_OK) {
-        script_error(L, &h->sb, st, shown, script == NULL, "loading the script", err, err_len);
+        script_error(L, &h->sb, st, shown, script == NULL, err, err_len);
         lh_destroy(h);
         return NULL;
     }
@@ -430,23 +416,17 @@ static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_
     if (st == LUA_OK) {
         return c.rc;
     }
-    bool memory = st == LUA_ERRMEM || h->sb.mem_refused;
-    if (h->sb.string_refused) {
-        h->stats.over_memory++;
-        snprintf(detail, detail_len, "script made a string longer than max_string_kb (%zu KiB)",
-                 h->sb.max_string / 1024);
-    } else if (memory) {
-        h->stats.over_memory++;
-        snprintf(detail, detail_len, "script exceeded its memory limit (%zu KiB)",
-                 h->sb.mem_limit / 1024);
-    } else if (h->sb.over_time) {
-        h->stats.over_time++;
-        snprintf(detail, detail_len, "script exceeded its time (max_time_ms %lld)",
-                 (long long)(h->sb.max_ns / 1000000));
-    } else if (h->sb.over_budget) {
-        h->stats.over_budget++;
-        snprintf(detail, detail_len, "script exceeded its instruction budget (%llu)",
-                 (unsigned long long)h->sb.budget);
+    char why[200];
+    enum cnc_sandbox_stop stop = cnc_sandbox_stopped(&h->sb, st, why, sizeof why);
+    if (stop != CNC_STOP_NONE) {
+        uint64_t *counter[] = {
+            [CNC_STOP_STRING] = &h->stats.over_memory,
+            [CNC_STOP_MEMORY] = &h->stats.over_memory,
+            [CNC_STOP_TIME] = &h->stats.over_time,
+            [CNC_STOP_BUDGET] = &h->stats.over_budget,
+        };
+        (*counter[stop])++;
+        snprintf(detail, detail_len, "script %s", why);
     } else {
         h->stats.errors++;
         const char *e = lua_type(L, -1) == LUA_TSTRING ? lua_tostring(L, -1) : NULL;
@@ -460,7 +440,7 @@ static int lh_process(void *instance, const struct cnc_message *msg, struct cnc_
         utf8_make_loggable(detail, detail_len);
     }
     lua_settop(L, 0);
-    if (memory && !h->sb.string_refused) {
+    if (stop == CNC_STOP_MEMORY) {
         after_memory_refusal(h, c.row);
     }
     return CNC_EREJECT;

@@ -10,6 +10,7 @@
 #include "script_patterns.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -147,6 +148,32 @@ void cnc_sandbox_charge(lua_State *L, double steps)
         raise_budget(L, sb);
     }
     sb->spent += (uint64_t)instructions;
+}
+
+enum cnc_sandbox_stop cnc_sandbox_stopped(const struct cnc_sandbox *sb, int status, char *why,
+                                          size_t len)
+{
+    why[0] = '\0';
+    if (sb->string_refused) {
+        snprintf(why, len, "made a string longer than max_string_kb (%zu KiB)",
+                 sb->max_string / 1024);
+        return CNC_STOP_STRING;
+    }
+    if (sb->mem_refused || status == LUA_ERRMEM) {
+        snprintf(why, len, "exceeded its memory limit (max_memory_kb %zu)", sb->mem_limit / 1024);
+        return CNC_STOP_MEMORY;
+    }
+    if (sb->over_time) {
+        snprintf(why, len, "exceeded its time (max_time_ms %lld)",
+                 (long long)(sb->max_ns / 1000000));
+        return CNC_STOP_TIME;
+    }
+    if (sb->over_budget) {
+        snprintf(why, len, "exceeded its instruction budget (max_instructions %llu)",
+                 (unsigned long long)sb->budget);
+        return CNC_STOP_BUDGET;
+    }
+    return CNC_STOP_NONE;
 }
 
 void cnc_sandbox_begin(struct cnc_sandbox *sb)

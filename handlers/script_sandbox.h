@@ -92,6 +92,23 @@ void cnc_sandbox_begin(struct cnc_sandbox *sb);
 /* Ends a call: no hook, so the plugin's own clean-up after a refusal runs unhindered. */
 void cnc_sandbox_end(struct cnc_sandbox *sb);
 
+/* Which limit ended a call, if one did. */
+enum cnc_sandbox_stop {
+    CNC_STOP_NONE = 0, /* the call ended by itself, or by an error of the script's own */
+    CNC_STOP_STRING,   /* a string longer than max_string */
+    CNC_STOP_MEMORY,   /* the memory cap (or the process out of memory: status LUA_ERRMEM) */
+    CNC_STOP_TIME,     /* its CPU time */
+    CNC_STOP_BUDGET,   /* its instructions */
+};
+
+/*
+ * The limit that ended the last call (status: what its lua_pcall returned), with a sentence
+ * saying so in why ("exceeded its instruction budget (max_instructions 100000)"; "" for
+ * CNC_STOP_NONE). The same words for a script's load and for a message.
+ */
+enum cnc_sandbox_stop cnc_sandbox_stopped(const struct cnc_sandbox *sb, int status, char *why,
+                                          size_t len);
+
 /* CLOCK_MONOTONIC in nanoseconds. */
 int64_t cnc_sandbox_now_ns(void);
 

@@ -335,8 +335,8 @@ def test_script_limits_in_the_broker(broker_factory, collector_factory):
     assert [(r["reason"], r["cnc_id"], r["client_id"]) for r in reports] == \
         [("handler_rejected", "M1", "limits")] * 3
     assert [r["detail"] for r in reports] == [
-        "guarded: script exceeded its instruction budget (100000)",
-        "guarded: script exceeded its memory limit (4096 KiB)",
+        "guarded: script exceeded its instruction budget (max_instructions 100000)",
+        "guarded: script exceeded its memory limit (max_memory_kb 4096)",
         "guarded: script error: limits.lua:9: attempt to index a nil value (local 't')",
     ]
     assert [json.loads(r["message"])["payload"]["mode"] for r in reports] == ["loop", "alloc", "error"]

@@ -194,7 +194,7 @@ static void budget_stops_endless_loops(void **state)
     expect_count(h, "M1", 1);
     int64_t t0 = mono_ms();
     expect_refused(h, "M1", "{\"mode\":\"loop\"}",
-                   "script exceeded its instruction budget (100000)");
+                   "script exceeded its instruction budget (max_instructions 100000)");
     /* A pcall (or an xpcall's handler) cannot hold on to a spent budget. */
     expect_refused(h, "M1", "{\"mode\":\"pcall_loop\"}", "instruction budget");
     expect_refused(h, "M1", "{\"mode\":\"xpcall\"}", "instruction budget");
@@ -218,7 +218,7 @@ static void budget_is_configurable(void **state)
     assert_non_null(h);
     struct cnc_record rec;
     expect_accepted(h, "M1", "{\"n\":10}", &rec);
-    expect_refused(h, "M1", "{\"n\":100000}", "instruction budget (1000)");
+    expect_refused(h, "M1", "{\"n\":100000}", "instruction budget (max_instructions 1000)");
     cnc_handler_lua.destroy(h);
     h = load(src);
     expect_accepted(h, "M1", "{\"n\":10000}", &rec); /* the default leaves room */
@@ -237,7 +237,7 @@ static void memory_cap_refuses_the_message_alone(void **state)
     void *h = load_with(misbehaving, "{\"max_memory_kb\": 4096}", err, sizeof err);
     assert_non_null(h);
     expect_count(h, "M1", 1);
-    expect_refused(h, "M1", "{\"mode\":\"alloc\"}", "script exceeded its memory limit (4096 KiB)");
+    expect_refused(h, "M1", "{\"mode\":\"alloc\"}", "script exceeded its memory limit (max_memory_kb 4096)");
     expect_refused(h, "M1", "{\"mode\":\"pcall_alloc\"}", "memory limit");
     assert_true(stats_of(h).memory_bytes <= 4096 * 1024);
     expect_count(h, "M2", 1);
@@ -775,9 +775,9 @@ static void load_errors_name_the_line(void **state)
     expect_load_error("return {process = function() end}\n", "{\"limit\": 5}",
                       "params.limit: the script has no init(params) to take it");
     expect_load_error("while true do end\n", NULL,
-                      "loading the script exceeded the instruction budget");
+                      "loading the script exceeded its instruction budget");
     expect_load_error("local t = {} while true do t[#t + 1] = {} end\n", "{\"max_memory_kb\": 512}",
-                      "loading the script exceeded the memory limit (max_memory_kb 512)");
+                      "loading the script exceeded its memory limit (max_memory_kb 512)");
     expect_load_error("\x1bLua", NULL, "attempt to load a binary chunk");
     /* init gets its own params, not the handler's; a script past max_string_kb loads. */
     size_t pad = 70 * 1024;
