@@ -80,11 +80,16 @@ static bool same_value(const cJSON *v, const struct cnc_reading *r)
  * The payload's members by name, made on the first reading that is not the next member in
  * payload order (a script's readings, sorted by name; a module's in any order): a lookup is
  * then a binary search, not a walk of every member (256 readings x 256 members was ~90 us).
+ * Up to 256 members (max_payload_fields' default) the index is on the stack: no allocation on
+ * the broker thread.
  */
+#define INDEX_ON_STACK 256
+
 struct member_index {
-    const cJSON **by_name;
+    const cJSON **by_name; /* on_stack, or allocated for a larger payload */
     size_t n;
     bool built;
+    const cJSON *on_stack[INDEX_ON_STACK];
 };
 
 static int cmp_member(const void *a, const void *b)
@@ -100,7 +105,9 @@ static const cJSON *find_member(struct member_index *ix, const cJSON *payload, c
         for (const cJSON *m = payload != NULL ? payload->child : NULL; m != NULL; m = m->next) {
             n++;
         }
-        ix->by_name = n != 0 ? malloc(n * sizeof *ix->by_name) : NULL;
+        ix->by_name = n == 0                ? NULL
+                      : n <= INDEX_ON_STACK ? ix->on_stack
+                                            : malloc(n * sizeof *ix->by_name);
         for (const cJSON *m = ix->by_name != NULL ? payload->child : NULL; m != NULL; m = m->next) {
             ix->by_name[ix->n++] = m;
         }
@@ -161,7 +168,10 @@ int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
     /* Computed: the payload does not hold the reading as it stands. The readings the C types
        take from the payload are its members in order (the same name pointers): no lookup. */
     const cJSON *next = first_scalar(msg->payload != NULL ? msg->payload->child : NULL);
-    struct member_index ix = {0};
+    struct member_index ix;
+    ix.by_name = NULL;
+    ix.n = 0;
+    ix.built = false;
     for (size_t i = 0; i < rec->n_readings; i++) {
         const struct cnc_reading *r = &rec->readings[i];
         uint8_t kind = (uint8_t)r->kind;
@@ -198,7 +208,9 @@ int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
         put(b, &a->threshold, 8);
         put(b, &sev, 1);
     }
-    free(ix.by_name);
+    if (ix.by_name != ix.on_stack) {
+        free(ix.by_name);
+    }
     return 0;
 }
 

@@ -237,7 +237,8 @@ static void memory_cap_refuses_the_message_alone(void **state)
     void *h = load_with(misbehaving, "{\"max_memory_kb\": 4096}", err, sizeof err);
     assert_non_null(h);
     expect_count(h, "M1", 1);
-    expect_refused(h, "M1", "{\"mode\":\"alloc\"}", "script exceeded its memory limit (max_memory_kb 4096)");
+    expect_refused(h, "M1", "{\"mode\":\"alloc\"}",
+                   "script exceeded its memory limit (max_memory_kb 4096)");
     expect_refused(h, "M1", "{\"mode\":\"pcall_alloc\"}", "memory limit");
     assert_true(stats_of(h).memory_bytes <= 4096 * 1024);
     expect_count(h, "M2", 1);
@@ -1166,6 +1167,28 @@ static void computed_readings_are_marked_for_storage(void **state)
     cnc_ingest_result_release(&res);
     cnc_ingest_destroy(ing);
     cnc_registry_destroy(reg);
+
+    /* A payload past the index's 256 stack slots, its readings out of payload order (the
+       slow path, the index allocated): the members as they stand are not computed, one changed
+       value and one new name are. */
+    cJSON *big = cJSON_CreateObject();
+    char name[16];
+    for (int i = 0; i < 300; i++) {
+        snprintf(name, sizeof name, "m%03d", i);
+        cJSON_AddNumberToObject(big, name, i);
+    }
+    struct cnc_reading many[301];
+    struct cnc_record r2 = {.handler = "t", .readings = many, .max_readings = 301};
+    for (const cJSON *m = big->child; m != NULL; m = m->next) {
+        many[299 - r2.n_readings++] = (struct cnc_reading){
+            .name = m->string, .kind = CNC_VALUE_NUMBER, .num = m->valuedouble};
+    }
+    many[10].num = -1;
+    many[r2.n_readings++] = (struct cnc_reading){.name = "zz", .kind = CNC_VALUE_NULL};
+    struct cnc_message big_msg = {"M1", "p", 0, big};
+    computed_names(&big_msg, &r2, names, sizeof names);
+    assert_string_equal(names, "m289 zz");
+    cJSON_Delete(big);
 }
 
 /* ---- cycle_time.lua ---- */
