@@ -29,6 +29,7 @@
 #include "sim.h"
 #include "stored_record.h"
 #include "support.h"
+#include "utf8.h"
 
 /* ---- a handler instance from inline source, and one message through it ---- */
 
@@ -725,6 +726,58 @@ static void results_are_checked(void **state)
     }
 }
 
+/* What a script is given or returns past the bounds: nesting, count, bytes a log may not take. */
+static void worst_inputs_and_outputs(void **state)
+{
+    (void)state;
+    char nested[256] = "", err[512];
+    for (int i = 0; i < 40; i++) {
+        strcat(nested, "{\"a\":");
+    }
+    strcat(nested, "1");
+    for (int i = 0; i < 40; i++) {
+        strcat(nested, "}");
+    }
+    void *h = load("return {process = function(msg) return {} end}\n");
+    expect_refused(h, "M1", nested, "payload nested deeper than 32 levels");
+    cnc_handler_lua.destroy(h);
+
+    char params[300];
+    snprintf(params, sizeof params, "{\"deep\": %s}", nested);
+    expect_load_error("return {process = function() end, init = function() end}\n", params,
+                      "params nested deeper than 32 levels");
+
+    h = load("return {process = function(msg)\n"
+             "  local r = {} for i = 1, 400 do r['r' .. i] = i end\n"
+             "  return {readings = r}\n"
+             "end}\n");
+    expect_refused(h, "M1", "{}", "script returned more readings than a record holds (300)");
+    cnc_handler_lua.destroy(h);
+
+    /* Invalid UTF-8, control characters and newlines in what a script says: made one valid,
+       printable line (the detail goes into the log and onto the rejected topic). */
+    static const char *const says[] = {
+        "error('bad \\255\\254 byte\\nsecond line\\27[31m')",
+        "return nil, 'refused: \\255\\n\\0 after a NUL'",
+        "error(string.rep('\\200', 5000))",
+    };
+    char src[256];
+    for (size_t i = 0; i < sizeof says / sizeof says[0]; i++) {
+        snprintf(src, sizeof src, "return {process = function(msg) %s end}\n", says[i]);
+        h = load_with(src, NULL, err, sizeof err);
+        assert_non_null(h);
+        struct cnc_record rec;
+        assert_int_not_equal(run(h, "M1", "{}", &rec), 0);
+        size_t n = strlen(detail), chars;
+        assert_true(n > 0 && n < sizeof detail);
+        assert_int_equal(utf8_invalid_at(detail, n), n);
+        if (!utf8_printable(detail, n, &chars)) {
+            fail_msg("%s: detail not printable: %s", says[i], detail);
+        }
+        cnc_handler_lua.destroy(h);
+    }
+}
+
 static void results_make_records(void **state)
 {
     (void)state;
@@ -864,6 +917,33 @@ static void config_refuses_bad_script_files(void **state)
     fclose(f);
     write_file("open.lua", "return {process = function() return {} end}\n", 0666);
     write_file("syntax.lua", "return {process = function(msg)\n  return {}\nend\n", 0644);
+    /* One byte past CNC_LUA_SCRIPT_MAX (a comment), and symbolic links: to the FIFO (refused
+       for what it points at) and to a sound script (followed). */
+    snprintf(path, sizeof path, "%s/big.lua", dir);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("--", f);
+    for (int i = 2; i <= CNC_LUA_SCRIPT_MAX; i++) {
+        fputc('-', f);
+    }
+    fclose(f);
+    char link[128];
+    snprintf(link, sizeof link, "%s/to_fifo.lua", dir);
+    unlink(link);
+    assert_int_equal(symlink(fifo, link), 0);
+    snprintf(link, sizeof link, "%s/to_good.lua", dir);
+    unlink(link);
+    write_file("good.lua", "return {process = function() return {} end}\n", 0644);
+    snprintf(path, sizeof path, "%s/good.lua", dir);
+    assert_int_equal(symlink(path, link), 0);
+    struct cnc_config *linked = load_config("handlers: {counter: {type: lua, params: {script: "
+                                            "to_good.lua}}}\nroutes: [{match: \"*\", handler: "
+                                            "counter}]\n",
+                                            err, sizeof err);
+    if (linked == NULL) {
+        fail_msg("a symbolic link to a script: %s", err);
+    }
+    cnc_config_destroy(linked);
     static const struct {
         const char *params, *expected;
     } bad[] = {
@@ -878,6 +958,8 @@ static void config_refuses_bad_script_files(void **state)
         {"{}", "params.script: is required"},
         {"{script: syntax.lua}", "handlers.counter.params.script: syntax.lua:4: '}' expected"},
         {"{script: .}", "is a directory"},
+        {"{script: big.lua}", "big.lua holds 1048577 bytes, more than the 1048576 allowed"},
+        {"{script: to_fifo.lua}", "to_fifo.lua is a FIFO (named pipe), not a regular file"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         snprintf(yaml, sizeof yaml,
@@ -1291,6 +1373,7 @@ int main(void)
         cmocka_unit_test(state_per_machine_bounded),
         cmocka_unit_test(message_reaches_the_script),
         cmocka_unit_test(results_are_checked),
+        cmocka_unit_test(worst_inputs_and_outputs),
         cmocka_unit_test(results_make_records),
         cmocka_unit_test(load_errors_name_the_line),
         cmocka_unit_test(config_reads_the_script),
