@@ -347,5 +347,8 @@ def test_script_limits_in_the_broker(broker_factory, collector_factory):
         {"instances": 1, "machines": 2, "over_budget": 1, "over_memory": 1, "errors": 1,
          "over_time": 0, "refused": 0}
     assert m["rejected_by_reason"]["handler_rejected"] == 3
+    # And in the summary log line, for an administrator without a subscriber.
+    wait_for(lambda: "script_over_budget=1 script_over_time=0 script_over_memory=1 "
+                     "script_errors=1" in b.log_text(), what="the script counters in the log line")
     assert len(sub.topics("cnc/analytics/")) == len(accepted)  # no refused one had analytics
     pub.close()
