@@ -26,6 +26,7 @@
 #include "json_number.h"
 #include "payload_span.h"
 #include "migrations_sql.h"
+#include "mysql_bind.h"
 #include "schema_sql.h"
 #include "timestamp.h"
 
@@ -615,69 +616,7 @@ void cnc_mysql_describe(const struct cnc_mysql *db, char *where, size_t len, uin
     *failovers = atomic_load(&db->failovers);
 }
 
-/* ---- binding ---- */
-
-static void b_str(MYSQL_BIND *b, const char *p, size_t len)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_STRING;
-    b->buffer = (void *)p;
-    b->buffer_length = (unsigned long)len;
-}
-
-static void b_blob(MYSQL_BIND *b, const void *p, size_t len)
-{
-    b_str(b, p, len);
-    b->buffer_type = MYSQL_TYPE_BLOB;
-}
-
-static void b_double(MYSQL_BIND *b, const double *v)
-{
-    memset(b, 0, sizeof *b);
-    if (!isfinite(*v)) {
-        b->buffer_type = MYSQL_TYPE_NULL;
-        return;
-    }
-    b->buffer_type = MYSQL_TYPE_DOUBLE;
-    b->buffer = (void *)v;
-}
-
-static void b_null(MYSQL_BIND *b)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_NULL;
-}
-
-static void b_time(MYSQL_BIND *b, MYSQL_TIME *t)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_DATETIME;
-    b->buffer = t;
-}
-
-static void b_tiny(MYSQL_BIND *b, const uint8_t *v)
-{
-    memset(b, 0, sizeof *b);
-    b->buffer_type = MYSQL_TYPE_TINY;
-    b->buffer = (void *)v;
-    b->is_unsigned = 1;
-}
-
-static void to_mysql_time(int64_t ms, MYSQL_TIME *t)
-{
-    char text[25];
-    /* Reuse the one civil-date routine: "YYYY-MM-DDTHH:MM:SS.mmmZ". */
-    cnc_timestamp_format(ms, text);
-    memset(t, 0, sizeof *t);
-    t->year = (unsigned)atoi(text);
-    t->month = (unsigned)atoi(text + 5);
-    t->day = (unsigned)atoi(text + 8);
-    t->hour = (unsigned)atoi(text + 11);
-    t->minute = (unsigned)atoi(text + 14);
-    t->second = (unsigned)atoi(text + 17);
-    t->second_part = (unsigned long)atoi(text + 20) * 1000;
-    t->time_type = MYSQL_TIMESTAMP_DATETIME;
-}
+/* ---- binding: mysql_bind.h ---- */
 
 static int grow(void **p, size_t *cap, size_t need, size_t size)
 {
