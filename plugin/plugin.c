@@ -22,6 +22,8 @@
 #include "config.h"
 #include "ingest.h"
 #include "layout.h"
+#include "clock.h"
+#include "machine_states.h"
 #include "mosquitto_api.h"
 #include "registry.h"
 #include "report_limit.h"
@@ -42,6 +44,8 @@ struct cnc_plugin {
     struct cnc_reload *reload; /* SIGHUP's file read, off the broker thread */
     struct cnc_registry *registry;
     struct cnc_ingest *ingest;
+    struct cnc_machine_states *machine_states; /* per cnc_id, across reloads */
+    int64_t next_expire_ms;                    /* when silent machines are next looked for */
     struct cnc_stats stats;
     int64_t next_report_ms;
     int64_t next_drain_ms;
@@ -120,10 +124,11 @@ static void publish_analytics(struct cnc_plugin *p, const struct cnc_ingest_resu
  * come (a full spool or disk) or never will (a record larger than a segment).
  */
 static int spool(struct cnc_plugin *p, const struct mosquitto_evt_message *m,
-                 struct cnc_ingest_result *res, int64_t now_ms, bool *passes)
+                 struct cnc_ingest_result *res, const struct cnc_state_event *state, int64_t now_ms,
+                 bool *passes)
 {
-    int rc =
-        cnc_stored_encode(&p->encoded, &res->msg, &res->rec, m->payload, m->payloadlen, now_ms);
+    int rc = cnc_stored_encode_state(&p->encoded, &res->msg, &res->rec, m->payload, m->payloadlen,
+                                     now_ms, state);
     if (rc == 0) {
         rc = cnc_spool_append(p->spool, p->encoded.p, p->encoded.len);
     }
@@ -232,8 +237,18 @@ static int on_message(int event, void *event_data, void *userdata)
                                       mosquitto_client_username(m->client)};
     int rc = cnc_ingest_process(p->ingest, &cap, m->payload, m->payloadlen, now_ms, &who, &res);
     bool full_passes = false; /* a spool_full that room can cure: 0x97 where the broker has it */
+    struct cnc_state_event state = {0};
+    if (rc == 0 && res.instance->states != NULL &&
+        cnc_machine_states_observe(p->machine_states, res.instance->states, res.instance->name,
+                                   &res.msg, &res.state, cnc_mono_ms(), &state) != 0) {
+        p->stats.states_untracked++;
+    }
     if (rc == 0 && p->spool != NULL) {
-        rc = spool(p, m, &res, now_ms, &full_passes);
+        rc = spool(p, m, &res, &state, now_ms, &full_passes);
+        if (rc != 0 && state.flags != 0) {
+            /* The change was not stored: the machine's next message says it again. */
+            cnc_machine_states_forget(p->machine_states, res.msg.cnc_id);
+        }
     }
     cnc_stats_count(&p->stats, res.rej.code);
     if (rc == 0) {
@@ -287,6 +302,7 @@ static void handler_state_snapshot(struct cnc_plugin *p)
     const struct cnc_route_table *t = cnc_ingest_routes(p->ingest);
     p->stats.rule_machines = p->stats.rule_evicted = p->stats.rule_untracked = 0;
     p->stats.scripts = (struct cnc_script_stats){0};
+    cnc_machine_states_counts(p->machine_states, &p->stats.states);
     for (size_t i = 0; i < cnc_route_table_instance_count(t); i++) {
         const struct cnc_handler_instance *inst = cnc_route_table_instance(t, i);
         cnc_lua_handler_stats(inst->type, inst->state, &p->stats.scripts);
@@ -370,6 +386,35 @@ static void publish_layout(struct cnc_plugin *p)
    2.1 built without websockets; the tick run 1 ms later asks for TICK_MS again. */
 #define TICK_MS 100
 
+/* Offline intervals emitted per tick at most (a whole line's switch failing at once): the
+   rest on the next ticks, so a tick stays short. */
+#define OFFLINE_PER_TICK 1000
+
+/*
+ * A machine found silent on TICK: its offline interval goes to the spool as a record without a
+ * message, and its analytics topic says so. A full spool drops the interval (counted): the
+ * machine's next message starts its next interval all the same.
+ */
+static void emit_offline(void *arg, const struct cnc_offline_machine *om)
+{
+    struct cnc_plugin *p = arg;
+    if (p->spool != NULL && (cnc_stored_encode_offline(&p->encoded, om, cnc_now_ms()) != 0 ||
+                             cnc_spool_append(p->spool, p->encoded.p, p->encoded.len) != 0)) {
+        p->stats.offline_unspooled++;
+    } else if (p->spool != NULL) {
+        cnc_writer_notify(p->writer);
+    }
+    const char *base = cnc_ingest_config(p->ingest)->analytics.topic;
+    size_t len;
+    const char *json;
+    char topic[512];
+    int n = snprintf(topic, sizeof topic, "%s/%s", base, om->cnc_id);
+    if (base[0] != '\0' && n > 0 && (size_t)n < sizeof topic &&
+        (json = cnc_ingest_offline_analytics(p->ingest, om, &len)) != NULL) {
+        mosquitto_broker_publish_copy(NULL, topic, (int)len, json, 0, false, NULL);
+    }
+}
+
 static int on_tick(int event, void *event_data, void *userdata)
 {
     struct cnc_plugin *p = userdata;
@@ -380,6 +425,13 @@ static int on_tick(int event, void *event_data, void *userdata)
     if (p->writer != NULL && now_ms >= p->next_drain_ms) {
         p->next_drain_ms = now_ms + 100;
         cnc_writer_drain_log(p->writer, log_writer_line, NULL);
+    }
+    if (now_ms >= p->next_expire_ms) {
+        p->next_expire_ms = now_ms + 250;
+        if (cnc_machine_states_expire(p->machine_states, cnc_mono_ms(), OFFLINE_PER_TICK,
+                                      emit_offline, p) != 0) {
+            published = true;
+        }
     }
     struct cnc_config *reloaded;
     char reload_err[1024];
@@ -543,6 +595,7 @@ static void plugin_destroy(struct cnc_plugin *p)
         cnc_mysql_library_end();
     }
     cnc_ingest_destroy(p->ingest);
+    cnc_machine_states_destroy(p->machine_states);
     cnc_registry_destroy(p->registry);
     cnc_report_limit_destroy(p->report_limit);
     free(p->config_path);
@@ -619,7 +672,9 @@ __attribute__((visibility("default"))) int mosquitto_plugin_init(mosquitto_plugi
     bool has_mysql = cnc_config_has(cfg, "mysql");
     snprintf(p->stats.node, sizeof p->stats.node, "%s", cfg->node); /* fixed until a restart */
     p->report_limit = cnc_report_limit_create((unsigned)cfg->ingest.reports_per_client_s);
-    if (p->report_limit == NULL) {
+    /* Sized by the config at start; a reload keeps it (and every machine's state). */
+    p->machine_states = cnc_machine_states_create((size_t)cfg->ingest.max_tracked_machines);
+    if (p->report_limit == NULL || p->machine_states == NULL) {
         mosquitto_log_printf(MOSQ_LOG_ERR, LOG_PREFIX "out of memory");
         cnc_config_destroy(cfg);
         plugin_destroy(p);

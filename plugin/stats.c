@@ -139,6 +139,16 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         cnc_json_add_number(rs, "evicted", (double)s->rule_evicted);
         cnc_json_add_number(rs, "untracked", (double)s->rule_untracked);
     }
+    cJSON *ms = cJSON_AddObjectToObject(o, "machine_states");
+    if (ms != NULL) {
+        cnc_json_add_number(ms, "machines", (double)s->states.tracked);
+        cnc_json_add_number(ms, "changes", (double)s->states.changes);
+        cnc_json_add_number(ms, "late", (double)s->states.late);
+        cnc_json_add_number(ms, "offline", (double)s->states.offline);
+        cnc_json_add_number(ms, "evicted", (double)s->states.evicted);
+        cnc_json_add_number(ms, "untracked", (double)s->states_untracked);
+        cnc_json_add_number(ms, "offline_unspooled", (double)s->offline_unspooled);
+    }
     if (s->scripts.instances != 0) {
         const struct cnc_script_stats *sc = &s->scripts;
         cJSON *js = cJSON_AddObjectToObject(o, "scripts");

@@ -15,6 +15,7 @@
 #include "reject.h"
 #include "db_cause.h"
 #include "lua_handler.h"
+#include "machine_states.h"
 
 struct cnc_stats {
     char node[65];     /* this broker's name (config `node:`, at most 64 characters) */
@@ -33,6 +34,10 @@ struct cnc_stats {
     /* Handler scripts (the lua type) of the running instances, summed at each report: counts
        since each instance was built (a changed script's start from zero). */
     struct cnc_script_stats scripts;
+    /* Machine states (machine_states.h), read at each report; and what went wrong on the way. */
+    struct cnc_state_counts states;
+    uint64_t states_untracked;  /* messages whose state could not be kept (out of memory) */
+    uint64_t offline_unspooled; /* offline intervals found on TICK the spool could not take */
 };
 
 /* The storage side, read from the writer's atomics (all zero without a mysql section). */

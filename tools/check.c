@@ -260,8 +260,11 @@ static int run_messages(struct cnc_ingest *ing, FILE *in, const char *fixed_topi
             cJSON_AddStringToObject(o, "verdict", "accepted");
             cJSON_AddStringToObject(o, "handler", res.instance->name);
             cJSON_AddStringToObject(o, "handler_type", res.instance->type->name);
-            cJSON_AddItemToObject(o, "record",
-                                  cnc_analytics_object(&res.msg, &res.rec, CNC_ANALYTICS_READINGS));
+            cJSON *record = cnc_analytics_object(&res.msg, &res.rec, CNC_ANALYTICS_READINGS);
+            if (record != NULL) {
+                cnc_analytics_add_state(record, &res.state);
+            }
+            cJSON_AddItemToObject(o, "record", record);
         } else {
             rejected++;
             cJSON_AddStringToObject(o, "verdict",

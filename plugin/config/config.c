@@ -567,7 +567,8 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
         }
         cnc_name_index_add(&ld->handler_names, h->name, (uint32_t)(cfg->n_handlers - 1));
         if (vn->type != YAML_MAPPING_NODE) {
-            return fail(ld, vn, path, "must be a mapping with type: and optional params:, rules:");
+            return fail(ld, vn, path,
+                        "must be a mapping with type: and optional params:, rules:, states:");
         }
         for (yaml_node_pair_t *q = vn->data.mapping.pairs.start; q < vn->data.mapping.pairs.top;
              q++) {
@@ -607,8 +608,20 @@ static int load_handlers(struct loader *ld, yaml_node_t *map)
                 if ((h->rules = to_json(ld, v2, sub, 3)) == NULL) {
                     return -1;
                 }
+            } else if (strcmp(key, "states") == 0) {
+                if (h->states != NULL) {
+                    return fail(ld, k2, sub, "duplicate key");
+                }
+                if (v2->type != YAML_MAPPING_NODE) {
+                    return fail(ld, v2, sub,
+                                "must be a mapping (variable, categories, reason_variable, "
+                                "offline_after_s)");
+                }
+                if ((h->states = to_json(ld, v2, sub, 3)) == NULL) {
+                    return -1;
+                }
             } else {
-                return fail(ld, k2, sub, "unknown key (known keys: type, params, rules)");
+                return fail(ld, k2, sub, "unknown key (known keys: type, params, rules, states)");
             }
         }
         if (h->type == NULL) {
@@ -1193,6 +1206,7 @@ void cnc_config_destroy(struct cnc_config *cfg)
         free(cfg->handlers[i].type);
         cJSON_Delete(cfg->handlers[i].params);
         cJSON_Delete(cfg->handlers[i].rules);
+        cJSON_Delete(cfg->handlers[i].states);
     }
     free(cfg->handlers);
     for (size_t i = 0; i < cfg->n_routes; i++) {

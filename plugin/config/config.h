@@ -105,6 +105,7 @@ struct cnc_handler_config {
     char *type;
     cJSON *params; /* NULL when absent */
     cJSON *rules;  /* NULL when absent; a JSON array */
+    cJSON *states; /* NULL when absent; a JSON object (state_map.h) */
     int line;
 };
 

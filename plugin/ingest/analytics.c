@@ -6,6 +6,7 @@
 #include "analytics.h"
 
 #include <math.h>
+#include <string.h>
 
 #include "timestamp.h"
 #include "json_number.h"
@@ -86,5 +87,54 @@ cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_reco
         cJSON_AddStringToObject(x, "severity", cnc_severity_name(a->severity));
         cJSON_AddItemToArray(an, x);
     }
+    return o;
+}
+
+/* A state text (a payload string: valid UTF-8 of at most 256 bytes, any character) as JSON. */
+static cJSON *text_item(const char *p, size_t len)
+{
+    char buf[CNC_STATE_TEXT_MAX + 1];
+    if (len > CNC_STATE_TEXT_MAX) {
+        len = CNC_STATE_TEXT_MAX;
+    }
+    memcpy(buf, p, len);
+    buf[len] = '\0';
+    return cJSON_CreateString(buf);
+}
+
+void cnc_analytics_add_state(cJSON *o, const struct cnc_state_reading *st)
+{
+    if (st == NULL || !st->present) {
+        cJSON_AddNullToObject(o, "state");
+        cJSON_AddNullToObject(o, "category");
+        return;
+    }
+    cJSON_AddItemToObject(o, "state", text_item(st->state, st->state_len));
+    cJSON_AddStringToObject(o, "category", cnc_state_category_name(st->category));
+    if (st->reason != NULL) {
+        cJSON_AddItemToObject(o, "reason", text_item(st->reason, st->reason_len));
+    }
+}
+
+cJSON *cnc_analytics_offline(const struct cnc_offline_machine *m)
+{
+    char ts[25];
+    cnc_timestamp_format(m->event.started_ms, ts);
+    cJSON *o = cJSON_CreateObject();
+    if (o == NULL) {
+        return NULL;
+    }
+    cJSON_AddStringToObject(o, "cnc_id", m->cnc_id);
+    cJSON_AddStringToObject(o, "ts", ts);
+    cJSON_AddStringToObject(o, "part_program", m->part_program);
+    cJSON_AddStringToObject(o, "handler", m->handler);
+    cJSON_AddNullToObject(o, "mode");
+    cJSON_AddNullToObject(o, "efficiency_score");
+    cJSON_AddNullToObject(o, "efficiency_level");
+    cnc_json_add_number(o, "readings", 0);
+    cJSON_AddArrayToObject(o, "anomalies");
+    cJSON_AddStringToObject(o, "state", CNC_OFFLINE_STATE);
+    cJSON_AddStringToObject(o, "category", cnc_state_category_name(m->event.category));
+    cJSON_AddStringToObject(o, "reason", CNC_OFFLINE_REASON);
     return o;
 }

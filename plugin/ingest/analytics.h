@@ -16,6 +16,8 @@
 #include <cjson/cJSON.h>
 
 #include "cnc_record.h"
+#include "machine_states.h"
+#include "state_map.h"
 
 enum cnc_analytics_form {
     CNC_ANALYTICS_COUNT,    /* "readings": N */
@@ -26,5 +28,20 @@ enum cnc_analytics_form {
 /* Returns a new cJSON object (cJSON_Delete it) or NULL on allocation failure. */
 cJSON *cnc_analytics_object(const struct cnc_message *msg, const struct cnc_record *rec,
                             enum cnc_analytics_form form);
+
+/*
+ * Adds the machine's state to an analytics object: "state" (the value of the instance's state
+ * member) and "category" (productive, idle, planned_downtime, unplanned_downtime, unknown),
+ * both null when the instance tracks no state or the message lacks it, and "reason" when the
+ * instance has a reason_variable and the message holds it.
+ */
+void cnc_analytics_add_state(cJSON *o, const struct cnc_state_reading *st);
+
+/*
+ * The analytics object for a machine found silent on TICK, in the same shape as a message's:
+ * ts is the offline interval's start, state "offline", category unplanned_downtime, reason
+ * "no_data", no readings or anomalies.
+ */
+cJSON *cnc_analytics_offline(const struct cnc_offline_machine *m);
 
 #endif

@@ -251,6 +251,7 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
 {
     res->root = NULL;
     res->instance = NULL;
+    res->state.present = false;
     res->rej.code = CNC_REJECT_NONE;
     res->rej.cnc_id[0] = '\0'; /* a publisher refused before parsing has sent no cnc_id yet */
     res->rec = (struct cnc_record){
@@ -289,24 +290,22 @@ int cnc_ingest_process(struct cnc_ingest *ing, const struct cnc_topic_capture *c
                               res->instance->name, detail[0] ? detail : "refused by the handler");
     }
     cnc_rules_apply(res->instance->rules, &res->msg, &res->rec);
+    if (res->instance->states != NULL) {
+        cnc_state_map_read(res->instance->states, &res->msg, &res->state);
+    }
     if (res->rec.efficiency.present && res->rec.n_anomalies > 0) {
         res->rec.efficiency.is_anomaly = 1;
     }
     return 0;
 }
 
-const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest_result *res,
-                                 size_t *len)
+/*
+ * Prints o into a buffer kept for it. An oversized text goes to a second kept buffer that grows
+ * by doubling: never through cJSON's own print allocation, which would come from the message's
+ * arena while it is active (and be gone, or wrongly freed, later). Deletes o.
+ */
+static const char *print_kept(struct cnc_ingest *ing, cJSON *o, size_t *len)
 {
-    cnc_json_arena_resume(&ing->arena);
-    cJSON *o = cnc_analytics_object(&res->msg, &res->rec,
-                                    ing->cfg->analytics.values ? CNC_ANALYTICS_VALUES
-                                                               : CNC_ANALYTICS_COUNT);
-    /*
-     * Printed into a buffer kept for it. An oversized text goes to a second kept buffer that
-     * grows by doubling: never through cJSON's own print allocation, which would come from the
-     * message's arena while it is active (and be gone, or wrongly freed, later).
-     */
     const char *text = NULL;
     if (o != NULL &&
         cJSON_PrintPreallocated(o, ing->analytics_buf, (int)sizeof ing->analytics_buf, 0)) {
@@ -329,12 +328,31 @@ const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest
         }
     }
     cJSON_Delete(o);
-    cnc_json_arena_end();
-    if (text == NULL) {
-        return NULL;
+    if (text != NULL) {
+        *len = strlen(text);
     }
-    *len = strlen(text);
     return text;
+}
+
+const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest_result *res,
+                                 size_t *len)
+{
+    cnc_json_arena_resume(&ing->arena);
+    cJSON *o = cnc_analytics_object(&res->msg, &res->rec,
+                                    ing->cfg->analytics.values ? CNC_ANALYTICS_VALUES
+                                                               : CNC_ANALYTICS_COUNT);
+    if (o != NULL) {
+        cnc_analytics_add_state(o, &res->state);
+    }
+    const char *text = print_kept(ing, o, len);
+    cnc_json_arena_end();
+    return text;
+}
+
+const char *cnc_ingest_offline_analytics(struct cnc_ingest *ing,
+                                         const struct cnc_offline_machine *m, size_t *len)
+{
+    return print_kept(ing, cnc_analytics_offline(m), len); /* cJSON's own malloc: no message */
 }
 
 void cnc_ingest_result_release(struct cnc_ingest_result *res)

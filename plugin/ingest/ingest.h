@@ -20,6 +20,8 @@
 #include "registry.h"
 #include "reject.h"
 #include "route.h"
+#include "machine_states.h"
+#include "state_map.h"
 #include "topic.h"
 
 struct cnc_ingest;
@@ -29,7 +31,8 @@ struct cnc_ingest_result {
     struct cnc_message msg;
     struct cnc_record rec; /* arrays owned by the cnc_ingest, valid until the next message */
     const struct cnc_handler_instance *instance;
-    cJSON *root; /* the parsed message; cnc_ingest_result_release frees it */
+    struct cnc_state_reading state; /* the machine's state, when the instance tracks it */
+    cJSON *root;                    /* the parsed message; cnc_ingest_result_release frees it */
 };
 
 /*
@@ -99,6 +102,10 @@ const char *cnc_ingest_analytics(struct cnc_ingest *ing, const struct cnc_ingest
                                  size_t *len);
 
 void cnc_ingest_result_release(struct cnc_ingest_result *res);
+
+/* The analytics JSON of a machine found silent (cnc_analytics_offline), in the same buffers. */
+const char *cnc_ingest_offline_analytics(struct cnc_ingest *ing,
+                                         const struct cnc_offline_machine *m, size_t *len);
 
 /* Wall clock in UTC milliseconds. */
 int64_t cnc_now_ms(void);

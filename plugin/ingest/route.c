@@ -155,6 +155,16 @@ static int create_instances(struct cnc_route_table *t, const struct cnc_config *
         }
         inst->config = hc;
         t->n_instances++;
+        char serr[512] = "";
+        if (cnc_state_map_create(hc->type, hc->params, hc->states, &inst->states, serr,
+                                 sizeof serr) != 0) {
+            char path[300];
+            size_t klen = strcspn(serr, ":");
+            snprintf(path, sizeof path, "handlers.%s.%.*s", hc->name, (int)klen, serr);
+            int line = cnc_config_line_of(cfg, path, hc->line);
+            snprintf(err, err_len, "%s:%d: handlers.%s.%s", cfg->path, line, hc->name, serr);
+            return -1;
+        }
         if (borrow(inst, hc, old, old_names)) {
             t->n_kept++;
             continue;
@@ -327,6 +337,7 @@ void cnc_route_table_destroy(struct cnc_route_table *t)
         if (t->instances[i].borrowed == NULL) {
             cnc_rules_destroy(t->instances[i].rules);
         }
+        cnc_state_map_destroy(t->instances[i].states);
         free(t->instances[i].name);
     }
     free(t->instances);

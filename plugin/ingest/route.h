@@ -16,12 +16,14 @@
 #include "config.h"
 #include "registry.h"
 #include "rules.h"
+#include "state_map.h"
 
 struct cnc_handler_instance {
     char *name;
     const struct cnc_handler_type *type;
     void *state; /* from type->create */
     struct cnc_rule_set *rules;
+    struct cnc_state_map *states;            /* NULL: the instance tracks no machine state */
     const struct cnc_handler_config *config; /* in the config that built the table */
     struct cnc_handler_instance *borrowed;   /* during a build: the old instance lent to us */
 };

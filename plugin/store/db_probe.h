@@ -19,6 +19,7 @@ int cnc_db_probe(const struct cnc_mysql_config *cfg, const char *password, FILE 
 enum {
     CNC_DB_SELECT,
     CNC_DB_INSERT,
+    CNC_DB_UPDATE, /* machine states: intervals closed, the current state upserted */
     CNC_DB_CREATE,
     CNC_DB_ALTER,
     CNC_DB_DROP,

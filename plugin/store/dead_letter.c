@@ -83,7 +83,8 @@ int cnc_dead_letter_format(struct cnc_buf *out, const struct cnc_stored *s, cons
             cJSON_AddStringToObject(o, "received_at", received) != NULL &&
             add_str(o, "handler", &s->handler) != NULL &&
             cJSON_AddStringToObject(o, "msg_key", key_hex) != NULL &&
-            cJSON_AddRawToObject(o, "message", message) != NULL &&
+            /* An offline interval found on TICK has no message. */
+            cJSON_AddRawToObject(o, "message", s->message_len > 0 ? message : "null") != NULL &&
             cJSON_AddStringToObject(o, "record", rec_hex) != NULL) {
             char *text = cJSON_PrintUnformatted(o);
             if (text != NULL) {

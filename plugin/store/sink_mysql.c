@@ -27,6 +27,7 @@
 #include "payload_span.h"
 #include "migrations_sql.h"
 #include "mysql_bind.h"
+#include "sink_states.h"
 #include "schema_sql.h"
 #include "timestamp.h"
 
@@ -109,6 +110,7 @@ struct cnc_mysql {
     MYSQL *conn;
     unsigned long max_packet; /* the server's max_allowed_packet, read at connect */
     struct table_rows t[N_TABLES];
+    struct cnc_state_sink *states; /* cnc_state_interval, cnc_machine_state */
     /* Per-batch storage the binds point into. */
     struct msg_slot *msgs;
     size_t n_bound; /* msgs[0, n_bound) were set by the batch being written */
@@ -185,6 +187,8 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     db->tls_cert = dup_or_null(cfg->tls_cert, &failed);
     db->tls_key = dup_or_null(cfg->tls_key, &failed);
     db->is_true = 1;
+    db->states = cnc_state_sink_create();
+    failed |= db->states == NULL;
     if (failed) {
         cnc_mysql_destroy(db);
         return NULL;
@@ -199,6 +203,7 @@ int cnc_mysql_connected(const struct cnc_mysql *db)
 
 void cnc_mysql_disconnect(struct cnc_mysql *db)
 {
+    cnc_state_sink_close(db->states);
     for (int t = 0; t < N_TABLES; t++) {
         for (size_t c = 0; c < N_CHUNKS; c++) {
             if (db->t[t].stmt[c] != NULL) {
@@ -522,6 +527,7 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
         read_max_packet(db, err, err_len, cause) != 0 ||
         (db->create_schema && apply_schema(db, err, err_len, cause) != 0) ||
         mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0 ||
+        cnc_state_sink_prepare(db->states, db->conn, err, err_len, cause) != 0 ||
         choose_insert(db, t, err, err_len, cause) != 0) {
         if (err[0] == '\0') {
             fail_db(db, err, err_len, "session setup", cause);
@@ -674,6 +680,9 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
     size_t ri = 0, ai = 0;
     for (size_t i = 0; i < n; i++) {
         const struct cnc_stored *s = &recs[i];
+        if ((s->state_flags & CNC_STATE_EVENT_ONLY) != 0) {
+            continue; /* an offline interval: no message (sink_states.c) */
+        }
         struct msg_slot *m = &db->msgs[i];
         uint8_t *key = m->key;
         MYSQL_TIME *ts = &m->ts, *rx = &m->received;
@@ -1024,6 +1033,9 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
     for (int t = 0; rc == 0 && t < N_TABLES; t++) {
         rc = execute_rows(db, t, err, err_len, cause);
     }
+    if (rc == 0) {
+        rc = cnc_state_sink_write(db->states, recs, n, err, err_len, cause) != 0 ? CNC_EIO : 0;
+    }
     if (rc == 0 && mysql_commit(db->conn) != 0) {
         rc = fail_db(db, err, err_len, "commit", cause);
         if (*cause == CNC_DB_REFUSED) {
@@ -1052,6 +1064,7 @@ void cnc_mysql_destroy(struct cnc_mysql *db)
         return;
     }
     cnc_mysql_disconnect(db);
+    cnc_state_sink_destroy(db->states);
     for (int t = 0; t < N_TABLES; t++) {
         free(db->t[t].binds);
     }

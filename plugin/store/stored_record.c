@@ -132,10 +132,66 @@ static const cJSON *find_member(struct member_index *ix, const cJSON *payload, c
     return NULL;
 }
 
+static size_t state_size(const struct cnc_state_event *st)
+{
+    return st != NULL ? 2 + 16 + 2 + st->state_len + 2 + st->reason_len : 0;
+}
+
+/* The state block: u8 flags | u8 category | i64 started_ms | i64 offline_from_ms | str state |
+   str reason (length 0: none). */
+static void put_state(struct cnc_buf *b, const struct cnc_state_event *st)
+{
+    uint8_t fc[2] = {st->flags, (uint8_t)st->category};
+    put(b, fc, 2);
+    put(b, &st->started_ms, 8);
+    put(b, &st->offline_from_ms, 8);
+    uint16_t l = (uint16_t)(st->state_len > UINT16_MAX ? UINT16_MAX : st->state_len);
+    put(b, &l, 2);
+    put(b, st->state, l);
+    l = (uint16_t)(st->reason == NULL            ? 0
+                   : st->reason_len > UINT16_MAX ? UINT16_MAX
+                                                 : st->reason_len);
+    put(b, &l, 2);
+    put(b, st->reason, l);
+}
+
 int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
                       const struct cnc_record *rec, const void *message, size_t message_len,
                       int64_t received_ms)
 {
+    return cnc_stored_encode_state(b, msg, rec, message, message_len, received_ms, NULL);
+}
+
+int cnc_stored_encode_offline(struct cnc_buf *b, const struct cnc_offline_machine *m,
+                              int64_t received_ms)
+{
+    const struct cnc_state_event *st = &m->event;
+    size_t need = 8 + 16 + str_size(m->cnc_id) + str_size(m->part_program) + str_size(m->handler) +
+                  4 + state_size(st);
+    b->len = 0;
+    if (reserve(b, need) != 0) {
+        return CNC_ENOMEM;
+    }
+    uint8_t head[8] = {CNC_STORED_VERSION, 0, 0, 0, 0, 0, CNC_STORED_HAS_STATE, 0};
+    put(b, head, 8);
+    put(b, &st->started_ms, 8);
+    put(b, &received_ms, 8);
+    put_str(b, m->cnc_id);
+    put_str(b, m->part_program);
+    put_str(b, m->handler);
+    uint32_t ml = 0;
+    put(b, &ml, 4);
+    put_state(b, st);
+    return 0;
+}
+
+int cnc_stored_encode_state(struct cnc_buf *b, const struct cnc_message *msg,
+                            const struct cnc_record *rec, const void *message, size_t message_len,
+                            int64_t received_ms, const struct cnc_state_event *st)
+{
+    if (st != NULL && st->flags == 0) {
+        st = NULL; /* nothing to say: the record is as it was before states */
+    }
     const struct cnc_efficiency *e = &rec->efficiency;
     size_t need = 8 + 16 + str_size(msg->cnc_id) + str_size(msg->part_program) +
                   str_size(rec->handler) + 4 + message_len;
@@ -148,11 +204,19 @@ int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
     for (size_t i = 0; i < rec->n_anomalies; i++) {
         need += str_size(rec->anomalies[i].rule) + str_size(rec->anomalies[i].variable) + 17;
     }
+    need += state_size(st);
     b->len = 0;
     if (reserve(b, need) != 0) {
         return CNC_ENOMEM;
     }
-    uint8_t head[8] = {CNC_STORED_VERSION, (uint8_t)(e->present != 0), 0, 0, 0, 0, 0, 0};
+    uint8_t head[8] = {CNC_STORED_VERSION,
+                       (uint8_t)(e->present != 0),
+                       0,
+                       0,
+                       0,
+                       0,
+                       (uint8_t)(st != NULL ? CNC_STORED_HAS_STATE : 0),
+                       0};
     uint16_t nr = (uint16_t)rec->n_readings, na = (uint16_t)rec->n_anomalies;
     memcpy(head + 2, &nr, 2);
     memcpy(head + 4, &na, 2);
@@ -207,6 +271,9 @@ int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
         put(b, &a->value, 8);
         put(b, &a->threshold, 8);
         put(b, &sev, 1);
+    }
+    if (st != NULL) {
+        put_state(b, st);
     }
     if (ix.by_name != ix.on_stack) {
         free(ix.by_name);
@@ -268,6 +335,7 @@ int cnc_stored_decode(const void *data, size_t len, struct cnc_stored *out)
         return CNC_EINVAL;
     }
     out->has_efficiency = head[1];
+    bool has_state = (head[6] & CNC_STORED_HAS_STATE) != 0;
     memcpy(&out->n_readings, head + 2, 2);
     memcpy(&out->n_anomalies, head + 4, 2);
     if (take(&c, end, &out->ts_ms, 8) != 0 || take(&c, end, &out->received_ms, 8) != 0 ||
@@ -295,6 +363,28 @@ int cnc_stored_decode(const void *data, size_t len, struct cnc_stored *out)
     struct cnc_stored_anomaly a;
     for (uint16_t i = 0; i < out->n_anomalies; i++) {
         if (cnc_stored_next_anomaly(out, &c, &a) != 0) {
+            return CNC_EINVAL;
+        }
+    }
+    if (has_state) {
+        uint8_t fc[2];
+        if (take(&c, end, fc, 2) != 0 || take(&c, end, &out->state_started_ms, 8) != 0 ||
+            take(&c, end, &out->offline_from_ms, 8) != 0 || take_str(&c, end, &out->state) != 0 ||
+            take_str(&c, end, &out->reason) != 0) {
+            return CNC_EINVAL;
+        }
+        out->state_flags = fc[0];
+        out->state_category = fc[1];
+        /* A record without a message is the offline interval found on TICK, and only that. */
+        if ((out->state_flags & CNC_STATE_EVENT_ONLY) != 0) {
+            if (out->message_len != 0 || out->n_readings != 0 || out->n_anomalies != 0 ||
+                out->has_efficiency) {
+                return CNC_EINVAL;
+            }
+        } else if (out->message_len == 0) {
+            return CNC_EINVAL;
+        }
+        if (out->state_category >= CNC_STATE__COUNT || out->state.len == 0) {
             return CNC_EINVAL;
         }
     }

@@ -10,6 +10,8 @@
  *   per reading: str name | u8 kind (| 0x80: computed) | f64 num | str text
  *   efficiency:  str mode | f64 temperature, vibration, score | str level | u8 is_anomaly
  *   per anomaly: str rule | str variable | f64 value | f64 threshold | u8 severity
+ *   with head[6] & HAS_STATE (issue #17): u8 flags | u8 category | i64 started_ms |
+ *     i64 offline_from_ms | str state | str reason (length 0: none); see machine_states.h
  * where str is u16 length + bytes. The message bytes are kept whole: the
  * writer takes the payload JSON out of them, off the broker thread.
  *
@@ -25,6 +27,7 @@
 #include <stdint.h>
 
 #include "cnc_record.h"
+#include "machine_states.h"
 
 #define CNC_STORED_VERSION 1
 
@@ -34,6 +37,7 @@ struct cnc_str {
 };
 
 #define CNC_STORED_COMPUTED 0x80
+#define CNC_STORED_HAS_STATE 0x01 /* head[6]: a state block follows the anomalies */
 
 struct cnc_stored_reading {
     struct cnc_str name;
@@ -62,6 +66,11 @@ struct cnc_stored {
     uint8_t is_anomaly;
     const uint8_t *readings;  /* walk with cnc_stored_next_reading */
     const uint8_t *anomalies; /* walk with cnc_stored_next_anomaly */
+    /* The machine's state (state_flags 0: the record changes no interval). With
+       CNC_STATE_EVENT_ONLY the record holds no message: ts_ms is the offline interval's start. */
+    uint8_t state_flags, state_category;
+    int64_t state_started_ms, offline_from_ms;
+    struct cnc_str state, reason;
     const uint8_t *end;
 };
 
@@ -76,6 +85,15 @@ int cnc_stored_encode(struct cnc_buf *buf, const struct cnc_message *msg,
                       const struct cnc_record *rec, const void *message, size_t message_len,
                       int64_t received_ms);
 
+/*
+ * The same with the machine's state (st NULL or st->flags 0: none), and a record for the
+ * offline interval TICK found (no message). 0 or CNC_ENOMEM.
+ */
+int cnc_stored_encode_state(struct cnc_buf *buf, const struct cnc_message *msg,
+                            const struct cnc_record *rec, const void *message, size_t message_len,
+                            int64_t received_ms, const struct cnc_state_event *st);
+int cnc_stored_encode_offline(struct cnc_buf *buf, const struct cnc_offline_machine *m,
+                              int64_t received_ms);
 /* Decodes; 0, or CNC_EINVAL for bytes that are not a record of this version. */
 int cnc_stored_decode(const void *data, size_t len, struct cnc_stored *out);
 

@@ -33,7 +33,8 @@ def test_analytics_topic_for_every_accepted_message(broker_factory, collector_fa
     assert set(a[2]["values"]) == {"temperature", "vibration"}
     assert a[0] == {"cnc_id": "CNC001", "ts": "2025-05-16T07:03:48.000Z", "part_program": "program_01",
                     "handler": "cnc_type_a", "mode": None, "efficiency_score": None,
-                    "efficiency_level": None, "readings": 4, "anomalies": []}
+                    "efficiency_level": None, "readings": 4, "anomalies": [],
+                    "state": "running", "category": "productive"}
     assert a[2]["handler"] == "press_line"
     assert (a[2]["mode"], a[2]["efficiency_score"], a[2]["efficiency_level"]) == ("active", 100, "High")
     assert (a[3]["mode"], a[3]["efficiency_level"]) == ("maintenance", "Low")

@@ -107,7 +107,7 @@ def test_messages_become_rows_with_children(broker_factory, mariadb, tmp_path):
     # created at the latest schema version.
     from test_ingest_broker import default_node
     assert mariadb.query("SELECT DISTINCT ingest_node FROM cnc_message") == ((default_node(),),)
-    assert mariadb.scalar("SELECT MAX(version) FROM cnc_schema_version") == 2
+    assert mariadb.scalar("SELECT MAX(version) FROM cnc_schema_version") == 3
     # The MES views answer.
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_latest") == 3
     assert mariadb.scalar("SELECT SUM(samples) FROM cnc_efficiency_hourly") == 100
@@ -532,7 +532,7 @@ def schema_v1():
     """sql/schema.sql as version 1 shipped it: without what migration 0002 adds."""
     text = (ROOT / "sql" / "schema.sql").read_text()
     v1 = "\n".join(l for l in text.splitlines() if not l.lstrip().startswith("ingest_node"))
-    v1 = v1.replace("VALUES (1, UTC_TIMESTAMP(3)), (2, UTC_TIMESTAMP(3));",
+    v1 = v1.replace("VALUES (1, UTC_TIMESTAMP(3)), (2, UTC_TIMESTAMP(3)),\n  (3, UTC_TIMESTAMP(3));",
                     "VALUES (1, UTC_TIMESTAMP(3));")
     assert v1 != text and "(2, UTC" not in v1
     return v1
@@ -559,9 +559,9 @@ def test_create_schema_migrates_a_version_1_database(broker_factory, mariadb, tm
     wait_rows(mariadb, 51)
     assert mariadb.query("SELECT ingest_node, COUNT(*) FROM cnc_message GROUP BY ingest_node "
                          "ORDER BY ingest_node") == ((None, 1), ("line-2", 50))
-    assert [v for v, in mariadb.query("SELECT version FROM cnc_schema_version ORDER BY version")] == [1, 2]
+    assert [v for v, in mariadb.query("SELECT version FROM cnc_schema_version ORDER BY version")] == [1, 2, 3]
     b.stop()
-    b = broker_factory(yaml_text)  # at version 2 now: nothing to apply, rows flow
+    b = broker_factory(yaml_text)  # at the latest version now: nothing to apply, rows flow
     pub.close()
     pub = RawPublisher(b.port, "again", protocol=5)
     publish_lathes(pub, 50, 10)

@@ -27,7 +27,8 @@ static void schema_and_global_grants(void **state)
     (void)state;
     bool h[CNC_DB_N_PRIVS];
     grants("GRANT SELECT, INSERT ON `cnc`.* TO `least`@`localhost`", "cnc", h);
-    assert_true(h[CNC_DB_SELECT] && h[CNC_DB_INSERT] && !h[CNC_DB_CREATE] && !h[CNC_DB_DROP]);
+    assert_true(h[CNC_DB_SELECT] && h[CNC_DB_INSERT] && !h[CNC_DB_UPDATE] && !h[CNC_DB_CREATE] &&
+                !h[CNC_DB_DROP]);
     grants("GRANT SELECT, INSERT ON `cnc`.* TO `least`@`localhost`", "other", h);
     assert_false(h[CNC_DB_SELECT] || h[CNC_DB_INSERT]);
     grants("GRANT ALL PRIVILEGES ON *.* TO `root`@`localhost` WITH GRANT OPTION", "cnc", h);
@@ -36,8 +37,8 @@ static void schema_and_global_grants(void **state)
     }
     grants("GRANT ALL PRIVILEGES ON `cnc`.* TO `cnc`@`localhost`", "cnc", h);
     assert_true(h[CNC_DB_CREATE_VIEW] && h[CNC_DB_ALTER]);
-    grants("GRANT SELECT, INSERT, CREATE, ALTER, DROP, CREATE VIEW ON `cnc`.* TO `c`@`%`", "cnc",
-           h);
+    grants("GRANT SELECT, INSERT, UPDATE, CREATE, ALTER, DROP, CREATE VIEW ON `cnc`.* TO `c`@`%`",
+           "cnc", h);
     for (int p = 0; p < CNC_DB_N_PRIVS; p++) {
         assert_true(h[p]);
     }

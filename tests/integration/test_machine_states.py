@@ -1,0 +1,177 @@
+"""test_machine_states.py - machine states in a real mosquitto with the built plugin and a
+private MariaDB.
+
+What it proves:
+- A machine's messages become exactly the intervals they describe in cnc_state_interval: a new
+  interval at the first message of a new state value, reason or part program, each ending where
+  the next starts, the open one with ended_at NULL; a gap in the timestamps longer than
+  offline_after_s is an offline interval from 1 ms after the last message; a message older than
+  the newest one of its machine changes no interval; the same message sent twice stores nothing
+  twice.
+- cnc_machine_state holds one row per machine (its newest message and open interval), and
+  cnc_latest lists each machine once, through it.
+- A restarted broker (its per-machine states empty) does not split the open interval: its first
+  message of the same state is merged by the writer.
+- A machine that goes silent gets its offline interval on TICK, and the analytics topic says so;
+  it ends when the machine speaks again. Analytics messages carry every message's state and
+  category.
+"""
+import datetime
+import json
+import time
+
+from conftest import wait_for
+from mqtt_raw import RawPublisher
+
+T0 = 1747379028000  # 2025-05-16T07:03:48Z
+
+STATES_YAML = """\
+handlers:
+  lathe:
+    type: machine_tool
+    states: {reason_variable: alarm_code, offline_after_s: 60}
+routes:
+  - {match: "*", handler: lathe}
+"""
+
+
+def message(cnc_id, ts_ms, status, program="P-1", **payload):
+    payload["status"] = status
+    payload.setdefault("spin", 1200)
+    return json.dumps({"cnc_id": cnc_id, "part_program": program, "timestamp": ts_ms,
+                       "payload": payload})
+
+
+def at(ms):
+    """A UTC DATETIME(3) as pymysql returns it."""
+    return datetime.datetime(1970, 1, 1) + datetime.timedelta(milliseconds=ms)
+
+
+def intervals(db, cnc_id):
+    return db.query("SELECT started_at, ended_at, state, category, reason, part_program "
+                    "FROM cnc_state_interval WHERE cnc_id = %s ORDER BY started_at", cnc_id)
+
+
+def storage_yaml(mariadb, tmp_path):
+    return (mariadb.mysql_yaml() + f'spool: {{dir: "{tmp_path / "spool"}"}}\n'
+            "writer: {flush_interval_ms: 20}\n")
+
+
+def send_all(port, client, msgs):
+    pub = RawPublisher(port, client, protocol=5)
+    for m in msgs:
+        assert pub.publish(f"cnc/{json.loads(m)['cnc_id']}/data", m, qos=1) == 0
+    pub.close()
+
+
+def test_intervals_are_exact_and_idempotent(broker_factory, collector_factory, mariadb, tmp_path):
+    yaml = STATES_YAML + storage_yaml(mariadb, tmp_path)
+    b = broker_factory(yaml)
+    sub = collector_factory(b.port, ("cnc/analytics/#",))
+    s = 1000
+    msgs = [
+        message("M1", T0, "running"),
+        message("M1", T0 + 1 * s, "running"),
+        message("M1", T0 + 2 * s, "idle"),
+        message("M1", T0 + 3 * s, "alarm", alarm_code="E42"),
+        message("M1", T0 + 4 * s, "alarm", alarm_code="E42"),
+        message("M1", T0 + 5 * s, "alarm", alarm_code="E17"),      # another reason
+        message("M1", T0 + 6 * s, "running"),
+        message("M1", T0 + 7 * s, "running", program="P-2"),      # another part program
+        message("M1", T0 + 200 * s, "running", program="P-2"),    # 193 s of silence
+        message("M1", T0 + 100 * s, "idle", program="P-2"),       # late: no interval
+        message("M1", T0 + 2 * s, "idle"),                        # the same message again
+        message("M2", T0, "setup"),
+    ]
+    send_all(b.port, "lathe-gw", msgs)
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 11, timeout=30,
+             what="11 distinct messages stored")
+    # The state rows are written in the messages' transaction: they are there too.
+    assert intervals(mariadb, "M1") == (
+        (at(T0), at(T0 + 2 * s), "running", "productive", None, "P-1"),
+        (at(T0 + 2 * s), at(T0 + 3 * s), "idle", "idle", None, "P-1"),
+        (at(T0 + 3 * s), at(T0 + 5 * s), "alarm", "unplanned_downtime", "E42", "P-1"),
+        (at(T0 + 5 * s), at(T0 + 6 * s), "alarm", "unplanned_downtime", "E17", "P-1"),
+        (at(T0 + 6 * s), at(T0 + 7 * s), "running", "productive", None, "P-1"),
+        (at(T0 + 7 * s), at(T0 + 7 * s + 1), "running", "productive", None, "P-2"),
+        (at(T0 + 7 * s + 1), at(T0 + 200 * s), "offline", "unplanned_downtime", "no_data", "P-2"),
+        (at(T0 + 200 * s), None, "running", "productive", None, "P-2"),
+    )
+    assert intervals(mariadb, "M2") == ((at(T0), None, "setup", "planned_downtime", None, "P-1"),)
+    durations = [d for (d,) in mariadb.query(
+        "SELECT duration_s FROM cnc_state_interval WHERE cnc_id = 'M1' ORDER BY started_at")]
+    assert durations == [2.0, 1.0, 2.0, 1.0, 1.0, 0.001, 192.999, None]
+    # One row per machine: the newest message (not the late one) and the open interval.
+    assert mariadb.query("SELECT cnc_id, last_ts, part_program, state, category, state_since "
+                         "FROM cnc_machine_state ORDER BY cnc_id") == (
+        ("M1", at(T0 + 200 * s), "P-2", "running", "productive", at(T0 + 200 * s)),
+        ("M2", at(T0), "P-1", "setup", "planned_downtime", at(T0)),
+    )
+    assert mariadb.query("SELECT cnc_id, ts FROM cnc_latest ORDER BY cnc_id") == (
+        ("M1", at(T0 + 200 * s)), ("M2", at(T0)))
+    # Every analytics message carries its state and category.
+    seen = [json.loads(p) for _, p in sub.wait_count("cnc/analytics/M", 12)]
+    assert [(a["state"], a["category"]) for a in seen if a["cnc_id"] == "M2"] == [
+        ("setup", "planned_downtime")]
+    assert {(a["state"], a.get("reason")) for a in seen if a["cnc_id"] == "M1"} == {
+        ("running", None), ("idle", None), ("alarm", "E42"), ("alarm", "E17")}
+    b.stop()
+
+    # A restarted broker knows no machine: its first message of the same state is merged into
+    # the open interval, and the next change closes it.
+    b2 = broker_factory(yaml)
+    send_all(b2.port, "lathe-gw", [message("M1", T0 + 201 * s, "running", program="P-2"),
+                                   message("M1", T0 + 202 * s, "stopped", program="P-2")])
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 13, timeout=30,
+             what="13 messages stored")
+    assert intervals(mariadb, "M1")[-2:] == (
+        (at(T0 + 200 * s), at(T0 + 202 * s), "running", "productive", None, "P-2"),
+        (at(T0 + 202 * s), None, "stopped", "unplanned_downtime", None, "P-2"),
+    )
+    assert mariadb.query("SELECT state, state_since FROM cnc_machine_state WHERE cnc_id = 'M1'") \
+        == (("stopped", at(T0 + 202 * s)),)
+
+
+def test_silent_machine_goes_offline_on_tick(broker_factory, collector_factory, mariadb,
+                                             tmp_path):
+    yaml = STATES_YAML.replace("offline_after_s: 60", "offline_after_s: 1") + \
+        storage_yaml(mariadb, tmp_path)
+    b = broker_factory(yaml)
+    sub = collector_factory(b.port, ("cnc/analytics/#",))
+    now = int(time.time() * 1000)
+    send_all(b.port, "lathe-gw", [message("Q1", now, "running")])
+
+    def offline_said():
+        return [json.loads(p) for _, p in sub.topics("cnc/analytics/Q1")
+                if json.loads(p)["state"] == "offline"]
+    wait_for(lambda: offline_said(), timeout=15, what="the offline analytics message")
+    said = offline_said()[0]
+    assert (said["category"], said["reason"], said["handler"], said["part_program"]) == (
+        "unplanned_downtime", "no_data", "lathe", "P-1")
+    wait_for(lambda: len(intervals(mariadb, "Q1")) == 2, timeout=30, what="the offline interval")
+    assert intervals(mariadb, "Q1") == (
+        (at(now), at(now + 1), "running", "productive", None, "P-1"),
+        (at(now + 1), None, "offline", "unplanned_downtime", "no_data", "P-1"),
+    )
+    assert mariadb.query("SELECT state, last_ts FROM cnc_machine_state") == (
+        ("offline", at(now)),)
+    # It speaks again: the offline interval ends there.
+    back = int(time.time() * 1000)
+    send_all(b.port, "lathe-gw", [message("Q1", back, "idle")])
+    wait_for(lambda: len(intervals(mariadb, "Q1")) == 3, timeout=30, what="the next interval")
+    assert intervals(mariadb, "Q1")[1:] == (
+        (at(now + 1), at(back), "offline", "unplanned_downtime", "no_data", "P-1"),
+        (at(back), None, "idle", "idle", None, "P-1"),
+    )
+    stats = b.metrics_until(lambda m: m.get("machine_states", {}).get("offline", 0) >= 1)
+    assert stats["machine_states"]["machines"] == 1
+
+
+def test_states_config_errors_name_key_and_line(broker_factory):
+    bad = STATES_YAML.replace("states: {reason_variable: alarm_code, offline_after_s: 60}",
+                              "states: {offline_after_s: 0}")
+    b = broker_factory(bad, start=False)
+    b.start(expect_running=False)
+    wait_for(lambda: b.proc.poll() is not None, timeout=15, what="mosquitto refusing the config")
+    assert "cnc_ingest.yaml:4: handlers.lathe.states.offline_after_s: must be an integer from 1" \
+        in b.log_text()
