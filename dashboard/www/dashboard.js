@@ -268,8 +268,14 @@
         ? (s.db_host || '-') + ' / ' + num(s.db_failovers) : '-';
       el('st-stored').textContent = num(s.stored);
       el('st-spool').textContent = el('kpi-spool').textContent;
-      el('st-latency').textContent = typeof s.commit_latency_p50_ms === 'number'
-        ? s.commit_latency_p50_ms + ' ms / ' + s.commit_latency_p99_ms + ' ms' : '-';
+      // The last minute's percentiles (the plugin's commit_latency_recent); since start only
+      // from a plugin that publishes no window, and said so.
+      var recent = s.commit_latency_recent;
+      el('st-latency').textContent = recent
+        ? (recent.p50_ms !== null ? recent.p50_ms + ' ms / ' + recent.p99_ms + ' ms'
+          : 'nothing committed') + (recent.s < 60 ? ' (since start, ' + recent.s + ' s)' : '')
+        : typeof s.commit_latency_p50_ms === 'number'
+          ? s.commit_latency_p50_ms + ' ms / ' + s.commit_latency_p99_ms + ' ms (since start)' : '-';
       el('st-batch').textContent = typeof s.last_batch_ms === 'number'
         ? s.last_batch_ms + ' ms (' + num(s.batches) + ' batches)' : '-';
       var causes = s.db_errors_by_cause || {};
