@@ -19,6 +19,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "clock.h"
+#include "commit_window.h"
 #include "config.h"
 #include "ingest.h"
 #include "layout.h"
@@ -55,6 +57,7 @@ struct cnc_plugin {
     /* Storage (only with a mysql section): the spool, its writer thread, the encode buffer. */
     struct cnc_spool *spool;
     struct cnc_writer *writer;
+    struct cnc_commit_window *commit_window; /* the writer's latency over the last minute */
     struct cnc_buf encoded;
     bool mysql_lib;
     bool layout_pending;                   /* the retained layout is due (start, reload) */
@@ -292,6 +295,7 @@ static void storage_snapshot(const struct cnc_plugin *p, struct cnc_storage_snap
     st->spooled_bytes = cnc_spool_backlog_bytes(p->spool);
     st->commit_p50_ms = cnc_writer_latency_quantile(w, 0.50);
     st->commit_p99_ms = cnc_writer_latency_quantile(w, 0.99);
+    st->recent = cnc_commit_window_read(p->commit_window, w->latency_ms, cnc_mono_ms());
     cnc_writer_sink_where(p->writer, st->db_host, sizeof st->db_host, &st->db_failovers);
 }
 
@@ -425,6 +429,8 @@ static int on_tick(int event, void *event_data, void *userdata)
     if (p->writer != NULL && now_ms >= p->next_drain_ms) {
         p->next_drain_ms = now_ms + 100;
         cnc_writer_drain_log(p->writer, log_writer_line, NULL);
+        cnc_commit_window_sample(p->commit_window, cnc_writer_stats(p->writer)->latency_ms,
+                                 cnc_mono_ms());
     }
     if (now_ms >= p->next_expire_ms) {
         p->next_expire_ms = now_ms + 250;
@@ -550,6 +556,12 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
         return -1;
     }
     p->mysql_lib = true;
+    p->commit_window = cnc_commit_window_create();
+    if (p->commit_window == NULL) {
+        snprintf(err, err_len, "mysql: out of memory");
+        free(password);
+        return -1;
+    }
     p->spool = cnc_spool_open(cfg->spool.dir, (uint64_t)cfg->spool.max_bytes,
                               (uint64_t)cfg->spool.segment_bytes, cfg->spool.fsync, err, err_len);
     if (p->spool == NULL) {
@@ -570,6 +582,8 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
     if (p->writer == NULL) {
         return -1;
     }
+    cnc_commit_window_sample(p->commit_window, cnc_writer_stats(p->writer)->latency_ms,
+                             cnc_mono_ms());
     uint64_t backlog = cnc_spool_backlog_bytes(p->spool);
     const char *where = cfg->mysql.n_hosts > 0 ? cfg->mysql.hosts[0]
                         : cfg->mysql.socket[0] ? cfg->mysql.socket
@@ -590,6 +604,7 @@ static void plugin_destroy(struct cnc_plugin *p)
     cnc_reload_destroy(p->reload);
     cnc_writer_stop(p->writer, log_writer_line, NULL);
     cnc_spool_close(p->spool);
+    cnc_commit_window_destroy(p->commit_window);
     cnc_buf_free(&p->encoded);
     if (p->mysql_lib) {
         cnc_mysql_library_end();

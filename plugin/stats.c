@@ -202,6 +202,17 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
             cnc_json_add_number(o, "commit_latency_p50_ms", (double)st->commit_p50_ms);
             cnc_json_add_number(o, "commit_latency_p99_ms", (double)st->commit_p99_ms);
         }
+        /* The same over the last minute (the two above are since start): its span in seconds,
+           the commits in it, and p50/p99 only when there was one. */
+        cJSON *recent = cJSON_AddObjectToObject(o, "commit_latency_recent");
+        if (recent != NULL) {
+            cnc_json_add_number(recent, "s", (double)st->recent.span_s);
+            cnc_json_add_number(recent, "commits", (double)st->recent.commits);
+            if (st->recent.p50_ms >= 0) {
+                cnc_json_add_number(recent, "p50_ms", (double)st->recent.p50_ms);
+                cnc_json_add_number(recent, "p99_ms", (double)st->recent.p99_ms);
+            }
+        }
     }
     out = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);

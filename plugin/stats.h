@@ -12,6 +12,7 @@
 #include <stdint.h>
 
 #include "cnc_error.h"
+#include "commit_window.h"
 #include "reject.h"
 #include "db_cause.h"
 #include "lua_handler.h"
@@ -49,6 +50,7 @@ struct cnc_storage_snapshot {
     int waiting_for;       /* enum cnc_db_cause of the last failure; CNC_DB_OK: not waiting */
     int dead_letters_full; /* a refused record could not be kept: the writer is held up */
     long commit_p50_ms, commit_p99_ms; /* broker receive -> commit; -1 before the first */
+    struct cnc_commit_recent recent;   /* the same over the last minute (commit_window.h) */
     char db_host[300];                 /* the server written through ("db2:3306") */
     uint64_t db_failovers;             /* connections made to another server than before */
 };

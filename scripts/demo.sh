@@ -123,8 +123,10 @@ echo "demo: cnc-sim is publishing $rate msg/s from $machines machines (with faul
 echo
 echo "    Dashboard:  http://${host:-127.0.0.1}:$http/"
 echo
-echo "    Stored rows:  mariadb --no-defaults -S $MARIADB_SOCK -ucnc -p\$(cat $MARIADB_PWFILE) cnc"
-echo "                  -e 'SELECT cnc_id, ts, efficiency_score FROM cnc_latest LIMIT 10'"
+# One line, to paste as it is; tests/integration/test_demo.py runs it against the demo's database.
+# cnc_latest (sql/schema.sql) is each machine's last message; the efficiency is in cnc_efficiency
+# (presses only: a lathe's row has NULL there).
+echo "    Stored rows:  mariadb --no-defaults -S $MARIADB_SOCK -ucnc -p\$(cat $MARIADB_PWFILE) cnc -e 'SELECT l.cnc_id, l.ts, l.handler, e.efficiency_score, e.efficiency_level FROM cnc_latest l LEFT JOIN cnc_efficiency e USING (msg_key) ORDER BY l.ts DESC LIMIT 10'"
 echo "    Counters:     mosquitto_sub -p $port -t cnc/ingest/stats -C 1"
 echo
 echo "Ctrl-C stops cnc-sim, mosquitto and MariaDB."

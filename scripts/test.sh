@@ -4,7 +4,7 @@
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the threaded unit tests (spool appender vs reader) under ThreadSanitizer
 #   4. the fuzz harnesses: corpus replay plus a short fuzzing run (FUZZ_SECONDS, default 20)
-#   5. the dashboard: npm ci + bundle copy, its model's unit tests (node --test)
+#   5. the dashboard: npm ci + bundle copy, its model's and label layout's unit tests (node --test)
 #   6. integration tests: a real mosquitto with the built plugin and a private MariaDB (pytest),
 #      the dashboard among them in Debian's chromium (screenshot: build/test-artifacts/), and the
 #      Debian package built, installed, used as the README says and purged (test_package.py)
@@ -43,9 +43,9 @@ for f in envelope config identity spool_record sim_wire reject script; do
   rm -rf "$work"
 done
 
-echo "== dashboard (npm ci, bundles, model unit tests)"
+echo "== dashboard (npm ci, bundles, model and label layout unit tests)"
 scripts/build-dashboard.sh
-node --test dashboard/test/model_test.js
+node --test dashboard/test/model_test.js dashboard/test/labels_test.js
 
 echo "== mosquitto 2.1.2 (built once into build/mosquitto-2.1) and the plugin against it"
 mosq21=$(scripts/build-mosquitto21.sh)

@@ -90,6 +90,32 @@ test('several brokers: counters summed, rates added, each node listed', () => {
   assert.strictEqual(one.nodes.size, CncModel.MAX_NODES);
 });
 
+test('commit latency over the last minute: checked, and the worst of several brokers', () => {
+  const m = new CncModel.Model();
+  const snap = (node, at, recent) => ({ node, at, received: 1, accepted: 1, rejected: 0,
+    commit_latency_p50_ms: 1600, commit_latency_p99_ms: 3000, commit_latency_recent: recent });
+  m.metricsMessage(snap('b1', '2026-12-02T10:00:00.000Z',
+                        { s: 62, commits: 1000, p50_ms: 61, p99_ms: 108 }), 0);
+  assert.deepStrictEqual(m.metrics.commit_latency_recent, { s: 62, commits: 1000, p50_ms: 61, p99_ms: 108 });
+  assert.strictEqual(m.metrics.commit_latency_p50_ms, 1600); // since start, kept as published
+  m.metricsMessage(snap('b2', '2026-12-02T10:00:00.000Z',
+                        { s: 60, commits: 500, p50_ms: 70, p99_ms: 90 }), 0);
+  assert.deepStrictEqual(m.metrics.commit_latency_recent, { s: 62, commits: 1500, p50_ms: 70, p99_ms: 108 });
+  // an idle minute: no percentiles; a node that commits nothing does not hide the other's
+  m.metricsMessage(snap('b2', '2026-12-02T10:00:01.000Z', { s: 61, commits: 0 }), 0);
+  assert.deepStrictEqual(m.metrics.commit_latency_recent, { s: 62, commits: 1000, p50_ms: 61, p99_ms: 108 });
+  const idle = new CncModel.Model();
+  idle.metricsMessage(snap('b1', '2026-12-02T10:00:00.000Z', { s: 61, commits: 0 }), 0);
+  assert.deepStrictEqual(idle.metrics.commit_latency_recent, { s: 61, commits: 0, p50_ms: null, p99_ms: null });
+  // the wrong shape, or a plugin that publishes no window: null, never thrown on
+  for (const r of [undefined, null, 'x', [], { s: 'a', commits: 1 }, { s: 60, commits: 3, p50_ms: 'x' }]) {
+    const one = new CncModel.Model();
+    one.metricsMessage(snap('b1', '2026-12-02T10:00:00.000Z', r), 0);
+    const got = one.metrics.commit_latency_recent;
+    assert.ok(got === null || (got.p50_ms === null && got.p99_ms === null), JSON.stringify(r));
+  }
+});
+
 test('threshold lines come from the layout', () => {
   const m = new CncModel.Model();
   m.layout = { handlers: {

@@ -6,7 +6,7 @@
 // URL parameters (all optional): broker=ws://host:port/, analytics=cnc/analytics,
 // rejected=cnc/rejected, metrics=cnc/ingest/stats, redraw_ms=1000. Never credentials: when
 // the broker asks for them, the sign-in (signin.js) does, and keeps them in the tab's session.
-/* global Chart, CncModel, CncSignin */
+/* global Chart, CncLabels, CncModel, CncSignin */
 'use strict';
 
 (function () {
@@ -34,38 +34,83 @@
 
   function el(id) { return document.getElementById(id); }
 
-  // The scatter's threshold lines (from the retained layout), drawn on its chart area.
+  // The scatter's threshold lines (from the retained layout), drawn on its chart area, their
+  // labels placed by chart_labels.js so that none overlaps another (the boxes of the last draw
+  // are kept for the browser test).
+  var LABEL_PX = 10;
+  var labelBoxes = [];
   var thresholdPlugin = {
     id: 'thresholds',
     afterDatasetsDraw: function (chart) {
+      labelBoxes = [];
       if (!latest) return;
       var t = latest.thresholds;
       var ctx = chart.ctx, area = chart.chartArea, xs = chart.scales.x, ys = chart.scales.y;
       ctx.save();
-      ctx.setLineDash([6, 4]);
-      ctx.font = '10px sans-serif';
-      t.temperature.forEach(function (l) {
-        var x = xs.getPixelForValue(l.value);
-        if (x < area.left || x > area.right) return;
-        ctx.strokeStyle = ctx.fillStyle = l.kind === 'optimal' ? '#2e9d48' : '#d8342c';
-        ctx.beginPath(); ctx.moveTo(x, area.top); ctx.lineTo(x, area.bottom); ctx.stroke();
-        ctx.save();
-        ctx.translate(x - 3, area.top + 4);
-        ctx.rotate(-Math.PI / 2);
-        ctx.textAlign = 'right';
-        ctx.fillText(l.label + ' ' + l.value, 0, 0);
-        ctx.restore();
+      ctx.font = LABEL_PX + 'px sans-serif';
+      var lines = [];
+      [['temperature', 'x', xs], ['vibration', 'y', ys]].forEach(function (v) {
+        t[v[0]].forEach(function (l) {
+          var px = v[2].getPixelForValue(l.value);
+          var lo = v[1] === 'x' ? area.left : area.top, hi = v[1] === 'x' ? area.right : area.bottom;
+          if (!(px >= lo && px <= hi)) return;
+          var text = l.label + ' ' + l.value;
+          lines.push({ axis: v[1], px: px, text: text, w: Math.ceil(ctx.measureText(text).width),
+                       color: l.kind === 'optimal' ? '#2e9d48' : '#d8342c' });
+        });
       });
-      t.vibration.forEach(function (l) {
-        var y = ys.getPixelForValue(l.value);
-        if (y < area.top || y > area.bottom) return;
-        ctx.strokeStyle = ctx.fillStyle = l.kind === 'optimal' ? '#2e9d48' : '#d8342c';
-        ctx.beginPath(); ctx.moveTo(area.left, y); ctx.lineTo(area.right, y); ctx.stroke();
-        ctx.fillText(l.label + ' ' + l.value, area.left + 3, y - 3);
+      ctx.setLineDash([6, 4]);
+      lines.forEach(function (l) {
+        ctx.strokeStyle = l.color;
+        ctx.beginPath();
+        if (l.axis === 'x') { ctx.moveTo(l.px, area.top); ctx.lineTo(l.px, area.bottom); }
+        else { ctx.moveTo(area.left, l.px); ctx.lineTo(area.right, l.px); }
+        ctx.stroke();
+      });
+      ctx.textBaseline = 'top';
+      CncLabels.layout(lines, LABEL_PX + 2, area).forEach(function (b) {
+        if (!b) return;
+        if (b.masked) { // another threshold line crosses it: keep the text legible
+          ctx.fillStyle = 'rgba(255,255,255,0.85)';
+          ctx.fillRect(b.x - 1, b.y, b.w + 2, b.h);
+        }
+        ctx.fillStyle = b.line.color;
+        ctx.fillText(b.line.text, b.x, b.y + 1);
+        labelBoxes.push({ text: b.line.text, axis: b.line.axis, linePx: b.line.px, x: b.x, y: b.y,
+                          w: b.w, h: b.h, masked: b.masked });
       });
       ctx.restore();
     },
   };
+
+  // An empty chart says so instead of drawing an axis of its own invention (a time axis with no
+  // data read "12:00:00 AM" six times: the epoch's 0..1 ms).
+  function hasData(chart) {
+    return chart.data.datasets.some(function (d) {
+      return (d.data || []).some(function (p) {
+        return p !== null && p !== undefined && p !== 0 && !(typeof p === 'object' && p.y === null);
+      });
+    });
+  }
+  var emptyNotePlugin = {
+    id: 'emptyNote',
+    afterDraw: function (chart) {
+      if (hasData(chart)) return;
+      var area = chart.chartArea, ctx = chart.ctx;
+      ctx.save();
+      ctx.font = '12px sans-serif';
+      ctx.fillStyle = '#7b8794';
+      ctx.textAlign = 'center';
+      ctx.textBaseline = 'middle';
+      ctx.fillText('no data yet', (area.left + area.right) / 2, (area.top + area.bottom) / 2);
+      ctx.restore();
+    },
+  };
+  Chart.register(emptyNotePlugin);
+  // A time axis' tick label, none while the chart has no data (returning null hides the tick).
+  function timeTick(v) {
+    return hasData(this.chart) ? new Date(v).toLocaleTimeString() : null;
+  }
 
   var charts = {
     efficiency: new Chart(el('chart-efficiency'), {
@@ -75,7 +120,7 @@
         parsing: false, normalized: true, spanGaps: true,
         elements: { point: { radius: 0 }, line: { borderWidth: 1.5 } },
         scales: {
-          x: { type: 'linear', ticks: { callback: function (v) { return new Date(v).toLocaleTimeString(); }, maxTicksLimit: 8 } },
+          x: { type: 'linear', ticks: { callback: timeTick, maxTicksLimit: 8 } },
           y: { min: 0, max: 100, title: { display: true, text: 'efficiency %' } },
         },
         plugins: { legend: { position: 'right' } },
@@ -123,7 +168,7 @@
       ] },
       options: {
         parsing: false, elements: { point: { radius: 0 } },
-        scales: { x: { type: 'linear', ticks: { callback: function (v) { return new Date(v).toLocaleTimeString(); }, maxTicksLimit: 6 } },
+        scales: { x: { type: 'linear', ticks: { callback: timeTick, maxTicksLimit: 6 } },
                   y: { beginAtZero: true } },
         plugins: { legend: { position: 'bottom' } },
       },
@@ -268,8 +313,14 @@
         ? (s.db_host || '-') + ' / ' + num(s.db_failovers) : '-';
       el('st-stored').textContent = num(s.stored);
       el('st-spool').textContent = el('kpi-spool').textContent;
-      el('st-latency').textContent = typeof s.commit_latency_p50_ms === 'number'
-        ? s.commit_latency_p50_ms + ' ms / ' + s.commit_latency_p99_ms + ' ms' : '-';
+      // The last minute's percentiles (the plugin's commit_latency_recent); since start only
+      // from a plugin that publishes no window, and said so.
+      var recent = s.commit_latency_recent;
+      el('st-latency').textContent = recent
+        ? (recent.p50_ms !== null ? recent.p50_ms + ' ms / ' + recent.p99_ms + ' ms'
+          : 'nothing committed') + (recent.s < 60 ? ' (since start, ' + recent.s + ' s)' : '')
+        : typeof s.commit_latency_p50_ms === 'number'
+          ? s.commit_latency_p50_ms + ' ms / ' + s.commit_latency_p99_ms + ' ms (since start)' : '-';
       el('st-batch').textContent = typeof s.last_batch_ms === 'number'
         ? s.last_batch_ms + ' ms (' + num(s.batches) + ' batches)' : '-';
       var causes = s.db_errors_by_cause || {};
@@ -430,6 +481,21 @@
   window.cncDashboard = {
     config: cfg,
     drawn: function () { return Object.assign({}, drawn); },
+    // The scatter's threshold labels as last drawn, and each chart's x tick labels.
+    thresholdLabels: function () { return labelBoxes.slice(); },
+    xTicks: function () {
+      var out = {};
+      Object.keys(charts).forEach(function (k) {
+        out[k] = (charts[k].scales.x ? charts[k].scales.x.ticks : []).map(function (t) { return t.label; })
+          .filter(function (l) { return l !== null && l !== undefined && l !== ''; });
+      });
+      return out;
+    },
+    empty: function () {
+      var out = {};
+      Object.keys(charts).forEach(function (k) { out[k] = !hasData(charts[k]); });
+      return out;
+    },
     connected: function () { return status.connected; },
     connections: function () { return latest ? latest.connections : null; },
     snapshots: function () { return snapshots; },

@@ -168,6 +168,24 @@ var CncModel = (function () {
                 'db_failovers'];
   var SUMMED_MAPS = ['rejected_by_reason', 'db_errors_by_cause', 'rule_state'];
 
+  // The commit latency over the last minute (the plugin's commit_latency_recent: s, commits,
+  // p50_ms, p99_ms; the percentiles only when something was committed), its members checked;
+  // null when the node publishes none (a plugin before it, or no storage).
+  function recentLatency(r) {
+    if (!isObj(r) || num(r.s) === null || num(r.commits) === null) return null;
+    var p50 = num(r.p50_ms), p99 = num(r.p99_ms);
+    var some = r.commits > 0 && p50 !== null && p99 !== null;
+    return { s: r.s, commits: r.commits, p50_ms: some ? p50 : null, p99_ms: some ? p99 : null };
+  }
+
+  // Several nodes' windows as one: the commits summed, the longest span, the worst percentiles.
+  function worseRecent(a, b) {
+    if (!a || !b) return a || b;
+    var worst = function (x, y) { return x === null ? y : y === null ? x : Math.max(x, y); };
+    return { s: Math.max(a.s, b.s), commits: a.commits + b.commits,
+             p50_ms: worst(a.p50_ms, b.p50_ms), p99_ms: worst(a.p99_ms, b.p99_ms) };
+  }
+
   // One snapshot for the plant: counters summed; the database connected only when every node's
   // writer is; what a node waits for, the worst latency and the last batch of any.
   function sumNodes(nodes) {
@@ -177,8 +195,11 @@ var CncModel = (function () {
       if (!out) {
         out = JSON.parse(JSON.stringify(s));
         out.node_count = 1;
+        out.commit_latency_recent = recentLatency(s.commit_latency_recent);
         return;
       }
+      out.commit_latency_recent = worseRecent(out.commit_latency_recent,
+                                              recentLatency(s.commit_latency_recent));
       out.node_count++;
       SUMMED.forEach(function (k) {
         if (typeof s[k] === 'number') out[k] = (typeof out[k] === 'number' ? out[k] : 0) + s[k];

@@ -27,6 +27,9 @@ ARTIFACTS = BUILD / "test-artifacts"
 
 BAD = ('{"cnc_id":"PRESS-0002","part_program":"P-1","timestamp":"yesterday",'
        '"payload":{"mode":"active","temperature":70,"vibration":1}}')
+# The longest reject reason, which the rejects panel's reason column must show whole.
+FUTURE = ('{"cnc_id":"PRESS-0002","part_program":"P-1","timestamp":"2099-01-01T00:00:00Z",'
+          '"payload":{"mode":"active","temperature":70,"vibration":1}}')
 
 
 def dashboard_listeners(http, ws, files_to_anyone=False):
@@ -64,6 +67,7 @@ def run_browser_check(b, http, shot, user=None, password=None, signin=None):
         env["CNC_SIM_PASSWORD"] = password
     if signin:
         env["DASHBOARD_SIGNIN"] = json.dumps(signin)
+    env["DASHBOARD_LONGEST_REASON"] = "timestamp_out_of_range"
     sim = subprocess.Popen([str(BUILD / "cnc-sim"), "--port", str(b.port), "--machines", "60",
                             "--rate", "600", "--duration", "60", "--invalid-ratio", "0.01",
                             "--faults", "0.01", "--seed", "4", "--json", *auth], env=env,
@@ -74,6 +78,7 @@ def run_browser_check(b, http, shot, user=None, password=None, signin=None):
         pub = RawPublisher(b.port, "dashboard-test", protocol=5, username=user, password=password)
         while not stop.is_set():
             assert pub.publish("cnc/PRESS-0002/data", BAD, qos=1) == 0x87
+            assert pub.publish("cnc/PRESS-0002/data", FUTURE, qos=1) == 0x87
             stop.wait(0.5)
         pub.close()
 
@@ -106,6 +111,13 @@ def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path
     assert seen["ok"] and seen["connected"] and not seen["pageErrors"]
     assert all(n > 0 for n in seen["drawn"].values()), seen["drawn"]
     assert seen["rejectRow"][1] == "bad_timestamp" and seen["rejectRow"][2] == "timestamp"
+    # Issue #17: empty charts say so and show no time ticks; threshold labels do not overlap;
+    # the longest reason is not cut; the commit latency is the last minute's.
+    assert all(seen["empty"]["empty"].values()), seen["empty"]
+    assert seen["empty"]["ticks"]["efficiency"] == seen["empty"]["ticks"]["rate"] == [], seen["empty"]
+    assert len(seen["labels"]) >= 4 and seen["labelProblems"] == [], seen["labels"]
+    assert seen["reasonsCut"] == [], seen["reasonsCut"]
+    assert seen["latency"][0] == "receive \u2192 commit p50 / p99, last 60 s", seen["latency"]
     # The storage panel: database up, nothing waited for, no dead letters, rule state counted.
     st = seen["storage"]
     assert st["db"] == "connected" and st["waiting"] == "nothing", st

@@ -33,6 +33,12 @@ def test_sim_counts_match_broker_and_database(broker_factory, mariadb, tmp_path)
     assert mariadb.scalar("SELECT COUNT(DISTINCT cnc_id) FROM cnc_message") == 30
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_efficiency") == mariadb.scalar(
         "SELECT COUNT(*) FROM cnc_message WHERE cnc_id LIKE 'PRESS-%'")
+    # The shipped routes: lathes (CNC0000, ...) on the machine_tool instance cnc_type_a, presses
+    # on press_line; none falls through to the generic handler.
+    assert list(mariadb.query("SELECT handler, COUNT(*) FROM cnc_message GROUP BY handler "
+                              "ORDER BY handler")) == [
+        ("cnc_type_a", mariadb.scalar("SELECT COUNT(*) FROM cnc_message WHERE cnc_id LIKE 'CNC%'")),
+        ("press_line", mariadb.scalar("SELECT COUNT(*) FROM cnc_efficiency"))]
 
 
 def test_sim_v311_qos2_and_faults_truth(broker_factory, tmp_path):
@@ -43,7 +49,10 @@ def test_sim_v311_qos2_and_faults_truth(broker_factory, tmp_path):
     assert out["sent"] == out["acknowledged"] == 30000
     # MQTT 3.1.1 acks carry no reason code: what the broker refused is in its counters.
     stats = b.metrics_until(lambda m: m["received"] == 30000)
+    # Every fault, an impossible spindle speed on a lathe's machine_tool instance among them, is
+    # an anomaly of an accepted message, never a refusal.
     assert (stats["accepted"], stats["rejected"]) == (30000, 0)
+    assert stats["anomalies"] > 0
     faults = [json.loads(line) for line in truth.read_text().splitlines()]
     assert {f["kind"] for f in faults} == {"spike", "drift", "stuck", "impossible"}
     assert all(f["end"] >= f["start"] for f in faults)

@@ -111,6 +111,13 @@ def test_messages_become_rows_with_children(broker_factory, mariadb, tmp_path):
     # The MES views answer.
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_latest") == 3
     assert mariadb.scalar("SELECT SUM(samples) FROM cnc_efficiency_hourly") == 100
+    # Receive -> commit latency since start and over the last minute (commit_window.h): in the
+    # broker's first minute the window is since start, so both agree on every commit.
+    m = b.metrics_until(lambda m: m.get("stored") == 501)
+    recent = m["commit_latency_recent"]
+    assert 0 <= recent["s"] <= 60 and recent["commits"] == 501, m
+    assert (recent["p50_ms"], recent["p99_ms"]) == (m["commit_latency_p50_ms"],
+                                                    m["commit_latency_p99_ms"]), m
     pub.close()
 
 

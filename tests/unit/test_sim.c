@@ -2,8 +2,9 @@
  * test_sim.c - cnc-sim's machine models (tools/sim.c): deterministic for a
  * seed, every valid message accepted by the plugin's own pipeline with the
  * shipped config, every invalid class refused with exactly the reason it is
- * named for, physics within range, and faults that show in the values and
- * are reported as ground truth.
+ * named for, physics within range, faults that show in the values and are
+ * reported as ground truth, and the lathes on the shipped config's machine_tool
+ * instance, faults and all.
  */
 #include <math.h>
 #include <setjmp.h>
@@ -166,6 +167,56 @@ static void faults_show_and_are_reported(void **state)
     assert_true(impossible > 0);
 }
 
+/*
+ * The shipped config routes the lathes (CNC0000, ...) to cnc_type_a, a machine_tool instance,
+ * and the presses to press_line: every valid message is accepted whatever fault runs, and an
+ * impossible spindle speed (60000 rpm) is an anomaly of the stored message, not a refusal.
+ */
+static void shipped_routes_take_every_lathe_with_faults(void **state)
+{
+    (void)state;
+    char err[512];
+    struct cnc_registry *reg = cnc_registry_create(NULL, 0, err, sizeof err);
+    struct cnc_config *cfg =
+        cnc_config_load(CNC_SOURCE_DIR "/config/cnc_ingest.yaml", err, sizeof err);
+    assert_non_null(cfg);
+    struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, NULL, err, sizeof err);
+    assert_non_null(ing);
+    struct sim_options o = {.machines = 6, .seed = 11, .fault_rate = 0.02};
+    struct sim *s = sim_create(&o);
+    char topic[128], buf[1024];
+    int lathes = 0, out_of_range = 0, spin_anomalies = 0;
+    for (int i = 0; i < 90000; i++) {
+        enum sim_invalid cls;
+        size_t len = sim_next(s, (size_t)i % 6, T0 + i, topic, sizeof topic, buf, sizeof buf, &cls);
+        struct cnc_topic_capture cap;
+        assert_true(cnc_ingest_wants(ing, topic, &cap));
+        struct cnc_ingest_result res;
+        if (cnc_ingest_process(ing, &cap, buf, len, T0 + i, NULL, &res) != 0) {
+            fail_msg("%s refused: %s %s", buf, cnc_reject_name(res.rej.code), res.rej.detail);
+        }
+        const char *want = strncmp(topic, "cnc/CNC", 7) == 0 ? "cnc_type_a" : "press_line";
+        if (strcmp(res.instance->name, want) != 0) {
+            fail_msg("%s went to %s, not %s", topic, res.instance->name, want);
+        }
+        if (want[0] == 'c') {
+            lathes++;
+            double spin = number_after(buf, "\"spin\":");
+            out_of_range += spin > 12000;
+            for (size_t k = 0; k < res.rec.n_anomalies; k++) {
+                spin_anomalies += strcmp(res.rec.anomalies[k].rule, "spindle_range") == 0;
+            }
+        }
+        cnc_ingest_result_release(&res);
+    }
+    assert_int_equal(lathes, 60000);
+    assert_true(out_of_range > 0);                  /* impossible values were sent ... */
+    assert_int_equal(spin_anomalies, out_of_range); /* ... and each flagged */
+    sim_destroy(s);
+    cnc_ingest_destroy(ing);
+    cnc_registry_destroy(reg);
+}
+
 /* The pipelined publisher's packets, byte for byte (MQTT 5 and 3.1.1). */
 static void wire_packets_encode(void **state)
 {
@@ -230,6 +281,7 @@ int main(void)
         cmocka_unit_test(timestamps_strictly_increase),
         cmocka_unit_test(physics_in_range),
         cmocka_unit_test(faults_show_and_are_reported),
+        cmocka_unit_test(shipped_routes_take_every_lathe_with_faults),
         cmocka_unit_test(wire_packets_encode),
         cmocka_unit_test(wire_packets_parse),
     };
