@@ -569,6 +569,10 @@ static int start_storage(struct cnc_plugin *p, const struct cnc_config *cfg, cha
         return -1;
     }
     struct cnc_mysql *db = cnc_mysql_create(&cfg->mysql, password, p->stats.node);
+    if (db != NULL && cnc_mysql_set_shifts(db, cfg->shifts) != 0) {
+        cnc_mysql_destroy(db);
+        db = NULL;
+    }
     if (password != NULL) {
         memset(password, 0, strlen(password));
         free(password);

@@ -146,6 +146,7 @@ char *cnc_stats_json(const struct cnc_stats *s, const struct cnc_storage_snapsho
         cnc_json_add_number(ms, "late", (double)s->states.late);
         cnc_json_add_number(ms, "offline", (double)s->states.offline);
         cnc_json_add_number(ms, "evicted", (double)s->states.evicted);
+        cnc_json_add_number(ms, "count_jumps", (double)s->states.count_jumps);
         cnc_json_add_number(ms, "untracked", (double)s->states_untracked);
         cnc_json_add_number(ms, "offline_unspooled", (double)s->offline_unspooled);
     }

@@ -86,10 +86,30 @@ CREATE TABLE IF NOT EXISTS cnc_state_interval (
   reason        VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NULL,
   part_program  VARCHAR(128) NOT NULL,
   handler       VARCHAR(64)  NOT NULL,
+  ideal_cycle_s DOUBLE       NULL,       -- the part program's (states.ideal_cycle_s), NULL: none
   duration_s    DOUBLE AS (TIMESTAMPDIFF(MICROSECOND, started_at, ended_at) / 1e6) VIRTUAL,
   PRIMARY KEY (cnc_id, started_at),
   KEY cnc_state_interval_start (started_at),
-  KEY cnc_state_interval_end (ended_at)
+  KEY cnc_state_interval_end (ended_at),
+  KEY cnc_state_interval_machine_end (cnc_id, ended_at)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Parts made, one row per message whose part counters moved (states.part_count_variable,
+-- good_count_variable, reject_count_variable): the counters' steps, resets and wraps taken out
+-- on the broker thread. ideal_s: parts x the part program's ideal cycle (OEE's performance),
+-- NULL without one. Keyed by message: a replay counts nothing twice.
+CREATE TABLE IF NOT EXISTS cnc_part_count (
+  msg_key       BINARY(16)   NOT NULL,
+  cnc_id        VARCHAR(64)  NOT NULL,
+  ts            DATETIME(3)  NOT NULL,
+  part_program  VARCHAR(128) NOT NULL,
+  parts         INT UNSIGNED NOT NULL,
+  good          INT UNSIGNED NOT NULL,
+  rejects       INT UNSIGNED NOT NULL,
+  ideal_s       DOUBLE       NULL,
+  PRIMARY KEY (msg_key),
+  KEY cnc_part_count_machine_time (cnc_id, ts),
+  KEY cnc_part_count_time (ts)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
 -- The current state of every machine: one row each, upserted by the writer with every batch
@@ -109,6 +129,83 @@ CREATE TABLE IF NOT EXISTS cnc_machine_state (
   PRIMARY KEY (cnc_id)
 ) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
 
+-- The plant's shifts in UTC (config `shifts:`, written by the writer through the server's time
+-- zone tables): shift_day is the local date a shift starts on. Past shifts stay as they were
+-- written; future ones follow the calendar of the broker that wrote last.
+CREATE TABLE IF NOT EXISTS cnc_shift (
+  shift_start  DATETIME     NOT NULL,
+  shift_end    DATETIME     NOT NULL,
+  name         VARCHAR(32)  NOT NULL,
+  shift_day    DATE         NOT NULL,
+  PRIMARY KEY (shift_start, name),
+  KEY cnc_shift_day (shift_day)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- Time in each category and reason per machine and hour, and per machine and shift, of the
+-- closed intervals (the open one is added by the views, from cnc_machine_state); starts:
+-- intervals that began in the hour or shift. Computed again by the writer for the hours and
+-- shifts whose closed intervals changed. reason '' : none.
+CREATE TABLE IF NOT EXISTS cnc_state_hour (
+  cnc_id    VARCHAR(64)  NOT NULL,
+  hour      DATETIME     NOT NULL,
+  category  VARCHAR(20)  NOT NULL,
+  reason    VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL,
+  seconds   DOUBLE       NOT NULL,
+  starts    INT UNSIGNED NOT NULL,
+  PRIMARY KEY (cnc_id, hour, category, reason),
+  KEY cnc_state_hour_time (hour)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS cnc_state_shift (
+  cnc_id       VARCHAR(64)  NOT NULL,
+  shift_start  DATETIME     NOT NULL,
+  shift_name   VARCHAR(32)  NOT NULL,
+  category     VARCHAR(20)  NOT NULL,
+  reason       VARCHAR(256) CHARACTER SET utf8mb4 COLLATE utf8mb4_nopad_bin NOT NULL,
+  seconds      DOUBLE       NOT NULL,
+  starts       INT UNSIGNED NOT NULL,
+  PRIMARY KEY (cnc_id, shift_start, shift_name, category, reason),
+  KEY cnc_state_shift_time (shift_start)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+-- What the messages of each machine add up to per minute and per hour (UTC buckets): the
+-- writer adds each batch's sums in its transaction, or computes a bucket again from the rows
+-- after a replay (plugin/store/sink_rollups.c). eff_*: efficiency scores (sensor_efficiency),
+-- anomalies: anomaly flags, parts/good/rejects/ideal_s: as in cnc_part_count.
+CREATE TABLE IF NOT EXISTS cnc_rollup_minute (
+  cnc_id     VARCHAR(64)  NOT NULL,
+  minute     DATETIME     NOT NULL,
+  messages   INT UNSIGNED NOT NULL,
+  eff_n      INT UNSIGNED NOT NULL,
+  eff_sum    DOUBLE       NOT NULL,
+  eff_min    DOUBLE       NULL,
+  eff_max    DOUBLE       NULL,
+  anomalies  INT UNSIGNED NOT NULL,
+  parts      INT UNSIGNED NOT NULL,
+  good       INT UNSIGNED NOT NULL,
+  rejects    INT UNSIGNED NOT NULL,
+  ideal_s    DOUBLE       NULL,
+  PRIMARY KEY (cnc_id, minute),
+  KEY cnc_rollup_minute_time (minute)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
+CREATE TABLE IF NOT EXISTS cnc_rollup_hour (
+  cnc_id     VARCHAR(64)  NOT NULL,
+  hour       DATETIME     NOT NULL,
+  messages   INT UNSIGNED NOT NULL,
+  eff_n      INT UNSIGNED NOT NULL,
+  eff_sum    DOUBLE       NOT NULL,
+  eff_min    DOUBLE       NULL,
+  eff_max    DOUBLE       NULL,
+  anomalies  INT UNSIGNED NOT NULL,
+  parts      INT UNSIGNED NOT NULL,
+  good       INT UNSIGNED NOT NULL,
+  rejects    INT UNSIGNED NOT NULL,
+  ideal_s    DOUBLE       NULL,
+  PRIMARY KEY (cnc_id, hour),
+  KEY cnc_rollup_hour_time (hour)
+) ENGINE=InnoDB DEFAULT CHARSET=utf8mb4;
+
 INSERT IGNORE INTO cnc_schema_version VALUES (1, UTC_TIMESTAMP(3)), (2, UTC_TIMESTAMP(3)),
   (3, UTC_TIMESTAMP(3));
 
@@ -120,16 +217,94 @@ CREATE OR REPLACE VIEW cnc_latest AS
   FROM cnc_machine_state s
   JOIN cnc_message m ON m.msg_key = s.last_msg_key;
 
--- Hourly efficiency per machine.
+-- Hourly efficiency per machine, from the writer's hourly sums (a day of 500 machines is 12,000
+-- rows, not a GROUP BY over every message); hour is a UTC DATETIME, so a range on it is a range
+-- on the rollup's key. anomalies: anomaly flags of every handler in the hour.
 CREATE OR REPLACE VIEW cnc_efficiency_hourly AS
-  SELECT cnc_id,
-         DATE_FORMAT(ts, '%Y-%m-%d %H:00:00') AS hour,
-         COUNT(*)                AS samples,
-         AVG(efficiency_score)   AS avg_score,
-         MIN(efficiency_score)   AS min_score,
-         SUM(is_anomaly)         AS anomalies
-  FROM cnc_efficiency
-  GROUP BY cnc_id, DATE_FORMAT(ts, '%Y-%m-%d %H:00:00');
+  SELECT cnc_id, hour, eff_n AS samples, eff_sum / eff_n AS avg_score, eff_min AS min_score,
+         eff_max AS max_score, anomalies
+  FROM cnc_rollup_hour
+  WHERE eff_n > 0;
+
+-- Time per machine, hour (UTC), category and reason: the closed intervals' (cnc_state_hour) and
+-- the open interval's up to now (cnc_machine_state; the last 31 days of it). reason '' : none.
+CREATE OR REPLACE VIEW cnc_state_hourly AS
+  WITH RECURSIVE back (k) AS (SELECT 0 UNION ALL SELECT k + 1 FROM back WHERE k < 743)
+  SELECT cnc_id, hour, category, reason, seconds, starts FROM cnc_state_hour
+  UNION ALL
+  SELECT m.cnc_id, h.hour, m.category, COALESCE(m.reason, ''),
+         TIMESTAMPDIFF(MICROSECOND, GREATEST(m.state_since, h.hour),
+                       LEAST(UTC_TIMESTAMP(3), h.hour + INTERVAL 1 HOUR)) / 1e6,
+         m.state_since >= h.hour
+  FROM cnc_machine_state m
+  JOIN (SELECT CAST(DATE_FORMAT(UTC_TIMESTAMP(), '%Y-%m-%d %H:00:00') AS DATETIME)
+               - INTERVAL k HOUR AS hour FROM back) h
+    ON h.hour + INTERVAL 1 HOUR > m.state_since
+  WHERE m.state_since IS NOT NULL AND m.state_since < UTC_TIMESTAMP(3);
+
+-- Availability per machine and hour: productive time over the time that was not planned
+-- downtime (ISO 22400); NULL for an hour of planned downtime only.
+CREATE OR REPLACE VIEW cnc_availability_hourly AS
+  SELECT cnc_id, hour,
+         SUM(IF(category = 'productive', seconds, 0)) AS productive_s,
+         SUM(IF(category = 'idle', seconds, 0)) AS idle_s,
+         SUM(IF(category = 'planned_downtime', seconds, 0)) AS planned_downtime_s,
+         SUM(IF(category = 'unplanned_downtime', seconds, 0)) AS unplanned_downtime_s,
+         SUM(IF(category = 'unknown', seconds, 0)) AS unknown_s,
+         SUM(IF(category = 'productive', seconds, 0))
+           / NULLIF(SUM(seconds) - SUM(IF(category = 'planned_downtime', seconds, 0)), 0)
+           AS availability
+  FROM cnc_state_hourly
+  GROUP BY cnc_id, hour;
+
+-- Time per machine, shift, category and reason: the closed intervals' (cnc_state_shift) and the
+-- open interval's up to now, within each shift of cnc_shift.
+CREATE OR REPLACE VIEW cnc_state_by_shift AS
+  SELECT x.cnc_id, x.shift_start, x.shift_name, s.shift_day, s.shift_end, x.category, x.reason,
+         x.seconds, x.starts
+  FROM cnc_state_shift x
+  JOIN cnc_shift s ON s.shift_start = x.shift_start AND s.name = x.shift_name
+  UNION ALL
+  SELECT m.cnc_id, s.shift_start, s.name, s.shift_day, s.shift_end, m.category,
+         COALESCE(m.reason, ''),
+         TIMESTAMPDIFF(MICROSECOND, GREATEST(m.state_since, s.shift_start),
+                       LEAST(UTC_TIMESTAMP(3), s.shift_end)) / 1e6,
+         m.state_since >= s.shift_start
+  FROM cnc_machine_state m
+  JOIN cnc_shift s ON s.shift_end > m.state_since AND s.shift_start < UTC_TIMESTAMP(3)
+  WHERE m.state_since IS NOT NULL;
+
+-- Availability per machine and shift (shift_day: the plant's date the shift starts on).
+CREATE OR REPLACE VIEW cnc_availability_shift AS
+  SELECT cnc_id, shift_day, shift_name, shift_start, shift_end,
+         SUM(IF(category = 'productive', seconds, 0)) AS productive_s,
+         SUM(IF(category = 'idle', seconds, 0)) AS idle_s,
+         SUM(IF(category = 'planned_downtime', seconds, 0)) AS planned_downtime_s,
+         SUM(IF(category = 'unplanned_downtime', seconds, 0)) AS unplanned_downtime_s,
+         SUM(IF(category = 'unknown', seconds, 0)) AS unknown_s,
+         SUM(IF(category = 'productive', seconds, 0))
+           / NULLIF(SUM(seconds) - SUM(IF(category = 'planned_downtime', seconds, 0)), 0)
+           AS availability
+  FROM cnc_state_by_shift
+  GROUP BY cnc_id, shift_day, shift_name, shift_start, shift_end;
+
+-- OEE per machine and shift (ISO 22400): availability x performance (the parts' ideal time over
+-- the productive time) x quality (good over all parts); performance and quality NULL without
+-- ideal cycle times or without part counters.
+CREATE OR REPLACE VIEW cnc_oee_shift AS
+  SELECT a.cnc_id, a.shift_day, a.shift_name, a.shift_start, a.shift_end, a.productive_s,
+         a.availability, p.parts, p.good, p.rejects, p.ideal_s,
+         p.ideal_s / NULLIF(a.productive_s, 0) AS performance,
+         p.good / NULLIF(p.parts + 0e0, 0) AS quality,
+         a.availability * (p.ideal_s / NULLIF(a.productive_s, 0)) * (p.good / NULLIF(p.parts + 0e0, 0))
+           AS oee
+  FROM cnc_availability_shift a
+  LEFT JOIN (SELECT r.cnc_id, s.shift_start, s.name, SUM(r.parts) AS parts, SUM(r.good) AS good,
+                    SUM(r.rejects) AS rejects, SUM(r.ideal_s) AS ideal_s
+             FROM cnc_shift s
+             JOIN cnc_rollup_minute r ON r.minute >= s.shift_start AND r.minute < s.shift_end
+             GROUP BY r.cnc_id, s.shift_start, s.name) p
+    ON p.cnc_id = a.cnc_id AND p.shift_start = a.shift_start AND p.name = a.shift_name;
 
 -- Readings straight from the payload JSON, one row per payload member: what
 -- mysql.readings: json stores instead of cnc_reading rows (also works with rows).

@@ -5,6 +5,13 @@
  *           --qos Q --protocol 5|311 --seed X [--invalid-ratio F] [--burst]
  *           [--faults [RATE]] [--truth FILE] [--json] [--window W]
  *           [--username U]   (password from CNC_SIM_PASSWORD, never argv)
+ *           [--states [--offline-after S] [--state-truth FILE]]
+ *           [--backfill DAYS [--period-ms P]]
+ *
+ * --states: alarms with reasons, part counters and silent machines (sim.h); --state-truth
+ * writes each simulated state interval as a JSON line. --backfill: the timestamps run from
+ * DAYS ago to now, one round of the machines every P ms of simulated time (1000), sent as fast
+ * as the broker acknowledges (implies --burst; ends when the simulated time reaches now).
  *
  * Machines come from tools/sim.c; this file is the MQTT side (libmosquitto,
  * its network loop on a second thread). Publishes round robin over the
@@ -81,6 +88,24 @@ static double quantile_ms(struct run *r, double q)
 }
 
 static FILE *truth_file;
+static FILE *state_truth_file;
+
+/* A JSON string of s (the simulator's own names and codes: no character needs escaping). */
+static void write_state_truth(void *arg, const struct sim_state_truth *t)
+{
+    (void)arg;
+    if (state_truth_file == NULL) {
+        return;
+    }
+    fprintf(state_truth_file,
+            "{\"cnc_id\":\"%s\",\"state\":\"%s\",\"category\":\"%s\",\"reason\":%s%s%s,"
+            "\"part_program\":\"%s\",\"start\":%lld,\"end\":%lld,\"parts\":%llu,\"good\":%llu,"
+            "\"rejects\":%llu}\n",
+            t->cnc_id, t->state, t->category, t->reason ? "\"" : "", t->reason ? t->reason : "null",
+            t->reason ? "\"" : "", t->part_program, (long long)t->start_ms, (long long)t->end_ms,
+            (unsigned long long)t->parts, (unsigned long long)t->good,
+            (unsigned long long)t->rejects);
+}
 
 static void write_truth(void *arg, const struct sim_truth *t)
 {
@@ -143,25 +168,32 @@ static struct mosquitto *connect_mosquitto(const char *host, int port, int proto
 
 static void usage(void)
 {
-    fprintf(stderr,
-            "usage: cnc-sim [--host H] [--port P] [--machines N] [--rate R] [--count C | "
-            "--duration S]\n"
-            "               [--qos 0|1|2] [--protocol 5|311] [--seed X] [--invalid-ratio F] "
-            "[--burst]\n"
-            "               [--window W] [--faults [RATE]] [--truth FILE] [--json] "
-            "[--topic-prefix P]\n"
-            "               [--first-machine N]   (machine ids from N on)\n"
-            "               [--pipeline]   (many publishes per write; QoS 0 and 1)\n"
-            "               [--username U] (the password from the environment: CNC_SIM_PASSWORD;\n"
-            "                               not with --pipeline)\n");
+    fprintf(
+        stderr,
+        "usage: cnc-sim [--host H] [--port P] [--machines N] [--rate R] [--count C | "
+        "--duration S]\n"
+        "               [--qos 0|1|2] [--protocol 5|311] [--seed X] [--invalid-ratio F] "
+        "[--burst]\n"
+        "               [--window W] [--faults [RATE]] [--truth FILE] [--json] "
+        "[--topic-prefix P]\n"
+        "               [--first-machine N]   (machine ids from N on)\n"
+        "               [--pipeline]   (many publishes per write; QoS 0 and 1)\n"
+        "               [--username U] (the password from the environment: CNC_SIM_PASSWORD;\n"
+        "                               not with --pipeline)\n"
+        "               [--states [--offline-after S] [--state-truth FILE]]   (alarms, part\n"
+        "                               counters, silent machines; their intervals to FILE)\n"
+        "               [--backfill DAYS [--period-ms P]]   (timestamps from DAYS ago to "
+        "now,\n"
+        "                               a round of the machines every P ms, as fast as acked)\n");
 }
 
 int main(int argc, char **argv)
 {
     const char *host = "127.0.0.1", *truth_path = NULL, *prefix = "cnc", *username = NULL;
-    int port = 1883, qos = 1, protocol = 5, json = 0, burst = 0, pipelined = 0;
-    long machines = 10, count = 0, window = 1000, first_machine = 0;
-    double rate = 100, duration = 0, invalid = 0, faults = 0;
+    const char *state_truth_path = NULL;
+    int port = 1883, qos = 1, protocol = 5, json = 0, burst = 0, pipelined = 0, states = 0;
+    long machines = 10, count = 0, window = 1000, first_machine = 0, period_ms = 1000;
+    double rate = 100, duration = 0, invalid = 0, faults = 0, offline_after = 60, backfill = 0;
     uint64_t seed = 1;
     static const struct option opts[] = {{"host", required_argument, 0, 'h'},
                                          {"port", required_argument, 0, 'p'},
@@ -182,6 +214,11 @@ int main(int argc, char **argv)
                                          {"pipeline", no_argument, 0, 'L'},
                                          {"first-machine", required_argument, 0, 'F'},
                                          {"username", required_argument, 0, 'u'},
+                                         {"states", no_argument, 0, 'S'},
+                                         {"offline-after", required_argument, 0, 'O'},
+                                         {"state-truth", required_argument, 0, 'X'},
+                                         {"backfill", required_argument, 0, 'B'},
+                                         {"period-ms", required_argument, 0, 'R'},
                                          {"help", no_argument, 0, '?'},
                                          {0, 0, 0, 0}};
     int c;
@@ -244,20 +281,41 @@ int main(int argc, char **argv)
         case 'u':
             username = optarg;
             break;
+        case 'S':
+            states = 1;
+            break;
+        case 'O':
+            offline_after = atof(optarg);
+            break;
+        case 'X':
+            state_truth_path = optarg;
+            break;
+        case 'B':
+            backfill = atof(optarg);
+            burst = 1;
+            break;
+        case 'R':
+            period_ms = atol(optarg);
+            break;
         default:
             usage();
             return 2;
         }
     }
-    if ((count <= 0 && duration <= 0) || machines < 1 || qos < 0 || qos > 2 ||
-        (protocol != 5 && protocol != 311) || invalid < 0 || invalid > 1 || rate <= 0 ||
-        window < 1 || window > 65535 || (pipelined && qos == 2) || first_machine < 0 ||
-        first_machine > 1000000000 || (pipelined && username != NULL)) {
+    if ((count <= 0 && duration <= 0 && backfill <= 0) || machines < 1 || offline_after < 1 ||
+        backfill < 0 || period_ms < 1 || qos < 0 || qos > 2 || (protocol != 5 && protocol != 311) ||
+        invalid < 0 || invalid > 1 || rate <= 0 || window < 1 || window > 65535 ||
+        (pipelined && qos == 2) || first_machine < 0 || first_machine > 1000000000 ||
+        (pipelined && username != NULL)) {
         usage();
         return 2;
     }
     if (truth_path != NULL && (truth_file = fopen(truth_path, "w")) == NULL) {
         perror(truth_path);
+        return 1;
+    }
+    if (state_truth_path != NULL && (state_truth_file = fopen(state_truth_path, "w")) == NULL) {
+        perror(state_truth_path);
         return 1;
     }
     struct sim_options so = {.machines = (size_t)machines,
@@ -266,7 +324,13 @@ int main(int argc, char **argv)
                              .invalid_ratio = invalid,
                              .fault_rate = faults,
                              .topic_prefix = prefix,
-                             .truth = write_truth};
+                             .truth = write_truth,
+                             .states = states != 0,
+                             .offline_after_ms = (int64_t)(offline_after * 1000),
+                             .state_truth = write_state_truth};
+    /* Backfill: simulated time from DAYS ago, a round of the machines every period_ms. */
+    int64_t backfill_from = backfill > 0 ? wall_ms() - (int64_t)(backfill * 86400000.0) : 0;
+    uint64_t slot = 0; /* machine slots visited: a silent machine's slot sends nothing */
     struct sim *sim = sim_create(&so);
     struct run *r = calloc(1, sizeof *r);
     mosquitto_lib_init();
@@ -292,7 +356,9 @@ int main(int argc, char **argv)
     bool tty = isatty(2);
     int64_t t0 = mono_ns(), next_progress = t0;
     while ((count > 0 && (long)sent < count) ||
-           (count <= 0 && (double)(mono_ns() - t0) / 1e9 < duration)) {
+           (count <= 0 && backfill <= 0 && (double)(mono_ns() - t0) / 1e9 < duration) ||
+           (count <= 0 && backfill > 0 &&
+            backfill_from + (int64_t)(slot / (uint64_t)machines) * period_ms < wall_ms())) {
         if (!burst) {
             int64_t due = t0 + (int64_t)((double)sent * 1e9 / rate);
             int64_t wait = due - mono_ns();
@@ -325,8 +391,15 @@ int main(int argc, char **argv)
             break;
         }
         enum sim_invalid cls;
-        size_t len = sim_next(sim, sent % (uint64_t)machines, wall_ms(), topic, sizeof topic, buf,
-                              65536, &cls);
+        int64_t ts = backfill > 0
+                         ? backfill_from + (int64_t)(slot / (uint64_t)machines) * period_ms +
+                               (int64_t)(slot % (uint64_t)machines) * period_ms / machines
+                         : wall_ms();
+        size_t len =
+            sim_next(sim, slot++ % (uint64_t)machines, ts, topic, sizeof topic, buf, 65536, &cls);
+        if (len == 0) {
+            continue; /* a silent machine */
+        }
         int mid = 0;
         if (qos > 0) {
             atomic_fetch_add(&r->inflight, 1);
@@ -377,6 +450,9 @@ int main(int argc, char **argv)
     sim_destroy(sim);
     if (truth_file != NULL) {
         fclose(truth_file);
+    }
+    if (state_truth_file != NULL) {
+        fclose(state_truth_file);
     }
     if (tty) {
         fprintf(stderr, "\n");

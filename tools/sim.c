@@ -12,9 +12,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-enum mode { ACTIVE, IDLE, MAINTENANCE, OFFLINE };
+enum mode { ACTIVE, IDLE, MAINTENANCE, OFFLINE, ALARM /* lathes, with states on */ };
 static const char *const mode_names[] = {"active", "idle", "maintenance", "offline"};
-static const char *const lathe_status[] = {"running", "idle", "setup", "stopped"};
+static const char *const lathe_status[] = {"running", "idle", "setup", "stopped", "alarm"};
+/* The categories the shipped handlers give these states (plugin/ingest/state_map.c). */
+static const char *const press_category[] = {"productive", "idle", "planned_downtime",
+                                             "unplanned_downtime"};
+static const char *const lathe_category[] = {"productive", "idle", "planned_downtime",
+                                             "unplanned_downtime", "unplanned_downtime"};
+static const char *const alarm_codes[] = {"E-101 tool breakage", "E-205 door open",
+                                          "E-310 coolant low", "E-412 spindle overload"};
+#define COUNTER_WRAP 65536u /* the lathes' part counters are 16 bits */
 
 struct fault {
     enum sim_fault_kind kind;
@@ -34,11 +42,25 @@ struct machine {
     double spin, spin_target, spin_noise, phase;
     int program;
     struct fault fault;
+    /* With states on. */
+    int64_t last_sent;    /* the last message sent (0: none yet) */
+    int64_t silent_until; /* sends nothing before this */
+    int alarm;            /* alarm_codes[alarm] while ALARM */
+    uint32_t parts, rejects;
+    double cycle_ms, cycle_factor;
+    struct {
+        bool open;
+        char state[16], program[24];
+        const char *category, *reason;
+        int64_t start_ms;
+        uint64_t parts, good, rejects;
+    } ivl;
 };
 
 struct sim {
     struct sim_options opt;
     uint64_t rng;
+    uint64_t srng; /* the states' own stream: states off leaves rng's sequence as it was */
     struct machine *m;
     size_t n;
     char prefix[64];
@@ -55,6 +77,24 @@ static uint64_t next_u64(struct sim *s)
 static double uniform(struct sim *s)
 {
     return ((double)(next_u64(s) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+static uint64_t next_s64(struct sim *s)
+{
+    uint64_t z = (s->srng += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+static double suniform(struct sim *s)
+{
+    return ((double)(next_s64(s) >> 11) + 0.5) / 9007199254740992.0;
+}
+
+double sim_ideal_cycle_s(int program)
+{
+    return 20.0 + 2.0 * program;
 }
 
 static double gauss(struct sim *s)
@@ -95,6 +135,10 @@ struct sim *sim_create(const struct sim_options *opt)
     }
     s->opt = *opt;
     s->rng = opt->seed;
+    s->srng = opt->seed ^ 0x5EED57A7E5ULL;
+    if (s->opt.offline_after_ms <= 0) {
+        s->opt.offline_after_ms = 60000;
+    }
     s->n = opt->machines ? opt->machines : 1;
     snprintf(s->prefix, sizeof s->prefix, "%s", opt->topic_prefix ? opt->topic_prefix : "cnc");
     s->m = calloc(s->n, sizeof *s->m);
@@ -114,6 +158,11 @@ struct sim *sim_create(const struct sim_options *opt)
         m->program = (int)(next_u64(s) % 20);
         m->spin_target = 1000 + 500 * (double)(next_u64(s) % 12);
         m->phase = uniform(s) * 6.28;
+        if (opt->states) {
+            m->parts = (uint32_t)(next_s64(s) % COUNTER_WRAP);
+            m->rejects = (uint32_t)(next_s64(s) % COUNTER_WRAP);
+            m->cycle_factor = 1.05 + 0.2 * suniform(s); /* slower than ideal: performance < 1 */
+        }
     }
     return s;
 }
@@ -132,6 +181,33 @@ static void report(struct sim *s, const struct machine *m)
     }
 }
 
+/* Reports the machine's open interval, ending at end_ms (-1: still open). */
+static void end_interval(struct sim *s, struct machine *m, int64_t end_ms)
+{
+    if (!m->ivl.open) {
+        return;
+    }
+    m->ivl.open = false;
+    if (s->opt.state_truth != NULL) {
+        struct sim_state_truth t = {m->id,          m->ivl.state,    m->ivl.category, m->ivl.reason,
+                                    m->ivl.program, m->ivl.start_ms, end_ms,          m->ivl.parts,
+                                    m->ivl.good,    m->ivl.rejects};
+        s->opt.state_truth(s->opt.state_truth_arg, &t);
+    }
+}
+
+static void start_interval(struct machine *m, const char *state, const char *category,
+                           const char *reason, const char *program, int64_t start_ms)
+{
+    m->ivl.open = true;
+    snprintf(m->ivl.state, sizeof m->ivl.state, "%s", state);
+    snprintf(m->ivl.program, sizeof m->ivl.program, "%s", program);
+    m->ivl.category = category;
+    m->ivl.reason = reason;
+    m->ivl.start_ms = start_ms;
+    m->ivl.parts = m->ivl.good = m->ivl.rejects = 0;
+}
+
 void sim_destroy(struct sim *s)
 {
     if (s == NULL) {
@@ -141,6 +217,7 @@ void sim_destroy(struct sim *s)
         if (s->m[i].fault.kind != SIM_FAULT_NONE && s->m[i].fault.last_ms != 0) {
             report(s, &s->m[i]);
         }
+        end_interval(s, &s->m[i], -1);
     }
     free(s->m);
     free(s);
@@ -181,13 +258,92 @@ static void step_mode(struct sim *s, struct machine *m)
             m->mode = IDLE;
         }
         break;
+    case ALARM: /* step_alarm's */
+        break;
     }
+}
+
+/* With states on, a lathe at work now and then stops on an alarm, and is repaired (idle). */
+static void step_alarm(struct sim *s, struct machine *m)
+{
+    if (m->press || m->fault.kind != SIM_FAULT_NONE) {
+        return;
+    }
+    double r = suniform(s);
+    if (m->mode == ACTIVE && r < 0.003) {
+        m->mode = ALARM;
+        m->alarm = (int)(next_s64(s) % (sizeof alarm_codes / sizeof alarm_codes[0]));
+    } else if (m->mode == ALARM && r < 0.05) {
+        m->mode = IDLE;
+    }
+}
+
+/*
+ * With states on, a lathe at work makes a part each cycle (its program's ideal cycle times the
+ * machine's own factor), 3 % of them rejected; its counters now and then reset to 0 (a power
+ * cycle), never within 200 of the wrap (where a reset and a wrap look alike). *made and
+ * *rejected: what this message adds.
+ */
+static void step_parts(struct sim *s, struct machine *m, int64_t now_ms, int *made, int *rejected)
+{
+    *made = *rejected = 0;
+    if (m->press) {
+        return;
+    }
+    if (suniform(s) < 0.0002 && m->parts < COUNTER_WRAP - 200 && m->rejects < COUNTER_WRAP - 200) {
+        m->parts = m->rejects = 0;
+    }
+    if (m->mode == ACTIVE && m->last_sent != 0) {
+        m->cycle_ms += (double)(now_ms - m->last_sent);
+        double cycle = sim_ideal_cycle_s(m->program) * 1000.0 * m->cycle_factor;
+        if (m->cycle_ms >= cycle) {
+            m->cycle_ms -= cycle;
+            *made = 1;
+            *rejected = suniform(s) < 0.03;
+        }
+    }
+    m->parts = (m->parts + (uint32_t)*made) % COUNTER_WRAP;
+    m->rejects = (m->rejects + (uint32_t)*rejected) % COUNTER_WRAP;
+}
+
+/* The intervals this message ends and starts (sim.h, sim_state_truth). */
+static void track_interval(struct sim *s, struct machine *m, int64_t now_ms, int made, int rejected)
+{
+    char program[24];
+    const char *state, *category, *reason = NULL;
+    if (m->press) {
+        snprintf(program, sizeof program, "P-%03d", m->program);
+        state = mode_names[m->mode];
+        category = press_category[m->mode];
+    } else {
+        snprintf(program, sizeof program, "program_%02d", m->program);
+        state = lathe_status[m->mode];
+        category = lathe_category[m->mode];
+        reason = m->mode == ALARM ? alarm_codes[m->alarm] : NULL;
+    }
+    bool gap = m->last_sent != 0 && now_ms - m->last_sent > s->opt.offline_after_ms;
+    if (gap) {
+        char last_program[24];
+        snprintf(last_program, sizeof last_program, "%s", m->ivl.program);
+        end_interval(s, m, m->last_sent + 1);
+        start_interval(m, "offline", "unplanned_downtime", "no_data", last_program,
+                       m->last_sent + 1);
+    }
+    if (gap || !m->ivl.open || strcmp(m->ivl.state, state) != 0 || m->ivl.reason != reason ||
+        strcmp(m->ivl.program, program) != 0) {
+        end_interval(s, m, now_ms);
+        start_interval(m, state, category, reason, program, now_ms);
+    }
+    m->ivl.parts += (uint64_t)made;
+    m->ivl.rejects += (uint64_t)rejected;
+    m->ivl.good += (uint64_t)(made - rejected);
+    m->last_sent = now_ms;
 }
 
 /* Physics with inertia: temperature follows load, vibration follows wear. */
 static void step_physics(struct sim *s, struct machine *m)
 {
-    static const double target_temp[] = {72, 52, 38, 25};
+    static const double target_temp[] = {72, 52, 38, 25, 45};
     m->temperature += (target_temp[m->mode] - m->temperature) * 0.02 + 0.3 * gauss(s);
     if (m->mode == ACTIVE) {
         m->wear += 0.0004;
@@ -264,9 +420,18 @@ static double sensed(struct machine *m, const char *var, double v)
     }
 }
 
-static size_t valid_message(struct machine *m, int64_t now_ms, char *buf, size_t len)
+static size_t valid_message(const struct sim *s, struct machine *m, int64_t now_ms, char *buf,
+                            size_t len)
 {
     int n;
+    char extra[96] = "";
+    if (s->opt.states && !m->press) {
+        int k = snprintf(extra, sizeof extra, ",\"parts\":%u,\"rejects\":%u", m->parts, m->rejects);
+        if (m->mode == ALARM && k > 0) {
+            snprintf(extra + k, sizeof extra - (size_t)k, ",\"alarm_code\":\"%s\"",
+                     alarm_codes[m->alarm]);
+        }
+    }
     if (m->press) {
         n = snprintf(buf, len,
                      "{\"cnc_id\":\"%s\",\"part_program\":\"P-%03d\",\"timestamp\":%lld,"
@@ -279,11 +444,11 @@ static size_t valid_message(struct machine *m, int64_t now_ms, char *buf, size_t
         n = snprintf(buf, len,
                      "{\"cnc_id\":\"%s\",\"part_program\":\"program_%02d\",\"timestamp\":%lld,"
                      "\"payload\":{\"status\":\"%s\",\"spin\":%.0f,\"X-Axis\":%.2f,"
-                     "\"Y-Axis\":%.2f,\"Z-Axis\":%.2f}}",
+                     "\"Y-Axis\":%.2f,\"Z-Axis\":%.2f%s}}",
                      m->id, m->program, (long long)now_ms, lathe_status[m->mode],
                      sensed(m, "spin", m->spin + m->spin_noise), m->mode == ACTIVE ? x : 0.0,
                      m->mode == ACTIVE ? y : 0.0,
-                     m->mode == ACTIVE ? 50 + 20 * sin(m->phase * 2) : 0.0);
+                     m->mode == ACTIVE ? 50 + 20 * sin(m->phase * 2) : 0.0, extra);
     }
     return n > 0 && (size_t)n < len ? (size_t)n : 0;
 }
@@ -384,6 +549,10 @@ size_t sim_next(struct sim *s, size_t i, int64_t now_ms, char *topic, size_t top
                 size_t buf_len, enum sim_invalid *cls)
 {
     struct machine *m = &s->m[i % s->n];
+    *cls = SIM_VALID;
+    if (s->opt.states && now_ms < m->silent_until) {
+        return 0; /* silent: sends nothing, not even an invalid message */
+    }
     if (s->opt.invalid_ratio > 0 && uniform(s) < s->opt.invalid_ratio) {
         *cls = (enum sim_invalid)(1 + next_u64(s) % (SIM_INVALID__COUNT - 1));
         return invalid_message(s, m, now_ms, *cls, topic, topic_len, buf, buf_len);
@@ -396,10 +565,22 @@ size_t sim_next(struct sim *s, size_t i, int64_t now_ms, char *topic, size_t top
     }
     m->last_ts = now_ms;
     step_mode(s, m);
+    int made = 0, rejected = 0;
+    if (s->opt.states) {
+        step_alarm(s, m);
+        step_parts(s, m, now_ms, &made, &rejected);
+    }
     step_physics(s, m);
     maybe_start_fault(s, m, now_ms);
     snprintf(topic, topic_len, "%s/%s/data", s->prefix, m->id);
-    size_t n = valid_message(m, now_ms, buf, buf_len);
+    size_t n = valid_message(s, m, now_ms, buf, buf_len);
+    if (s->opt.states) {
+        track_interval(s, m, now_ms, made, rejected);
+        if (m->fault.kind == SIM_FAULT_NONE && suniform(s) < 0.0004) {
+            m->silent_until =
+                now_ms + (int64_t)((2.0 + 2.0 * suniform(s)) * (double)s->opt.offline_after_ms);
+        }
+    }
     if (m->fault.kind != SIM_FAULT_NONE) {
         m->fault.last_ms = now_ms;
         if (m->sample + 1 >= m->fault.end) {

@@ -18,6 +18,7 @@
 #ifndef CNC_SIM_H
 #define CNC_SIM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,6 +61,25 @@ struct sim_truth {
     int64_t start_ms, end_ms;
 };
 
+/*
+ * A machine-state interval as simulated (issue #17, with `states` on): what the plugin must
+ * store in cnc_state_interval. An interval starts at the first message of a new state value,
+ * reason or part program and ends where the next starts; a silence longer than
+ * offline_after_ms is an `offline` interval from 1 ms after the last message to the next
+ * message. Reported when it ends, or open (end_ms -1) at sim_destroy. parts/good/rejects: the
+ * parts the machine made in the interval (lathes: the `parts` and `rejects` counters moved).
+ */
+struct sim_state_truth {
+    const char *cnc_id, *state, *category;
+    const char *reason; /* NULL: none */
+    const char *part_program;
+    int64_t start_ms, end_ms;
+    uint64_t parts, good, rejects;
+};
+
+/* The ideal cycle time of part program program_NN (lathes), in seconds: 20 + 2 * NN. */
+double sim_ideal_cycle_s(int program);
+
 struct sim_options {
     size_t machines;
     size_t first_machine; /* ids from this number on: two simulators, two sets of machines */
@@ -69,6 +89,16 @@ struct sim_options {
     const char *topic_prefix; /* "cnc": topics are <prefix>/<cnc_id>/data */
     void (*truth)(void *arg, const struct sim_truth *t);
     void *truth_arg;
+    /*
+     * Machine states (issue #17): lathes also raise alarms (status "alarm" with an
+     * "alarm_code"), count parts ("parts", "rejects": 16-bit counters that wrap and now and then
+     * reset to 0), and any machine now and then goes silent for 2-4 times offline_after_ms
+     * (sim_next returns 0: nothing to send). Off: the messages of earlier versions, unchanged.
+     */
+    bool states;
+    int64_t offline_after_ms; /* the plugin's states.offline_after_s; 60000 when 0 */
+    void (*state_truth)(void *arg, const struct sim_state_truth *t);
+    void *state_truth_arg;
 };
 
 struct sim;
@@ -79,7 +109,8 @@ void sim_destroy(struct sim *s); /* reports faults still running as truth, cut a
 /*
  * The next message of machine i (round robin is the caller's choice), time
  * stamped now_ms. Writes the topic and the message; returns the message
- * length (0 if buf is too small) and its class in *cls.
+ * length (0 if buf is too small, or the machine is silent: nothing to send)
+ * and its class in *cls.
  */
 size_t sim_next(struct sim *s, size_t i, int64_t now_ms, char *topic, size_t topic_len, char *buf,
                 size_t buf_len, enum sim_invalid *cls);

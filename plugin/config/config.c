@@ -888,6 +888,34 @@ static int load_node(struct loader *ld, yaml_node_t *vn)
     return 0;
 }
 
+/* shifts: the calendar (shift_calendar.c), its errors at the line of their key. */
+static int load_shifts(struct loader *ld, yaml_node_t *vn)
+{
+    cJSON *j = to_json(ld, vn, "shifts", 1);
+    if (j == NULL) {
+        return -1;
+    }
+    char err[512];
+    struct cnc_shift_calendar *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        cJSON_Delete(j);
+        return fail(ld, vn, "shifts", "out of memory");
+    }
+    int rc = cnc_shift_calendar_parse(j, c, err, sizeof err);
+    cJSON_Delete(j);
+    if (rc != 0) {
+        free(c);
+        char key[300];
+        size_t klen = strcspn(err, ":");
+        snprintf(key, sizeof key, "%.*s", (int)klen, err);
+        const char *why = err[klen] == ':' ? err + klen + 2 : err;
+        return fail_at(ld, cnc_config_line_of(ld->cfg, key, (int)vn->start_mark.line + 1), key,
+                       "%s", why);
+    }
+    ld->cfg->shifts = c;
+    return 0;
+}
+
 static int apply_defaults(struct loader *ld)
 {
     cnc_config_default_node(ld->cfg->node);
@@ -989,13 +1017,14 @@ static int load_root(struct loader *ld)
                      : s == 1 ? load_routes(ld, vn)
                      : s == 2 ? load_modules(ld, vn)
                      : s == 3 ? load_node(ld, vn)
-                              : load_identity(ld, vn);
+                     : s == 4 ? load_identity(ld, vn)
+                              : load_shifts(ld, vn);
             }
         }
         if (rc == -2) {
             return fail(ld, kn, key,
                         "unknown section (known: node, ingest, identity, handlers, routes, "
-                        "handler_modules, mysql, writer, spool, analytics, metrics)");
+                        "handler_modules, mysql, writer, spool, analytics, metrics, shifts)");
         }
         if (rc != 0) {
             return -1;
@@ -1201,6 +1230,7 @@ void cnc_config_destroy(struct cnc_config *cfg)
     for (size_t s = 0; s < cnc_cfg_n_sections; s++) {
         section_free(&cnc_cfg_sections[s], cfg);
     }
+    free(cfg->shifts);
     for (size_t i = 0; i < cfg->n_handlers; i++) {
         free(cfg->handlers[i].name);
         free(cfg->handlers[i].type);

@@ -20,6 +20,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "shift_calendar.h"
+
 enum cnc_unknown_fields { CNC_UNKNOWN_FIELDS_REJECT = 0, CNC_UNKNOWN_FIELDS_IGNORE };
 enum cnc_on_invalid { CNC_ON_INVALID_REJECT = 0, CNC_ON_INVALID_PASS };
 enum cnc_fsync { CNC_FSYNC_NEVER = 0, CNC_FSYNC_BATCH, CNC_FSYNC_ALWAYS };
@@ -162,6 +164,7 @@ struct cnc_config {
     int handler_modules_line;
     struct cnc_config_line *lines;
     size_t n_lines;
+    struct cnc_shift_calendar *shifts; /* `shifts:`, NULL when absent; read at start only */
 };
 
 /*

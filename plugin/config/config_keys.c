@@ -141,8 +141,8 @@ const struct cfg_section cnc_cfg_sections[] = {
 const size_t cnc_cfg_n_sections = sizeof cnc_cfg_sections / sizeof cnc_cfg_sections[0];
 
 /* Top-level keys that are not fixed-key sections; their bits follow the sections'. */
-const char *const cnc_cfg_special_keys[] = {"handlers", "routes", "handler_modules", "node",
-                                            "identity"};
+const char *const cnc_cfg_special_keys[] = {"handlers", "routes",   "handler_modules",
+                                            "node",     "identity", "shifts"};
 const size_t cnc_cfg_n_special = sizeof cnc_cfg_special_keys / sizeof cnc_cfg_special_keys[0];
 
 static bool same_value(const struct cfg_key *k, const char *a, const char *b)

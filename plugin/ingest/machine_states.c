@@ -10,6 +10,7 @@
  */
 #include "machine_states.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -33,6 +34,8 @@ struct row {
     bool known;          /* heard from since the row was given to this machine */
     bool has_state;      /* a message with the state member was heard */
     bool offline;        /* its open interval is offline */
+    uint8_t have_count;  /* bit per CNC_COUNT_*: last_count holds a value */
+    uint64_t last_count[CNC_COUNT__N];
 };
 
 struct cnc_machine_states {
@@ -135,6 +138,70 @@ static uint64_t state_sig(const struct cnc_state_reading *r, const char *part_pr
     return XXH3_64bits_withSeed(part_program, strlen(part_program), h);
 }
 
+/*
+ * What a counter moved by: value - last, or past the wrap (a decrease that max_step can cover
+ * through the modulus), or, after any other decrease, value itself (the counter was reset to 0
+ * and counted since). More than max_step at once is a counter set anew: 0, counted as a jump.
+ */
+static uint64_t counter_step(struct cnc_machine_states *ms, uint64_t last, uint64_t value,
+                             uint64_t wrap, uint64_t max_step)
+{
+    uint64_t step;
+    if (value >= last) {
+        step = value - last;
+    } else if (wrap > last && value + (wrap - last) <= max_step) {
+        step = value + (wrap - last);
+    } else {
+        step = value;
+    }
+    if (step > max_step) {
+        ms->counts.count_jumps++;
+        return 0;
+    }
+    return step;
+}
+
+/* The parts, good and rejects the message's counters add (total = good + rejects where two of
+   the three are read). */
+static void count_parts(struct cnc_machine_states *ms, struct row *w,
+                        const struct cnc_state_map *map, const struct cnc_state_reading *r,
+                        struct cnc_state_event *ev)
+{
+    uint64_t step[CNC_COUNT__N] = {0};
+    bool moved[CNC_COUNT__N] = {false};
+    uint64_t wrap = cnc_state_map_count_wrap(map), max_step = cnc_state_map_max_count_step(map);
+    for (int c = 0; c < CNC_COUNT__N; c++) {
+        if (!r->has_count[c]) {
+            continue;
+        }
+        if ((w->have_count & (1u << c)) != 0) {
+            step[c] = counter_step(ms, w->last_count[c], r->count[c], wrap, max_step);
+            moved[c] = true;
+        }
+        w->last_count[c] = r->count[c];
+        w->have_count |= (uint8_t)(1u << c);
+    }
+    unsigned read = cnc_state_map_counters(map);
+    uint64_t total = step[CNC_COUNT_TOTAL], good = step[CNC_COUNT_GOOD],
+             rejects = step[CNC_COUNT_REJECT];
+    if ((read & (1u << CNC_COUNT_TOTAL)) == 0) {
+        total = good + rejects;
+    } else if ((read & (1u << CNC_COUNT_GOOD)) == 0) {
+        good = total > rejects ? total - rejects : 0;
+    } else if ((read & (1u << CNC_COUNT_REJECT)) == 0) {
+        rejects = total > good ? total - good : 0;
+    }
+    if (!moved[0] && !moved[1] && !moved[2]) {
+        return;
+    }
+    if (total != 0 || good != 0 || rejects != 0) {
+        ev->flags |= CNC_STATE_COUNTS;
+        ev->parts = (uint32_t)total;
+        ev->good = (uint32_t)good;
+        ev->rejects = (uint32_t)rejects;
+    }
+}
+
 int cnc_machine_states_observe(struct cnc_machine_states *ms, const struct cnc_state_map *map,
                                const char *handler, const struct cnc_message *msg,
                                const struct cnc_state_reading *r, int64_t mono_ms,
@@ -167,12 +234,15 @@ int cnc_machine_states_observe(struct cnc_machine_states *ms, const struct cnc_s
         }
         return 0;
     }
+    ev->ideal_cycle_s = cnc_state_map_ideal_cycle_s(map, msg->part_program);
     if (w->known && !w->offline && msg->ts_ms - w->last_ts_ms > offline_after_ms) {
         ev->flags |= CNC_STATE_GAP;
         ev->offline_from_ms = w->last_ts_ms + 1;
+        memcpy(ev->gap_program, w->part_program, sizeof ev->gap_program);
         w->offline = true;
         ms->counts.offline++;
     }
+    count_parts(ms, w, map, r, ev);
     w->known = true;
     w->last_ts_ms = msg->ts_ms;
     copy_name(w->handler, sizeof w->handler, handler);
@@ -238,6 +308,7 @@ size_t cnc_machine_states_expire(struct cnc_machine_states *ms, int64_t mono_ms,
                             .state_len = sizeof CNC_OFFLINE_STATE - 1,
                             .reason = CNC_OFFLINE_REASON,
                             .reason_len = sizeof CNC_OFFLINE_REASON - 1,
+                            .ideal_cycle_s = NAN,
                         },
                 };
                 emit(arg, &m);

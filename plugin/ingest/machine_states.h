@@ -27,12 +27,14 @@
 #include <stdint.h>
 
 #include "cnc_record.h"
+#include "envelope.h"
 #include "state_map.h"
 
 /* What a record says of its machine's state (stored with it; see stored_record.h). */
 #define CNC_STATE_CHANGED 0x01    /* this message starts an interval at started_ms */
 #define CNC_STATE_GAP 0x02        /* the machine was silent: offline from offline_from_ms */
 #define CNC_STATE_EVENT_ONLY 0x04 /* no message: the offline interval found on TICK */
+#define CNC_STATE_COUNTS 0x08     /* the message's part counters moved: parts, good, rejects */
 
 struct cnc_state_event {
     uint8_t flags; /* 0: the message changes no interval */
@@ -43,6 +45,9 @@ struct cnc_state_event {
     size_t state_len;
     const char *reason; /* NULL: none */
     size_t reason_len;
+    uint32_t parts, good, rejects; /* with CNC_STATE_COUNTS: what this message adds */
+    double ideal_cycle_s;          /* of the message's part program; NaN: none configured */
+    char gap_program[CNC_PART_PROGRAM_MAX + 1]; /* with GAP: the program when it went silent */
 };
 
 /* An offline machine found on TICK: what its event record and analytics message need. */
@@ -53,11 +58,12 @@ struct cnc_offline_machine {
 };
 
 struct cnc_state_counts {
-    uint64_t changes; /* messages that started an interval */
-    uint64_t late;    /* messages older than the newest of their machine: no interval */
-    uint64_t offline; /* offline intervals (on TICK or from a gap) */
-    uint64_t evicted; /* machines whose row made room for another */
-    size_t tracked;   /* machines with a row */
+    uint64_t changes;     /* messages that started an interval */
+    uint64_t late;        /* messages older than the newest of their machine: no interval */
+    uint64_t offline;     /* offline intervals (on TICK or from a gap) */
+    uint64_t evicted;     /* machines whose row made room for another */
+    uint64_t count_jumps; /* a counter moved by more than max_count_step: counted as 0 */
+    size_t tracked;       /* machines with a row */
 };
 
 struct cnc_machine_states;

@@ -19,10 +19,25 @@ struct state_value {
     enum cnc_state_category category;
 };
 
+struct ideal_cycle {
+    char *program;
+    double seconds;
+};
+
+#define CNC_IDEAL_CYCLES_MAX 100000 /* part programs in states.ideal_cycle_s */
+
+static const char *const count_keys[CNC_COUNT__N] = {"part_count_variable", "good_count_variable",
+                                                     "reject_count_variable"};
+
 struct cnc_state_map {
     char *variable;
     char *reason_variable; /* NULL: none */
     int64_t offline_after_ms;
+    char *count_variable[CNC_COUNT__N]; /* NULL: not read */
+    uint64_t count_wrap, max_count_step;
+    struct ideal_cycle *cycles; /* sorted by program */
+    size_t n_cycles;
+    double default_cycle_s;     /* NaN: none */
     struct state_value *values; /* sorted by text (memcmp, then length) */
     size_t n_values;
 };
@@ -196,6 +211,65 @@ static int read_name(const cJSON *v, const char *key, char **out, char *err, siz
     return 0;
 }
 
+static int count_index(const char *key)
+{
+    for (int c = 0; c < CNC_COUNT__N; c++) {
+        if (strcmp(key, count_keys[c]) == 0) {
+            return c;
+        }
+    }
+    return -1;
+}
+
+static int cmp_cycle(const void *a, const void *b)
+{
+    return strcmp(((const struct ideal_cycle *)a)->program,
+                  ((const struct ideal_cycle *)b)->program);
+}
+
+/* ideal_cycle_s: {default: S, PROGRAM: S, ...}, seconds > 0. */
+static int read_cycles(struct cnc_state_map *m, const cJSON *c, char *err, size_t err_len)
+{
+    if (!cJSON_IsObject(c)) {
+        return failf(err, err_len,
+                     "states.ideal_cycle_s: must be a mapping of part program to seconds (and "
+                     "default)");
+    }
+    size_t n = 0;
+    for (const cJSON *e = c->child; e != NULL; e = e->next) {
+        n++;
+    }
+    if (n > CNC_IDEAL_CYCLES_MAX) {
+        return failf(err, err_len, "states.ideal_cycle_s: more than %d part programs",
+                     CNC_IDEAL_CYCLES_MAX);
+    }
+    if ((m->cycles = calloc(n ? n : 1, sizeof *m->cycles)) == NULL) {
+        return failf(err, err_len, "states.ideal_cycle_s: out of memory");
+    }
+    for (const cJSON *e = c->child; e != NULL; e = e->next) {
+        if (!cJSON_IsNumber(e) || !(e->valuedouble > 0) || e->valuedouble > 86400 * 365.0) {
+            return failf(err, err_len,
+                         "states.ideal_cycle_s.%.128s: must be a number of seconds above 0",
+                         e->string);
+        }
+        if (strcmp(e->string, "default") == 0) {
+            m->default_cycle_s = e->valuedouble;
+            continue;
+        }
+        if (strlen(e->string) > 128) {
+            return failf(err, err_len, "states.ideal_cycle_s: a part program is at most 128 bytes");
+        }
+        struct ideal_cycle *ic = &m->cycles[m->n_cycles];
+        if ((ic->program = strdup(e->string)) == NULL) {
+            return failf(err, err_len, "states.ideal_cycle_s: out of memory");
+        }
+        ic->seconds = e->valuedouble;
+        m->n_cycles++;
+    }
+    qsort(m->cycles, m->n_cycles, sizeof *m->cycles, cmp_cycle);
+    return 0;
+}
+
 static int read_states(struct cnc_state_map *m, const cJSON *states, bool *off, char *err,
                        size_t err_len)
 {
@@ -229,10 +303,36 @@ static int read_states(struct cnc_state_map *m, const cJSON *states, bool *off, 
             if (read_categories(m, k, err, err_len) != 0) {
                 return -1;
             }
+        } else if (count_index(k->string) >= 0) {
+            int c = count_index(k->string);
+            if (m->count_variable[c] != NULL) {
+                return failf(err, err_len, "states.%s: duplicate key", k->string);
+            }
+            if (read_name(k, k->string, &m->count_variable[c], err, err_len) != 0) {
+                return -1;
+            }
+            if (m->count_variable[c][0] == '\0') {
+                return failf(err, err_len, "states.%s: must not be empty", k->string);
+            }
+        } else if (strcmp(k->string, "count_wrap") == 0 ||
+                   strcmp(k->string, "max_count_step") == 0) {
+            bool wrap = k->string[0] == 'c';
+            if (!cJSON_IsNumber(k) || k->valuedouble != floor(k->valuedouble) ||
+                k->valuedouble < (wrap ? 2 : 1) || k->valuedouble > 9007199254740992.0) {
+                return failf(err, err_len, "states.%s: must be an integer from %d to 2^53",
+                             k->string, wrap ? 2 : 1);
+            }
+            *(wrap ? &m->count_wrap : &m->max_count_step) = (uint64_t)k->valuedouble;
+        } else if (strcmp(k->string, "ideal_cycle_s") == 0) {
+            if (read_cycles(m, k, err, err_len) != 0) {
+                return -1;
+            }
         } else {
             return failf(err, err_len,
                          "states.%.64s: unknown key (known keys: variable, categories, "
-                         "reason_variable, offline_after_s)",
+                         "reason_variable, offline_after_s, part_count_variable, "
+                         "good_count_variable, reject_count_variable, count_wrap, "
+                         "max_count_step, ideal_cycle_s)",
                          k->string);
         }
     }
@@ -249,6 +349,8 @@ int cnc_state_map_create(const char *type_name, const cJSON *params, const cJSON
         return failf(err, err_len, "states: out of memory");
     }
     m->offline_after_ms = (int64_t)CNC_OFFLINE_AFTER_S_DEFAULT * 1000;
+    m->max_count_step = CNC_MAX_COUNT_STEP_DEFAULT;
+    m->default_cycle_s = NAN;
     bool off = false;
     if ((states != NULL && read_states(m, states, &off, err, err_len) != 0) ||
         defaults_for(m, type_name, params, err, err_len) != 0) {
@@ -282,6 +384,13 @@ void cnc_state_map_destroy(struct cnc_state_map *m)
     free(m->values);
     free(m->variable);
     free(m->reason_variable);
+    for (int c = 0; c < CNC_COUNT__N; c++) {
+        free(m->count_variable[c]);
+    }
+    for (size_t i = 0; m->cycles != NULL && i < m->n_cycles; i++) {
+        free(m->cycles[i].program);
+    }
+    free(m->cycles);
     free(m);
 }
 
@@ -313,6 +422,18 @@ void cnc_state_map_read(const struct cnc_state_map *m, const struct cnc_message 
     r->present = false;
     r->reason = NULL;
     r->reason_len = 0;
+    for (int c = 0; c < CNC_COUNT__N; c++) {
+        r->has_count[c] = false;
+        if (m->count_variable[c] == NULL) {
+            continue;
+        }
+        const cJSON *cv = cJSON_GetObjectItemCaseSensitive(msg->payload, m->count_variable[c]);
+        if (cJSON_IsNumber(cv) && cv->valuedouble >= 0 && cv->valuedouble <= 9007199254740992.0 &&
+            cv->valuedouble == floor(cv->valuedouble)) {
+            r->has_count[c] = true;
+            r->count[c] = (uint64_t)cv->valuedouble;
+        }
+    }
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(msg->payload, m->variable);
     if (v == NULL ||
         !value_text(v, r->scratch[0], sizeof r->scratch[0], &r->state, &r->state_len)) {
@@ -347,6 +468,43 @@ void cnc_state_map_read(const struct cnc_state_map *m, const struct cnc_message 
 int64_t cnc_state_map_offline_after_ms(const struct cnc_state_map *m)
 {
     return m->offline_after_ms;
+}
+
+uint64_t cnc_state_map_count_wrap(const struct cnc_state_map *m)
+{
+    return m->count_wrap;
+}
+
+uint64_t cnc_state_map_max_count_step(const struct cnc_state_map *m)
+{
+    return m->max_count_step;
+}
+
+unsigned cnc_state_map_counters(const struct cnc_state_map *m)
+{
+    unsigned bits = 0;
+    for (int c = 0; c < CNC_COUNT__N; c++) {
+        bits |= m->count_variable[c] != NULL ? 1u << c : 0;
+    }
+    return bits;
+}
+
+double cnc_state_map_ideal_cycle_s(const struct cnc_state_map *m, const char *part_program)
+{
+    size_t lo = 0, hi = m->n_cycles;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = strcmp(m->cycles[mid].program, part_program);
+        if (c == 0) {
+            return m->cycles[mid].seconds;
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return m->default_cycle_s;
 }
 
 const char *cnc_state_map_variable(const struct cnc_state_map *m)

@@ -42,8 +42,12 @@ const char *cnc_state_category_name(enum cnc_state_category c);
 #define CNC_OFFLINE_AFTER_S_DEFAULT 60
 #define CNC_OFFLINE_AFTER_S_MAX 604800 /* a week */
 #define CNC_STATE_VALUES_MAX 1024
+#define CNC_MAX_COUNT_STEP_DEFAULT 1000 /* parts one message may add; more: a counter set anew */
 
 struct cnc_state_map;
+
+/* The part counters a state mapping may read: cumulative counters in the payload. */
+enum { CNC_COUNT_TOTAL = 0, CNC_COUNT_GOOD, CNC_COUNT_REJECT, CNC_COUNT__N };
 
 /* What one message says of its machine's state. */
 struct cnc_state_reading {
@@ -54,6 +58,9 @@ struct cnc_state_reading {
     const char *reason; /* NULL: no reason_variable, or the message has none */
     size_t reason_len;
     char scratch[2][32]; /* where a number's text is printed */
+    /* The part counters the message holds (non-negative integers; others are not counters). */
+    bool has_count[CNC_COUNT__N];
+    uint64_t count[CNC_COUNT__N];
 };
 
 /*
@@ -75,6 +82,17 @@ void cnc_state_map_read(const struct cnc_state_map *m, const struct cnc_message 
                         struct cnc_state_reading *r);
 
 int64_t cnc_state_map_offline_after_ms(const struct cnc_state_map *m);
+
+/* The counters' modulus (0: they do not wrap) and the most parts one message may add. */
+uint64_t cnc_state_map_count_wrap(const struct cnc_state_map *m);
+uint64_t cnc_state_map_max_count_step(const struct cnc_state_map *m);
+
+/* Which counters the mapping reads (bit 1 << CNC_COUNT_*). */
+unsigned cnc_state_map_counters(const struct cnc_state_map *m);
+
+/* The ideal cycle time of a part program in seconds (states.ideal_cycle_s, its `default` for
+   a program it does not name); NaN when there is none. A binary search. */
+double cnc_state_map_ideal_cycle_s(const struct cnc_state_map *m, const char *part_program);
 const char *cnc_state_map_variable(const struct cnc_state_map *m);
 
 /* The mapping as JSON for the retained layout message (caller frees); NULL on failure. */

@@ -13,7 +13,7 @@
 
 #include "json_number.h"
 
-static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
+int64_t cnc_days_from_civil(int64_t y, unsigned m, unsigned d)
 {
     y -= m <= 2;
     const int64_t era = (y >= 0 ? y : y - 399) / 400;
@@ -23,7 +23,7 @@ static int64_t days_from_civil(int64_t y, unsigned m, unsigned d)
     return era * 146097 + (int64_t)doe - 719468;
 }
 
-static void civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
+void cnc_civil_from_days(int64_t z, int *y, unsigned *m, unsigned *d)
 {
     z += 719468;
     const int64_t era = (z >= 0 ? z : z - 146096) / 146097;
@@ -193,7 +193,7 @@ enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t 
     if (sec == 60) {
         return CNC_TS_LEAP_SECOND;
     }
-    int64_t days = days_from_civil(year, mon, day);
+    int64_t days = cnc_days_from_civil(year, mon, day);
     int64_t secs = days * 86400 + hour * 3600 + min * 60 + sec - (int64_t)offset_min * 60;
     int64_t v = secs * 1000 + frac_ms;
     if (v < 0) {
@@ -212,7 +212,7 @@ void cnc_timestamp_format(int64_t ms, char out[25])
     int64_t rem = ms - days * 86400000;
     int y;
     unsigned m, d;
-    civil_from_days(days, &y, &m, &d);
+    cnc_civil_from_days(days, &y, &m, &d);
     unsigned h = (unsigned)(rem / 3600000), mi = (unsigned)(rem / 60000 % 60),
              s = (unsigned)(rem / 1000 % 60), f = (unsigned)(rem % 1000);
     /* Hand-rolled to stay clear of snprintf's locale lock on the hot path. */

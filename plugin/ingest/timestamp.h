@@ -39,4 +39,8 @@ enum cnc_ts_result cnc_timestamp_from_string(const char *s, size_t len, int64_t 
 /* Writes "YYYY-MM-DDTHH:MM:SS.mmmZ" (24 chars + NUL) into out[25]. */
 void cnc_timestamp_format(int64_t ms, char out[25]);
 
+/* Days since 1970-01-01 of a proleptic Gregorian date, and back (H. Hinnant's algorithms). */
+int64_t cnc_days_from_civil(int64_t y, unsigned m, unsigned d);
+void cnc_civil_from_days(int64_t days, int *y, unsigned *m, unsigned *d);
+
 #endif

@@ -9,6 +9,7 @@
 #define CNC_MYSQL_BIND_H
 
 #include <math.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +17,12 @@
 #include <mysql.h>
 
 #include "timestamp.h"
+
+#if defined(MARIADB_BASE_VERSION) || defined(MARIADB_PACKAGE_VERSION) || MYSQL_VERSION_ID < 80000
+typedef my_bool cnc_mybool;
+#else
+typedef bool cnc_mybool;
+#endif
 
 static inline void b_str(MYSQL_BIND *b, const char *p, size_t len)
 {
@@ -63,6 +70,14 @@ static inline void b_tiny(MYSQL_BIND *b, const uint8_t *v)
     b->is_unsigned = 1;
 }
 
+static inline void b_ulong(MYSQL_BIND *b, const uint32_t *v)
+{
+    memset(b, 0, sizeof *b);
+    b->buffer_type = MYSQL_TYPE_LONG;
+    b->buffer = (void *)v;
+    b->is_unsigned = 1;
+}
+
 static inline void to_mysql_time(int64_t ms, MYSQL_TIME *t)
 {
     char text[25];
@@ -77,6 +92,14 @@ static inline void to_mysql_time(int64_t ms, MYSQL_TIME *t)
     t->second = (unsigned)atoi(text + 17);
     t->second_part = (unsigned long)atoi(text + 20) * 1000;
     t->time_type = MYSQL_TIMESTAMP_DATETIME;
+}
+
+/* A DATETIME the server returned, as UTC milliseconds. */
+static inline int64_t from_mysql_time(const MYSQL_TIME *t)
+{
+    int64_t days = cnc_days_from_civil((int64_t)t->year, t->month, t->day);
+    return ((days * 24 + t->hour) * 60 + t->minute) * 60000 + (int64_t)t->second * 1000 +
+           (int64_t)(t->second_part / 1000);
 }
 
 #endif

@@ -45,6 +45,9 @@ struct cnc_sink_ops {
                                    size_t err_len, enum cnc_db_cause *cause);
     /* Where it writes ("db1:3306") and how often it moved elsewhere; any thread; may be NULL. */
     void (*describe)(const void *state, char *where, size_t len, uint64_t *moves);
+    /* A warning to log once, or NULL (a part the sink keeps beside the batches could not be
+       written: the shift calendar); writer thread; may be NULL. */
+    const char *(*take_warning)(void *state);
     void (*close)(void *state);
     void (*destroy)(void *state);
 };

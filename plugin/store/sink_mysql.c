@@ -27,17 +27,13 @@
 #include "payload_span.h"
 #include "migrations_sql.h"
 #include "mysql_bind.h"
+#include "sink_rollups.h"
+#include "sink_shifts.h"
 #include "sink_states.h"
 #include "schema_sql.h"
 #include "timestamp.h"
 
-#if defined(MARIADB_BASE_VERSION) || defined(MARIADB_PACKAGE_VERSION) || MYSQL_VERSION_ID < 80000
-typedef my_bool cnc_mybool;
-#else
-typedef bool cnc_mybool;
-#endif
-
-enum { T_MESSAGE, T_READING, T_EFFICIENCY, T_ANOMALY, N_TABLES };
+enum { T_MESSAGE, T_READING, T_EFFICIENCY, T_ANOMALY, T_PART_COUNT, N_TABLES };
 
 static const struct {
     const char *name;
@@ -50,6 +46,7 @@ static const struct {
      "msg_key,cnc_id,ts,mode,temperature,vibration,efficiency_score,efficiency_level,is_anomaly",
      9},
     {"cnc_anomaly", "msg_key,cnc_id,ts,rule,variable,value,threshold,severity", 8},
+    {"cnc_part_count", "msg_key,cnc_id,ts,part_program,parts,good,rejects,ideal_s", 8},
 };
 
 /* The type of each column as bound (bulk sends the types once; a NULL goes as an indicator). */
@@ -61,6 +58,8 @@ static const enum enum_field_types column_types[N_TABLES][9] = {
      MYSQL_TYPE_DOUBLE, MYSQL_TYPE_DOUBLE, MYSQL_TYPE_STRING, MYSQL_TYPE_TINY},
     {MYSQL_TYPE_BLOB, MYSQL_TYPE_STRING, MYSQL_TYPE_DATETIME, MYSQL_TYPE_STRING, MYSQL_TYPE_STRING,
      MYSQL_TYPE_DOUBLE, MYSQL_TYPE_DOUBLE, MYSQL_TYPE_STRING},
+    {MYSQL_TYPE_BLOB, MYSQL_TYPE_STRING, MYSQL_TYPE_DATETIME, MYSQL_TYPE_STRING, MYSQL_TYPE_LONG,
+     MYSQL_TYPE_LONG, MYSQL_TYPE_LONG, MYSQL_TYPE_DOUBLE},
 };
 
 /* Multi-row statements of these sizes are prepared; the last (one row) also serves bulk. */
@@ -71,13 +70,15 @@ struct table_rows {
     MYSQL_STMT *stmt[N_CHUNKS];
     MYSQL_BIND *binds; /* rows * ncols */
     size_t rows, cap;
+    uint64_t inserted; /* rows of this batch the server inserted (the rest: duplicates) */
 };
 
 /* What the binds of one message's rows point to. */
 struct msg_slot {
     uint8_t key[16];
     MYSQL_TIME ts, received;
-    char *printed; /* the payload printed by cJSON when its span could not be found */
+    double ideal_s; /* parts x the program's ideal cycle (cnc_part_count) */
+    char *printed;  /* the payload printed by cJSON when its span could not be found */
 };
 
 /* One server to write through: mysql.host/port or socket, or an item of mysql.hosts. */
@@ -110,7 +111,10 @@ struct cnc_mysql {
     MYSQL *conn;
     unsigned long max_packet; /* the server's max_allowed_packet, read at connect */
     struct table_rows t[N_TABLES];
-    struct cnc_state_sink *states; /* cnc_state_interval, cnc_machine_state */
+    struct cnc_state_sink *states;   /* cnc_state_interval, cnc_machine_state */
+    struct cnc_rollup_sink *rollups; /* cnc_rollup_minute, cnc_rollup_hour */
+    struct cnc_shift_sink *shifts;   /* cnc_shift, from the config's calendar */
+    char warning[600];               /* for take_warning; "" when none */
     /* Per-batch storage the binds point into. */
     struct msg_slot *msgs;
     size_t n_bound; /* msgs[0, n_bound) were set by the batch being written */
@@ -188,7 +192,9 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     db->tls_key = dup_or_null(cfg->tls_key, &failed);
     db->is_true = 1;
     db->states = cnc_state_sink_create();
-    failed |= db->states == NULL;
+    db->rollups = cnc_rollup_sink_create();
+    db->shifts = cnc_shift_sink_create(NULL);
+    failed |= db->states == NULL || db->rollups == NULL || db->shifts == NULL;
     if (failed) {
         cnc_mysql_destroy(db);
         return NULL;
@@ -204,6 +210,10 @@ int cnc_mysql_connected(const struct cnc_mysql *db)
 void cnc_mysql_disconnect(struct cnc_mysql *db)
 {
     cnc_state_sink_close(db->states);
+    cnc_rollup_sink_close(db->rollups);
+    if (db->shifts != NULL) {
+        cnc_shift_sink_reset(db->shifts);
+    }
     for (int t = 0; t < N_TABLES; t++) {
         for (size_t c = 0; c < N_CHUNKS; c++) {
             if (db->t[t].stmt[c] != NULL) {
@@ -528,6 +538,7 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
         (db->create_schema && apply_schema(db, err, err_len, cause) != 0) ||
         mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0 ||
         cnc_state_sink_prepare(db->states, db->conn, err, err_len, cause) != 0 ||
+        cnc_rollup_sink_prepare(db->rollups, db->conn, err, err_len, cause) != 0 ||
         choose_insert(db, t, err, err_len, cause) != 0) {
         if (err[0] == '\0') {
             fail_db(db, err, err_len, "session setup", cause);
@@ -676,6 +687,7 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
     }
     for (int t = 0; t < N_TABLES; t++) {
         db->t[t].rows = 0;
+        db->t[t].inserted = 0;
     }
     size_t ri = 0, ai = 0;
     for (size_t i = 0; i < n; i++) {
@@ -775,6 +787,20 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
             b_double(&b[6], &a->threshold);
             const char *sev = severity_names[a->severity < 3 ? a->severity : 1];
             b_str(&b[7], sev, strlen(sev));
+        }
+        if ((s->state_flags & CNC_STATE_COUNTS) != 0) {
+            if ((b = row(db, T_PART_COUNT)) == NULL) {
+                return CNC_ENOMEM;
+            }
+            m->ideal_s = (double)s->parts * s->ideal_cycle_s; /* NaN (NULL) without one */
+            b_blob(&b[0], key, 16);
+            b_str(&b[1], s->cnc_id.p, s->cnc_id.len);
+            b_time(&b[2], ts);
+            b_str(&b[3], s->part_program.p, s->part_program.len);
+            b_ulong(&b[4], &s->parts);
+            b_ulong(&b[5], &s->good);
+            b_ulong(&b[6], &s->rejects);
+            b_double(&b[7], &m->ideal_s);
         }
     }
     return 0;
@@ -893,7 +919,8 @@ static int execute_bulk(struct cnc_mysql *db, int t, size_t first, size_t rows, 
     memset(types, 0, sizeof types);
     for (int k = 0; k < tables[t].ncols; k++) {
         types[k].buffer_type = column_types[t][k];
-        types[k].is_unsigned = column_types[t][k] == MYSQL_TYPE_TINY;
+        types[k].is_unsigned =
+            column_types[t][k] == MYSQL_TYPE_TINY || column_types[t][k] == MYSQL_TYPE_LONG;
     }
     struct bulk_rows br = {&tr->binds[first * (size_t)tables[t].ncols], tables[t].ncols};
     unsigned int size = (unsigned int)rows;
@@ -907,6 +934,7 @@ static int execute_bulk(struct cnc_mysql *db, int t, size_t first, size_t rows, 
         return CNC_EIO;
     }
     uint64_t inserted = (uint64_t)mysql_stmt_affected_rows(st);
+    tr->inserted += inserted;
     if (inserted < rows &&
         check_ignored(db, tables[t].name, rows - inserted, err, err_len, cause) != 0) {
         return CNC_EIO;
@@ -1003,6 +1031,7 @@ static int execute_rows(struct cnc_mysql *db, int t, char *err, size_t err_len,
             return CNC_EIO;
         }
         uint64_t inserted = (uint64_t)mysql_stmt_affected_rows(st);
+        tr->inserted += inserted;
         if (inserted < chunks[c] &&
             check_ignored(db, tables[t].name, chunks[c] - inserted, err, err_len, cause) != 0) {
             return CNC_EIO;
@@ -1026,6 +1055,14 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
     if (cnc_mono_ms() - db->checked_ms >= CHECK_EVERY_MS) {
         rc = check_node(db, &db->targets[db->current], err, err_len, cause);
     }
+    /* The shift calendar, in a transaction of its own before the batch's: at the first batch
+       of a connection and every hour. Its failure is a warning, never the batch's. */
+    if (rc == 0 && cnc_shift_sink_due(db->shifts, cnc_wall_ms()) &&
+        cnc_shift_sink_sync(db->shifts, db->conn, cnc_wall_ms(), db->warning, sizeof db->warning) !=
+            0 &&
+        mysql_ping(db->conn) != 0) {
+        rc = fail_db(db, err, err_len, "after writing the shifts", cause);
+    }
     if (rc == 0 && (rc = bind_batch(db, recs, n)) != 0) {
         snprintf(err, err_len, "mysql: out of memory binding a batch of %zu", n);
         *cause = CNC_DB_OTHER;
@@ -1035,6 +1072,12 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
     }
     if (rc == 0) {
         rc = cnc_state_sink_write(db->states, recs, n, err, err_len, cause) != 0 ? CNC_EIO : 0;
+    }
+    if (rc == 0) {
+        bool all_new = db->t[T_MESSAGE].inserted == db->t[T_MESSAGE].rows;
+        rc = cnc_rollup_sink_write(db->rollups, recs, n, all_new, err, err_len, cause) != 0
+                 ? CNC_EIO
+                 : 0;
     }
     if (rc == 0 && mysql_commit(db->conn) != 0) {
         rc = fail_db(db, err, err_len, "commit", cause);
@@ -1065,6 +1108,8 @@ void cnc_mysql_destroy(struct cnc_mysql *db)
     }
     cnc_mysql_disconnect(db);
     cnc_state_sink_destroy(db->states);
+    cnc_rollup_sink_destroy(db->rollups);
+    cnc_shift_sink_destroy(db->shifts);
     for (int t = 0; t < N_TABLES; t++) {
         free(db->t[t].binds);
     }
@@ -1128,6 +1173,29 @@ static void sink_describe(const void *state, char *where, size_t len, uint64_t *
     cnc_mysql_describe(state, where, len, failovers);
 }
 
+static const char *sink_take_warning(void *state)
+{
+    struct cnc_mysql *db = state;
+    if (db->warning[0] == '\0') {
+        return NULL;
+    }
+    static _Thread_local char said[sizeof db->warning];
+    memcpy(said, db->warning, sizeof said);
+    db->warning[0] = '\0';
+    return said;
+}
+
+int cnc_mysql_set_shifts(struct cnc_mysql *db, const struct cnc_shift_calendar *cal)
+{
+    struct cnc_shift_sink *ss = cnc_shift_sink_create(cal);
+    if (ss == NULL) {
+        return CNC_ENOMEM;
+    }
+    cnc_shift_sink_destroy(db->shifts);
+    db->shifts = ss;
+    return 0;
+}
+
 static void sink_close(void *state)
 {
     cnc_mysql_disconnect(state);
@@ -1145,6 +1213,7 @@ static const struct cnc_sink_ops mysql_sink_ops = {
     .is_open = sink_is_open,
     .write = sink_write,
     .describe = sink_describe,
+    .take_warning = sink_take_warning,
     .close = sink_close,
     .destroy = sink_destroy,
 };

@@ -40,6 +40,10 @@ void cnc_mysql_library_end(void);
 struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const char *password,
                                    const char *node);
 
+/* The plant's shift calendar (config `shifts:`) the writer keeps in cnc_shift; NULL: none.
+   Before the writer starts. 0 or CNC_ENOMEM. */
+int cnc_mysql_set_shifts(struct cnc_mysql *db, const struct cnc_shift_calendar *cal);
+
 /*
  * Connects, applies sql/schema.sql when create_schema, prepares statements.
  * 0, or CNC_EIO / CNC_ENOMEM with err and *cause.

@@ -10,6 +10,7 @@
  */
 #include "sink_states.h"
 
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,6 +21,7 @@
 #include "cnc_error.h"
 #include "machine_states.h"
 #include "mysql_bind.h"
+#include "mysql_chunks.h"
 #include "payload_span.h"
 #include "state_map.h"
 
@@ -30,8 +32,9 @@
  */
 static const char insert_sql[] =
     "INSERT IGNORE INTO cnc_state_interval"
-    " (cnc_id, started_at, state, category, reason, part_program, handler, ended_at)"
-    " SELECT ?, ?, ?, ?, ?, ?, ?,"
+    " (cnc_id, started_at, state, category, reason, part_program, handler, ideal_cycle_s,"
+    " ended_at)"
+    " SELECT ?, ?, ?, ?, ?, ?, ?, ?,"
     " (SELECT MIN(n.started_at) FROM cnc_state_interval n"
     " WHERE n.cnc_id = ? AND n.started_at > ?)"
     " FROM DUAL WHERE NOT EXISTS (SELECT 1 FROM"
@@ -39,7 +42,7 @@ static const char insert_sql[] =
     " WHERE p.cnc_id = ? AND p.started_at < ? ORDER BY p.started_at DESC LIMIT 1) prev"
     " WHERE prev.state = ? AND prev.category = ? AND prev.reason <=> ?"
     " AND prev.part_program = ?)";
-#define INSERT_PARAMS 15
+#define INSERT_PARAMS 16
 
 /* The interval before a new one ends where the new one starts. */
 static const char close_sql[] =
@@ -54,8 +57,6 @@ static const char close_sql[] =
  * nothing). MariaDB assigns left to right, each seeing the ones before: the columns a condition
  * reads are assigned last.
  */
-static const char upsert_columns[] =
-    "cnc_id, handler, part_program, last_ts, last_msg_key, state, category, reason, state_since";
 #define UPSERT_PARAMS 9
 static const char upsert_update[] =
     " ON DUPLICATE KEY UPDATE"
@@ -76,11 +77,9 @@ static const char upsert_update[] =
     " state_since = IF(VALUES(state_since) >= state_since OR state_since IS NULL,"
     " COALESCE(VALUES(state_since), state_since), state_since)";
 
-static const unsigned upsert_chunks[] = {64, 16, 4, 1};
-#define N_UPSERT (sizeof upsert_chunks / sizeof upsert_chunks[0])
-
 /* One machine of the batch: its newest message and its newest stored state change. */
 struct latest {
+    int64_t span_from, span_to;     /* closed intervals changed: state time to compute again */
     const struct cnc_stored *msg;   /* NULL: only an offline interval in this batch */
     const struct cnc_stored *state; /* NULL: no change stored by this batch */
     const struct cnc_stored *any;   /* a record of the machine (its cnc_id, handler) */
@@ -90,9 +89,43 @@ struct latest {
     MYSQL_TIME last_ts, since;
 };
 
+/* Where a new interval's neighbours start (NULL: none), to know which closed time changed. */
+static const char neighbours_sql[] =
+    "SELECT (SELECT MAX(started_at) FROM cnc_state_interval WHERE cnc_id = ? AND started_at < ?),"
+    " (SELECT MIN(started_at) FROM cnc_state_interval WHERE cnc_id = ? AND started_at > ?)";
+
+/*
+ * The state time of closed intervals per machine and hour, and per machine and shift, by
+ * category and reason: computed again for the hours and shifts whose closed time changed.
+ */
+static const char hour_clear_sql[] = "DELETE FROM cnc_state_hour WHERE cnc_id = ? AND hour = ?";
+static const char hour_again_sql[] =
+    "INSERT INTO cnc_state_hour (cnc_id, hour, category, reason, seconds, starts)"
+    " SELECT cnc_id, ?, category, COALESCE(reason, ''),"
+    " SUM(TIMESTAMPDIFF(MICROSECOND, GREATEST(started_at, ?),"
+    " LEAST(ended_at, ? + INTERVAL 1 HOUR))) / 1e6, SUM(started_at >= ?)"
+    " FROM cnc_state_interval WHERE cnc_id = ? AND ended_at > ? AND started_at < ? + INTERVAL 1 "
+    "HOUR"
+    " GROUP BY cnc_id, category, COALESCE(reason, '')";
+static const char shift_clear_sql[] =
+    "DELETE x FROM cnc_state_shift x JOIN cnc_shift s"
+    " ON s.shift_start = x.shift_start AND s.name = x.shift_name"
+    " WHERE x.cnc_id = ? AND s.shift_start < ? AND s.shift_end > ?";
+static const char shift_again_sql[] =
+    "INSERT INTO cnc_state_shift (cnc_id, shift_start, shift_name, category, reason, seconds,"
+    " starts)"
+    " SELECT i.cnc_id, s.shift_start, s.name, i.category, COALESCE(i.reason, ''),"
+    " SUM(TIMESTAMPDIFF(MICROSECOND, GREATEST(i.started_at, s.shift_start),"
+    " LEAST(i.ended_at, s.shift_end))) / 1e6, SUM(i.started_at >= s.shift_start)"
+    " FROM cnc_shift s JOIN cnc_state_interval i"
+    " ON i.cnc_id = ? AND i.ended_at > s.shift_start AND i.started_at < s.shift_end"
+    " WHERE s.shift_start < ? AND s.shift_end > ?"
+    " GROUP BY i.cnc_id, s.shift_start, s.name, i.category, COALESCE(i.reason, '')";
+
 struct cnc_state_sink {
-    MYSQL_STMT *insert, *close;
-    MYSQL_STMT *upsert[N_UPSERT];
+    MYSQL_STMT *insert, *close, *neighbours;
+    MYSQL_STMT *hour_clear, *hour_again, *shift_clear, *shift_again;
+    struct cnc_chunked upsert;
     struct latest *latest;
     size_t n_latest, cap_latest;
     uint32_t *slots; /* index + 1 into latest; 0: empty */
@@ -111,19 +144,15 @@ void cnc_state_sink_close(struct cnc_state_sink *ss)
     if (ss == NULL) {
         return;
     }
-    MYSQL_STMT **all[] = {&ss->insert, &ss->close};
-    for (size_t i = 0; i < 2; i++) {
+    MYSQL_STMT **all[] = {&ss->insert,     &ss->close,       &ss->neighbours, &ss->hour_clear,
+                          &ss->hour_again, &ss->shift_clear, &ss->shift_again};
+    for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (*all[i] != NULL) {
             mysql_stmt_close(*all[i]);
             *all[i] = NULL;
         }
     }
-    for (size_t i = 0; i < N_UPSERT; i++) {
-        if (ss->upsert[i] != NULL) {
-            mysql_stmt_close(ss->upsert[i]);
-            ss->upsert[i] = NULL;
-        }
-    }
+    cnc_chunked_close(&ss->upsert);
 }
 
 void cnc_state_sink_destroy(struct cnc_state_sink *ss)
@@ -174,33 +203,34 @@ int cnc_state_sink_prepare(struct cnc_state_sink *ss, MYSQL *conn, char *err, si
     ss->close = ss->insert != NULL ? prepare(conn, close_sql, "the update of cnc_state_interval",
                                              err, err_len, cause)
                                    : NULL;
+    const struct {
+        MYSQL_STMT **st;
+        const char *sql, *what;
+    } more[] = {
+        {&ss->neighbours, neighbours_sql, "the neighbours of an interval"},
+        {&ss->hour_clear, hour_clear_sql, "the delete from cnc_state_hour"},
+        {&ss->hour_again, hour_again_sql, "the insert into cnc_state_hour"},
+        {&ss->shift_clear, shift_clear_sql, "the delete from cnc_state_shift"},
+        {&ss->shift_again, shift_again_sql, "the insert into cnc_state_shift"},
+    };
+    for (size_t i = 0; ss->close != NULL && i < sizeof more / sizeof more[0]; i++) {
+        if ((*more[i].st = prepare(conn, more[i].sql, more[i].what, err, err_len, cause)) == NULL) {
+            cnc_state_sink_close(ss);
+            return -1;
+        }
+    }
     if (ss->close == NULL) {
         cnc_state_sink_close(ss);
         return -1;
     }
-    for (size_t c = 0; c < N_UPSERT; c++) {
-        size_t cap = 128 + sizeof upsert_columns + sizeof upsert_update +
-                     upsert_chunks[c] * (UPSERT_PARAMS * 2 + 3);
-        char *sql = malloc(cap);
-        if (sql == NULL) {
-            snprintf(err, err_len, "mysql: out of memory");
-            *cause = CNC_DB_OTHER;
-            cnc_state_sink_close(ss);
-            return -1;
-        }
-        size_t n =
-            (size_t)snprintf(sql, cap, "INSERT INTO cnc_machine_state (%s) VALUES", upsert_columns);
-        for (unsigned r = 0; r < upsert_chunks[c]; r++) {
-            n += (size_t)snprintf(sql + n, cap - n, "%s(?,?,?,?,?,?,?,?,?)", r ? "," : " ");
-        }
-        snprintf(sql + n, cap - n, "%s", upsert_update);
-        ss->upsert[c] =
-            prepare(conn, sql, "the upsert into cnc_machine_state", err, err_len, cause);
-        free(sql);
-        if (ss->upsert[c] == NULL) {
-            cnc_state_sink_close(ss);
-            return -1;
-        }
+    if (cnc_chunked_prepare(
+            &ss->upsert, conn,
+            "INSERT INTO cnc_machine_state (cnc_id, handler, part_program, last_ts, "
+            "last_msg_key, state, category, reason, state_since) VALUES",
+            UPSERT_PARAMS, upsert_update, "upsert into cnc_machine_state", err, err_len,
+            cause) != 0) {
+        cnc_state_sink_close(ss);
+        return -1;
     }
     return 0;
 }
@@ -216,7 +246,8 @@ static void b_cstr(MYSQL_BIND *b, const struct cnc_str *s)
  */
 static int put_interval(struct cnc_state_sink *ss, const struct cnc_stored *s, int64_t start_ms,
                         const struct cnc_str *state, uint8_t category, const struct cnc_str *reason,
-                        bool *inserted, char *err, size_t err_len, enum cnc_db_cause *cause)
+                        const struct cnc_str *program, const double *ideal_cycle_s, bool *inserted,
+                        char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     MYSQL_TIME start;
     to_mysql_time(start_ms, &start);
@@ -231,16 +262,17 @@ static int put_interval(struct cnc_state_sink *ss, const struct cnc_stored *s, i
     } else {
         b_null(&b[4]);
     }
-    b_cstr(&b[5], &s->part_program);
+    b_cstr(&b[5], program);
     b_cstr(&b[6], &s->handler);
-    b_cstr(&b[7], &s->cnc_id);
-    b_time(&b[8], &start);
-    b_cstr(&b[9], &s->cnc_id);
-    b_time(&b[10], &start);
-    b[11] = b[2];
-    b[12] = b[3];
-    b[13] = b[4];
-    b[14] = b[5];
+    b_double(&b[7], ideal_cycle_s); /* NaN: NULL */
+    b_cstr(&b[8], &s->cnc_id);
+    b_time(&b[9], &start);
+    b_cstr(&b[10], &s->cnc_id);
+    b_time(&b[11], &start);
+    b[12] = b[2];
+    b[13] = b[3];
+    b[14] = b[4];
+    b[15] = b[5];
     if (mysql_stmt_bind_param(ss->insert, b) != 0 || mysql_stmt_execute(ss->insert) != 0) {
         return stmt_fail(ss->insert, "insert into cnc_state_interval", err, err_len, cause);
     }
@@ -255,6 +287,85 @@ static int put_interval(struct cnc_state_sink *ss, const struct cnc_stored *s, i
     b_cstr(&c[3], &s->cnc_id);
     if (mysql_stmt_bind_param(ss->close, c) != 0 || mysql_stmt_execute(ss->close) != 0) {
         return stmt_fail(ss->close, "update of cnc_state_interval", err, err_len, cause);
+    }
+    return 0;
+}
+
+/*
+ * The closed time an interval inserted at start_ms changed: from the start of the one before
+ * it (which now ends there) to the start of the one after it (up to which it is closed).
+ */
+static int widen_span(struct cnc_state_sink *ss, struct latest *l, const struct cnc_str *cnc_id,
+                      int64_t start_ms, char *err, size_t err_len, enum cnc_db_cause *cause)
+{
+    MYSQL_TIME start, prev, next;
+    to_mysql_time(start_ms, &start);
+    MYSQL_BIND p[4];
+    b_cstr(&p[0], cnc_id);
+    b_time(&p[1], &start);
+    b_cstr(&p[2], cnc_id);
+    b_time(&p[3], &start);
+    cnc_mybool null_prev = 0, null_next = 0;
+    MYSQL_BIND r[2];
+    memset(r, 0, sizeof r);
+    r[0].buffer_type = r[1].buffer_type = MYSQL_TYPE_DATETIME;
+    r[0].buffer = &prev;
+    r[0].is_null = &null_prev;
+    r[1].buffer = &next;
+    r[1].is_null = &null_next;
+    MYSQL_STMT *st = ss->neighbours;
+    if (mysql_stmt_bind_param(st, p) != 0 || mysql_stmt_execute(st) != 0 ||
+        mysql_stmt_bind_result(st, r) != 0 || mysql_stmt_fetch(st) != 0) {
+        return stmt_fail(st, "the neighbours of an interval", err, err_len, cause);
+    }
+    mysql_stmt_free_result(st);
+    int64_t from = null_prev ? start_ms : from_mysql_time(&prev);
+    int64_t to = null_next ? start_ms : from_mysql_time(&next);
+    l->span_from = from < l->span_from ? from : l->span_from;
+    l->span_to = to > l->span_to ? to : l->span_to;
+    return 0;
+}
+
+static int run(MYSQL_STMT *st, MYSQL_BIND *b, const char *what, char *err, size_t err_len,
+               enum cnc_db_cause *cause)
+{
+    if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0) {
+        return stmt_fail(st, what, err, err_len, cause);
+    }
+    return 0;
+}
+
+/* The machine's state time per hour and per shift, again, where its closed intervals changed. */
+static int state_time_again(struct cnc_state_sink *ss, const struct latest *l, char *err,
+                            size_t err_len, enum cnc_db_cause *cause)
+{
+    const struct cnc_str *id = &l->any->cnc_id;
+    int64_t hour = l->span_from - (l->span_from % 3600000 + 3600000) % 3600000;
+    for (; hour < l->span_to; hour += 3600000) {
+        MYSQL_TIME h;
+        to_mysql_time(hour, &h);
+        MYSQL_BIND c[2], a[7];
+        b_cstr(&c[0], id);
+        b_time(&c[1], &h);
+        for (int k = 0; k < 7; k++) {
+            b_time(&a[k], &h);
+        }
+        b_cstr(&a[4], id);
+        if (run(ss->hour_clear, c, "delete from cnc_state_hour", err, err_len, cause) != 0 ||
+            run(ss->hour_again, a, "insert into cnc_state_hour", err, err_len, cause) != 0) {
+            return -1;
+        }
+    }
+    MYSQL_TIME from, to;
+    to_mysql_time(l->span_from, &from);
+    to_mysql_time(l->span_to, &to);
+    MYSQL_BIND b[3];
+    b_cstr(&b[0], id);
+    b_time(&b[1], &to);
+    b_time(&b[2], &from);
+    if (run(ss->shift_clear, b, "delete from cnc_state_shift", err, err_len, cause) != 0 ||
+        run(ss->shift_again, b, "insert into cnc_state_shift", err, err_len, cause) != 0) {
+        return -1;
     }
     return 0;
 }
@@ -275,6 +386,8 @@ static struct latest *latest_of(struct cnc_state_sink *ss, const struct cnc_stor
             struct latest *l = &ss->latest[ss->n_latest];
             memset(l, 0, sizeof *l);
             l->any = s;
+            l->span_from = INT64_MAX;
+            l->span_to = INT64_MIN;
             ss->slots[i] = (uint32_t)++ss->n_latest;
             return l;
         }
@@ -372,25 +485,13 @@ static int upsert_latest(struct cnc_state_sink *ss, char *err, size_t err_len,
     for (size_t i = 0; i < ss->n_latest; i++) {
         bind_latest(&ss->binds[i * UPSERT_PARAMS], &ss->latest[i]);
     }
-    size_t done = 0;
-    while (done < ss->n_latest) {
-        size_t c = 0;
-        while (upsert_chunks[c] > ss->n_latest - done) {
-            c++;
-        }
-        MYSQL_STMT *st = ss->upsert[c];
-        if (mysql_stmt_bind_param(st, &ss->binds[done * UPSERT_PARAMS]) != 0 ||
-            mysql_stmt_execute(st) != 0) {
-            return stmt_fail(st, "upsert into cnc_machine_state", err, err_len, cause);
-        }
-        done += upsert_chunks[c];
-    }
-    return 0;
+    return cnc_chunked_execute(&ss->upsert, ss->binds, ss->n_latest, err, err_len, cause);
 }
 
 int cnc_state_sink_write(struct cnc_state_sink *ss, const struct cnc_stored *recs, size_t n,
                          char *err, size_t err_len, enum cnc_db_cause *cause)
 {
+    static const double none = NAN;
     size_t slots = 16;
     while (slots < 2 * n) {
         slots *= 2;
@@ -414,22 +515,36 @@ int cnc_state_sink_write(struct cnc_state_sink *ss, const struct cnc_stored *rec
         bool inserted;
         if ((s->state_flags & CNC_STATE_GAP) != 0) {
             if (put_interval(ss, s, s->offline_from_ms, &offline_state,
-                             CNC_STATE_UNPLANNED_DOWNTIME, &offline_reason, &inserted, err, err_len,
-                             cause) != 0) {
-                return -1;
-            }
-            if (inserted) {
-                note_state(l, s, s->offline_from_ms, true);
-            }
-        }
-        if ((s->state_flags & (CNC_STATE_CHANGED | CNC_STATE_EVENT_ONLY)) != 0) {
-            if (put_interval(ss, s, s->state_started_ms, &s->state, s->state_category, &s->reason,
+                             CNC_STATE_UNPLANNED_DOWNTIME, &offline_reason, &s->gap_program, &none,
                              &inserted, err, err_len, cause) != 0) {
                 return -1;
             }
             if (inserted) {
-                note_state(l, s, s->state_started_ms, false);
+                note_state(l, s, s->offline_from_ms, true);
+                if (widen_span(ss, l, &s->cnc_id, s->offline_from_ms, err, err_len, cause) != 0) {
+                    return -1;
+                }
             }
+        }
+        if ((s->state_flags & (CNC_STATE_CHANGED | CNC_STATE_EVENT_ONLY)) != 0) {
+            bool offline = (s->state_flags & CNC_STATE_EVENT_ONLY) != 0;
+            if (put_interval(ss, s, s->state_started_ms, &s->state, s->state_category, &s->reason,
+                             &s->part_program, offline ? &none : &s->ideal_cycle_s, &inserted, err,
+                             err_len, cause) != 0) {
+                return -1;
+            }
+            if (inserted) {
+                note_state(l, s, s->state_started_ms, false);
+                if (widen_span(ss, l, &s->cnc_id, s->state_started_ms, err, err_len, cause) != 0) {
+                    return -1;
+                }
+            }
+        }
+    }
+    for (size_t i = 0; i < ss->n_latest; i++) {
+        struct latest *l = &ss->latest[i];
+        if (l->span_to > l->span_from && state_time_again(ss, l, err, err_len, cause) != 0) {
+            return -1;
         }
     }
     return upsert_latest(ss, err, err_len, cause);

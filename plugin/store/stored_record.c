@@ -134,17 +134,24 @@ static const cJSON *find_member(struct member_index *ix, const cJSON *payload, c
 
 static size_t state_size(const struct cnc_state_event *st)
 {
-    return st != NULL ? 2 + 16 + 2 + st->state_len + 2 + st->reason_len : 0;
+    return st != NULL ? 2 + 16 + 12 + 8 + 2 + st->state_len + 2 + st->reason_len + 2 +
+                            strlen(st->gap_program)
+                      : 0;
 }
 
-/* The state block: u8 flags | u8 category | i64 started_ms | i64 offline_from_ms | str state |
-   str reason (length 0: none). */
+/* The state block: u8 flags | u8 category | i64 started_ms | i64 offline_from_ms |
+   u32 parts, good, rejects | f64 ideal_cycle_s | str state | str reason (length 0: none) |
+   str gap_program. */
 static void put_state(struct cnc_buf *b, const struct cnc_state_event *st)
 {
     uint8_t fc[2] = {st->flags, (uint8_t)st->category};
     put(b, fc, 2);
     put(b, &st->started_ms, 8);
     put(b, &st->offline_from_ms, 8);
+    put(b, &st->parts, 4);
+    put(b, &st->good, 4);
+    put(b, &st->rejects, 4);
+    put(b, &st->ideal_cycle_s, 8);
     uint16_t l = (uint16_t)(st->state_len > UINT16_MAX ? UINT16_MAX : st->state_len);
     put(b, &l, 2);
     put(b, st->state, l);
@@ -153,6 +160,7 @@ static void put_state(struct cnc_buf *b, const struct cnc_state_event *st)
                                                  : st->reason_len);
     put(b, &l, 2);
     put(b, st->reason, l);
+    put_str(b, st->gap_program);
 }
 
 int cnc_stored_encode(struct cnc_buf *b, const struct cnc_message *msg,
@@ -369,8 +377,10 @@ int cnc_stored_decode(const void *data, size_t len, struct cnc_stored *out)
     if (has_state) {
         uint8_t fc[2];
         if (take(&c, end, fc, 2) != 0 || take(&c, end, &out->state_started_ms, 8) != 0 ||
-            take(&c, end, &out->offline_from_ms, 8) != 0 || take_str(&c, end, &out->state) != 0 ||
-            take_str(&c, end, &out->reason) != 0) {
+            take(&c, end, &out->offline_from_ms, 8) != 0 || take(&c, end, &out->parts, 4) != 0 ||
+            take(&c, end, &out->good, 4) != 0 || take(&c, end, &out->rejects, 4) != 0 ||
+            take(&c, end, &out->ideal_cycle_s, 8) != 0 || take_str(&c, end, &out->state) != 0 ||
+            take_str(&c, end, &out->reason) != 0 || take_str(&c, end, &out->gap_program) != 0) {
             return CNC_EINVAL;
         }
         out->state_flags = fc[0];
@@ -384,7 +394,10 @@ int cnc_stored_decode(const void *data, size_t len, struct cnc_stored *out)
         } else if (out->message_len == 0) {
             return CNC_EINVAL;
         }
-        if (out->state_category >= CNC_STATE__COUNT || out->state.len == 0) {
+        /* A changed state names it; a record of counts alone carries none. */
+        bool says_state = (out->state_flags & (CNC_STATE_CHANGED | CNC_STATE_EVENT_ONLY)) != 0;
+        if (out->state_category >= CNC_STATE__COUNT || (says_state && out->state.len == 0) ||
+            ((out->state_flags & CNC_STATE_GAP) != 0 && out->gap_program.len == 0)) {
             return CNC_EINVAL;
         }
     }

@@ -11,7 +11,8 @@
  *   efficiency:  str mode | f64 temperature, vibration, score | str level | u8 is_anomaly
  *   per anomaly: str rule | str variable | f64 value | f64 threshold | u8 severity
  *   with head[6] & HAS_STATE (issue #17): u8 flags | u8 category | i64 started_ms |
- *     i64 offline_from_ms | str state | str reason (length 0: none); see machine_states.h
+ *     i64 offline_from_ms | u32 parts, good, rejects | f64 ideal_cycle_s | str state |
+ *     str reason (length 0: none) | str gap_program; see machine_states.h
  * where str is u16 length + bytes. The message bytes are kept whole: the
  * writer takes the payload JSON out of them, off the broker thread.
  *
@@ -70,7 +71,9 @@ struct cnc_stored {
        CNC_STATE_EVENT_ONLY the record holds no message: ts_ms is the offline interval's start. */
     uint8_t state_flags, state_category;
     int64_t state_started_ms, offline_from_ms;
-    struct cnc_str state, reason;
+    uint32_t parts, good, rejects; /* with CNC_STATE_COUNTS */
+    double ideal_cycle_s;          /* NaN: none */
+    struct cnc_str state, reason, gap_program;
     const uint8_t *end;
 };
 

@@ -278,6 +278,16 @@ static void count_failure(struct cnc_writer *w, enum cnc_db_cause cause)
     atomic_store(&w->stats.db_connected, w->sink.ops->is_open(w->sink.state));
 }
 
+/* What the sink had to say beside the batches (it stored them all the same). */
+static void sink_warnings(struct cnc_writer *w)
+{
+    const char *text;
+    if (w->sink.ops->take_warning != NULL &&
+        (text = w->sink.ops->take_warning(w->sink.state)) != NULL) {
+        say(w, CNC_WRITER_LOG_WARNING, "writer: %s", text);
+    }
+}
+
 /* Opens the sink; servers passed over on the way (a cluster node not ready) are counted and
    said. false with err and *cause when none would do. */
 static bool open_sink(struct cnc_writer *w, char *err, size_t err_len, enum cnc_db_cause *cause)
@@ -378,6 +388,7 @@ static bool store(struct cnc_writer *w, size_t n)
     enum cnc_sink_outcome out =
         good > 0 ? w->sink.ops->write(w->sink.state, w->decoded, good, err, sizeof err, &cause)
                  : CNC_SINK_STORED;
+    sink_warnings(w);
     if (out != CNC_SINK_STORED) {
         if (out == CNC_SINK_RETRY) {
             count_failure(w, cause);

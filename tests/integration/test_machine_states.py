@@ -78,8 +78,8 @@ def test_intervals_are_exact_and_idempotent(broker_factory, collector_factory, m
         message("M1", T0 + 5 * s, "alarm", alarm_code="E17"),      # another reason
         message("M1", T0 + 6 * s, "running"),
         message("M1", T0 + 7 * s, "running", program="P-2"),      # another part program
-        message("M1", T0 + 200 * s, "running", program="P-2"),    # 193 s of silence
-        message("M1", T0 + 100 * s, "idle", program="P-2"),       # late: no interval
+        message("M1", T0 + 200 * s, "running", program="P-3"),    # 193 s of silence
+        message("M1", T0 + 100 * s, "idle", program="P-3"),       # late: no interval
         message("M1", T0 + 2 * s, "idle"),                        # the same message again
         message("M2", T0, "setup"),
     ]
@@ -95,7 +95,7 @@ def test_intervals_are_exact_and_idempotent(broker_factory, collector_factory, m
         (at(T0 + 6 * s), at(T0 + 7 * s), "running", "productive", None, "P-1"),
         (at(T0 + 7 * s), at(T0 + 7 * s + 1), "running", "productive", None, "P-2"),
         (at(T0 + 7 * s + 1), at(T0 + 200 * s), "offline", "unplanned_downtime", "no_data", "P-2"),
-        (at(T0 + 200 * s), None, "running", "productive", None, "P-2"),
+        (at(T0 + 200 * s), None, "running", "productive", None, "P-3"),
     )
     assert intervals(mariadb, "M2") == ((at(T0), None, "setup", "planned_downtime", None, "P-1"),)
     durations = [d for (d,) in mariadb.query(
@@ -104,7 +104,7 @@ def test_intervals_are_exact_and_idempotent(broker_factory, collector_factory, m
     # One row per machine: the newest message (not the late one) and the open interval.
     assert mariadb.query("SELECT cnc_id, last_ts, part_program, state, category, state_since "
                          "FROM cnc_machine_state ORDER BY cnc_id") == (
-        ("M1", at(T0 + 200 * s), "P-2", "running", "productive", at(T0 + 200 * s)),
+        ("M1", at(T0 + 200 * s), "P-3", "running", "productive", at(T0 + 200 * s)),
         ("M2", at(T0), "P-1", "setup", "planned_downtime", at(T0)),
     )
     assert mariadb.query("SELECT cnc_id, ts FROM cnc_latest ORDER BY cnc_id") == (
@@ -120,13 +120,13 @@ def test_intervals_are_exact_and_idempotent(broker_factory, collector_factory, m
     # A restarted broker knows no machine: its first message of the same state is merged into
     # the open interval, and the next change closes it.
     b2 = broker_factory(yaml)
-    send_all(b2.port, "lathe-gw", [message("M1", T0 + 201 * s, "running", program="P-2"),
-                                   message("M1", T0 + 202 * s, "stopped", program="P-2")])
+    send_all(b2.port, "lathe-gw", [message("M1", T0 + 201 * s, "running", program="P-3"),
+                                   message("M1", T0 + 202 * s, "stopped", program="P-3")])
     wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 13, timeout=30,
              what="13 messages stored")
     assert intervals(mariadb, "M1")[-2:] == (
-        (at(T0 + 200 * s), at(T0 + 202 * s), "running", "productive", None, "P-2"),
-        (at(T0 + 202 * s), None, "stopped", "unplanned_downtime", None, "P-2"),
+        (at(T0 + 200 * s), at(T0 + 202 * s), "running", "productive", None, "P-3"),
+        (at(T0 + 202 * s), None, "stopped", "unplanned_downtime", None, "P-3"),
     )
     assert mariadb.query("SELECT state, state_since FROM cnc_machine_state WHERE cnc_id = 'M1'") \
         == (("stopped", at(T0 + 202 * s)),)

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <math.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -19,7 +20,9 @@
 
 #include "cnc_error.h"
 #include "machine_states.h"
+#include "shift_calendar.h"
 #include "stored_record.h"
+#include "timestamp.h"
 #include "support.h"
 
 static struct cnc_registry *reg;
@@ -316,6 +319,11 @@ static void state_block_round_trips(void **state)
         .state_len = res.state.state_len,
         .reason = res.state.reason,
         .reason_len = res.state.reason_len,
+        .parts = 3,
+        .good = 2,
+        .rejects = 1,
+        .ideal_cycle_s = 42.5,
+        .gap_program = "P-0",
     };
     struct cnc_buf buf = {0};
     assert_int_equal(cnc_stored_encode_state(&buf, &res.msg, &res.rec, json, strlen(json), 5, &ev),
@@ -328,6 +336,11 @@ static void state_block_round_trips(void **state)
     assert_int_equal(s.state.len, 5);
     assert_memory_equal(s.state.p, "alarm", 5);
     assert_int_equal(s.reason.len, 3);
+    assert_int_equal(s.parts, 3);
+    assert_int_equal(s.good, 2);
+    assert_int_equal(s.rejects, 1);
+    assert_true(s.ideal_cycle_s == 42.5);
+    assert_int_equal(s.gap_program.len, 3);
     /* Cut anywhere, it is refused, never read past its end. */
     for (size_t n = 0; n < buf.len; n++) {
         assert_int_not_equal(cnc_stored_decode(buf.p, n, &s), 0);
@@ -373,6 +386,178 @@ static void state_block_round_trips(void **state)
     cnc_ingest_destroy(ing);
 }
 
+/* ---- part counters ---- */
+
+static struct cnc_state_map *counting_map(const char *extra)
+{
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"part_count_variable\": \"parts\", \"reject_count_variable\": \"rejects\", "
+             "\"ideal_cycle_s\": {\"default\": 30, \"P-7\": 12.5}%s}",
+             extra);
+    cJSON *states = cJSON_Parse(json);
+    assert_non_null(states);
+    struct cnc_state_map *m = NULL;
+    char err[256] = "";
+    if (cnc_state_map_create("machine_tool", NULL, states, &m, err, sizeof err) != 0) {
+        fail_msg("%s", err);
+    }
+    cJSON_Delete(states);
+    return m;
+}
+
+/* parts, rejects as the message's counters (negative: absent); what the message adds. */
+static struct cnc_state_event count(struct cnc_machine_states *ms, const struct cnc_state_map *m,
+                                    int64_t ts, long long parts, long long rejects)
+{
+    char json[256];
+    int n = snprintf(json, sizeof json, "{\"status\":\"running\"");
+    if (parts >= 0) {
+        n += snprintf(json + n, sizeof json - (size_t)n, ",\"parts\":%lld", parts);
+    }
+    if (rejects >= 0) {
+        n += snprintf(json + n, sizeof json - (size_t)n, ",\"rejects\":%lld", rejects);
+    }
+    snprintf(json + n, sizeof json - (size_t)n, "}");
+    cJSON *payload = cJSON_Parse(json);
+    struct cnc_message msg = {"M1", "P-7", ts, payload};
+    struct cnc_state_reading r;
+    cnc_state_map_read(m, &msg, &r);
+    struct cnc_state_event ev;
+    assert_int_equal(cnc_machine_states_observe(ms, m, "lathe", &msg, &r, 1000, &ev), 0);
+    cJSON_Delete(payload);
+    if ((ev.flags & CNC_STATE_COUNTS) == 0) {
+        ev.parts = ev.good = ev.rejects = 0;
+    }
+    return ev;
+}
+
+#define EXPECT_PARTS(ev, p, g, r)                                                                  \
+    do {                                                                                           \
+        struct cnc_state_event e_ = (ev);                                                          \
+        assert_int_equal(e_.parts, (p));                                                           \
+        assert_int_equal(e_.good, (g));                                                            \
+        assert_int_equal(e_.rejects, (r));                                                         \
+    } while (0)
+
+static void counters_step_reset_and_wrap(void **state)
+{
+    (void)state;
+    struct cnc_state_map *m = counting_map(", \"count_wrap\": 65536, \"max_count_step\": 100");
+    struct cnc_machine_states *ms = cnc_machine_states_create(10);
+    int64_t t = 1747379028000;
+    EXPECT_PARTS(count(ms, m, t, 65530, 100), 0, 0, 0); /* the first: nothing to step from */
+    struct cnc_state_event ev = count(ms, m, t + 1000, 65533, 101);
+    EXPECT_PARTS(ev, 3, 2, 1);
+    assert_true(ev.ideal_cycle_s == 12.5);
+    EXPECT_PARTS(count(ms, m, t + 2000, 2, 101), 5, 5, 0);  /* wrapped: 65533 -> 2 is 5 */
+    EXPECT_PARTS(count(ms, m, t + 3000, -1, -1), 0, 0, 0);  /* no counters: nothing */
+    EXPECT_PARTS(count(ms, m, t + 4000, 4, 101), 2, 2, 0);  /* from the last ones seen */
+    EXPECT_PARTS(count(ms, m, t + 3500, 90, 101), 0, 0, 0); /* late: not counted */
+    EXPECT_PARTS(count(ms, m, t + 5000, 1, 0), 1, 1, 0);    /* reset to 0, one made since */
+    EXPECT_PARTS(count(ms, m, t + 6000, 5000, 0), 0, 0, 0); /* set anew: a jump, 0 */
+    EXPECT_PARTS(count(ms, m, t + 7000, 5001, 1), 1, 0, 1); /* from the new value on */
+    struct cnc_state_counts c;
+    cnc_machine_states_counts(ms, &c);
+    assert_int_equal(c.count_jumps, 1);
+    cnc_machine_states_destroy(ms);
+    cnc_state_map_destroy(m);
+
+    /* Without a wrap, any decrease is a reset. */
+    m = counting_map("");
+    ms = cnc_machine_states_create(10);
+    count(ms, m, t, 65530, 0);
+    EXPECT_PARTS(count(ms, m, t + 1000, 2, 0), 2, 2, 0);
+    assert_true(isnan(cnc_state_map_ideal_cycle_s(m, "P-9")) == 0);
+    assert_true(cnc_state_map_ideal_cycle_s(m, "P-9") == 30);
+    cnc_machine_states_destroy(ms);
+    cnc_state_map_destroy(m);
+}
+
+static void counter_config_refusals(void **state)
+{
+    (void)state;
+    refused("    states: {part_count_variable: \"\"}\n",
+            "states.part_count_variable: must not be empty");
+    refused("    states: {count_wrap: 1}\n", "states.count_wrap: must be an integer from 2");
+    refused("    states: {max_count_step: 0}\n",
+            "states.max_count_step: must be an integer from 1");
+    refused("    states: {ideal_cycle_s: {P-1: 0}}\n",
+            "states.ideal_cycle_s.P-1: must be a number of seconds above 0");
+    refused("    states: {ideal_cycle_s: [1]}\n", "states.ideal_cycle_s: must be a mapping");
+}
+
+/* ---- the shift calendar ---- */
+
+static void shift_calendar_is_checked(void **state)
+{
+    (void)state;
+    static const char *const good =
+        "handlers: {any: {type: generic}}\n"
+        "routes: [{match: \"*\", handler: any}]\n"
+        "shifts:\n"
+        "  time_zone: Europe/Berlin\n"
+        "  calendar:\n"
+        "    - {name: early, days: [mon, tue, wed, thu, fri], start: \"06:00\", end: \"14:00\"}\n"
+        "    - {name: late, days: [mon, tue, wed, thu, fri], start: \"14:00\", end: \"22:00\"}\n"
+        "    - {name: night, days: [sun, mon, tue, wed, thu], start: \"22:00\", end: \"06:00\"}\n";
+    char err[512];
+    struct cnc_config *cfg = cnc_config_load_buffer("s.yaml", good, strlen(good), err, sizeof err);
+    if (cfg == NULL) {
+        fail_msg("%s", err);
+    }
+    assert_non_null(cfg->shifts);
+    assert_int_equal(cfg->shifts->n, 3);
+    assert_string_equal(cfg->shifts->time_zone, "Europe/Berlin");
+    assert_int_equal(cfg->shifts->defs[2].start_min, 22 * 60);
+    assert_int_equal(cfg->shifts->defs[2].end_min, 6 * 60);
+    assert_int_equal(cfg->shifts->defs[2].days, (1u << 6) | 0x0f);
+    cnc_config_destroy(cfg);
+    struct {
+        const char *calendar, *expected;
+    } bad[] = {
+        {"    - {name: a, days: [mon], start: \"06:00\", end: \"14:00\"}\n"
+         "    - {name: b, days: [mon], start: \"13:00\", end: \"15:00\"}\n",
+         "s.yaml:7: shifts.calendar[1]: b overlaps a on mon at 13:00"},
+        {"    - {name: n, days: [sun], start: \"22:00\", end: \"06:00\"}\n"
+         "    - {name: m, days: [mon], start: \"05:00\", end: \"07:00\"}\n",
+         "shifts.calendar[1]: m overlaps n on mon at 05:00"},
+        {"    - {name: a, days: [monday], start: \"06:00\", end: \"14:00\"}\n",
+         "shifts.calendar[0].days[0]: not a day"},
+        {"    - {name: a, days: [mon], start: \"6:00\", end: \"14:00\"}\n",
+         "shifts.calendar[0].start: must be a local time \"HH:MM\""},
+        {"    - {name: a, days: [mon], start: \"06:00\", end: \"06:00\"}\n",
+         "shifts.calendar[0]: starts and ends at the same time"},
+        {"    - {name: \"a;b\", days: [mon], start: \"06:00\", end: \"07:00\"}\n",
+         "shifts.calendar[0].name: 1 to 32 characters"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char yaml[1024];
+        snprintf(yaml, sizeof yaml,
+                 "handlers: {any: {type: generic}}\nroutes: [{match: \"*\", handler: any}]\n"
+                 "shifts:\n  time_zone: UTC\n  calendar:\n%s",
+                 bad[i].calendar);
+        cfg = cnc_config_load_buffer("s.yaml", yaml, strlen(yaml), err, sizeof err);
+        if (cfg != NULL) {
+            cnc_config_destroy(cfg);
+            fail_msg("accepted: %s", bad[i].calendar);
+        }
+        if (strstr(err, bad[i].expected) == NULL) {
+            fail_msg("error \"%s\" does not contain \"%s\"", err, bad[i].expected);
+        }
+    }
+    const char *zone = "handlers: {any: {type: generic}}\nroutes: [{match: \"*\", handler: any}]\n"
+                       "shifts: {time_zone: Mars/Olympus, calendar: [{name: a, days: [mon], "
+                       "start: \"06:00\", end: \"07:00\"}]}\n";
+    cfg = cnc_config_load_buffer("s.yaml", zone, strlen(zone), err, sizeof err);
+    assert_null(cfg);
+    assert_non_null(strstr(err, "s.yaml:3: shifts.time_zone: not a time zone of this machine"));
+    /* Weekdays: 2026-12-07 is a Monday, 1970-01-01 a Thursday. */
+    assert_int_equal(cnc_weekday(cnc_days_from_civil(2026, 12, 7)), 0);
+    assert_int_equal(cnc_weekday(0), 3);
+    assert_int_equal(cnc_weekday(-1), 2);
+}
+
 static int teardown(void **state)
 {
     (void)state;
@@ -390,6 +575,9 @@ int main(void)
         cmocka_unit_test(many_silent_at_once_are_spread_over_ticks),
         cmocka_unit_test(rows_are_bounded),
         cmocka_unit_test(state_block_round_trips),
+        cmocka_unit_test(counters_step_reset_and_wrap),
+        cmocka_unit_test(counter_config_refusals),
+        cmocka_unit_test(shift_calendar_is_checked),
     };
     return cmocka_run_group_tests(tests, NULL, teardown);
 }

@@ -1,0 +1,95 @@
+/*
+ * mysql_chunks.c - a multi-row statement in a few sizes, see mysql_chunks.h.
+ *
+ * Writer thread.
+ */
+#include "mysql_chunks.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const unsigned sizes[CNC_CHUNK_SIZES] = {64, 16, 4, 1};
+
+void cnc_chunked_close(struct cnc_chunked *c)
+{
+    for (size_t i = 0; i < CNC_CHUNK_SIZES; i++) {
+        if (c->stmt[i] != NULL) {
+            mysql_stmt_close(c->stmt[i]);
+            c->stmt[i] = NULL;
+        }
+    }
+}
+
+static int fail(MYSQL_STMT *st, const char *what, char *err, size_t err_len,
+                enum cnc_db_cause *cause)
+{
+    snprintf(err, err_len, "mysql: %s: %s (%u)", what, mysql_stmt_error(st), mysql_stmt_errno(st));
+    *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
+    return -1;
+}
+
+int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, int ncols,
+                        const char *tail, const char *what, char *err, size_t err_len,
+                        enum cnc_db_cause *cause)
+{
+    cnc_chunked_close(c);
+    c->ncols = ncols;
+    c->what = what;
+    for (size_t i = 0; i < CNC_CHUNK_SIZES; i++) {
+        size_t cap = strlen(head) + strlen(tail) + sizes[i] * (size_t)(ncols * 2 + 3) + 8;
+        char *sql = malloc(cap);
+        MYSQL_STMT *st = sql != NULL ? mysql_stmt_init(conn) : NULL;
+        if (st == NULL) {
+            free(sql);
+            snprintf(err, err_len, "mysql: preparing the %s: out of memory", what);
+            *cause = CNC_DB_OTHER;
+            cnc_chunked_close(c);
+            return -1;
+        }
+        size_t n = (size_t)snprintf(sql, cap, "%s", head);
+        for (unsigned r = 0; r < sizes[i]; r++) {
+            sql[n++] = r ? ',' : ' ';
+            sql[n++] = '(';
+            for (int k = 0; k < ncols; k++) {
+                if (k) {
+                    sql[n++] = ',';
+                }
+                sql[n++] = '?';
+            }
+            sql[n++] = ')';
+        }
+        snprintf(sql + n, cap - n, "%s", tail);
+        int rc = mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql));
+        free(sql);
+        if (rc != 0) {
+            char w[128];
+            snprintf(w, sizeof w, "preparing the %s", what);
+            fail(st, w, err, err_len, cause);
+            mysql_stmt_close(st);
+            cnc_chunked_close(c);
+            return -1;
+        }
+        c->stmt[i] = st;
+    }
+    return 0;
+}
+
+int cnc_chunked_execute(struct cnc_chunked *c, MYSQL_BIND *binds, size_t rows, char *err,
+                        size_t err_len, enum cnc_db_cause *cause)
+{
+    size_t done = 0;
+    while (done < rows) {
+        size_t i = 0;
+        while (sizes[i] > rows - done) {
+            i++;
+        }
+        MYSQL_STMT *st = c->stmt[i];
+        if (mysql_stmt_bind_param(st, &binds[done * (size_t)c->ncols]) != 0 ||
+            mysql_stmt_execute(st) != 0) {
+            return fail(st, c->what, err, err_len, cause);
+        }
+        done += sizes[i];
+    }
+    return 0;
+}
