@@ -499,7 +499,10 @@ var CncModel = (function () {
     this.machines = new Map(); // cnc_id -> Timeline, in the order of their last change
     this.stored = 0; // intervals held over all machines
     this.sums = new Map(); // key index -> {ms, count}: closed downtime time, intervals started
-    this.since = null; // the first state this page saw (min of page clock and its ts)
+    // Where what this page saw begins: the earliest start of an interval it saw (a collector
+    // catching up sends older timestamps than the page's clock), and never after the page's
+    // clock at its first state.
+    this.since = null;
     this.late = 0;
     this.evicted = 0;
   }
@@ -602,7 +605,7 @@ var CncModel = (function () {
     if (!tl) tl = this.timeline(a.cnc_id);
     tl.newest = ts;
     if (tl.len && tl.openKey() === ki) return 'kept';
-    if (this.since === null) this.since = Math.min(nowMs, ts);
+    this.since = this.since === null ? Math.min(nowMs, ts) : Math.min(this.since, ts);
     if (tl.len && tl.openStart() === ts) {
       // Two states at one instant: the later one holds it.
       var was = this.sums.get(tl.openKey());
