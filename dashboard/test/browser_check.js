@@ -13,6 +13,12 @@
 // storage panel's commit latency is the last minute's. What it saw goes in "empty", "labels",
 // "reasonsCut" and "latency".
 //
+// With DASHBOARD_STATES_MACHINE=ID (issue #17's state panels) it prints the line READY once the
+// page draws analytics (so the test publishes ID's scripted states while the page listens),
+// picks ID in the machine picker as a person would (it lists lathes with their state: ID's
+// strip is then pinned at the top), and waits until ID's strip has its four segments and the
+// Pareto a row for its alarm. What the state panels drew goes in "states".
+//
 // With DASHBOARD_SIGNIN='{"asks", "username", "password", "wrong", "visitor": [name, password]}'
 // in the environment the broker requires a password (or admits anonymous clients but shows them
 // nothing), and the check signs in as a person would: the form must appear saying `asks`, a
@@ -28,6 +34,7 @@ const [url, screenshot, expectReason, expectClient] = process.argv.slice(2);
 const TIMEOUT_MS = Number(process.env.DASHBOARD_TIMEOUT_MS || 20000);
 const CHARTS = ['efficiency', 'modes', 'scatter', 'modeEfficiency', 'rate', 'reasons'];
 const SIGNIN = process.env.DASHBOARD_SIGNIN ? JSON.parse(process.env.DASHBOARD_SIGNIN) : null;
+const STATES_MACHINE = process.env.DASHBOARD_STATES_MACHINE || null;
 
 async function main() {
   const browser = await chromium.launch({
@@ -53,7 +60,8 @@ async function main() {
       result.signin = {};
       await signin.beforeData(page, TIMEOUT_MS, SIGNIN, result.signin);
     }
-    const deadline = Date.now() + TIMEOUT_MS;
+    let deadline = Date.now() + TIMEOUT_MS;
+    let ready = false;
     while (Date.now() < deadline) {
       const s = await page.evaluate(() => {
         const d = window.cncDashboard;
@@ -63,7 +71,10 @@ async function main() {
         const text = (id) => document.getElementById(id).textContent;
         const cut = Array.from(document.querySelectorAll('#rejects td.reason'))
           .filter((td) => td.scrollWidth > td.clientWidth).map((td) => td.textContent);
+        const options = Array.from(document.querySelectorAll('#machine-select option'))
+          .map((o) => [o.value, o.textContent, o.selected]);
         return { connected: d.connected(), drawn: d.drawn(), rows, status: text('status'),
+                 states: d.states(), options, stateBars: d.stateBars(),
                  labels: d.thresholdLabels(), reasonsCut: cut,
                  latency: [document.querySelector('#st-latency').previousElementSibling.textContent,
                            text('st-latency')],
@@ -84,13 +95,29 @@ async function main() {
         result.latency = s.latency;
         result.rejectRow = s.rows.find((r) => r[1] === expectReason && (!expectClient || r[4] === expectClient)) || null;
         const allDrawn = CHARTS.every((c) => s.drawn[c] > 0);
+        let statesOk = true;
+        if (STATES_MACHINE) {
+          if (!ready && s.connected && s.drawn.efficiency > 0) {
+            ready = true;
+            console.log('READY'); // the test publishes the scripted states now
+            deadline = Date.now() + TIMEOUT_MS;
+          }
+          const opt = s.options.find((o) => o[0] === STATES_MACHINE);
+          if (opt && !opt[2]) await page.selectOption('#machine-select', STATES_MACHINE);
+          const row = s.states.rows.find((r) => r.id === STATES_MACHINE);
+          result.states = Object.assign({ options: s.options.filter((o) => o[1] !== o[0]).slice(0, 50),
+                                          picked: opt || null, stateBars: s.stateBars }, s.states);
+          statesOk = !!row && row.segments.length >= 4 &&
+            row.segments[row.segments.length - 1].category === 'productive' &&
+            s.states.pareto.some((p) => p.cells[2] === 'E42');
+        }
         const storageShown = s.storage.dead !== '-' && s.storage.rules !== '-' &&
           /^\d+ ms \/ \d+ ms/.test(s.latency[1]);
         const labelsOk = s.labels.length > 0 && labelProblems(s.labels).length === 0;
         const reasonsOk = s.reasonsCut.length === 0 &&
           (!process.env.DASHBOARD_LONGEST_REASON ||
            s.rows.some((r) => r[1] === process.env.DASHBOARD_LONGEST_REASON));
-        if (s.connected && allDrawn && storageShown && labelsOk && reasonsOk &&
+        if (s.connected && allDrawn && storageShown && labelsOk && reasonsOk && statesOk &&
             (!expectReason || result.rejectRow)) {
           ok = true;
           break;

@@ -26,10 +26,11 @@ test('modes, efficiency by mode over the last minute, scatter and anomalies', ()
   m.analytics(press('P2', 'idle', 60, 50, 0.5), 0);
   assert.deepStrictEqual(m.modeEfficiency(30000), [100, 60, null, null]);
   m.analytics(press('P3', 'idle', 40, 95, 7, [{ rule: 'vibration_critical' }]), 70000);
-  // a lathe has no mode and no temperature/vibration: counted as a machine, not in the charts
+  // a lathe has no mode and no temperature/vibration: counted as a machine, not in the press
+  // charts (without a state, as from a broker before machine states, not in the state panel)
   m.analytics({ cnc_id: 'CNC1', handler: 'lathe', mode: null, efficiency_score: null,
                 readings: 4, values: { spin: 1200 }, anomalies: [] }, 70000);
-  assert.deepStrictEqual(m.modeCounts(), { active: 1, idle: 2, maintenance: 0, offline: 0 });
+  assert.deepStrictEqual(m.stateCounts().map((b) => [b.state, b.n]), [['idle', 2], ['active', 1]]);
   // at 70 s only the last second's idle sample is inside the 60 s window
   assert.deepStrictEqual(m.modeEfficiency(70000), [null, 40, null, null]);
   assert.strictEqual(m.scatter().length, 3);
@@ -170,10 +171,228 @@ test('what a broker publishes in the wrong shape is dropped, never thrown on', (
   assert.strictEqual(m.rejectsSeen, 1);
   assert.deepStrictEqual(m.rejects.last(), { t: 1000, reason: '', field: '', detail: '', client: '',
                                              topic: 'cnc/rejected/c' });
-  assert.deepStrictEqual(m.modeCounts(), { active: 0, idle: 0, maintenance: 0, offline: 0 });
+  assert.deepStrictEqual(m.stateCounts(), []);
   assert.deepStrictEqual(m.modeEfficiency(2000), [null, null, null, null]);
   const p3 = m.anomalies.last();
   assert.strictEqual(p3.id, 'P3');
   assert.strictEqual(p3.rule, '');
   assert.strictEqual(m.metrics.received, 0);
+});
+
+// ---- machine states: intervals, today's availability, the downtime Pareto (issue #17) ----
+// Days are the page's local days: the tests run in UTC so that midnight is where they say.
+process.env.TZ = 'UTC';
+const T0 = Date.parse('2026-12-02T10:00:00.000Z');
+const MIN = 60000;
+const iso = (ms) => new Date(ms).toISOString();
+function lathe(id, ms, state, category, reason) {
+  const a = { cnc_id: id, ts: iso(ms), handler: 'cnc_type_a', mode: null, efficiency_score: null,
+              readings: 4, values: { spin: 1200 }, anomalies: [], state, category };
+  if (reason !== undefined) a.reason = reason;
+  return a;
+}
+// The plugin's offline message: 1 ms after the machine's last one, no readings, no values.
+function offline(id, lastMs) {
+  return { cnc_id: id, ts: iso(lastMs + 1), part_program: 'P-1', handler: 'cnc_type_a', mode: null,
+           efficiency_score: null, efficiency_level: null, readings: 0, anomalies: [],
+           state: 'offline', category: 'unplanned_downtime', reason: 'no_data' };
+}
+// A row's segments (flat start, end, key triples) as [start, end, state, category, reason, look].
+function segs(view, id) {
+  const f = view.rows.find((r) => r.id === id).segments, out = [];
+  for (let i = 0; i < f.length; i += 3) {
+    const k = view.keys[f[i + 2]];
+    out.push([f[i] - T0, f[i + 1] - T0, k.state, k.category, k.reason, k.look]);
+  }
+  return out;
+}
+
+test('state intervals: a change starts one, a late message, a duplicate or a null state none', () => {
+  const m = new CncModel.Model();
+  const b = m.states;
+  assert.strictEqual(b.observe(lathe('C1', T0, 'running', 'productive'), T0), 'changed');
+  assert.strictEqual(b.observe(lathe('C1', T0 + MIN, 'running', 'productive'), T0 + MIN), 'kept');
+  m.analytics(lathe('C1', T0 + 10 * MIN, 'alarm', 'unplanned_downtime', 'E42'), T0 + 10 * MIN);
+  // the same message again (a second broker, a QoS 1 resend): nothing
+  assert.strictEqual(b.observe(lathe('C1', T0 + 10 * MIN, 'alarm', 'unplanned_downtime', 'E42'),
+                               T0 + 10 * MIN), 'kept');
+  // older than the newest heard: changes no interval, as in the plugin
+  assert.strictEqual(b.observe(lathe('C1', T0 + 5 * MIN, 'idle', 'idle'), T0 + 11 * MIN), 'late');
+  // a message without a state starts none, and still counts as heard
+  assert.strictEqual(b.observe(lathe('C1', T0 + 12 * MIN, null, null), T0 + 12 * MIN), 'kept');
+  assert.strictEqual(b.observe(lathe('C1', T0 + 11 * MIN, 'running', 'productive'), T0 + 12 * MIN), 'late');
+  m.analytics(offline('C1', T0 + 20 * MIN), T0 + 21 * MIN);
+  m.analytics(lathe('C1', T0 + 30 * MIN, 'running', 'productive'), T0 + 30 * MIN);
+  assert.strictEqual(b.late, 2);
+  const v = b.view(T0 + 40 * MIN, [], 10);
+  assert.deepStrictEqual(segs(v, 'C1'), [
+    [0, 10 * MIN, 'running', 'productive', '', 'productive'],
+    [10 * MIN, 20 * MIN + 1, 'alarm', 'unplanned_downtime', 'E42', 'unplanned_downtime'],
+    [20 * MIN + 1, 30 * MIN, 'offline', 'unplanned_downtime', 'no_data', 'offline'],
+    [30 * MIN, 40 * MIN, 'running', 'productive', '', 'productive']]);
+  assert.strictEqual(v.since, T0);
+  assert.strictEqual(v.from, T0); // less than an hour seen: the window starts at the first state
+  assert.strictEqual(v.hour, false);
+  assert.deepStrictEqual(v.rows[0].current, { state: 'running', category: 'productive', reason: '',
+                                              look: 'productive' });
+  // a machine whose instance tracks no state has no timeline, and costs nothing here
+  m.analytics(lathe('G1', T0, null, null), T0);
+  m.analytics({ cnc_id: 'G2', ts: iso(T0), values: {} }, T0);
+  assert.ok(!b.machines.has('G1') && !b.machines.has('G2'));
+  assert.strictEqual(b.view(T0, [], 10).rows.length, 1);
+});
+
+test('state intervals: ties in arrival order, reasons apart, the window is the last hour', () => {
+  const b = new CncModel.StateBook();
+  b.observe(lathe('C1', T0, 'running', 'productive'), T0);
+  b.observe(lathe('C1', T0 + MIN, 'alarm', 'unplanned_downtime', 'E1'), T0 + MIN);
+  b.observe(lathe('C1', T0 + 2 * MIN, 'alarm', 'unplanned_downtime', 'E2'), T0 + 2 * MIN);
+  // two states at one instant: the later one holds it, no interval of zero length
+  b.observe(lathe('C1', T0 + 3 * MIN, 'stopped', 'unplanned_downtime'), T0 + 3 * MIN);
+  b.observe(lathe('C1', T0 + 3 * MIN, 'setup', 'planned_downtime'), T0 + 3 * MIN);
+  const v = b.view(T0 + 90 * MIN, [], 10);
+  assert.strictEqual(v.from, T0 + 30 * MIN);
+  assert.strictEqual(v.hour, true);
+  // only the last hour is drawn: the open setup interval
+  assert.deepStrictEqual(segs(v, 'C1'), [[30 * MIN, 90 * MIN, 'setup', 'planned_downtime', '', 'planned_downtime']]);
+  const early = b.view(T0 + 4 * MIN, [], 10);
+  assert.deepStrictEqual(segs(early, 'C1').map((s) => [s[0], s[2], s[4]]),
+                         [[0, 'running', ''], [MIN, 'alarm', 'E1'], [2 * MIN, 'alarm', 'E2'], [3 * MIN, 'setup', '']]);
+  // the stopped that setup replaced is in the Pareto neither with time nor a count
+  const p = b.pareto(T0 + 4 * MIN).map((r) => [r.state, r.reason, r.ms, r.count]);
+  // (equal rows in the order of category, state, reason)
+  assert.deepStrictEqual(p, [['setup', '', MIN, 1], ['alarm', 'E1', MIN, 1], ['alarm', 'E2', MIN, 1]]);
+});
+
+test("today's availability: productive / (seen - planned downtime), from the day's start", () => {
+  const b = new CncModel.StateBook();
+  b.observe(lathe('C1', T0, 'running', 'productive'), T0);
+  b.observe(lathe('C1', T0 + 30 * MIN, 'setup', 'planned_downtime'), T0 + 30 * MIN);
+  b.observe(lathe('C1', T0 + 40 * MIN, 'alarm', 'unplanned_downtime', 'E42'), T0 + 40 * MIN);
+  b.observe(lathe('C1', T0 + 50 * MIN, 'idle', 'idle'), T0 + 50 * MIN);
+  b.observe(lathe('C1', T0 + 60 * MIN, 'running', 'productive'), T0 + 60 * MIN);
+  const a = b.view(T0 + 70 * MIN, [], 10).rows[0].availability;
+  // productive 30 + 10 min; seen 70 min; planned 10 min: 40 / 60
+  assert.deepStrictEqual([a.productiveMs, a.seenMs, a.plannedMs, a.from],
+                         [40 * MIN, 70 * MIN, 10 * MIN, T0]);
+  assert.ok(Math.abs(a.value - 40 / 60) < 1e-12);
+  // only planned downtime seen: no figure rather than 0 % or a division by zero
+  const p = new CncModel.StateBook();
+  p.observe(lathe('C2', T0, 'setup', 'planned_downtime'), T0);
+  assert.strictEqual(p.view(T0 + MIN, [], 10).rows[0].availability.value, null);
+  // across midnight: today starts at 00:00, yesterday's time is not counted
+  const midnight = Date.parse('2026-12-03T00:00:00.000Z');
+  const n = new CncModel.StateBook();
+  n.observe(lathe('C3', midnight - 60 * MIN, 'idle', 'idle'), midnight - 60 * MIN);
+  n.observe(lathe('C3', midnight + 30 * MIN, 'running', 'productive'), midnight + 30 * MIN);
+  const d = n.view(midnight + 60 * MIN, [], 10).rows[0].availability;
+  assert.deepStrictEqual([d.seenMs, d.productiveMs, d.value, d.from], [60 * MIN, 30 * MIN, 0.5, midnight]);
+  // read the next day with nothing new: only the open interval from midnight
+  const e = n.view(midnight + 24 * 60 * MIN + MIN, [], 10).rows[0].availability;
+  assert.deepStrictEqual([e.seenMs, e.productiveMs, e.from], [MIN, MIN, midnight + 24 * 60 * MIN]);
+  // the pure helpers
+  assert.deepStrictEqual(CncModel.dayTotals(null, null, null, T0),
+                         { value: null, seenMs: 0, productiveMs: 0, plannedMs: 0, from: null });
+});
+
+test('the downtime Pareto: time and count by category, state and reason, descending', () => {
+  const m = new CncModel.Model();
+  const seq = [['C1', 0, 'running', 'productive'], ['C1', 10, 'alarm', 'unplanned_downtime', 'E42'],
+               ['C1', 15, 'running', 'productive'], ['C1', 20, 'alarm', 'unplanned_downtime', 'E42'],
+               ['C1', 22, 'setup', 'planned_downtime'], ['C1', 40, 'idle', 'idle'],
+               ['C2', 0, 'stopped', 'unplanned_downtime'], ['C2', 1, 'alarm', 'unplanned_downtime', 'E7'],
+               ['C2', 4, 'running', 'productive']];
+  for (const [id, min, state, cat, reason] of seq) {
+    m.analytics(lathe(id, T0 + min * MIN, state, cat, reason), T0 + min * MIN);
+  }
+  m.analytics(offline('C2', T0 + 44 * MIN), T0 + 45 * MIN); // open: counted up to now
+  const rows = m.states.pareto(T0 + 50 * MIN).map((r) => [r.category, r.state, r.reason, r.ms / MIN, r.count]);
+  assert.deepStrictEqual(rows, [
+    ['planned_downtime', 'setup', '', 18, 1],
+    ['unplanned_downtime', 'alarm', 'E42', 7, 2],
+    ['unplanned_downtime', 'offline', 'no_data', 50 - 44 - 1 / MIN, 1],
+    ['unplanned_downtime', 'alarm', 'E7', 3, 1],
+    ['unplanned_downtime', 'stopped', '', 1, 1]]);
+  assert.strictEqual(m.states.pareto(T0 + 50 * MIN, 2).length, 2);
+  // the pure sort: downtime only, time then count
+  assert.deepStrictEqual(CncModel.paretoRows([
+    { state: 'a', category: 'idle', reason: '', ms: 99, count: 1 },
+    { state: 'b', category: 'unplanned_downtime', reason: '', ms: 5, count: 1 },
+    { state: 'c', category: 'planned_downtime', reason: '', ms: 5, count: 3 },
+    { state: 'd', category: 'productive', reason: '', ms: 50, count: 1 }]).map((r) => r.state), ['c', 'b']);
+});
+
+test('current states: lathes by status and presses by mode, in the panel and the picker', () => {
+  const m = new CncModel.Model();
+  m.analytics(lathe('CNC0000', T0, 'running', 'productive'), T0);
+  m.analytics(lathe('CNC0001', T0, 'running', 'productive'), T0);
+  m.analytics(lathe('CNC0002', T0, 'alarm', 'unplanned_downtime', 'E1'), T0);
+  m.analytics(lathe('CNC0003', T0, 'alarm', 'unplanned_downtime', 'E2'), T0);
+  m.analytics(Object.assign(press('PRESS-0000', 'active', 90, 70, 1),
+                            { ts: iso(T0), state: 'active', category: 'productive' }), T0);
+  m.analytics(offline('PRESS-0000', T0 + 1), T0 + 60001);
+  // a press from a broker without machine states: counted by its mode
+  m.analytics(press('PRESS-0001', 'idle', 60, 70, 1), T0);
+  assert.deepStrictEqual(m.stateCounts().map((b) => [b.state, b.category, b.look, b.n]), [
+    ['alarm', 'unplanned_downtime', 'unplanned_downtime', 2], ['running', 'productive', 'productive', 2],
+    ['idle', 'idle', 'idle', 1], ['offline', 'unplanned_downtime', 'offline', 1]]);
+  assert.deepStrictEqual(m.stateCounts(2).map((b) => [b.state, b.n]), [['alarm', 2], ['(other)', 4]]);
+  assert.deepStrictEqual(m.pickList().map((p) => [p.id, p.state, p.efficiency]), [
+    ['CNC0000', 'running', false], ['CNC0001', 'running', false], ['CNC0002', 'alarm', false],
+    ['CNC0003', 'alarm', false], ['PRESS-0000', 'offline', true], ['PRESS-0001', 'idle', true]]);
+});
+
+test('state rows: pinned machines first, then the ones that changed last, by id', () => {
+  const b = new CncModel.StateBook();
+  for (let i = 0; i < 6; i++) b.observe(lathe('M' + i, T0 + i, 'running', 'productive'), T0 + i);
+  b.observe(lathe('M0', T0 + 100, 'idle', 'idle'), T0 + 100);
+  const v = b.view(T0 + 200, ['M2', 'nobody', 'M2'], 3);
+  assert.deepStrictEqual(v.rows.map((r) => r.id), ['M2', 'M0', 'M4', 'M5']);
+});
+
+test('states are bounded: machines, intervals per machine, distinct texts', () => {
+  const b = new CncModel.StateBook();
+  for (let i = 0; i < CncModel.MAX_TIMELINES + 50; i++) {
+    b.observe(lathe('M' + i, T0, 'alarm', 'unplanned_downtime', 'E' + (i % 7)), T0);
+  }
+  assert.strictEqual(b.machines.size, CncModel.MAX_TIMELINES);
+  assert.ok(!b.machines.has('M0') && b.machines.has('M' + (CncModel.MAX_TIMELINES + 49)));
+  assert.strictEqual(b.evicted, 50);
+  // an evicted machine's open interval went into the Pareto up to its last message
+  assert.strictEqual(b.pareto(T0).reduce((n, r) => n + r.count, 0), CncModel.MAX_TIMELINES + 50);
+  // a machine changing every second for two hours keeps at most MAX_INTERVALS, the last hour's
+  const f = new CncModel.StateBook();
+  for (let s = 0; s < 7200; s++) {
+    f.observe(lathe('F', T0 + s * 1000, s % 2 ? 'idle' : 'running', s % 2 ? 'idle' : 'productive'), T0 + s * 1000);
+  }
+  const tl = f.machines.get('F');
+  assert.ok(tl.len <= CncModel.MAX_INTERVALS && tl.starts.length <= CncModel.MAX_INTERVALS, tl.len);
+  assert.strictEqual(f.stored, tl.len);
+  const fs = f.view(T0 + 7200 * 1000, [], 5).rows[0].segments;
+  assert.strictEqual(fs[fs.length - 2], T0 + 7200 * 1000); // the open one ends now
+  assert.ok(fs[0] >= T0 + 7200 * 1000 - CncModel.MAX_INTERVALS * 1000, fs[0]);
+  // every text unique (a reason with a timestamp in it): the table stops growing
+  const u = new CncModel.StateBook();
+  for (let i = 0; i < CncModel.MAX_STATE_KEYS + 500; i++) {
+    u.observe(lathe('U', T0 + i, 'alarm', 'unplanned_downtime', 'code ' + i), T0 + i);
+  }
+  assert.ok(u.keys.length <= CncModel.MAX_STATE_KEYS);
+  assert.strictEqual(u.current('U').state, '(other)');
+});
+
+test('states in the wrong shape are no state, never thrown on', () => {
+  const m = new CncModel.Model();
+  const junk = [{ cnc_id: 'J1', ts: iso(T0), state: {}, category: 'productive' },
+                { cnc_id: 'J2', ts: iso(T0), state: 7, category: 'productive' },
+                { cnc_id: 'J3', ts: 'yesterday', state: 'running', category: 'productive' },
+                { cnc_id: 'J4', state: 'running', category: 'productive' },
+                { cnc_id: 'J5', ts: iso(T0), state: '', category: 'productive' }];
+  for (const a of junk) m.analytics(a, T0);
+  assert.strictEqual(m.states.machines.size, 0);
+  m.analytics({ cnc_id: 'J6', ts: iso(T0), state: 'x'.repeat(5000), category: 'hasOwnProperty',
+                reason: { code: 1 } }, T0);
+  m.analytics({ cnc_id: 'J7', ts: iso(T0), state: 'alarm', category: 'unplanned_downtime', reason: 42 }, T0);
+  assert.deepStrictEqual([m.states.current('J6').state.length, m.states.current('J6').category,
+                          m.states.current('J6').reason], [256, 'unknown', '']);
+  assert.strictEqual(m.states.current('J7').reason, '42');
 });

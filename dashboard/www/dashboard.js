@@ -21,12 +21,21 @@
     redrawMs: Number(q.get('redraw_ms')) || 1000,
   };
   var MODE_COLORS = { active: '#2e9d48', idle: '#e3c417', maintenance: '#f08c1a', offline: '#d8342c' };
+  // One colour per state category (model.js look(): a category, or 'offline'); offline is
+  // hatched grey in the strips. The CSS classes look-* are the same colours for the legend.
+  var LOOK_COLORS = { productive: '#2e9d48', idle: '#e3c417', planned_downtime: '#f08c1a',
+                      unplanned_downtime: '#d8342c', unknown: '#a78bfa', offline: '#7b8794' };
+  var LOOKS = ['productive', 'idle', 'planned_downtime', 'unplanned_downtime', 'unknown', 'offline'];
+  var LOOK_NAMES = { productive: 'productive', idle: 'idle', planned_downtime: 'planned downtime',
+                     unplanned_downtime: 'unplanned downtime', unknown: 'unknown',
+                     offline: 'offline (no data)' };
   var LINE_COLORS = ['#1f77b4', '#9467bd', '#17becf', '#8c564b', '#e377c2', '#7f7f7f', '#bcbd22',
                      '#2ca02c', '#ff7f0e', '#d62728'];
   var MAX_LINES = 10;
   var latest = null; // the worker's last snapshot
   var status = { connected: false, text: 'connecting...' };
-  var drawn = { efficiency: 0, modes: 0, scatter: 0, modeEfficiency: 0, rate: 0, reasons: 0, nodes: 0 };
+  var drawn = { efficiency: 0, modes: 0, scatter: 0, modeEfficiency: 0, rate: 0, reasons: 0, nodes: 0,
+                states: 0, pareto: 0 };
 
   Chart.defaults.animation = false;
   Chart.defaults.maintainAspectRatio = false;
@@ -126,14 +135,13 @@
         plugins: { legend: { position: 'right' } },
       },
     }),
+    // Machines by current state: lathes' statuses and presses' modes, coloured by category.
     modes: new Chart(el('chart-modes'), {
       type: 'bar',
-      data: {
-        labels: CncModel.MODES,
-        datasets: [{ label: 'machines', data: [0, 0, 0, 0],
-                     backgroundColor: CncModel.MODES.map(function (m) { return MODE_COLORS[m]; }) }],
-      },
-      options: { plugins: { legend: { display: false } }, scales: { y: { beginAtZero: true, ticks: { precision: 0 } } } },
+      data: { labels: [], datasets: [{ label: 'machines', data: [], backgroundColor: [] }] },
+      options: { plugins: { legend: { display: false } },
+                 scales: { x: { ticks: { autoSkip: false } },
+                           y: { beginAtZero: true, ticks: { precision: 0 } } } },
     }),
     scatter: new Chart(el('chart-scatter'), {
       type: 'scatter',
@@ -207,16 +215,24 @@
     return (n / 1073741824).toFixed(2) + ' GiB';
   }
 
+  // The picker: presses and lathes, each with its current state (or mode) beside its id.
   function refreshMachineSelect(snap) {
     var sel = el('machine-select');
-    var ids = snap.efficiencyIds.join('\n'); // the list, not just its length: at the machine cap
+    var list = snap.machineList;
+    var ids = list.map(function (p) { return p.id; }).join('\n'); // the list, not its length
     if (document.activeElement !== sel && sel.dataset.ids !== ids) { // ids come and go
       sel.dataset.ids = ids;
       sel.innerHTML = '';
-      snap.efficiencyIds.forEach(function (id) {
+      list.forEach(function (p) {
         var o = document.createElement('option');
-        o.value = o.textContent = id;
+        o.value = p.id;
         sel.appendChild(o);
+      });
+    }
+    if (sel.dataset.ids === ids) {
+      list.forEach(function (p, i) {
+        var text = p.state ? p.id + ' \u2013 ' + p.state : p.id;
+        if (sel.options[i].textContent !== text) sel.options[i].textContent = text;
       });
     }
     if (document.activeElement !== sel) {
@@ -248,9 +264,9 @@
   function redrawCharts(snap) {
     var now = snap.now;
     refreshMachineSelect(snap);
-    charts.efficiency.data.datasets = snap.selected.map(function (id, i) {
+    charts.efficiency.data.datasets = snap.efficiencyIds.map(function (id, i) {
       var c = LINE_COLORS[i % LINE_COLORS.length];
-      return { label: id, data: snap.efficiency[id] || [], borderColor: c, backgroundColor: c };
+      return { label: id, data: snap.efficiency[id], borderColor: c, backgroundColor: c };
     });
     var first = charts.efficiency.data.datasets.reduce(function (m, d) {
       return d.data.length && d.data[0].x < m ? d.data[0].x : m;
@@ -261,10 +277,16 @@
     charts.efficiency.update('none');
     drawn.efficiency = charts.efficiency.data.datasets.reduce(function (n, d) { return n + d.data.length; }, 0);
 
-    var mc = snap.modeCounts;
-    charts.modes.data.datasets[0].data = CncModel.MODES.map(function (m) { return mc[m]; });
+    var sc = snap.stateCounts;
+    charts.modes.data.labels = sc.map(function (b) { return b.state.length > 20 ? b.state.slice(0, 19) + '\u2026' : b.state; });
+    charts.modes.data.datasets[0].data = sc.map(function (b) { return b.n; });
+    charts.modes.data.datasets[0].backgroundColor = sc.map(function (b) {
+      return b.look === 'offline' ? offlinePattern(charts.modes.ctx) : LOOK_COLORS[b.look];
+    });
     charts.modes.update('none');
-    drawn.modes = mc.active + mc.idle + mc.maintenance + mc.offline;
+    drawn.modes = sc.reduce(function (n, b) { return n + b.n; }, 0);
+
+    drawStates(snap.states, now);
 
     charts.scatter.data.datasets[0].data = snap.scatter;
     charts.scatter.data.datasets[1].data = snap.anomalies;
@@ -377,6 +399,185 @@
       ' analytics messages, ' + snap.rejectsSeen.toLocaleString() + ' rejects received by this page';
   }
 
+  // ---- Machine states: strips, availability, the Pareto ----
+  function hhmm(ms) {
+    return new Date(ms).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' });
+  }
+  function fmtDur(ms) {
+    var s = Math.round(ms / 1000);
+    if (s < 60) return s + ' s';
+    var m = Math.round(s / 60);
+    if (m < 60) return m + ' min';
+    return Math.floor(m / 60) + ' h ' + (m % 60 < 10 ? '0' : '') + (m % 60) + ' min';
+  }
+  function fmtPct(v) { return v === null ? '-' : (v * 100).toFixed(v >= 0.9995 || v === 0 ? 0 : 1) + ' %'; }
+
+  // Offline: grey with darker diagonal lines, one pattern per canvas context.
+  var patterns = new WeakMap();
+  function offlinePattern(ctx) {
+    if (patterns.has(ctx)) return patterns.get(ctx);
+    var c = document.createElement('canvas');
+    c.width = c.height = 6;
+    var g = c.getContext('2d');
+    g.fillStyle = '#9aa5b1';
+    g.fillRect(0, 0, 6, 6);
+    g.strokeStyle = '#52606d';
+    g.lineWidth = 1.5;
+    g.beginPath();
+    g.moveTo(-1, 7); g.lineTo(7, -1); g.moveTo(5, 7); g.lineTo(7, 5); g.moveTo(-1, 1); g.lineTo(1, -1);
+    g.stroke();
+    var p = ctx.createPattern(c, 'repeat');
+    patterns.set(ctx, p);
+    return p;
+  }
+
+  (function legend() {
+    var box = el('states-legend');
+    LOOKS.forEach(function (l) {
+      var item = document.createElement('span');
+      var sw = document.createElement('span');
+      sw.className = 'swatch look-' + l;
+      item.appendChild(sw);
+      item.appendChild(document.createTextNode(LOOK_NAMES[l]));
+      box.appendChild(item);
+    });
+  })();
+
+  // A canvas sized to its box in device pixels; returns its context or null when not laid out.
+  function fitCanvas(c) {
+    var w = c.clientWidth, h = c.clientHeight, r = window.devicePixelRatio || 1;
+    if (!w || !h) return null;
+    if (c.width !== Math.round(w * r) || c.height !== Math.round(h * r)) {
+      c.width = Math.round(w * r);
+      c.height = Math.round(h * r);
+    }
+    var ctx = c.getContext('2d');
+    ctx.setTransform(r, 0, 0, r, 0, 0);
+    ctx.clearRect(0, 0, w, h);
+    return { ctx: ctx, w: w, h: h };
+  }
+
+  // The segments as drawn, for the browser test: per row, [{start, end, state, category,
+  // reason, look}] in time order.
+  var statesDrawn = { rows: [], span: '', pareto: [] };
+
+  function drawStrip(canvas, segs, keys, from, to) {
+    var f = fitCanvas(canvas);
+    if (!f) return;
+    var ctx = f.ctx, span = Math.max(1, to - from);
+    ctx.fillStyle = '#eef0f3'; // not seen: before the machine's first state on this page
+    ctx.fillRect(0, 0, f.w, f.h);
+    for (var i = 0; i < segs.length; i += 3) {
+      var x0 = (segs[i] - from) / span * f.w, x1 = (segs[i + 1] - from) / span * f.w;
+      var k = keys[segs[i + 2]];
+      ctx.fillStyle = k.look === 'offline' ? offlinePattern(ctx) : LOOK_COLORS[k.look];
+      ctx.fillRect(x0, 0, Math.max(1, x1 - x0), f.h); // at least a pixel: a short alarm shows
+    }
+  }
+
+  function drawAxis(from, to) {
+    var f = fitCanvas(el('states-axis'));
+    if (!f) return;
+    var ctx = f.ctx, span = Math.max(1, to - from);
+    ctx.font = '10px sans-serif';
+    ctx.fillStyle = '#52606d';
+    ctx.textBaseline = 'middle';
+    // a tick every 5, 10 or 15 minutes, whichever leaves room
+    var step = [60000, 300000, 600000, 900000].find(function (s) { return span / s <= f.w / 80; }) || 900000;
+    for (var t = Math.ceil(from / step) * step; t < to; t += step) {
+      var x = (t - from) / span * f.w;
+      if (x < 70 || x > f.w - 50) continue; // clear of the first label and of 'now'
+      ctx.fillRect(x, 0, 1, 4);
+      ctx.textAlign = 'center';
+      ctx.fillText(hhmm(t), x, f.h / 2 + 2);
+    }
+    ctx.textAlign = 'left';
+    ctx.fillText(hhmm(from), 0, f.h / 2 + 2);
+    ctx.textAlign = 'right';
+    ctx.fillText('now', f.w, f.h / 2 + 2);
+  }
+
+  function drawStates(v, now) {
+    var body = el('states').tBodies[0];
+    var span = v.since === null ? 'no state seen yet'
+      : v.hour ? 'last hour' : 'since ' + hhmm(v.since) + ' (less than an hour seen by this page)';
+    el('states-span').textContent = span;
+    // Today's span: from midnight, or from the first state this page saw today.
+    var day = new Date(now);
+    day.setHours(0, 0, 0, 0);
+    var availFrom = v.since === null ? null : Math.max(day.getTime(), v.since);
+    el('states-avail-head').textContent = availFrom === null ? 'availability today'
+      : 'availability today since ' + hhmm(availFrom);
+    el('pareto-span').textContent = v.since === null ? 'planned and unplanned'
+      : 'since ' + hhmm(v.since) + ', planned and unplanned';
+    while (body.rows.length > v.rows.length) body.deleteRow(-1);
+    while (body.rows.length < v.rows.length) {
+      var tr = body.insertRow(-1);
+      for (var c = 0; c < 4; c++) tr.insertCell(-1);
+      tr.cells[1].appendChild(document.createElement('span'));
+      tr.cells[1].appendChild(document.createTextNode(''));
+      tr.cells[2].className = 'avail';
+      tr.cells[3].appendChild(document.createElement('canvas'));
+    }
+    statesDrawn = { span: span, availabilityHead: el('states-avail-head').textContent, rows: [],
+                    pareto: [], paretoSpan: el('pareto-span').textContent };
+    drawAxis(v.from, v.to);
+    v.rows.forEach(function (r, i) {
+      var tr = body.rows[i], cur = r.current;
+      tr.cells[0].textContent = r.id;
+      tr.cells[0].title = r.id;
+      tr.cells[1].firstChild.className = 'swatch look-' + (cur ? cur.look : 'unknown');
+      var stateText = cur ? cur.state + (cur.reason ? ' \u00b7 ' + cur.reason : '') : '-';
+      tr.cells[1].lastChild.textContent = stateText;
+      tr.cells[1].title = cur ? cur.state + ' (' + cur.category + ')' + (cur.reason ? ', ' + cur.reason : '') +
+        ' since ' + hhmm(r.segments.length ? r.segments[r.segments.length - 3] : now) : '';
+      var a = r.availability;
+      var availText = fmtPct(a.value) + (a.seenMs ? ' of ' + fmtDur(a.seenMs) : '');
+      tr.cells[2].textContent = availText;
+      tr.cells[2].title = a.from === null ? 'nothing seen today'
+        : 'productive ' + fmtDur(a.productiveMs) + ' / (' + fmtDur(a.seenMs) + ' seen since ' +
+          hhmm(a.from) + ' - planned downtime ' + fmtDur(a.plannedMs) + ')';
+      drawStrip(tr.cells[3].firstChild, r.segments, v.keys, v.from, v.to);
+      var segs = [];
+      for (var j = 0; j < r.segments.length; j += 3) {
+        var k = v.keys[r.segments[j + 2]];
+        segs.push({ start: r.segments[j], end: r.segments[j + 1], state: k.state, category: k.category,
+                    reason: k.reason, look: k.look, color: LOOK_COLORS[k.look] });
+      }
+      statesDrawn.rows.push({ id: r.id, state: stateText, availability: availText,
+                              availabilityValue: a.value, segments: segs });
+    });
+    drawn.states = v.rows.length;
+    el('states-note').textContent = v.tracked > v.rows.length
+      ? 'showing ' + v.rows.length + ' of ' + v.tracked.toLocaleString() +
+        ' machines: the picked ones, then those whose state changed last' : '';
+
+    var pbody = el('pareto').tBodies[0];
+    pbody.innerHTML = '';
+    var top = v.pareto.length ? v.pareto[0].ms : 0;
+    v.pareto.forEach(function (p) {
+      var tr = document.createElement('tr');
+      var cells = [p.category === 'planned_downtime' ? 'planned' : 'unplanned', p.state,
+                   p.reason || '-', fmtDur(p.ms), String(p.count)];
+      cells.forEach(function (text) {
+        var td = document.createElement('td');
+        td.textContent = text;
+        td.title = text;
+        tr.appendChild(td);
+      });
+      var bar = document.createElement('td');
+      bar.className = 'bar';
+      var d = document.createElement('div');
+      d.className = 'look-' + CncModel.look(p);
+      d.style.width = (top ? Math.max(2, Math.round(100 * p.ms / top)) : 0) + '%';
+      bar.appendChild(d);
+      tr.appendChild(bar);
+      pbody.appendChild(tr);
+      statesDrawn.pareto.push({ cells: cells, ms: p.ms, look: CncModel.look(p) });
+    });
+    drawn.pareto = v.pareto.length;
+  }
+
   el('machine-select').addEventListener('change', function (e) {
     var ids = Array.prototype.filter.call(e.target.options, function (o) { return o.selected; })
       .map(function (o) { return o.value; }).slice(0, MAX_LINES);
@@ -483,6 +684,9 @@
     drawn: function () { return Object.assign({}, drawn); },
     // The scatter's threshold labels as last drawn, and each chart's x tick labels.
     thresholdLabels: function () { return labelBoxes.slice(); },
+    // The state panels as last drawn: spans, rows (id, state, availability, segments), Pareto.
+    states: function () { return JSON.parse(JSON.stringify(statesDrawn)); },
+    stateBars: function () { return charts.modes.data.labels.slice(); },
     xTicks: function () {
       var out = {};
       Object.keys(charts).forEach(function (k) {

@@ -20,26 +20,35 @@
     postMessage({ type: 'status', status: status });
   }
 
+  var STATE_ROWS = 16; // strips of the machines that changed last, after the picked ones
+  var PARETO_ROWS = 12;
+  var STATE_BARS = 12;
+
   function snapshot() {
     var now = Date.now();
-    var ids = [];
-    model.machines.forEach(function (m, id) {
-      if (m.history.len || m.count) ids.push(id);
-    });
-    ids.sort();
-    var sel = selected.filter(function (id) { return model.machines.has(id); });
-    if (!sel.length) sel = ids.slice(0, 5);
+    // The picker lists lathes (a state, no efficiency) and presses; the efficiency chart draws
+    // the picked machines that have efficiency (when none has: the first five), the state panel
+    // pins every picked machine above the ones that changed last.
+    var pick = model.pickList();
+    var withEfficiency = pick.filter(function (p) { return p.efficiency; }).map(function (p) { return p.id; });
+    var hasEfficiency = Object.create(null);
+    withEfficiency.forEach(function (id) { hasEfficiency[id] = true; });
+    var pinned = selected.filter(function (id) { return model.machines.has(id); });
+    var effIds = pinned.filter(function (id) { return hasEfficiency[id]; });
+    if (!effIds.length) effIds = withEfficiency.slice(0, 5);
     var efficiency = {};
-    sel.forEach(function (id) { efficiency[id] = model.efficiencySeries(id); });
+    effIds.forEach(function (id) { efficiency[id] = model.efficiencySeries(id); });
     return {
       type: 'snapshot',
       now: now,
       status: status,
       machineCount: model.machines.size,
-      efficiencyIds: ids.length > 2000 ? ids.slice(0, 2000) : ids,
-      selected: sel,
+      machineList: pick.length > 2000 ? pick.slice(0, 2000) : pick,
+      selected: pinned.length ? pinned : effIds, // shown as picked in the list
+      efficiencyIds: effIds,
       efficiency: efficiency,
-      modeCounts: model.modeCounts(),
+      stateCounts: model.stateCounts(STATE_BARS),
+      states: model.states.view(now, pinned, STATE_ROWS, PARETO_ROWS),
       modeEfficiency: model.modeEfficiency(now),
       scatter: model.scatter(),
       anomalies: model.anomalies.toArray().filter(function (a) { return now - a.t < 60000; }),

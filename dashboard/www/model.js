@@ -52,6 +52,7 @@ var CncModel = (function () {
     this.metrics = null; // the plant: every node's counters summed (sumNodes)
     this.rates = new Ring(HISTORY_S); // {t, accepted, rejected} per metrics message
     this.nodes = new Map(); // node -> {s: its last snapshot, t: its clock, rate: its last rate}
+    this.states = new StateBook(); // per machine: state intervals, today's sums; the Pareto
   }
 
   Model.prototype.machine = function (id) {
@@ -86,6 +87,7 @@ var CncModel = (function () {
     this.analyticsSeen++;
     var m = this.machine(a.cnc_id);
     m.handler = str(a.handler);
+    this.states.observe(a, nowMs);
     if (typeof a.mode === 'string' && a.mode) m.mode = a.mode;
     var v = isObj(a.values) ? a.values : {};
     if (typeof v.temperature === 'number') m.temperature = v.temperature;
@@ -248,12 +250,47 @@ var CncModel = (function () {
     return pts;
   };
 
-  Model.prototype.modeCounts = function () {
-    var c = { active: 0, idle: 0, maintenance: 0, offline: 0 };
+  // Machines by current state, lathes (status) and presses (mode) alike: {state, category, look,
+  // n}, most first. A machine whose broker publishes no state (a plugin before machine states,
+  // or an instance with states turned off) is counted by its press mode, categorised as the
+  // plugin's sensor_efficiency defaults do.
+  var MODE_CATEGORY = Object.assign(Object.create(null), { // no 'hasOwnProperty' from a message
+    active: 'productive', idle: 'idle', maintenance: 'planned_downtime', offline: 'unplanned_downtime' });
+  Model.prototype.stateCounts = function (limit) {
+    var list = this.states.stateCounts(0);
+    var states = this.states;
+    var byMode = Object.create(null);
     this.machines.forEach(function (m) {
-      if (m.mode && c.hasOwnProperty(m.mode)) c[m.mode]++;
+      if (m.mode && MODE_CATEGORY[m.mode] && !states.machines.has(m.id)) {
+        byMode[m.mode] = (byMode[m.mode] || 0) + 1;
+      }
     });
-    return c;
+    Object.keys(byMode).forEach(function (mode) {
+      var k = { state: mode, category: MODE_CATEGORY[mode] };
+      var b = list.find(function (x) { return x.state === k.state && x.category === k.category; });
+      if (b) b.n += byMode[mode];
+      else list.push({ state: mode, category: k.category, look: look(k), n: byMode[mode] });
+    });
+    list.sort(function (a, b) { return b.n - a.n || (a.state < b.state ? -1 : 1); });
+    if (limit && list.length > limit) {
+      var rest = list.slice(limit - 1).reduce(function (n, b) { return n + b.n; }, 0);
+      list = list.slice(0, limit - 1);
+      list.push({ state: '(other)', category: 'unknown', look: 'unknown', n: rest });
+    }
+    return list;
+  };
+
+  // The machine picker's list: every machine with an efficiency series or a state (lathes
+  // have no efficiency), by id, with its current state (or press mode) to show beside it.
+  Model.prototype.pickList = function () {
+    var states = this.states, out = [];
+    this.machines.forEach(function (m, id) {
+      var cur = states.current(id);
+      if (cur || m.history.len || m.count) {
+        out.push({ id: id, state: cur ? cur.state : m.mode || '', efficiency: !!(m.history.len || m.count) });
+      }
+    });
+    return out.sort(function (a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; });
   };
 
   Model.prototype.modeEfficiency = function (nowMs) {
@@ -323,8 +360,371 @@ var CncModel = (function () {
     return t;
   };
 
+
+  // ---- Machine states (README "Machine states and OEE"): timelines, availability, Pareto ----
+  //
+  // Every analytics message carries the machine's "state", its "category" and maybe a
+  // "reason"; an offline machine gets one message with state "offline", reason "no_data". The
+  // StateBook follows, per cnc_id, the intervals the plugin stores, from what this page saw:
+  //   - an interval starts at the ts of a message whose state, category or reason differs from
+  //     the machine's previous one and ends where the next starts (the open one: now);
+  //   - a message older than the newest one heard from its machine changes nothing (the
+  //     plugin's rule: it is late); a tie on ts is taken in arrival order, and two states at
+  //     one instant leave the later one (no interval of zero length);
+  //   - a message without a state (null: the instance tracks none) starts no interval.
+  // Bounds: at most MAX_TIMELINES machines (the one that changed least recently gives way, its
+  // open interval closed at its last message); per machine the intervals of the last hour, at
+  // most MAX_INTERVALS each and INTERVAL_BUDGET over all (past that a machine keeps at least
+  // MIN_INTERVALS and overwrites its oldest); at most MAX_STATE_KEYS distinct (state, category,
+  // reason) triples (strings come from the broker: later triples share one "(other)" per
+  // category). Today's availability and the Pareto are sums, updated when an interval closes;
+  // the open intervals are added when read. Cost per message: a Map lookup, and a Date.parse
+  // for a machine with a state; per change O(1).
+  var CATEGORIES = ['productive', 'idle', 'planned_downtime', 'unplanned_downtime', 'unknown'];
+  var DOWNTIME = Object.assign(Object.create(null), { planned_downtime: true, unplanned_downtime: true });
+  var HOUR_MS = 3600000;
+  var MAX_TIMELINES = 10000;
+  var MAX_INTERVALS = 1440; // one change every 2.5 s for an hour
+  var MIN_INTERVALS = 32;
+  var INTERVAL_BUDGET = 400000; // 4 MB of typed arrays
+  var MAX_STATE_KEYS = 4096;
+  var MAX_TEXT = 256; // the plugin's longest state or reason (CNC_STATE_TEXT_MAX)
+
+  // The message's (state, category, reason), or null when it has no state. The plugin sends
+  // strings; anything else in "state" is no state, an unknown category is "unknown".
+  function stateOf(a) {
+    if (!isObj(a) || typeof a.state !== 'string' || !a.state) return null;
+    var category = CATEGORIES.indexOf(a.category) >= 0 ? a.category : 'unknown';
+    var reason = typeof a.reason === 'string' ? a.reason
+      : num(a.reason) !== null ? String(a.reason) : '';
+    return { state: a.state.slice(0, MAX_TEXT), category: category,
+             reason: reason.slice(0, MAX_TEXT) };
+  }
+
+  // What the strip draws: the category's colour, or "offline" for a machine that went silent
+  // (the plugin's offline interval) or says it is offline while counted as unplanned downtime.
+  function look(k) {
+    return k.state === 'offline' && k.category === 'unplanned_downtime' ? 'offline' : k.category;
+  }
+
+  // The local midnight at or before ms: "today" is the page's day.
+  function dayStart(ms) {
+    var d = new Date(ms);
+    d.setHours(0, 0, 0, 0);
+    return d.getTime();
+  }
+
+  // Adds [s, e) of one category to a day's sums ({start, from, seen, productive, planned}),
+  // clipped to the day of e: a day that ended starts the sums again. Returns the day.
+  function addToDay(day, s, e, category) {
+    var ds = dayStart(e);
+    if (ds > day.start) {
+      day.start = ds;
+      day.from = null;
+      day.seen = day.productive = day.planned = 0;
+    }
+    s = Math.max(s, day.start);
+    if (e <= s) return day;
+    if (day.from === null || s < day.from) day.from = s;
+    day.seen += e - s;
+    if (category === 'productive') day.productive += e - s;
+    if (category === 'planned_downtime') day.planned += e - s;
+    return day;
+  }
+
+  // Today's availability: productive / (seen - planned downtime), over the closed intervals'
+  // sums and the open interval [openStart, now). value is null when nothing but planned
+  // downtime (or nothing) was seen. from: where the span seen today begins.
+  function dayTotals(day, openStart, openCategory, nowMs) {
+    var t = { start: dayStart(nowMs), from: null, seen: 0, productive: 0, planned: 0 };
+    if (day && day.start === t.start) {
+      t.from = day.from;
+      t.seen = day.seen;
+      t.productive = day.productive;
+      t.planned = day.planned;
+    }
+    if (openStart !== null && openStart !== undefined) addToDay(t, openStart, nowMs, openCategory);
+    var base = t.seen - t.planned;
+    return { value: base > 0 ? t.productive / base : null, seenMs: t.seen,
+             productiveMs: t.productive, plannedMs: t.planned, from: t.from };
+  }
+
+  // The intervals inside [from, to] as segments, flat: start, end, key, start, end, key, ...
+  // (a Float64Array: posted to the page as one copy, not thousands of objects). starts
+  // ascending, keys[i] the key of the interval starting at starts[i]; the last one open until
+  // openEnd.
+  function segments(starts, keys, openEnd, from, to) {
+    var out = new Float64Array(starts.length * 3), n = 0;
+    for (var i = 0; i < starts.length; i++) {
+      var e = i + 1 < starts.length ? starts[i + 1] : openEnd;
+      var s = Math.max(starts[i], from);
+      e = Math.min(e, to);
+      if (e > s) {
+        out[n++] = s;
+        out[n++] = e;
+        out[n++] = keys[i];
+      }
+    }
+    return out.subarray(0, n);
+  }
+
+  // The downtime Pareto: rows {state, category, reason, ms, count} of the downtime
+  // categories, time descending (then count, then names: a stable order for equal rows).
+  function paretoRows(rows, limit) {
+    var out = rows.filter(function (r) { return DOWNTIME[r.category] && (r.ms > 0 || r.count > 0); });
+    out.sort(function (a, b) {
+      return b.ms - a.ms || b.count - a.count ||
+        (a.category + a.state + a.reason < b.category + b.state + b.reason ? -1 : 1);
+    });
+    return limit ? out.slice(0, limit) : out;
+  }
+
+  function Timeline(id) {
+    this.id = id;
+    this.newest = -Infinity; // the newest ts heard (ms)
+    this.starts = new Float64Array(8); // a ring of intervals: start and key index
+    this.keys = new Uint16Array(8);
+    this.head = 0;
+    this.len = 0;
+    this.day = { start: 0, from: null, seen: 0, productive: 0, planned: 0 };
+    this.changedAt = 0; // the page's clock at its last change
+  }
+  Timeline.prototype.idx = function (i) { return (this.head + i) % this.starts.length; };
+  Timeline.prototype.openStart = function () { return this.starts[this.idx(this.len - 1)]; };
+  Timeline.prototype.openKey = function () { return this.keys[this.idx(this.len - 1)]; };
+
+  function StateBook() {
+    this.keys = []; // key index -> {state, category, reason, look}
+    this.keyIndex = new Map(); // state \0 category \0 reason -> key index
+    this.machines = new Map(); // cnc_id -> Timeline, in the order of their last change
+    this.stored = 0; // intervals held over all machines
+    this.sums = new Map(); // key index -> {ms, count}: closed downtime time, intervals started
+    // Where what this page saw begins: the earliest start of an interval it saw (a collector
+    // catching up sends older timestamps than the page's clock), and never after the page's
+    // clock at its first state.
+    this.since = null;
+    this.late = 0;
+    this.evicted = 0;
+  }
+
+  StateBook.prototype.intern = function (k) {
+    var name = k.state + '\u0000' + k.category + '\u0000' + k.reason;
+    var i = this.keyIndex.get(name);
+    if (i !== undefined) return i;
+    if (this.keys.length >= MAX_STATE_KEYS - CATEGORIES.length) {
+      k = { state: '(other)', category: k.category, reason: '' };
+      name = k.state + '\u0000' + k.category + '\u0000';
+      i = this.keyIndex.get(name);
+      if (i !== undefined) return i;
+    }
+    k.look = look(k);
+    this.keys.push(k);
+    this.keyIndex.set(name, this.keys.length - 1);
+    return this.keys.length - 1;
+  };
+
+  StateBook.prototype.sum = function (ki) {
+    var s = this.sums.get(ki);
+    if (!s) {
+      s = { ms: 0, count: 0 };
+      this.sums.set(ki, s);
+    }
+    return s;
+  };
+
+  // The interval [s, e) of key ki ends: into the day's sums and the Pareto.
+  StateBook.prototype.close = function (tl, s, e, ki) {
+    var k = this.keys[ki];
+    addToDay(tl.day, s, e, k.category);
+    if (DOWNTIME[k.category] && e > s) this.sum(ki).ms += e - s;
+  };
+
+  StateBook.prototype.push = function (tl, start, ki) {
+    var cap = tl.starts.length;
+    // An interval that ended an hour before this start is no longer drawn.
+    while (tl.len >= 2 && tl.starts[tl.idx(1)] <= start - HOUR_MS) {
+      tl.head = (tl.head + 1) % cap;
+      tl.len--;
+      this.stored--;
+    }
+    if (tl.len === cap) {
+      if (cap < MAX_INTERVALS && (this.stored < INTERVAL_BUDGET || cap < MIN_INTERVALS)) {
+        var n = Math.min(cap * 2, MAX_INTERVALS);
+        var starts = new Float64Array(n), keys = new Uint16Array(n);
+        for (var i = 0; i < tl.len; i++) {
+          starts[i] = tl.starts[tl.idx(i)];
+          keys[i] = tl.keys[tl.idx(i)];
+        }
+        tl.starts = starts;
+        tl.keys = keys;
+        tl.head = 0;
+        cap = n;
+      } else {
+        tl.head = (tl.head + 1) % cap; // the oldest gives way
+        tl.len--;
+        this.stored--;
+      }
+    }
+    var j = tl.idx(tl.len);
+    tl.starts[j] = start;
+    tl.keys[j] = ki;
+    tl.len++;
+    this.stored++;
+  };
+
+  StateBook.prototype.timeline = function (id) {
+    if (this.machines.size >= MAX_TIMELINES) {
+      var old = this.machines.values().next().value; // changed least recently
+      if (old.len) this.close(old, old.openStart(), old.newest, old.openKey());
+      this.stored -= old.len;
+      this.machines.delete(old.id);
+      this.evicted++;
+    }
+    var tl = new Timeline(id);
+    this.machines.set(id, tl);
+    return tl;
+  };
+
+  // One analytics message: 'none' (no state, machine not followed), 'late', 'kept' (no
+  // change) or 'changed'.
+  StateBook.prototype.observe = function (a, nowMs) {
+    var k = stateOf(a);
+    var tl = this.machines.get(a.cnc_id);
+    if (!k && !tl) return 'none';
+    var ts = typeof a.ts === 'string' ? Date.parse(a.ts) : NaN;
+    if (isNaN(ts)) return 'none';
+    if (tl && ts < tl.newest) {
+      this.late++;
+      return 'late';
+    }
+    if (!k) {
+      tl.newest = ts; // heard: a later message older than this one is late
+      return 'kept';
+    }
+    var ki = this.intern(k);
+    if (!tl) tl = this.timeline(a.cnc_id);
+    tl.newest = ts;
+    if (tl.len && tl.openKey() === ki) return 'kept';
+    this.since = this.since === null ? Math.min(nowMs, ts) : Math.min(this.since, ts);
+    if (tl.len && tl.openStart() === ts) {
+      // Two states at one instant: the later one holds it.
+      var was = this.sums.get(tl.openKey());
+      if (was && was.count) was.count--;
+      tl.keys[tl.idx(tl.len - 1)] = ki;
+    } else {
+      if (tl.len) this.close(tl, tl.openStart(), ts, tl.openKey());
+      this.push(tl, ts, ki);
+    }
+    if (DOWNTIME[this.keys[ki].category]) this.sum(ki).count++;
+    tl.changedAt = nowMs;
+    this.machines.delete(tl.id); // the most recently changed last
+    this.machines.set(tl.id, tl);
+    return 'changed';
+  };
+
+  // A machine's current state: {state, category, reason, look} or null.
+  StateBook.prototype.current = function (id) {
+    var tl = this.machines.get(id);
+    return tl && tl.len ? this.keys[tl.openKey()] : null;
+  };
+
+  // Where an open interval ends when read: now, or the machine's newest ts when its clock is
+  // ahead of the page's.
+  function openEnd(tl, nowMs) { return Math.max(nowMs, tl.newest); }
+
+  // One machine's intervals inside [from, to], its current state and today's availability.
+  StateBook.prototype.row = function (tl, from, nowMs) {
+    var starts = [], keys = [];
+    for (var i = 0; i < tl.len; i++) {
+      starts.push(tl.starts[tl.idx(i)]);
+      keys.push(tl.keys[tl.idx(i)]);
+    }
+    var cur = tl.len ? this.keys[tl.openKey()] : null;
+    return { id: tl.id, current: cur, changedAt: tl.changedAt,
+             segments: segments(starts, keys, openEnd(tl, nowMs), from, nowMs),
+             availability: dayTotals(tl.day, tl.len ? tl.openStart() : null,
+                                     cur ? cur.category : null, nowMs) };
+  };
+
+  // What the state panels draw: the window [from, now] (the last hour, or since this page saw
+  // its first state), the rows of the pinned machines (in their order) and then of the `recent`
+  // machines that changed last (by id), the key table, the Pareto and the current states.
+  StateBook.prototype.view = function (nowMs, pinned, recent, paretoLimit) {
+    var self = this;
+    var from = this.since === null ? nowMs : Math.max(nowMs - HOUR_MS, Math.min(this.since, nowMs));
+    var rows = [], shown = Object.create(null);
+    (pinned || []).forEach(function (id) {
+      var tl = self.machines.get(id);
+      if (tl && !shown[id]) {
+        shown[id] = true;
+        rows.push(self.row(tl, from, nowMs));
+      }
+    });
+    var last = [];
+    var all = Array.from(this.machines.values()); // ordered by last change
+    for (var i = all.length - 1; i >= 0 && last.length < recent; i--) {
+      if (!shown[all[i].id]) last.push(all[i]);
+    }
+    last.sort(function (a, b) { return a.id < b.id ? -1 : a.id > b.id ? 1 : 0; });
+    last.forEach(function (tl) { rows.push(self.row(tl, from, nowMs)); });
+    return { from: from, to: nowMs, since: this.since, hour: nowMs - from >= HOUR_MS,
+             rows: rows, keys: this.keys.slice(), pareto: this.pareto(nowMs, paretoLimit),
+             tracked: this.machines.size, late: this.late, evicted: this.evicted };
+  };
+
+  // The Pareto over what this page saw: closed sums plus every open downtime interval.
+  StateBook.prototype.pareto = function (nowMs, limit) {
+    var self = this;
+    var ms = new Map();
+    this.sums.forEach(function (s, ki) { ms.set(ki, s.ms); });
+    this.machines.forEach(function (tl) {
+      if (!tl.len) return;
+      var ki = tl.openKey();
+      if (!DOWNTIME[self.keys[ki].category]) return;
+      ms.set(ki, (ms.get(ki) || 0) + Math.max(0, openEnd(tl, nowMs) - tl.openStart()));
+    });
+    var rows = [];
+    ms.forEach(function (t, ki) {
+      var k = self.keys[ki], s = self.sums.get(ki);
+      rows.push({ state: k.state, category: k.category, reason: k.reason, ms: t,
+                  count: s ? s.count : 0 });
+    });
+    return paretoRows(rows, limit);
+  };
+
+  // Machines by current state (bars of the state panel): each state value with its category
+  // and count, most machines first; past `limit` values the rest are one "(other)" bar.
+  StateBook.prototype.stateCounts = function (limit) {
+    var by = new Map();
+    this.machines.forEach(function (tl) {
+      if (!tl.len) return;
+      var ki = tl.openKey();
+      by.set(ki, (by.get(ki) || 0) + 1);
+    });
+    var self = this, merged = new Map();
+    by.forEach(function (n, ki) { // one bar per state value, whatever the reason
+      var k = self.keys[ki], key = k.state + '\u0000' + k.category;
+      var b = merged.get(key);
+      if (!b) merged.set(key, { state: k.state, category: k.category, look: look(k), n: n });
+      else b.n += n;
+    });
+    var list = Array.from(merged.values()).sort(function (a, b) {
+      return b.n - a.n || (a.state < b.state ? -1 : 1);
+    });
+    if (limit && list.length > limit) {
+      var rest = list.slice(limit - 1).reduce(function (n, b) { return n + b.n; }, 0);
+      list = list.slice(0, limit - 1);
+      list.push({ state: '(other)', category: 'unknown', look: 'unknown', n: rest });
+    }
+    return list;
+  };
+
   return { Model: Model, Ring: Ring, MODES: MODES, MAX_MACHINES: MAX_MACHINES,
-           MAX_REJECTS: MAX_REJECTS, MAX_NODES: MAX_NODES };
+           MAX_REJECTS: MAX_REJECTS, MAX_NODES: MAX_NODES, CATEGORIES: CATEGORIES,
+           StateBook: StateBook, stateOf: stateOf, look: look, segments: segments,
+           addToDay: addToDay, dayTotals: dayTotals, dayStart: dayStart, paretoRows: paretoRows,
+           HOUR_MS: HOUR_MS, MAX_TIMELINES: MAX_TIMELINES, MAX_INTERVALS: MAX_INTERVALS,
+           MAX_STATE_KEYS: MAX_STATE_KEYS };
 })();
 
 if (typeof module !== 'undefined') module.exports = CncModel;

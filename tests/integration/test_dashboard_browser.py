@@ -3,7 +3,10 @@ storage in a private MariaDB and the dashboard's websockets listener (http_dir),
 publishing, a collector sending an invalid message now and then, and Debian's chromium driven
 headless by playwright-core (dashboard/test/browser_check.js). The page must connect, draw
 every chart, and list the injected reject with its reason. The screenshot is kept in
-build/test-artifacts/dashboard.png.
+build/test-artifacts/dashboard.png. While the page listens, a lathe of a machine_tool instance
+with an alarm reason and a 2 s offline_after_s plays a scripted run (running, an alarm with its
+code, silence that the plugin reports as offline, running again): the page's strip for it, its
+availability and the downtime Pareto must say what happened (issue #17).
 
 The second test runs the same page against a broker that requires a password (allow_anonymous
 false, a password file, the read-only dashboard user of config/dashboard.acl): the page asks,
@@ -16,6 +19,7 @@ import os
 import shlex
 import subprocess
 import threading
+import time
 
 from conftest import BUILD, MOSQUITTO_21, ROOT, free_port
 from mqtt_raw import RawPublisher
@@ -45,11 +49,61 @@ def dashboard_listeners(http, ws, files_to_anyone=False):
     return f"listener {ws} 127.0.0.1\nprotocol websockets\nhttp_dir {WWW}\n"
 
 
+# A lathe for the state panels: its alarm code is the interval's reason, and 2 s of silence make
+# it offline (the shipped lathes' instance has neither).
+STATES_HANDLER = """  dash_lathe:
+    type: machine_tool
+    states: {reason_variable: alarm_code, offline_after_s: 2}
+"""
+STATES_MACHINE = "LATHE-T1"
+
+
+def with_states_lathe(yaml_text):
+    yaml_text = yaml_text.replace("  any:\n    type: generic\n", STATES_HANDLER + "  any:\n    type: generic\n")
+    route = '  - {match: "*", handler: any}\n'
+    assert STATES_HANDLER in yaml_text and route in yaml_text
+    return yaml_text.replace(route, f'  - {{match: "{STATES_MACHINE}", handler: dash_lathe}}\n' + route)
+
+
+def play_states(port, collector="dashboard-states"):
+    """The scripted run of STATES_MACHINE, its timestamps 10 minutes back from now (a collector
+    catching up): running 5 min, alarm E42 2 min, then silence: the plugin publishes offline 1 ms
+    after the last alarm message (the interval runs until the next message, 1 min later), then
+    running until now. Returns the first timestamp (ms)."""
+    base = int(time.time() * 1000) - 600_000
+
+    def msg(offset_s, status, **extra):
+        payload = {"status": status, "spin": 1200 if status == "running" else 0, **extra}
+        return json.dumps({"cnc_id": STATES_MACHINE, "part_program": "P-7",
+                           "timestamp": base + offset_s * 1000, "payload": payload})
+
+    topic = f"cnc/{STATES_MACHINE}/data"
+    sub = subprocess.Popen(["mosquitto_sub", "-p", str(port), "-t", f"cnc/analytics/{STATES_MACHINE}"],
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        pub = RawPublisher(port, collector, protocol=5)
+        for step in (msg(0, "running"), msg(240, "running"), msg(300, "alarm", alarm_code="E42"),
+                     msg(420, "alarm", alarm_code="E42")):
+            assert pub.publish(topic, step, qos=1) in (0, 0x10)
+        # The plugin's offline message, 2 s (its offline_after_s) to 3 s later.
+        timer = threading.Timer(15, sub.terminate)
+        timer.start()
+        offline = any(json.loads(line).get("state") == "offline" for line in sub.stdout)
+        timer.cancel()
+        assert offline, "no offline message in 15 s"
+        assert pub.publish(topic, msg(480, "running"), qos=1) in (0, 0x10)
+        pub.close()
+    finally:
+        sub.terminate()
+        sub.wait(timeout=10)
+    return base
+
+
 def broker_with_dashboard(broker_factory, mariadb, tmp_path, conf="", files_to_anyone=False):
     """A broker with storage and the dashboard: (broker, the page's port, the MQTT port)."""
     ws = free_port()
     http = free_port() if MOSQUITTO_21 else ws
-    yaml_text = (SHIPPED.replace("interval_s: 10", "interval_s: 1") +
+    yaml_text = (with_states_lathe(SHIPPED.replace("interval_s: 10", "interval_s: 1")) +
                  mariadb.mysql_yaml(readings="json") +
                  f"spool: {{dir: \"{tmp_path / 'spool'}\"}}\n")
     b = broker_factory(yaml_text,
@@ -57,9 +111,9 @@ def broker_with_dashboard(broker_factory, mariadb, tmp_path, conf="", files_to_a
     return b, http, ws
 
 
-def run_browser_check(b, http, shot, user=None, password=None, signin=None):
+def run_browser_check(b, http, shot, user=None, password=None, signin=None, states=False):
     """cnc-sim and an invalid message every 0.5 s while browser_check.js looks at the page:
-    the JSON line it printed."""
+    the JSON line it printed. states: play_states() once the page says READY."""
     env = dict(os.environ)
     auth = []
     if user:
@@ -68,6 +122,8 @@ def run_browser_check(b, http, shot, user=None, password=None, signin=None):
     if signin:
         env["DASHBOARD_SIGNIN"] = json.dumps(signin)
     env["DASHBOARD_LONGEST_REASON"] = "timestamp_out_of_range"
+    if states:
+        env["DASHBOARD_STATES_MACHINE"] = STATES_MACHINE
     sim = subprocess.Popen([str(BUILD / "cnc-sim"), "--port", str(b.port), "--machines", "60",
                             "--rate", "600", "--duration", "60", "--invalid-ratio", "0.01",
                             "--faults", "0.01", "--seed", "4", "--json", *auth], env=env,
@@ -85,28 +141,44 @@ def run_browser_check(b, http, shot, user=None, password=None, signin=None):
     injector = threading.Thread(target=inject, daemon=True)
     injector.start()
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    played = []
+    player = None
     try:
-        r = subprocess.run(["node", str(ROOT / "dashboard" / "test" / "browser_check.js"),
-                            f"http://127.0.0.1:{http}/index.html", str(shot), "bad_timestamp",
-                            "dashboard-test"], env=env,
-                           capture_output=True, text=True, timeout=180)
+        check = subprocess.Popen(["node", str(ROOT / "dashboard" / "test" / "browser_check.js"),
+                                  f"http://127.0.0.1:{http}/index.html", str(shot), "bad_timestamp",
+                                  "dashboard-test"], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out = []
+        for line in check.stdout:  # READY: the page listens; the scripted states play meanwhile
+            out.append(line)
+            if line.strip() == "READY" and states and player is None:
+                player = threading.Thread(target=lambda: played.append(play_states(b.port)),
+                                          daemon=True)
+                player.start()
+        err = check.stderr.read()
+        rc = check.wait(timeout=180)
     finally:
         stop.set()
         injector.join(timeout=5)
+        if player is not None:
+            player.join(timeout=30)
         sim.terminate()
         _, sim_err = sim.communicate(timeout=10)
     assert shot.exists()
-    lines = [l for l in r.stdout.splitlines() if l.startswith("{")]
-    assert lines, f"rc {r.returncode}\n{r.stdout}\n{r.stderr}\ncnc-sim: {sim_err}"
+    lines = [l for l in out if l.startswith("{")]
+    assert lines, f"rc {rc}\n{''.join(out)}\n{err}\ncnc-sim: {sim_err}"
     seen = json.loads(lines[-1])
-    assert r.returncode == 0, f"{json.dumps(seen, indent=1)}\n{r.stderr}\ncnc-sim: {sim_err}"
+    assert rc == 0, f"{json.dumps(seen, indent=1)}\n{err}\ncnc-sim: {sim_err}"
+    if states:
+        assert played, "the scripted states did not play"
+        seen["states_base"] = played[0]
     return seen
 
 
 def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path):
     assert (WWW / "vendor" / "mqtt.min.js").exists(), "run scripts/build-dashboard.sh first"
     b, http, ws = broker_with_dashboard(broker_factory, mariadb, tmp_path)
-    seen = run_browser_check(b, http, ARTIFACTS / "dashboard.png")
+    seen = run_browser_check(b, http, ARTIFACTS / "dashboard.png", states=True)
     assert seen["status"] == f"connected to ws://127.0.0.1:{ws}/", seen["status"]
     assert seen["ok"] and seen["connected"] and not seen["pageErrors"]
     assert all(n > 0 for n in seen["drawn"].values()), seen["drawn"]
@@ -129,6 +201,48 @@ def test_dashboard_shows_live_data_and_rejects(broker_factory, mariadb, tmp_path
     assert st["dead"] == "0" and st["deadClass"] == "dead none", st
     machines, evicted = st["rules"].split(" / ")
     assert int(machines.replace(",", "")) > 0 and evicted == "0", st
+    check_state_panels(seen["states"], seen["states_base"])
+
+
+MIN_MS = 60_000
+
+
+def check_state_panels(sp, base):
+    """What the state panels drew after play_states(): LATHE-T1's strip, availability, the
+    Pareto; the picker and the state bars list lathes by status."""
+    (row,) = [r for r in sp["rows"] if r["id"] == STATES_MACHINE]
+    assert sp["rows"][0]["id"] == STATES_MACHINE, "a picked machine is pinned first"
+    segs = row["segments"]
+    # The page opened less than an hour ago and saw this machine's states from 10 minutes back.
+    assert sp["span"].startswith("since ") and "less than an hour" in sp["span"], sp["span"]
+    assert [(s["state"], s["category"], s["reason"], s["look"], s["color"]) for s in segs] == [
+        ("running", "productive", "", "productive", "#2e9d48"),
+        ("alarm", "unplanned_downtime", "E42", "unplanned_downtime", "#d8342c"),
+        ("offline", "unplanned_downtime", "no_data", "offline", "#7b8794"),
+        ("running", "productive", "", "productive", "#2e9d48")], segs
+    assert [s["start"] - base for s in segs] == [0, 300_000, 420_001, 480_000], segs
+    assert [s["end"] - base for s in segs[:3]] == [300_000, 420_001, 480_000], segs
+    assert row["state"] == "running", row
+    # Availability: productive / (seen - planned), all of it today and seen by this page.
+    seen_ms = segs[-1]["end"] - base
+    productive = 300_000 + segs[-1]["end"] - segs[-1]["start"]
+    assert abs(row["availabilityValue"] - productive / seen_ms) < 1e-9, (row, seen_ms)
+    minutes = int(int(seen_ms / 1000 + 0.5) / 60 + 0.5)  # as the page rounds: s, then min
+    assert row["availability"] == f"{productive / seen_ms * 100:.1f} % of {minutes} min", row
+    assert sp["availabilityHead"].startswith("availability today since "), sp
+    # The Pareto: downtime only, time descending; the alarm's 2 min once, the offline minute.
+    pareto = sp["pareto"]
+    assert pareto and sp["paretoSpan"].startswith("since "), sp
+    assert [p["ms"] for p in pareto] == sorted((p["ms"] for p in pareto), reverse=True), pareto
+    assert all(p["cells"][0] in ("planned", "unplanned") for p in pareto), pareto
+    (alarm,) = [p["cells"] for p in pareto if p["cells"][2] == "E42"]
+    assert alarm == ["unplanned", "alarm", "E42", "2 min", "1"], alarm
+    offline = [p for p in pareto if p["cells"][1:3] == ["offline", "no_data"]]
+    assert offline and offline[0]["ms"] >= MIN_MS - 1 and offline[0]["look"] == "offline", pareto
+    # The picker lists lathes with their status (the scripted one picked), the state bars too.
+    assert sp["picked"][1] == f"{STATES_MACHINE} \u2013 running" and sp["picked"][2], sp["picked"]
+    assert any(o[0].startswith("CNC") for o in sp["options"]), sp["options"]
+    assert {"running", "active"} <= set(sp["stateBars"]), sp["stateBars"]
 
 
 def test_dashboard_signs_in_to_a_password_broker(broker_factory, mariadb, tmp_path):
