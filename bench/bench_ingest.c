@@ -6,6 +6,7 @@
  *   bench_ingest [--machines N] [--iterations K] [--generic] [--analytics] [--identity]
  *                [--script cnc_type_a|cnc_type_b] [--lathe cnc_type_a|cnc_type_b]
  *                SAMPLES.jsonl...
+ *   bench_ingest --rule-cost [--only SET] [--machines N] [--iterations K]
  *
  * Each sample line is replayed with its cnc_id replaced by one of N machine
  * ids (round robin), so routing looks up N exact ids and the rules keep
@@ -24,6 +25,13 @@
  * the script beside it (for instruction counts: the script's share is the
  * --script run minus twice this one).
  *
+ * --rule-cost measures the rules alone (cnc_rules_apply, handlers/rules.c)
+ * on a press's payload whose temperature and vibration change every message
+ * (70 +- 0.5, 1.2 +- 0.04, as cnc-sim's), machines in turn: one rule of each
+ * kind, and the shipped press_line rules before and after issue #17, round
+ * by round in one process, beside a set without rules (what the loop itself
+ * costs); --only SET runs one set (for instruction counts).
+ *
  * Single-threaded. Not a test: it asserts nothing about time. Prints the
  * median of five rounds per sample.
  */
@@ -35,6 +43,7 @@
 #include "config.h"
 #include "ingest.h"
 #include "registry.h"
+#include "rules.h"
 
 #define OTHER_TOPIC_ITERATIONS 2000000L
 
@@ -84,6 +93,133 @@ static const char *handlers_yaml =
     "limit: 6}}\n"
     "      - {name: vibration_stuck, variable: vibration, stuck: {samples: 30}}\n"
     "  any: {type: generic}\n";
+
+/* --rule-cost: rule sets measured side by side (JSON, as the config loader hands them over). */
+static const struct {
+    const char *name, *rules;
+} rule_sets[] = {
+    {"none", "[]"},
+    {"above", "[{\"variable\":\"temperature\",\"above\":90}]"},
+    {"zscore", "[{\"variable\":\"temperature\",\"zscore\":{\"window\":1000,\"smooth\":10,"
+               "\"limit\":6,\"warmup\":200,\"min_deviation\":6}}]"},
+    {"stuck", "[{\"variable\":\"temperature\",\"stuck\":{\"samples\":30}}]"},
+    {"hampel15", "[{\"variable\":\"temperature\",\"hampel\":{\"window\":15,\"limit\":4,"
+                 "\"warmup\":5,\"min_deviation\":8}}]"},
+    {"hampel63", "[{\"variable\":\"temperature\",\"hampel\":{\"window\":63,\"limit\":4,"
+                 "\"warmup\":5,\"min_deviation\":8}}]"},
+    /* config/cnc_ingest.yaml's press_line before issue #17, and with its two Hampel rules. */
+    {"press_before",
+     "[{\"name\":\"temperature_high\",\"variable\":\"temperature\",\"above\":90},"
+     "{\"name\":\"temperature_drift\",\"variable\":\"temperature\",\"zscore\":{\"window\":"
+     "1000,\"smooth\":10,\"limit\":6,\"warmup\":200,\"min_deviation\":6}},"
+     "{\"name\":\"vibration_drift\",\"variable\":\"vibration\",\"zscore\":{\"window\":300,"
+     "\"smooth\":10,\"limit\":10,\"warmup\":30}},"
+     "{\"name\":\"temperature_stuck\",\"variable\":\"temperature\",\"stuck\":{\"samples\":30}},"
+     "{\"name\":\"vibration_stuck\",\"variable\":\"vibration\",\"stuck\":{\"samples\":30}}]"},
+    {"press_now",
+     "[{\"name\":\"temperature_high\",\"variable\":\"temperature\",\"above\":90},"
+     "{\"name\":\"temperature_drift\",\"variable\":\"temperature\",\"zscore\":{\"window\":"
+     "1000,\"smooth\":10,\"limit\":6,\"warmup\":200,\"min_deviation\":6}},"
+     "{\"name\":\"vibration_drift\",\"variable\":\"vibration\",\"zscore\":{\"window\":300,"
+     "\"smooth\":10,\"limit\":10,\"warmup\":30}},"
+     "{\"name\":\"temperature_spike\",\"variable\":\"temperature\",\"hampel\":{\"window\":15,"
+     "\"limit\":3,\"warmup\":5,\"min_deviation\":8}},"
+     "{\"name\":\"vibration_spike\",\"variable\":\"vibration\",\"hampel\":{\"window\":15,"
+     "\"limit\":3,\"warmup\":5,\"min_deviation\":1}},"
+     "{\"name\":\"temperature_stuck\",\"variable\":\"temperature\",\"stuck\":{\"samples\":30}},"
+     "{\"name\":\"vibration_stuck\",\"variable\":\"vibration\",\"stuck\":{\"samples\":30}}]"},
+};
+#define N_RULE_SETS (sizeof rule_sets / sizeof rule_sets[0])
+
+static double noise(uint64_t *rng)
+{
+    /* Sum of four uniforms: close enough to normal for a benchmark's values, and cheap. */
+    double sum = 0;
+    for (int k = 0; k < 4; k++) {
+        *rng = *rng * 6364136223846793005ULL + 1442695040888963407ULL;
+        sum += (double)(*rng >> 11) / 9007199254740992.0;
+    }
+    return (sum - 2.0) * 1.7320508;
+}
+
+/* --rule-cost: ns per message of each rule set (only: one set), medians of five rounds. */
+static int rule_cost(long machines, long iterations, const char *only)
+{
+    char err[256];
+    struct cnc_rule_set *sets[N_RULE_SETS] = {0};
+    int n_run = 0;
+    for (size_t k = 0; k < N_RULE_SETS; k++) {
+        if (only != NULL && strcmp(only, rule_sets[k].name) != 0) {
+            continue;
+        }
+        cJSON *rules = cJSON_Parse(rule_sets[k].rules);
+        sets[k] = cnc_rules_create(rules, (size_t)machines, err, sizeof err);
+        cJSON_Delete(rules);
+        if (sets[k] == NULL) {
+            fprintf(stderr, "%s: %s\n", rule_sets[k].name, err);
+            return 1;
+        }
+        n_run++;
+    }
+    if (n_run == 0) {
+        fprintf(stderr, "--only: no rule set of that name\n");
+        return 2;
+    }
+    char(*ids)[24] = calloc((size_t)machines, sizeof *ids);
+    cJSON *payload = cJSON_Parse("{\"mode\":\"active\",\"temperature\":70,\"vibration\":1.2}");
+    cJSON *temperature = cJSON_GetObjectItemCaseSensitive(payload, "temperature");
+    cJSON *vibration = cJSON_GetObjectItemCaseSensitive(payload, "vibration");
+    if (ids == NULL || payload == NULL) {
+        return 1;
+    }
+    for (long i = 0; i < machines; i++) {
+        snprintf(ids[i], sizeof ids[i], "P%05ld", i);
+    }
+    struct cnc_anomaly anomalies[32];
+    struct cnc_record rec = {.anomalies = anomalies, .max_anomalies = 32};
+    struct cnc_message msg = {.part_program = "P-1", .payload = payload};
+    double rounds[N_RULE_SETS][5];
+    uint64_t flagged[N_RULE_SETS] = {0};
+    printf("machines=%ld, iterations=%ld, rules alone (cnc_rules_apply), temperature 70 +- 0.5, "
+           "vibration 1.2 +- 0.04\n",
+           machines, iterations);
+    for (int r = 0; r < 5; r++) {
+        for (size_t k = 0; k < N_RULE_SETS; k++) {
+            if (sets[k] == NULL) {
+                continue;
+            }
+            uint64_t rng = 42; /* every set sees the same values */
+            double t0 = now_s();
+            for (long i = 0; i < iterations / 5; i++) {
+                msg.cnc_id = ids[i % machines];
+                msg.ts_ms = i;
+                temperature->valuedouble = 70.0 + 0.5 * noise(&rng);
+                vibration->valuedouble = 1.2 + 0.04 * noise(&rng);
+                rec.n_anomalies = 0;
+                cnc_rules_apply(sets[k], &msg, &rec);
+                flagged[k] += rec.n_anomalies;
+            }
+            rounds[k][r] = (now_s() - t0) * 1e9 / (double)(iterations / 5);
+        }
+    }
+    double base = 0;
+    for (size_t k = 0; k < N_RULE_SETS; k++) {
+        if (sets[k] == NULL) {
+            continue;
+        }
+        qsort(rounds[k], 5, sizeof rounds[k][0], cmp_double);
+        if (k == 0) {
+            base = rounds[k][2];
+        }
+        printf("%8.1f ns/msg median (min %6.1f)  %-12s %s  %8.1f ns over none%s\n", rounds[k][2],
+               rounds[k][0], rule_sets[k].name, k == 0 ? "(the loop: ids, values, record)" : "",
+               rounds[k][2] - base, flagged[k] ? "  (some flagged)" : "");
+        cnc_rules_destroy(sets[k]);
+    }
+    cJSON_Delete(payload);
+    free(ids);
+    return 0;
+}
 
 /*
  * N exact routes per kind: L00000.. to the lathe instance (type and params from `lathe`),
@@ -174,7 +310,8 @@ int main(int argc, char **argv)
 {
     long machines = 10000, iterations = 500000;
     int generic = 0, analytics = 0, identity = 0;
-    const char *script = NULL, *lathe_name = NULL;
+    const char *script = NULL, *lathe_name = NULL, *only = NULL;
+    int rule_cost_mode = 0;
     const char *files[8];
     int n_files = 0;
     char err[1024];
@@ -193,6 +330,10 @@ int main(int argc, char **argv)
             script = lathe_name = argv[++i];
         } else if (strcmp(argv[i], "--lathe") == 0 && i + 1 < argc) {
             lathe_name = argv[++i];
+        } else if (strcmp(argv[i], "--rule-cost") == 0) {
+            rule_cost_mode = 1;
+        } else if (strcmp(argv[i], "--only") == 0 && i + 1 < argc) {
+            only = argv[++i];
         } else if (argv[i][0] == '-' || n_files == 8) {
             n_files = 0;
             break;
@@ -200,10 +341,15 @@ int main(int argc, char **argv)
             files[n_files++] = argv[i];
         }
     }
+    if (rule_cost_mode && machines >= 1 && iterations >= 5) {
+        return rule_cost(machines, iterations, only);
+    }
     if (n_files == 0 || machines < 1 || iterations < 5) {
         fprintf(stderr, "usage: bench_ingest [--machines N] [--iterations K] [--generic] "
                         "[--analytics] [--identity] [--script|--lathe cnc_type_a|cnc_type_b] "
-                        "SAMPLES.jsonl...\n");
+                        "SAMPLES.jsonl...\n"
+                        "       bench_ingest --rule-cost [--only SET] [--machines N] "
+                        "[--iterations K]\n");
         return 2;
     }
     const char *lathe = default_lathe;

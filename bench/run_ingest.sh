@@ -60,3 +60,26 @@ for s in cnc_type_a cnc_type_b; do
     "$s" "$c" "$((both - c))" "$((both - 2 * c))"
 done
 echo '```'
+
+echo
+echo "The rules alone, one of each kind and the shipped press_line rules before and after issue #17,"
+echo "round by round in one process (bench_ingest --rule-cost; the values change every message):"
+echo '```'
+echo "\$ build/bench_ingest --rule-cost --machines 10000 --iterations 2000000"
+build/bench_ingest --rule-cost --machines 10000 --iterations 2000000
+echo "\$ build/bench_ingest --rule-cost --machines 1000 --iterations 2000000"
+build/bench_ingest --rule-cost --machines 1000 --iterations 2000000
+echo '```'
+echo
+echo "Instructions per message of each rule set (callgrind; 1,000 machines, every window full):"
+echo '```'
+rir() {
+  valgrind --tool=callgrind --callgrind-out-file=/dev/null build/bench_ingest --rule-cost \
+    --machines 1000 "$@" 2>&1 | sed -n 's/.*Collected : *//p'
+}
+none=$(( ($(rir --only none --iterations 200000) - $(rir --only none --iterations 100000)) / 100000 ))
+for s in above zscore stuck hampel15 hampel63 press_before press_now; do
+  n=$(( ($(rir --only $s --iterations 200000) - $(rir --only $s --iterations 100000)) / 100000 ))
+  printf '%-13s %5d instructions/msg, %5d over the loop alone\n' "$s" "$n" "$((n - none))"
+done
+echo '```'

@@ -1,10 +1,15 @@
 /*
- * rules.c - threshold, z-score and stuck-value rules, see rules.h.
+ * rules.c - threshold, z-score, Hampel (median/MAD) and stuck-value rules,
+ * see rules.h.
  *
  * Broker thread. Per-machine state: a machine table (machine_table.h) gives
  * each cnc_id a row, bounded by max_tracked_machines with the machine seen
- * least recently giving up its row; a row here holds one state per stateful
- * rule. An evicted machine's baseline starts again if it returns.
+ * least recently giving up its row; a row here holds the state of every
+ * stateful rule side by side, each at its own offset (a z-score 40 bytes, a
+ * stuck rule 16, a Hampel rule 8 + 16 * window: its last `window` values in
+ * arrival order and sorted). An evicted machine's baseline starts again if
+ * it returns. Nothing is allocated per message: the rows grow (doubling)
+ * only when a machine is seen for the first time.
  */
 #include "rules.h"
 
@@ -17,8 +22,14 @@
 #include "cnc_error.h"
 #include "machine_table.h"
 
-enum rule_kind { RULE_ABOVE, RULE_BELOW, RULE_OUTSIDE, RULE_ZSCORE, RULE_STUCK };
-static const char *const kind_names[] = {"above", "below", "outside", "zscore", "stuck"};
+enum rule_kind { RULE_ABOVE, RULE_BELOW, RULE_OUTSIDE, RULE_ZSCORE, RULE_STUCK, RULE_HAMPEL };
+static const char *const kind_names[] = {"above", "below", "outside", "zscore", "stuck", "hampel"};
+#define N_KINDS (sizeof kind_names / sizeof kind_names[0])
+
+/* A Hampel window's bounds: its work per message (a binary search and a move of at most this
+   many values, the MAD in half as many steps) and its bytes per machine (16 per sample). */
+#define HAMPEL_WINDOW_MIN 3
+#define HAMPEL_WINDOW_MAX 63
 
 struct rule {
     enum rule_kind kind;
@@ -26,16 +37,18 @@ struct rule {
     char *variable;
     enum cnc_severity severity;
     double lo, hi; /* thresholds: above uses hi, below uses lo */
-    /* zscore */
+    /* zscore, hampel */
     double alpha_slow, alpha_fast, fast_sd, limit;
-    double min_deviation; /* zscore: deviations below this (variable's units) never flag */
+    double min_deviation; /* deviations below this (variable's units) never flag */
     uint32_t warmup, max_freeze;
+    /* hampel */
+    uint32_t window;
     /* stuck */
     uint32_t samples;
     char *active_variable; /* NULL: the default activity test */
     char **active_values;
     size_t n_active_values;
-    int state; /* index of this rule's state in a machine row, -1 if stateless */
+    size_t state; /* offset of this rule's state in a machine row (stateful kinds) */
 };
 
 struct zscore_state {
@@ -48,19 +61,23 @@ struct stuck_state {
     uint32_t count;
 };
 
-union rule_state {
-    struct zscore_state z;
-    struct stuck_state s;
+/* The last n (at most window) values: v[0..window) in arrival order, a ring whose oldest is at
+   head once full, and v[window..window + n) the same values sorted; the long-run mean of the
+   window's robust sigma over the `judged` samples so far (at most the last 10 windows). */
+struct hampel_state {
+    uint32_t n, head, judged;
+    double scale;
+    double v[];
 };
 
 struct cnc_rule_set {
     struct rule *rules;
     size_t n_rules;
-    size_t n_stateful;
+    size_t row_size; /* bytes of state per machine: every stateful rule's, each 8-aligned */
     struct cnc_machine_table machines;
-    union rule_state *rows; /* rows_cap * n_stateful, indexed by the machine's row */
-    size_t rows_cap;        /* in machines */
-    uint64_t untracked;     /* messages without state: out of memory */
+    unsigned char *rows; /* rows_cap * row_size, indexed by the machine's row */
+    size_t rows_cap;     /* in machines */
+    uint64_t untracked;  /* messages without state: out of memory */
 };
 
 static int fail(char *err, size_t len, size_t i, const char *key, const char *msg)
@@ -125,6 +142,55 @@ static int parse_zscore(struct rule *r, const cJSON *z, size_t i, char *err, siz
     return 0;
 }
 
+static bool whole(double x, double lo, double hi)
+{
+    return x >= lo && x <= hi && x == floor(x);
+}
+
+static int parse_hampel(struct rule *r, const cJSON *h, size_t i, char *err, size_t len)
+{
+    static const char *const keys[] = {"window", "limit", "min_deviation", "warmup", NULL};
+    double window = 15, limit = 5, min_deviation = 0, warmup = -1;
+    if (!cJSON_IsObject(h)) {
+        return fail(err, len, i, "hampel",
+                    "must be a mapping {window, limit, min_deviation, warmup}");
+    }
+    for (const cJSON *m = h->child; m != NULL; m = m->next) {
+        size_t k = 0;
+        while (keys[k] != NULL && strcmp(keys[k], m->string) != 0) {
+            k++;
+        }
+        char key[64];
+        snprintf(key, sizeof key, "hampel.%s", m->string);
+        if (keys[k] == NULL) {
+            return fail(err, len, i, key,
+                        "unknown key (known: window, limit, min_deviation, warmup)");
+        }
+        if (!cJSON_IsNumber(m) || m->valuedouble <= 0 || !isfinite(m->valuedouble)) {
+            return fail(err, len, i, key, "must be a positive number");
+        }
+    }
+    number_in(h, "window", &window);
+    number_in(h, "limit", &limit);
+    number_in(h, "min_deviation", &min_deviation);
+    number_in(h, "warmup", &warmup);
+    if (!whole(window, HAMPEL_WINDOW_MIN, HAMPEL_WINDOW_MAX)) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "must be a whole number from %d to %d samples", HAMPEL_WINDOW_MIN,
+                 HAMPEL_WINDOW_MAX);
+        return fail(err, len, i, "hampel.window", msg);
+    }
+    if (warmup > 0 && !whole(warmup, HAMPEL_WINDOW_MIN, window)) {
+        return fail(err, len, i, "hampel.warmup",
+                    "must be a whole number from 3 to window samples");
+    }
+    r->window = (uint32_t)window;
+    r->warmup = (uint32_t)(warmup > 0 ? warmup : window);
+    r->limit = limit;
+    r->min_deviation = min_deviation;
+    return 0;
+}
+
 static int parse_stuck(struct rule *r, const cJSON *s, size_t i, char *err, size_t len)
 {
     double samples = 20;
@@ -147,7 +213,7 @@ static int parse_stuck(struct rule *r, const cJSON *s, size_t i, char *err, size
     return 0;
 }
 
-/* active_when (zscore and stuck rules): which messages count as the machine working. */
+/* active_when (zscore, hampel and stuck rules): which messages count as the machine working. */
 static int parse_active_when(struct rule *r, const cJSON *rule, size_t i, char *err, size_t len)
 {
     const cJSON *aw = cJSON_GetObjectItemCaseSensitive(rule, "active_when");
@@ -179,9 +245,9 @@ static int parse_active_when(struct rule *r, const cJSON *rule, size_t i, char *
 
 static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_t len)
 {
-    static const char *const keys[] = {"name",    "variable", "severity", "above",       "below",
-                                       "outside", "zscore",   "stuck",    "active_when", NULL};
-    r->state = -1;
+    static const char *const keys[] = {"name",   "variable",    "severity", "above",
+                                       "below",  "outside",     "zscore",   "stuck",
+                                       "hampel", "active_when", NULL};
     if (!cJSON_IsObject(o)) {
         return fail(err, len, i, NULL, "must be a mapping with variable: and one rule kind");
     }
@@ -194,9 +260,9 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
         if (keys[k] == NULL) {
             return fail(err, len, i, m->string,
                         "unknown key (known: name, variable, severity, above, below, outside, "
-                        "zscore, stuck, active_when)");
+                        "zscore, hampel, stuck, active_when)");
         }
-        for (int kind = 0; kind < 5; kind++) {
+        for (size_t kind = 0; kind < N_KINDS; kind++) {
             if (strcmp(m->string, kind_names[kind]) == 0) {
                 r->kind = (enum rule_kind)kind;
                 kinds++;
@@ -204,7 +270,8 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
         }
     }
     if (kinds != 1) {
-        return fail(err, len, i, NULL, "needs exactly one of above, below, outside, zscore, stuck");
+        return fail(err, len, i, NULL,
+                    "needs exactly one of above, below, outside, zscore, hampel, stuck");
     }
     const cJSON *var = cJSON_GetObjectItemCaseSensitive(o, "variable");
     if (!cJSON_IsString(var) || var->valuestring[0] == '\0') {
@@ -245,9 +312,9 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
             return fail(err, len, i, "severity", "must be info, warning or critical");
         }
     }
-    if (r->kind != RULE_STUCK && r->kind != RULE_ZSCORE &&
+    if (r->kind != RULE_STUCK && r->kind != RULE_ZSCORE && r->kind != RULE_HAMPEL &&
         cJSON_GetObjectItemCaseSensitive(o, "active_when") != NULL) {
-        return fail(err, len, i, "active_when", "only applies to zscore and stuck rules");
+        return fail(err, len, i, "active_when", "only applies to zscore, hampel and stuck rules");
     }
     const cJSON *arg = cJSON_GetObjectItemCaseSensitive(o, kind_names[r->kind]);
     switch (r->kind) {
@@ -275,8 +342,25 @@ static int parse_rule(struct rule *r, const cJSON *o, size_t i, char *err, size_
         return parse_zscore(r, arg, i, err, len) != 0 ? -1 : parse_active_when(r, o, i, err, len);
     case RULE_STUCK:
         return parse_stuck(r, arg, i, err, len) != 0 ? -1 : parse_active_when(r, o, i, err, len);
+    case RULE_HAMPEL:
+        return parse_hampel(r, arg, i, err, len) != 0 ? -1 : parse_active_when(r, o, i, err, len);
     }
     return 0;
+}
+
+/* Bytes of per-machine state of a rule (0: stateless), a multiple of 8 (the row's alignment). */
+static size_t state_size(const struct rule *r)
+{
+    switch (r->kind) {
+    case RULE_ZSCORE:
+        return sizeof(struct zscore_state);
+    case RULE_STUCK:
+        return sizeof(struct stuck_state);
+    case RULE_HAMPEL:
+        return sizeof(struct hampel_state) + 2 * r->window * sizeof(double);
+    default:
+        return 0;
+    }
 }
 
 struct cnc_rule_set *cnc_rules_create(const cJSON *rules, size_t max_machines, char *err,
@@ -316,9 +400,8 @@ struct cnc_rule_set *cnc_rules_create(const cJSON *rules, size_t max_machines, c
                 return NULL;
             }
         }
-        if (rs->rules[i].kind == RULE_ZSCORE || rs->rules[i].kind == RULE_STUCK) {
-            rs->rules[i].state = (int)rs->n_stateful++;
-        }
+        rs->rules[i].state = rs->row_size;
+        rs->row_size += state_size(&rs->rules[i]);
     }
     return rs;
 }
@@ -345,7 +428,7 @@ void cnc_rules_destroy(struct cnc_rule_set *rs)
 }
 
 /* The state row of a machine, created on first sight; NULL only when out of memory. */
-static union rule_state *machine_row(struct cnc_rule_set *rs, const char *id)
+static unsigned char *machine_row(struct cnc_rule_set *rs, const char *id)
 {
     bool fresh;
     long r = cnc_machine_table_row(&rs->machines, id, &fresh);
@@ -357,7 +440,7 @@ static union rule_state *machine_row(struct cnc_rule_set *rs, const char *id)
         while (cap <= (size_t)r) {
             cap *= 2;
         }
-        union rule_state *rows = realloc(rs->rows, cap * rs->n_stateful * sizeof *rows);
+        unsigned char *rows = realloc(rs->rows, cap * rs->row_size);
         if (rows == NULL) {
             return NULL;
         }
@@ -365,9 +448,9 @@ static union rule_state *machine_row(struct cnc_rule_set *rs, const char *id)
         rs->rows_cap = cap;
         fresh = true; /* a row the table gave out while this array could not grow */
     }
-    union rule_state *row = &rs->rows[(size_t)r * rs->n_stateful];
+    unsigned char *row = &rs->rows[(size_t)r * rs->row_size];
     if (fresh) {
-        memset(row, 0, rs->n_stateful * sizeof *row);
+        memset(row, 0, rs->row_size);
     }
     return row;
 }
@@ -424,6 +507,109 @@ static void apply_zscore(const struct rule *r, struct zscore_state *z, double x,
     }
     z->slow += r->alpha_slow * (x - z->slow);
     z->msd += r->alpha_slow * (d * d / 2.0 - z->msd);
+}
+
+/* Index of the first of sorted[0..n) not less than x. */
+static uint32_t lower_bound(const double *sorted, uint32_t n, double x)
+{
+    uint32_t lo = 0, hi = n;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (sorted[mid] < x) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+/*
+ * The median of sorted[0..n) and the median of the absolute deviations from it (MAD), in n/2
+ * steps: the deviations are already in order going outward from the middle on either side, so
+ * the two runs are merged until the middle one.
+ */
+static void median_mad(const double *sorted, uint32_t n, double *median, double *mad)
+{
+    double m = n % 2 ? sorted[n / 2] : sorted[n / 2 - 1] / 2 + sorted[n / 2] / 2; /* no overflow */
+    int64_t lo = (int64_t)(n - 1) / 2, hi = lo + 1;
+    double prev = 0, cur = 0;
+    for (uint32_t k = 0; k <= n / 2; k++) {
+        prev = cur;
+        if (hi >= (int64_t)n || (lo >= 0 && m - sorted[lo] <= sorted[hi] - m)) {
+            cur = m - sorted[lo--];
+        } else {
+            cur = sorted[hi++] - m;
+        }
+    }
+    *median = m;
+    *mad = n % 2 ? cur : (prev + cur) / 2;
+}
+
+/*
+ * Hampel filter over the machine's last `window` values: x is an outlier when it lies more than
+ * `limit` robust sigmas (1.4826 MAD, the sigma of normal noise) and more than min_deviation from
+ * their median. A spike does not move the median or the MAD of the values around it, as it moves
+ * a mean and a variance; a trend or a ramp spreads the window, and with it the MAD, so it does
+ * not read as an outlier. Flagged values enter the window too: a lasting step becomes the median
+ * after window/2 samples and stops alarming.
+ *
+ * The MAD of a few samples is a noisy sigma: on normal noise, one sample in 100 lies 4 of a
+ * 15-sample window's MAD sigmas out. So the sigma is at least the long-run mean of the window's
+ * (over the last ten windows or so; the machine's noise level), which takes that to 1 in 3,000;
+ * the window's own sigma still widens the band on a ramp.
+ */
+static void apply_hampel(const struct rule *r, struct hampel_state *h, double x,
+                         struct cnc_record *rec)
+{
+    uint32_t w = r->window;
+    double *ring = h->v, *sorted = h->v + w;
+    if (h->n >= r->warmup) {
+        double median, mad;
+        median_mad(sorted, h->n, &median, &mad);
+        double sigma = 1.4826 * mad;
+        if (sigma == 0) {
+            /* More than half the window alike (a quantized or idle value): the mean absolute
+               deviation, the sigma of normal noise times 0.7979, instead. */
+            double sum = 0;
+            for (uint32_t k = 0; k < h->n; k++) {
+                sum += fabs(sorted[k] - median);
+            }
+            sigma = 1.2533 * sum / h->n;
+        }
+        if (isfinite(sigma)) { /* a window spanning +-1e308 has no sigma: it flags nothing */
+            h->judged += h->judged < UINT32_MAX;
+            double a = 1.0 / (double)h->judged, a_min = 0.1 / (double)w;
+            h->scale += (a > a_min ? a : a_min) * (sigma - h->scale);
+            sigma = sigma > h->scale ? sigma : h->scale;
+        }
+        double band = r->limit * sigma;
+        band = band > r->min_deviation ? band : r->min_deviation;
+        double dev = x - median;
+        if (band > 0 ? fabs(dev) > band : dev != 0) {
+            flag(rec, r, x, median + (dev > 0 ? band : -band));
+        }
+    }
+    uint32_t at;
+    if (h->n == w) {
+        /* Full: the oldest value leaves the sorted run where x comes in, in one move. */
+        uint32_t out = lower_bound(sorted, w, ring[h->head]);
+        ring[h->head] = x;
+        h->head = h->head + 1 == w ? 0 : h->head + 1;
+        at = lower_bound(sorted, w, x);
+        if (at > out) {
+            at--; /* x goes after the values that move down into the gap */
+            memmove(&sorted[out], &sorted[out + 1], (at - out) * sizeof *sorted);
+        } else {
+            memmove(&sorted[at + 1], &sorted[at], (out - at) * sizeof *sorted);
+        }
+    } else {
+        ring[h->n] = x;
+        at = lower_bound(sorted, h->n, x);
+        memmove(&sorted[at + 1], &sorted[at], (h->n - at) * sizeof *sorted);
+        h->n++;
+    }
+    sorted[at] = x;
 }
 
 static bool string_is(const cJSON *payload, const char *name, const char *value)
@@ -485,7 +671,7 @@ static void apply_stuck(const struct rule *r, struct stuck_state *s, double x, b
 
 void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg, struct cnc_record *rec)
 {
-    union rule_state *row = NULL;
+    unsigned char *row = NULL;
     bool row_looked_up = false;
     int dflt_active = -1;
     for (size_t i = 0; i < rs->n_rules; i++) {
@@ -513,6 +699,7 @@ void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg, str
             continue;
         case RULE_ZSCORE:
         case RULE_STUCK:
+        case RULE_HAMPEL:
             break;
         }
         if (!row_looked_up) {
@@ -526,15 +713,18 @@ void cnc_rules_apply(struct cnc_rule_set *rs, const struct cnc_message *msg, str
             continue;
         }
         bool active = machine_active(r, msg->payload, &dflt_active);
-        if (r->kind == RULE_ZSCORE) {
-            if (active) {
-                apply_zscore(r, &row[r->state].z, x, rec);
-            } else {
-                /* Another mode, another level: learn afresh when the machine works again. */
-                memset(&row[r->state].z, 0, sizeof row[r->state].z);
-            }
+        void *state = row + r->state;
+        if (r->kind == RULE_STUCK) {
+            apply_stuck(r, state, x, active, rec);
+        } else if (!active) {
+            /* Another mode, another level: learn afresh when the machine works again. */
+            memset(state, 0,
+                   r->kind == RULE_ZSCORE ? sizeof(struct zscore_state)
+                                          : sizeof(struct hampel_state));
+        } else if (r->kind == RULE_ZSCORE) {
+            apply_zscore(r, state, x, rec);
         } else {
-            apply_stuck(r, &row[r->state].s, x, active, rec);
+            apply_hampel(r, state, x, rec);
         }
     }
 }

@@ -16,6 +16,14 @@
  *       is frozen, for at most `window` samples, then re-adapts to a new level.
  *       Evaluated only while the machine is active (as for stuck, below); any
  *       other message resets the machine's baseline, which warms up again.
+ *   {variable: V, hampel: {window: 15, limit: 5, warmup: window, min_deviation: 0}}
+ *       per cnc_id: a Hampel filter over the last `window` values (3 to 63):
+ *       flags V when it is more than `limit` robust sigmas (1.4826 * MAD, at
+ *       least the long-run mean of that over about ten windows) and more than
+ *       min_deviation from their median, once `warmup` values are in. Flagged
+ *       values enter the window, so a lasting step stops alarming after about
+ *       window/2 samples. Evaluated only while the machine is active, as the
+ *       z-score. 24 + 16 * window bytes per machine.
  *   {variable: V, stuck: {samples: 20}, active_when: {variable: mode, in: [active]}}
  *       per cnc_id: V unchanged for `samples` consecutive messages while the
  *       machine is active (default: mode == active if the payload has a mode,

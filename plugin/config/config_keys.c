@@ -40,7 +40,7 @@ static const struct cfg_key ingest_keys[] = {
     {"rejected_topic", CFG_PUB_TOPIC, K(cnc_ingest_config, rejected_topic), "cnc/rejected", 0, 0,
      NULL, "reject reports go to <rejected_topic>/<client_id>; \"\" turns them off"},
     {"max_tracked_machines", CFG_INT, K(cnc_ingest_config, max_tracked_machines), "65536", 1,
-     10000000, NULL, "per handler instance, machines whose rule state (zscore, stuck) is kept"},
+     10000000, NULL, "per handler instance, machines whose rule state (zscore, hampel, stuck) is kept"},
     {"reports_per_client_s", CFG_INT, K(cnc_ingest_config, reports_per_client_s), "10", 0, 1000000,
      NULL, "reject reports per client and second (0: no limit); the rest counted as suppressed"},
     {"forged_output", CFG_ENUM, K(cnc_ingest_config, forged_output), "refuse", 0, 0, forged_choices,

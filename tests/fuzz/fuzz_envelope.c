@@ -44,6 +44,7 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                   "handlers:\n  p:\n    type: sensor_efficiency\n    rules:\n"
                   "      - {variable: temperature, zscore: {window: 5, smooth: 2, limit: 2}}\n"
                   "      - {variable: vibration, stuck: {samples: 2}}\n"
+                  "      - {variable: vibration, hampel: {window: 4, limit: 1, warmup: 3}}\n"
                   "      - {variable: temperature, outside: [20, 80]}\n"
                   "routes: [{match: \"*\", handler: p}]\n");
     ing[2] = make("ingest: {max_message_bytes: 64}\n"
@@ -52,7 +53,8 @@ int LLVMFuzzerInitialize(int *argc, char ***argv)
                   "handlers:\n  m:\n    type: machine_tool\n"
                   "    params: {spindle: [0, 100], axes: {X-Axis: [0, 10]}, required: [spin]}\n"
                   "    rules: [{variable: spin, zscore: {window: 3}}, {variable: spin, stuck: "
-                  "{samples: 2}, active_when: {variable: status, in: [running]}}]\n"
+                  "{samples: 2}, active_when: {variable: status, in: [running]}}, {variable: spin, "
+                  "hampel: {window: 3}}]\n"
                   "routes: [{match: \"[A-Z]*\", handler: m}]\n");
     return 0;
 }

@@ -1,15 +1,19 @@
 /*
  * test_rules.c - anomaly rules (handlers/rules.c): thresholds, the rolling
  * z-score catching a slow drift a fixed threshold misses (and staying quiet
- * on plain noise), stuck values while active, bounded per-machine state,
- * and rule errors with their key and line.
+ * on plain noise), the Hampel filter catching spikes on noise, ramps and
+ * quantized values where the z-score is still warming up (and letting a
+ * lasting step go), stuck values while active, bounded per-machine state,
+ * and rule errors with their key and line. Single-threaded.
  */
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -239,6 +243,259 @@ static void zscore_only_while_active(void **state)
     cnc_ingest_destroy(ing);
 }
 
+/* One sample through the pipeline; bit k of the result: rules[k] fired (its threshold in th[k]). */
+static unsigned sample(struct cnc_ingest *ing, const char *cnc_id, const char *payload,
+                       const char *const *rules, double *th)
+{
+    char buf[512];
+    struct cnc_ingest_result res;
+    assert_int_equal(support_run(ing, support_msg(buf, sizeof buf, cnc_id, payload), &res), 0);
+    unsigned bits = 0;
+    for (unsigned k = 0; rules[k] != NULL; k++) {
+        const struct cnc_anomaly *a = support_anomaly(&res.rec, rules[k]);
+        if (a != NULL) {
+            bits |= 1u << k;
+            if (th != NULL) {
+                th[k] = a->threshold;
+            }
+        }
+    }
+    cnc_ingest_result_release(&res);
+    return bits;
+}
+
+static unsigned sample_value(struct cnc_ingest *ing, const char *var, double v,
+                             const char *const *rules)
+{
+    char payload[128];
+    snprintf(payload, sizeof payload, "{\"%s\":%.6f}", var, v);
+    return sample(ing, "M1", payload, rules, NULL);
+}
+
+/*
+ * Spikes of 10 sigma on noisy data: the Hampel filter (limit 5) flags every one, from the fifth
+ * sample on, and nothing else; the z-score beside it is still warming up for the first ones (as
+ * after every mode change of a machine), and its smoothing takes a one-sample spike down to 3.3
+ * sigma of the smoothed value, under its limit of 6.
+ */
+static void hampel_flags_spikes_on_noise(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: h, variable: t, hampel: {window: 15, limit: 5, warmup: 5}}\n"
+             "      - {name: z, variable: t, zscore: {window: 300, smooth: 10, limit: 6}}\n",
+             "");
+    static const char *const rules[] = {"h", "z", NULL};
+    int spikes = 0, h_spikes = 0, z_spikes = 0, h_other = 0;
+    for (int i = 0; i < 6000; i++) {
+        bool spike = i % 150 == 20;
+        double x = 70.0 + 0.5 * gauss() + (spike ? 5.0 : 0.0);
+        unsigned f = sample_value(ing, "t", x, rules);
+        if (spike) {
+            spikes++;
+            h_spikes += (f & 1) != 0;
+            z_spikes += (f & 2) != 0;
+        } else {
+            h_other += (f & 1) != 0;
+        }
+    }
+    assert_int_equal(h_spikes, spikes);
+    assert_int_equal(h_other, 0);
+    assert_true(z_spikes < spikes / 2);
+    cnc_ingest_destroy(ing);
+}
+
+/* A lasting step is flagged until it is most of the window (at most window/2 + 1 samples). */
+static void hampel_step_is_not_flagged_forever(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: h, variable: v, hampel: {window: 21, limit: 4}}\n", "");
+    static const char *const rules[] = {"h", NULL};
+    for (int i = 0; i < 200; i++) {
+        assert_int_equal(sample_value(ing, "v", 10.0 + 0.1 * gauss(), rules), 0);
+    }
+    int flagged = 0, last = -1;
+    for (int i = 0; i < 300; i++) {
+        if (sample_value(ing, "v", 20.0 + 0.1 * gauss(), rules)) {
+            flagged++;
+            last = i;
+        }
+    }
+    assert_true(flagged >= 5);
+    assert_true(last >= 0 && last <= 11);
+    assert_int_equal(flagged, last + 1); /* one run from the step on, then quiet */
+    cnc_ingest_destroy(ing);
+}
+
+/*
+ * Ramps are not spikes: a linear rise of 0.4 per sample with 0.3 of noise, and an exponential
+ * approach to a set point (a spindle running up, 20% of the way per sample), flag nothing; a
+ * spike of 3000 on the settled spindle and +8 on the ramp are flagged. min_deviation keeps a
+ * 20 rpm wobble of a spindle with 3 rpm of noise quiet, which 4 robust sigmas flag (on a spindle
+ * settled from the start: a run-up raises the long-run sigma for some ten windows).
+ */
+static void hampel_ramps_and_min_deviation(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: h, variable: t, hampel: {window: 15, limit: 4, warmup: 5}}\n"
+             "      - {name: s, variable: spin, hampel: {window: 15, limit: 4, warmup: 5, "
+             "min_deviation: 1000}}\n"
+             "      - {name: bare, variable: spin, hampel: {window: 15, limit: 4, warmup: 5}}\n",
+             "");
+    static const char *const t_rules[] = {"h", NULL}, *const s_rules[] = {"s", "bare", NULL};
+    for (int i = 0; i < 60; i++) {
+        assert_int_equal(sample_value(ing, "t", 40.0 + 0.4 * i + 0.3 * gauss(), t_rules), 0);
+    }
+    assert_int_equal(sample_value(ing, "t", 40.0 + 0.4 * 60 + 8.0, t_rules), 1);
+    double spin = 0;
+    for (int i = 0; i < 100; i++) {
+        spin += (6500.0 - spin) * 0.2;
+        double x = round(spin + 3.0 * gauss());
+        assert_int_equal(sample_value(ing, "spin", x, s_rules), 0);
+    }
+    assert_int_equal(sample_value(ing, "spin", 9500, s_rules), 3);
+    assert_int_equal(sample_value(ing, "spin", 6500, s_rules), 0);
+    char payload[64];
+    for (int i = 0; i < 300; i++) {
+        snprintf(payload, sizeof payload, "{\"spin\":%.0f}", round(6500.0 + 3.0 * gauss()));
+        assert_int_equal(sample(ing, "M2", payload, s_rules, NULL), 0);
+    }
+    assert_int_equal(sample(ing, "M2", "{\"spin\":6520}", s_rules, NULL), 2); /* only bare */
+    cnc_ingest_destroy(ing);
+}
+
+/*
+ * A value mostly the same (quantized: more than half the window alike, MAD 0) is judged by
+ * its mean absolute deviation instead: one step of the quantum is noise, ten are not. A
+ * window of one value alone flags any change.
+ */
+static void hampel_quantized_values(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: h, variable: v, hampel: {window: 15, limit: 4}}\n", "");
+    static const char *const rules[] = {"h", NULL};
+    static const double pattern[] = {100, 100, 101, 100, 100, 99, 100, 100, 100, 100};
+    for (int i = 0; i < 40; i++) {
+        assert_int_equal(sample_value(ing, "v", pattern[i % 10], rules), 0);
+    }
+    assert_int_equal(sample_value(ing, "v", 110, rules), 1);
+    cnc_ingest_destroy(ing);
+    ing = make("      - {name: h, variable: v, hampel: {window: 5}}\n", "");
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(sample_value(ing, "v", 7, rules), 0);
+    }
+    assert_int_equal(sample_value(ing, "v", 7.5, rules), 1);
+    cnc_ingest_destroy(ing);
+}
+
+/*
+ * The window kept in order as values come and go (duplicates among them), for machines
+ * interleaved, beside stateful rules of other kinds in the same row: every threshold reported
+ * is the brute-force median +- limit * 1.4826 * MAD of the machine's last `window` values.
+ */
+static int cmp_double(const void *a, const void *b)
+{
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static double median_of(double *v, int n)
+{
+    qsort(v, (size_t)n, sizeof *v, cmp_double);
+    return n % 2 ? v[n / 2] : v[n / 2 - 1] / 2 + v[n / 2] / 2;
+}
+
+static void hampel_matches_brute_force(void **state)
+{
+    (void)state;
+    enum { W = 8, MACHINES = 3 };
+    struct cnc_ingest *ing =
+        make("      - {name: z, variable: v, zscore: {window: 20}}\n"
+             "      - {name: h, variable: v, hampel: {window: 8, limit: 0.5, warmup: 3}}\n"
+             "      - {name: s, variable: v, stuck: {samples: 3}}\n",
+             "");
+    static const char *const rules[] = {"h", "s", NULL};
+    double hist[MACHINES][W], scale[MACHINES] = {0};
+    int n[MACHINES] = {0}, judged[MACHINES] = {0}, flags = 0;
+    for (int i = 0; i < 3000; i++) {
+        int m = (int)(uniform() * MACHINES);
+        char id[8], payload[64];
+        snprintf(id, sizeof id, "M%d", m);
+        /* Few distinct values: many duplicates in a window; stuck on a run of three alike. */
+        double x = i % 97 < 40 ? 5.0 : floor(uniform() * 6.0) + (uniform() < 0.05 ? 40.0 : 0.0);
+        snprintf(payload, sizeof payload, "{\"v\":%.1f}", x);
+        double th[2] = {0, 0};
+        unsigned f = sample(ing, id, payload, rules, th);
+        int k = n[m] < W ? n[m] : W;
+        if (k >= 3) {
+            double v[W], d[W];
+            memcpy(v, hist[m], sizeof v);
+            double med = median_of(v, k);
+            for (int j = 0; j < k; j++) {
+                d[j] = fabs(hist[m][j] - med);
+            }
+            double sigma = 1.4826 * median_of(d, k);
+            if (sigma == 0) {
+                double sum = 0;
+                for (int j = 0; j < k; j++) {
+                    sum += d[j];
+                }
+                sigma = 1.2533 * sum / k;
+            }
+            /* At least the long-run mean of the window's sigma (over the last ~10 windows). */
+            judged[m]++;
+            double a = 1.0 / judged[m], a_min = 0.1 / W;
+            scale[m] += (a > a_min ? a : a_min) * (sigma - scale[m]);
+            sigma = sigma > scale[m] ? sigma : scale[m];
+            double band = 0.5 * sigma;
+            bool out = band > 0 ? fabs(x - med) > band : x != med;
+            assert_int_equal((f & 1) != 0, out);
+            if (out) {
+                flags++;
+                assert_true(fabs(th[0] - (x > med ? med + band : med - band)) < 1e-9);
+            }
+        } else {
+            assert_int_equal(f & 1, 0); /* warming up */
+        }
+        hist[m][n[m] % W] = x;
+        n[m]++;
+    }
+    assert_true(flags > 300);
+    cnc_ingest_destroy(ing);
+}
+
+/* Judged while the machine works only: another mode starts the window afresh. */
+static void hampel_only_while_active(void **state)
+{
+    (void)state;
+    struct cnc_ingest *ing =
+        make("      - {name: h, variable: vibration, hampel: {window: 9, warmup: 5}}\n", "");
+    static const char *const rules[] = {"h", NULL};
+    char payload[128];
+    for (int i = 0; i < 50; i++) {
+        snprintf(payload, sizeof payload, "{\"mode\":\"active\",\"vibration\":%.3f}",
+                 1.5 + 0.04 * gauss());
+        assert_int_equal(sample(ing, "M1", payload, rules, NULL), 0);
+    }
+    /* Idle at another level: not judged, and the active window is gone. */
+    for (int i = 0; i < 5; i++) {
+        assert_int_equal(sample(ing, "M1", "{\"mode\":\"idle\",\"vibration\":0.3}", rules, NULL),
+                         0);
+    }
+    /* Active again at yet another level: four samples are under the warmup of five. */
+    for (int i = 0; i < 4; i++) {
+        snprintf(payload, sizeof payload, "{\"mode\":\"active\",\"vibration\":%.3f}",
+                 2.5 + 0.04 * gauss());
+        assert_int_equal(sample(ing, "M1", payload, rules, NULL), 0);
+    }
+    assert_int_equal(sample(ing, "M1", "{\"mode\":\"active\",\"vibration\":2.5}", rules, NULL), 0);
+    assert_int_equal(sample(ing, "M1", "{\"mode\":\"active\",\"vibration\":5.5}", rules, NULL), 1);
+    cnc_ingest_destroy(ing);
+}
+
 static void stuck_while_active(void **state)
 {
     (void)state;
@@ -364,10 +621,30 @@ static void rule_errors(void **state)
                       "rules[0].zscore.window: must be from 2");
     expect_rule_error("      - {variable: t, zscore: {windows: 10}}\n",
                       "rules[0].zscore.windows: unknown key");
+    expect_rule_error("      - {variable: t, hampel: {window: 2}}\n",
+                      "t.yaml:5: handlers.h.rules[0].hampel.window: must be a whole number from 3 "
+                      "to 63 samples");
+    expect_rule_error("      - {variable: t, hampel: {window: 64}}\n",
+                      "rules[0].hampel.window: must be a whole number from 3 to 63");
+    expect_rule_error("      - {variable: t, hampel: {window: 7.5}}\n",
+                      "rules[0].hampel.window: must be a whole number");
+    expect_rule_error("      - {variable: t, hampel: {window: 7, warmup: 8}}\n",
+                      "rules[0].hampel.warmup: must be a whole number from 3 to window");
+    expect_rule_error("      - {variable: t, hampel: {warmup: 2}}\n",
+                      "rules[0].hampel.warmup: must be a whole number from 3 to window");
+    expect_rule_error("      - {variable: t, hampel: {limit: -1}}\n",
+                      "rules[0].hampel.limit: must be a positive number");
+    expect_rule_error("      - {variable: t, hampel: {min_deviation: x}}\n",
+                      "rules[0].hampel.min_deviation: must be a positive number");
+    expect_rule_error("      - {variable: t, hampel: {median: 3}}\n",
+                      "rules[0].hampel.median: unknown key (known: window, limit, min_deviation, "
+                      "warmup)");
+    expect_rule_error("      - {variable: t, hampel: 15}\n", "rules[0].hampel: must be a mapping");
+    expect_rule_error("      - {variable: t, hampel: {}, zscore: {}}\n", "needs exactly one");
     expect_rule_error("      - {variable: t, stuck: {samples: 1.5}}\n",
                       "rules[0].stuck.samples: must be a whole number");
     expect_rule_error("      - {variable: t, above: 1, active_when: {variable: m, in: [a]}}\n",
-                      "rules[0].active_when: only applies to zscore and stuck rules");
+                      "rules[0].active_when: only applies to zscore, hampel and stuck rules");
     expect_rule_error("      - {variable: t, stuck: {}, active_when: {variable: m}}\n",
                       "rules[0].active_when: must be {variable: NAME, in: [VALUE, ...]}");
     /* Names must fit the database's columns and key a stored anomaly once per message. */
@@ -392,6 +669,12 @@ int main(void)
         cmocka_unit_test(zscore_min_deviation_on_a_signal_with_inertia),
         cmocka_unit_test(zscore_readapts_after_window),
         cmocka_unit_test(zscore_only_while_active),
+        cmocka_unit_test(hampel_flags_spikes_on_noise),
+        cmocka_unit_test(hampel_step_is_not_flagged_forever),
+        cmocka_unit_test(hampel_ramps_and_min_deviation),
+        cmocka_unit_test(hampel_quantized_values),
+        cmocka_unit_test(hampel_matches_brute_force),
+        cmocka_unit_test(hampel_only_while_active),
         cmocka_unit_test(stuck_while_active),
         cmocka_unit_test(state_is_bounded),
         cmocka_unit_test(rule_errors),
