@@ -122,9 +122,23 @@ static const char shift_again_sql[] =
     " WHERE s.shift_start < ? AND s.shift_end > ?"
     " GROUP BY i.cnc_id, s.shift_start, s.name, i.category, COALESCE(i.reason, '')";
 
+/* Downtime of every machine per hour, by category and reason (the Pareto's rollup): an hour
+   whose machines' state time changed, again from cnc_state_hour, once per batch. */
+static const char downtime_clear_sql[] = "DELETE FROM cnc_downtime_hour WHERE hour = ?";
+static const char downtime_again_sql[] =
+    "INSERT INTO cnc_downtime_hour (hour, category, reason, seconds, starts)"
+    " SELECT hour, category, reason, SUM(seconds), SUM(starts) FROM cnc_state_hour"
+    " WHERE hour = ? AND category IN ('planned_downtime', 'unplanned_downtime')"
+    " GROUP BY hour, category, reason";
+
+#define TOUCHED_HOURS_MAX 4096 /* hours of one batch whose downtime is computed again */
+
 struct cnc_state_sink {
     MYSQL_STMT *insert, *close, *neighbours;
     MYSQL_STMT *hour_clear, *hour_again, *shift_clear, *shift_again;
+    MYSQL_STMT *downtime_clear, *downtime_again;
+    int64_t touched[TOUCHED_HOURS_MAX];
+    size_t n_touched;
     struct cnc_chunked upsert;
     struct latest *latest;
     size_t n_latest, cap_latest;
@@ -144,8 +158,9 @@ void cnc_state_sink_close(struct cnc_state_sink *ss)
     if (ss == NULL) {
         return;
     }
-    MYSQL_STMT **all[] = {&ss->insert,     &ss->close,       &ss->neighbours, &ss->hour_clear,
-                          &ss->hour_again, &ss->shift_clear, &ss->shift_again};
+    MYSQL_STMT **all[] = {&ss->insert,      &ss->close,          &ss->neighbours,
+                          &ss->hour_clear,  &ss->hour_again,     &ss->shift_clear,
+                          &ss->shift_again, &ss->downtime_clear, &ss->downtime_again};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         if (*all[i] != NULL) {
             mysql_stmt_close(*all[i]);
@@ -212,6 +227,8 @@ int cnc_state_sink_prepare(struct cnc_state_sink *ss, MYSQL *conn, char *err, si
         {&ss->hour_again, hour_again_sql, "the insert into cnc_state_hour"},
         {&ss->shift_clear, shift_clear_sql, "the delete from cnc_state_shift"},
         {&ss->shift_again, shift_again_sql, "the insert into cnc_state_shift"},
+        {&ss->downtime_clear, downtime_clear_sql, "the delete from cnc_downtime_hour"},
+        {&ss->downtime_again, downtime_again_sql, "the insert into cnc_downtime_hour"},
     };
     for (size_t i = 0; ss->close != NULL && i < sizeof more / sizeof more[0]; i++) {
         if ((*more[i].st = prepare(conn, more[i].sql, more[i].what, err, err_len, cause)) == NULL) {
@@ -335,6 +352,35 @@ static int run(MYSQL_STMT *st, MYSQL_BIND *b, const char *what, char *err, size_
     return 0;
 }
 
+static void touch_hour(struct cnc_state_sink *ss, int64_t hour)
+{
+    for (size_t i = 0; i < ss->n_touched; i++) {
+        if (ss->touched[i] == hour) {
+            return;
+        }
+    }
+    if (ss->n_touched < TOUCHED_HOURS_MAX) {
+        ss->touched[ss->n_touched++] = hour;
+    }
+}
+
+/* The batch's hours' downtime of all machines, again (cnc_downtime_hour). */
+static int downtime_again(struct cnc_state_sink *ss, char *err, size_t err_len,
+                          enum cnc_db_cause *cause)
+{
+    for (size_t i = 0; i < ss->n_touched; i++) {
+        MYSQL_TIME h;
+        to_mysql_time(ss->touched[i], &h);
+        MYSQL_BIND b[1];
+        b_time(&b[0], &h);
+        if (run(ss->downtime_clear, b, "delete from cnc_downtime_hour", err, err_len, cause) != 0 ||
+            run(ss->downtime_again, b, "insert into cnc_downtime_hour", err, err_len, cause) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The machine's state time per hour and per shift, again, where its closed intervals changed. */
 static int state_time_again(struct cnc_state_sink *ss, const struct latest *l, char *err,
                             size_t err_len, enum cnc_db_cause *cause)
@@ -355,6 +401,7 @@ static int state_time_again(struct cnc_state_sink *ss, const struct latest *l, c
             run(ss->hour_again, a, "insert into cnc_state_hour", err, err_len, cause) != 0) {
             return -1;
         }
+        touch_hour(ss, hour);
     }
     MYSQL_TIME from, to;
     to_mysql_time(l->span_from, &from);
@@ -541,11 +588,15 @@ int cnc_state_sink_write(struct cnc_state_sink *ss, const struct cnc_stored *rec
             }
         }
     }
+    ss->n_touched = 0;
     for (size_t i = 0; i < ss->n_latest; i++) {
         struct latest *l = &ss->latest[i];
         if (l->span_to > l->span_from && state_time_again(ss, l, err, err_len, cause) != 0) {
             return -1;
         }
+    }
+    if (downtime_again(ss, err, err_len, cause) != 0) {
+        return -1;
     }
     return upsert_latest(ss, err, err_len, cause);
 }
