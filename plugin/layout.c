@@ -8,7 +8,8 @@
 
 #include <cjson/cJSON.h>
 
-char *cnc_layout_json(const struct cnc_config *cfg, const char *node)
+char *cnc_layout_json(const struct cnc_config *cfg, const struct cnc_route_table *routes,
+                      const char *node)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON_AddStringToObject(o, "node", node);
@@ -24,6 +25,14 @@ char *cnc_layout_json(const struct cnc_config *cfg, const char *node)
                               h->params ? cJSON_Duplicate(h->params, 1) : cJSON_CreateNull());
         cJSON_AddItemToObject(x, "rules",
                               h->rules ? cJSON_Duplicate(h->rules, 1) : cJSON_CreateArray());
+        /* The state mapping in force, the type's defaults included (null: none tracked). */
+        const struct cnc_handler_instance *inst =
+            routes != NULL && i < cnc_route_table_instance_count(routes)
+                ? cnc_route_table_instance(routes, i)
+                : NULL;
+        cJSON *states =
+            inst != NULL && inst->states != NULL ? cnc_state_map_describe(inst->states) : NULL;
+        cJSON_AddItemToObject(x, "states", states != NULL ? states : cJSON_CreateNull());
     }
     cJSON *t = cJSON_AddObjectToObject(o, "topics");
     if (t != NULL) {

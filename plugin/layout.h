@@ -11,6 +11,7 @@
 #define CNC_LAYOUT_H
 
 #include "config.h"
+#include "route.h"
 
 /*
  * {"node":N,"handlers":{NAME:{"type":T,"params":{..}|null,"rules":[..]}},
@@ -19,6 +20,7 @@
  * (with metrics_per_node its metrics are on <metrics>/<node>, and a dashboard
  * subscribes to <metrics>/+ to hear every broker).
  */
-char *cnc_layout_json(const struct cnc_config *cfg, const char *node);
+char *cnc_layout_json(const struct cnc_config *cfg, const struct cnc_route_table *routes,
+                      const char *node);
 
 #endif

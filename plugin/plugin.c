@@ -374,7 +374,7 @@ static void publish_layout(struct cnc_plugin *p)
     if (cfg->analytics.topic[0] == '\0') {
         return;
     }
-    char *json = cnc_layout_json(cfg, p->stats.node);
+    char *json = cnc_layout_json(cfg, cnc_ingest_routes(p->ingest), p->stats.node);
     if (json != NULL) {
         mosquitto_broker_publish_copy(NULL, cfg->analytics.topic, (int)strlen(json), json, 1, true,
                                       NULL);

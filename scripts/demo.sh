@@ -53,9 +53,23 @@ trap 'cleanup; exit 143' TERM
 . scripts/lib/mariadb.sh
 echo "demo: starting a private MariaDB in $work"
 start_private_mariadb "$work"
+# The shift views convert the plant's local shifts through the server's time zone tables.
+mariadb-tzinfo-to-sql /usr/share/zoneinfo 2>/dev/null |
+  mariadb --no-defaults -S "$MARIADB_SOCK" -uroot mysql 2>/dev/null || true
+zone=$(cat /etc/timezone 2>/dev/null || echo UTC)
+[ -f "/usr/share/zoneinfo/$zone" ] || zone=UTC
 
 {
-  sed 's/^  interval_s: 10 /  interval_s: 1  /' config/cnc_ingest.yaml
+  # cnc-sim's lathes' ideal cycle times (tools/sim.h: 20 s + 2 s per program number)
+  ideal=$(for p in $(seq 0 19); do printf 'program_%02d: %d, ' "$p" $((20 + 2 * p)); done)
+  sed -e 's/^  interval_s: 10 /  interval_s: 1  /' \
+    -e "s/^      # ideal_cycle_s: .*/      ideal_cycle_s: {${ideal%, }}/" config/cnc_ingest.yaml
+  echo "shifts:"
+  echo "  time_zone: $zone"
+  echo "  calendar:"
+  echo "    - {name: early, days: [mon, tue, wed, thu, fri, sat, sun], start: \"06:00\", end: \"14:00\"}"
+  echo "    - {name: late, days: [mon, tue, wed, thu, fri, sat, sun], start: \"14:00\", end: \"22:00\"}"
+  echo "    - {name: night, days: [mon, tue, wed, thu, fri, sat, sun], start: \"22:00\", end: \"06:00\"}"
   echo "mysql: {socket: \"$MARIADB_SOCK\", user: cnc, password_file: \"$MARIADB_PWFILE\", database: cnc, create_schema: true}"
   echo "spool: {dir: \"$work/spool\"}"
 } >"$work/cnc_ingest.yaml"
@@ -115,11 +129,11 @@ echo
 machines=${DEMO_MACHINES:-200}
 rate=${DEMO_RATE:-2000}
 build/cnc-sim --port "$port" --machines "$machines" --rate "$rate" --duration 31536000 \
-  --invalid-ratio 0.002 --faults 0.0005 --seed "$RANDOM" >"$work/sim.txt" 2>&1 &
+  --invalid-ratio 0.002 --faults 0.0005 --states --seed "$RANDOM" >"$work/sim.txt" 2>&1 &
 pids+=($!)
 host=$bind
 [ "$bind" = 0.0.0.0 ] && host=$(hostname -I 2>/dev/null | awk '{print $1}')
-echo "demo: cnc-sim is publishing $rate msg/s from $machines machines (with faults and a few invalid messages)"
+echo "demo: cnc-sim is publishing $rate msg/s from $machines machines (with faults, alarms, part counts, silences and a few invalid messages)"
 echo
 echo "    Dashboard:  http://${host:-127.0.0.1}:$http/"
 echo

@@ -2,7 +2,7 @@
  * db_probe.c - cnc-ingest-check --connect: tries the database as the plugin's writer would,
  * with the configured servers, user and password, and reports what it lacks: a connection
  * (each server of mysql.hosts in turn), the schema and its version, the grants the writer
- * needs (SELECT, INSERT, UPDATE; with create_schema also CREATE, ALTER, DROP and CREATE VIEW), and
+ * needs (SELECT, INSERT, UPDATE, DELETE; with create_schema also CREATE, ALTER, DROP and CREATE VIEW), and
  * a writer session itself (its statements prepared against the tables as they are). Changes nothing
  * in the database: create_schema is never acted on here.
  *
@@ -24,13 +24,14 @@ enum {
     P_SELECT = CNC_DB_SELECT,
     P_INSERT = CNC_DB_INSERT,
     P_UPDATE = CNC_DB_UPDATE,
+    P_DELETE = CNC_DB_DELETE,
     P_CREATE = CNC_DB_CREATE,
     P_ALTER = CNC_DB_ALTER,
     P_DROP = CNC_DB_DROP,
     P_CREATE_VIEW = CNC_DB_CREATE_VIEW,
     N_PRIVS = CNC_DB_N_PRIVS
 };
-static const char *const priv_names[N_PRIVS] = {"SELECT", "INSERT", "UPDATE",     "CREATE",
+static const char *const priv_names[N_PRIVS] = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE",
                                                 "ALTER",  "DROP",   "CREATE VIEW"};
 
 /* MySQL's LIKE with \ escapes, as a grant's database name is written (`cnc\_%`). The server's
@@ -229,7 +230,7 @@ int cnc_db_probe(const struct cnc_mysql_config *cfg, const char *password, FILE 
         } else {
             fprintf(out, "connect: writer session: ok (its inserts prepared on every table)\n");
             /* proven, whatever SHOW GRANTS said */
-            have[P_SELECT] = have[P_INSERT] = have[P_UPDATE] = true;
+            have[P_SELECT] = have[P_INSERT] = have[P_UPDATE] = have[P_DELETE] = true;
         }
     }
     if (grants_known) {
@@ -245,7 +246,7 @@ int cnc_db_probe(const struct cnc_mysql_config *cfg, const char *password, FILE 
             fprintf(out, "connect: grants: %s lacks %s on `%s`%s\n", cfg->user, missing,
                     cfg->database,
                     cfg->create_schema ? " (create_schema: true needs CREATE, ALTER, DROP and "
-                                         "CREATE VIEW besides SELECT, INSERT and UPDATE)"
+                                         "CREATE VIEW besides SELECT, INSERT, UPDATE and DELETE)"
                                        : "");
             lacks++;
         } else {

@@ -20,6 +20,7 @@ enum {
     CNC_DB_SELECT,
     CNC_DB_INSERT,
     CNC_DB_UPDATE, /* machine states: intervals closed, the current state upserted */
+    CNC_DB_DELETE, /* the MES rollups computed again, future shifts of an old calendar */
     CNC_DB_CREATE,
     CNC_DB_ALTER,
     CNC_DB_DROP,

@@ -239,23 +239,65 @@ static int fail_db(struct cnc_mysql *db, char *err, size_t err_len, const char *
 }
 
 /* Runs a script of several statements; what names it in errors. */
+/*
+ * The end of the SQL statement that starts at p: its ';' outside '--' comments and quoted text,
+ * or the end of the text.
+ */
+static const char *statement_end(const char *p)
+{
+    char quote = 0;
+    for (; *p != '\0'; p++) {
+        if (quote != 0) {
+            if (*p == '\\' && p[1] != '\0') {
+                p++;
+            } else if (*p == quote) {
+                quote = 0;
+            }
+        } else if (*p == '\'' || *p == '"' || *p == '`') {
+            quote = *p;
+        } else if (p[0] == '-' && p[1] == '-') {
+            while (p[1] != '\0' && p[1] != '\n') {
+                p++;
+            }
+        } else if (*p == ';') {
+            return p;
+        }
+    }
+    return p;
+}
+
+/*
+ * A script (sql/schema.sql, a migration) one statement at a time: a server's max_allowed_packet
+ * may be smaller than the whole file (16 KiB here and there), never than one statement.
+ */
 static int run_script(struct cnc_mysql *db, const char *sql, const char *what, char *err,
                       size_t err_len, enum cnc_db_cause *cause)
 {
-    if (mysql_real_query(db->conn, sql, (unsigned long)strlen(sql)) != 0) {
-        return fail_db(db, err, err_len, what, cause);
+    for (const char *p = sql; *p != '\0';) {
+        const char *end = statement_end(p);
+        const char *q = p;
+        while (q < end) { /* only comments and blanks: nothing to send */
+            if (q[0] == '-' && q[1] == '-') {
+                while (q < end && *q != '\n') {
+                    q++;
+                }
+            } else if (*q == ' ' || *q == '\n' || *q == '\t' || *q == '\r') {
+                q++;
+            } else {
+                break;
+            }
+        }
+        if (q < end) {
+            if (mysql_real_query(db->conn, p, (unsigned long)(end - p)) != 0) {
+                return fail_db(db, err, err_len, what, cause);
+            }
+            MYSQL_RES *r = mysql_store_result(db->conn);
+            if (r != NULL) {
+                mysql_free_result(r);
+            }
+        }
+        p = *end == ';' ? end + 1 : end;
     }
-    int status;
-    do {
-        MYSQL_RES *r = mysql_store_result(db->conn);
-        if (r != NULL) {
-            mysql_free_result(r);
-        }
-        status = mysql_next_result(db->conn);
-        if (status > 0) {
-            return fail_db(db, err, err_len, what, cause);
-        }
-    } while (status == 0);
     return 0;
 }
 

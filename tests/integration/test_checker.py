@@ -122,6 +122,8 @@ def test_handler_scripts_run_as_the_broker_runs_them(tmp_path):
                    .replace("  cnc_type_a:\n    type: machine_tool\n    params:\n",
                             f"  cnc_type_a:\n    type: lua\n    params:\n      script: {scripts}/cnc_type_a.lua\n"
                             "    old_params:\n")
+                   .replace("    states:\n      reason_variable: alarm_code\n",
+                            "    states:\n      variable: status\n      reason_variable: alarm_code\n")
                    .replace("  cnc_type_b:\n    type: machine_tool\n    params:\n",
                             f"  cnc_type_b:\n    type: lua\n    params:\n      script: {scripts}/cnc_type_b.lua\n"
                             "    old_params:\n"))
@@ -201,8 +203,8 @@ def connect_lines(cfg):
 
 def test_connect_reports_what_the_database_lacks(tmp_path, mariadb):
     mariadb.root("CREATE USER 'least'@'localhost' IDENTIFIED BY 'least-pw'")
-    mariadb.root("GRANT SELECT, INSERT, UPDATE ON cnc.* TO 'least'@'localhost'")
-    # No schema yet, SELECT, INSERT and UPDATE only: create_schema false has nothing to write into...
+    mariadb.root("GRANT SELECT, INSERT, UPDATE, DELETE ON cnc.* TO 'least'@'localhost'")
+    # No schema yet, SELECT, INSERT, UPDATE and DELETE only: create_schema false has nothing to write into...
     rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "least", "least-pw", False))
     assert rc == 1, err
     assert any(f"{mariadb.socket}: connected as least to " in l for l in lines), lines
@@ -243,7 +245,7 @@ def test_connect_reports_what_the_database_lacks(tmp_path, mariadb):
                  "(3, UTC_TIMESTAMP(3))")
     mariadb.root("ALTER TABLE cnc.cnc_message ADD COLUMN ingest_node VARCHAR(64) NULL")
     rc, lines, err = connect_lines(connect_yaml(tmp_path, mariadb, "ro", "ro-pw", False))
-    assert rc == 1 and "connect: grants: ro lacks INSERT, UPDATE on `cnc`" in err, err
+    assert rc == 1 and "connect: grants: ro lacks INSERT, UPDATE, DELETE on `cnc`" in err, err
     assert "writer session: FAILED" in err and "INSERT command denied" in err, err
 
 

@@ -110,7 +110,7 @@ static void analytics_and_layout_exact(void **state)
     cJSON_Delete(o);
     cnc_ingest_result_release(&res);
     /* The retained layout prints the rules' thresholds as configured. */
-    char *layout = cnc_layout_json(cnc_ingest_config(ing), "node-1");
+    char *layout = cnc_layout_json(cnc_ingest_config(ing), cnc_ingest_routes(ing), "node-1");
     assert_non_null(strstr(layout, "\"above\":1.7976931348623157e+308"));
     assert_non_null(strstr(layout, "\"above\":0.30000000000000004"));
     assert_non_null(strstr(layout, "{\"node\":\"node-1\","));

@@ -1082,6 +1082,10 @@ static struct cnc_ingest *shipped_with(const char *name, const char *script,
         assert_non_null(text);
         cJSON_AddStringToObject(h->params, "source", text);
         free(text);
+        /* A script has no state member of its own: the instance names it (the seed's status). */
+        if (h->states != NULL && cJSON_GetObjectItem(h->states, "variable") == NULL) {
+            cJSON_AddStringToObject(h->states, "variable", "status");
+        }
     }
     struct cnc_ingest *ing = cnc_ingest_create(cfg, reg, NULL, err, sizeof err);
     if (ing == NULL) {
