@@ -2,9 +2,9 @@
  * db_probe.c - cnc-ingest-check --connect: tries the database as the plugin's writer would,
  * with the configured servers, user and password, and reports what it lacks: a connection
  * (each server of mysql.hosts in turn), the schema and its version, the grants the writer
- * needs (SELECT, INSERT, UPDATE, DELETE; with create_schema also CREATE, ALTER, DROP and CREATE VIEW), and
- * a writer session itself (its statements prepared against the tables as they are). Changes nothing
- * in the database: create_schema is never acted on here.
+ * needs (SELECT, INSERT, UPDATE, DELETE; with create_schema also CREATE, ALTER, DROP and CREATE
+ * VIEW), and a writer session itself (its statements prepared against the tables as they are).
+ * Changes nothing in the database: create_schema is never acted on here.
  *
  * The checker's main thread; never linked into the broker's code path.
  */
@@ -31,8 +31,8 @@ enum {
     P_CREATE_VIEW = CNC_DB_CREATE_VIEW,
     N_PRIVS = CNC_DB_N_PRIVS
 };
-static const char *const priv_names[N_PRIVS] = {"SELECT", "INSERT", "UPDATE", "DELETE", "CREATE",
-                                                "ALTER",  "DROP",   "CREATE VIEW"};
+static const char *const priv_names[N_PRIVS] = {"SELECT", "INSERT", "UPDATE", "DELETE",
+                                                "CREATE", "ALTER",  "DROP",   "CREATE VIEW"};
 
 /* MySQL's LIKE with \ escapes, as a grant's database name is written (`cnc\_%`). The server's
    answer is data: one pass with a single backtrack point (the last %), so a pattern of many

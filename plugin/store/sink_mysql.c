@@ -102,6 +102,8 @@ struct cnc_mysql {
     _Atomic uint64_t failovers; /* connections made to another target than the one before */
     int64_t checked_ms;         /* writer thread: when the node's state was last looked at */
     bool create_schema;
+    bool schema_applied; /* create_schema: done once per process, not at every reconnect (each
+                            statement is a cluster-wide DDL under Galera) */
     bool reading_rows;
     int insert_mode; /* enum cnc_insert_mode */
     bool bulk;       /* this connection sends each table's rows as one bulk execute */
@@ -115,6 +117,7 @@ struct cnc_mysql {
     struct cnc_rollup_sink *rollups; /* cnc_rollup_minute, cnc_rollup_hour */
     struct cnc_shift_sink *shifts;   /* cnc_shift, from the config's calendar */
     char warning[600];               /* for take_warning; "" when none */
+    int64_t downtime_warned_ms;      /* the downtime rollup's failures: said once a minute */
     /* Per-batch storage the binds point into. */
     struct msg_slot *msgs;
     size_t n_bound; /* msgs[0, n_bound) were set by the batch being written */
@@ -577,7 +580,7 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
     if (mysql_query(db->conn, "SET time_zone = '+00:00', max_error_count = 65535") != 0 ||
         check_node(db, t, err, err_len, cause) != 0 ||
         read_max_packet(db, err, err_len, cause) != 0 ||
-        (db->create_schema && apply_schema(db, err, err_len, cause) != 0) ||
+        (db->create_schema && !db->schema_applied && apply_schema(db, err, err_len, cause) != 0) ||
         mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0 ||
         cnc_state_sink_prepare(db->states, db->conn, err, err_len, cause) != 0 ||
         cnc_rollup_sink_prepare(db->rollups, db->conn, err, err_len, cause) != 0 ||
@@ -592,6 +595,7 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
         cnc_mysql_disconnect(db);
         return CNC_EIO;
     }
+    db->schema_applied = db->create_schema;
     return 0;
 }
 
@@ -1125,6 +1129,15 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
         rc = fail_db(db, err, err_len, "commit", cause);
         if (*cause == CNC_DB_REFUSED) {
             *cause = CNC_DB_OTHER; /* a commit refuses no record of its own */
+        }
+    }
+    if (rc == 0) {
+        char warn[400];
+        if (cnc_state_sink_refresh_downtime(db->states, db->conn, warn, sizeof warn) != 0 &&
+            db->warning[0] == '\0' && cnc_mono_ms() - db->downtime_warned_ms >= 60000) {
+            db->downtime_warned_ms = cnc_mono_ms();
+            snprintf(db->warning, sizeof db->warning, "downtime rollup, tried again later: %s",
+                     warn);
         }
     }
     /* Only what bind_batch set: a batch refused before binding (the node check) left the

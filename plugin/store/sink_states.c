@@ -122,8 +122,13 @@ static const char shift_again_sql[] =
     " WHERE s.shift_start < ? AND s.shift_end > ?"
     " GROUP BY i.cnc_id, s.shift_start, s.name, i.category, COALESCE(i.reason, '')";
 
-/* Downtime of every machine per hour, by category and reason (the Pareto's rollup): an hour
-   whose machines' state time changed, again from cnc_state_hour, once per batch. */
+/*
+ * Downtime of every machine per hour, by category and reason (the Pareto's rollup): an hour
+ * whose machines' state time changed, again from cnc_state_hour, after the batch committed and
+ * in a transaction of its own: every broker of a plant writes these rows, so a conflict between
+ * two of them (a deadlock, a Galera certification failure) costs this refresh, which the next
+ * batch tries again, never a batch.
+ */
 static const char downtime_clear_sql[] = "DELETE FROM cnc_downtime_hour WHERE hour = ?";
 static const char downtime_again_sql[] =
     "INSERT INTO cnc_downtime_hour (hour, category, reason, seconds, starts)"
@@ -137,7 +142,7 @@ struct cnc_state_sink {
     MYSQL_STMT *insert, *close, *neighbours;
     MYSQL_STMT *hour_clear, *hour_again, *shift_clear, *shift_again;
     MYSQL_STMT *downtime_clear, *downtime_again;
-    int64_t touched[TOUCHED_HOURS_MAX];
+    int64_t touched[TOUCHED_HOURS_MAX]; /* hours whose downtime is due again (kept until done) */
     size_t n_touched;
     struct cnc_chunked upsert;
     struct latest *latest;
@@ -364,23 +369,7 @@ static void touch_hour(struct cnc_state_sink *ss, int64_t hour)
     }
 }
 
-/* The batch's hours' downtime of all machines, again (cnc_downtime_hour). */
-static int downtime_again(struct cnc_state_sink *ss, char *err, size_t err_len,
-                          enum cnc_db_cause *cause)
-{
-    for (size_t i = 0; i < ss->n_touched; i++) {
-        MYSQL_TIME h;
-        to_mysql_time(ss->touched[i], &h);
-        MYSQL_BIND b[1];
-        b_time(&b[0], &h);
-        if (run(ss->downtime_clear, b, "delete from cnc_downtime_hour", err, err_len, cause) != 0 ||
-            run(ss->downtime_again, b, "insert into cnc_downtime_hour", err, err_len, cause) != 0) {
-            return -1;
-        }
-    }
-    return 0;
-}
-
+/* Outside the batch's transaction: see cnc_state_sink_refresh_downtime. */
 /* The machine's state time per hour and per shift, again, where its closed intervals changed. */
 static int state_time_again(struct cnc_state_sink *ss, const struct latest *l, char *err,
                             size_t err_len, enum cnc_db_cause *cause)
@@ -588,15 +577,41 @@ int cnc_state_sink_write(struct cnc_state_sink *ss, const struct cnc_stored *rec
             }
         }
     }
-    ss->n_touched = 0;
     for (size_t i = 0; i < ss->n_latest; i++) {
         struct latest *l = &ss->latest[i];
         if (l->span_to > l->span_from && state_time_again(ss, l, err, err_len, cause) != 0) {
             return -1;
         }
     }
-    if (downtime_again(ss, err, err_len, cause) != 0) {
+    return upsert_latest(ss, err, err_len, cause);
+}
+
+int cnc_state_sink_refresh_downtime(struct cnc_state_sink *ss, MYSQL *conn, char *warn,
+                                    size_t warn_len)
+{
+    if (ss->n_touched == 0) {
+        return 0;
+    }
+    enum cnc_db_cause cause;
+    for (size_t i = 0; i < ss->n_touched; i++) {
+        MYSQL_TIME h;
+        to_mysql_time(ss->touched[i], &h);
+        MYSQL_BIND b[1];
+        b_time(&b[0], &h);
+        if (run(ss->downtime_clear, b, "delete from cnc_downtime_hour", warn, warn_len, &cause) !=
+                0 ||
+            run(ss->downtime_again, b, "insert into cnc_downtime_hour", warn, warn_len, &cause) !=
+                0) {
+            mysql_rollback(conn);
+            return -1;
+        }
+    }
+    if (mysql_commit(conn) != 0) {
+        snprintf(warn, warn_len, "mysql: commit of cnc_downtime_hour: %s (%u)", mysql_error(conn),
+                 mysql_errno(conn));
+        mysql_rollback(conn);
         return -1;
     }
-    return upsert_latest(ss, err, err_len, cause);
+    ss->n_touched = 0;
+    return 0;
 }

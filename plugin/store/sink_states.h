@@ -37,4 +37,12 @@ void cnc_state_sink_close(struct cnc_state_sink *ss);
 int cnc_state_sink_write(struct cnc_state_sink *ss, const struct cnc_stored *recs, size_t n,
                          char *err, size_t err_len, enum cnc_db_cause *cause);
 
+/*
+ * After the batch committed: cnc_downtime_hour again for the hours whose state time the batches
+ * changed, in a transaction of its own. 0, or -1 with a warning (the hours stay due: the next
+ * call tries them again; a deadlock with another broker is no batch's failure).
+ */
+int cnc_state_sink_refresh_downtime(struct cnc_state_sink *ss, MYSQL *conn, char *warn,
+                                    size_t warn_len);
+
 #endif
