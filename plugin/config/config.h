@@ -65,8 +65,9 @@ struct cnc_mysql_config {
     char *password_file;
     char *database;
     bool create_schema;
-    int readings; /* enum cnc_readings_layout */
-    int insert;   /* enum cnc_insert_mode */
+    bool mes_tables; /* machine states, part counts, rollups, shifts (README "Machine states") */
+    int readings;    /* enum cnc_readings_layout */
+    int insert;      /* enum cnc_insert_mode */
     bool tls;
     char *tls_ca, *tls_cert, *tls_key;
     bool tls_verify_server;

@@ -68,6 +68,9 @@ static const struct cfg_key mysql_keys[] = {
     {"readings", CFG_ENUM, K(cnc_mysql_config, readings), "json", 0, 0, readings_choices,
      "rows: a cnc_reading row per reading; json: the payload column, and rows only for readings "
      "it does not hold (views cnc_reading_json, cnc_reading_all)"},
+    {"mes_tables", CFG_BOOL, K(cnc_mysql_config, mes_tables), "true", 0, 0, NULL,
+     "keep the MES tables up to date (intervals, current states, part counts, rollups, shifts); "
+     "false: the messages and their rows alone, at the writer's speed before them"},
     {"insert", CFG_ENUM, K(cnc_mysql_config, insert), "auto", 0, 0, insert_choices,
      "bulk: one COM_STMT_BULK_EXECUTE per table and batch (MariaDB); multi_row: INSERT ... "
      "VALUES (..),(..) (any server, proxies); auto: bulk where the server offers it"},

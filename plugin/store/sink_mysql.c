@@ -102,6 +102,7 @@ struct cnc_mysql {
     _Atomic uint64_t failovers; /* connections made to another target than the one before */
     int64_t checked_ms;         /* writer thread: when the node's state was last looked at */
     bool create_schema;
+    bool mes_tables;     /* mysql.mes_tables: the state, rollup and shift sinks run */
     bool schema_applied; /* create_schema: done once per process, not at every reconnect (each
                             statement is a cluster-wide DDL under Galera) */
     bool reading_rows;
@@ -186,6 +187,7 @@ struct cnc_mysql *cnc_mysql_create(const struct cnc_mysql_config *cfg, const cha
     atomic_init(&db->connected_to, -1);
     db->read_timeout_s = (unsigned)cfg->read_timeout_s;
     db->create_schema = cfg->create_schema;
+    db->mes_tables = cfg->mes_tables;
     db->reading_rows = cfg->readings == CNC_READINGS_ROWS;
     db->insert_mode = cfg->insert;
     db->tls = cfg->tls;
@@ -582,8 +584,9 @@ static int connect_to(struct cnc_mysql *db, const struct target *t, char *err, s
         read_max_packet(db, err, err_len, cause) != 0 ||
         (db->create_schema && !db->schema_applied && apply_schema(db, err, err_len, cause) != 0) ||
         mysql_autocommit(db->conn, 0) != 0 || prepare_all(db, err, err_len, cause) != 0 ||
-        cnc_state_sink_prepare(db->states, db->conn, err, err_len, cause) != 0 ||
-        cnc_rollup_sink_prepare(db->rollups, db->conn, err, err_len, cause) != 0 ||
+        (db->mes_tables &&
+         (cnc_state_sink_prepare(db->states, db->conn, err, err_len, cause) != 0 ||
+          cnc_rollup_sink_prepare(db->rollups, db->conn, err, err_len, cause) != 0)) ||
         choose_insert(db, t, err, err_len, cause) != 0) {
         if (err[0] == '\0') {
             fail_db(db, err, err_len, "session setup", cause);
@@ -1103,7 +1106,7 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
     }
     /* The shift calendar, in a transaction of its own before the batch's: at the first batch
        of a connection and every hour. Its failure is a warning, never the batch's. */
-    if (rc == 0 && cnc_shift_sink_due(db->shifts, cnc_wall_ms()) &&
+    if (rc == 0 && db->mes_tables && cnc_shift_sink_due(db->shifts, cnc_wall_ms()) &&
         cnc_shift_sink_sync(db->shifts, db->conn, cnc_wall_ms(), db->warning, sizeof db->warning) !=
             0 &&
         mysql_ping(db->conn) != 0) {
@@ -1116,10 +1119,10 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
     for (int t = 0; rc == 0 && t < N_TABLES; t++) {
         rc = execute_rows(db, t, err, err_len, cause);
     }
-    if (rc == 0) {
+    if (rc == 0 && db->mes_tables) {
         rc = cnc_state_sink_write(db->states, recs, n, err, err_len, cause) != 0 ? CNC_EIO : 0;
     }
-    if (rc == 0) {
+    if (rc == 0 && db->mes_tables) {
         bool all_new = db->t[T_MESSAGE].inserted == db->t[T_MESSAGE].rows;
         rc = cnc_rollup_sink_write(db->rollups, recs, n, all_new, err, err_len, cause) != 0
                  ? CNC_EIO
@@ -1131,7 +1134,7 @@ int cnc_mysql_write(struct cnc_mysql *db, const struct cnc_stored *recs, size_t 
             *cause = CNC_DB_OTHER; /* a commit refuses no record of its own */
         }
     }
-    if (rc == 0) {
+    if (rc == 0 && db->mes_tables) {
         char warn[400];
         if (cnc_state_sink_refresh_downtime(db->states, db->conn, warn, sizeof warn) != 0 &&
             db->warning[0] == '\0' && cnc_mono_ms() - db->downtime_warned_ms >= 60000) {

@@ -305,14 +305,22 @@ static bool open_sink(struct cnc_writer *w, char *err, size_t err_len, enum cnc_
     return true;
 }
 
-static void count_latency(struct cnc_writer *w, const struct cnc_stored *recs, size_t n)
+/* The receive -> commit latency of the messages among recs; returns how many there were (an
+   offline interval found on TICK is a record, not a message: neither stored nor timed). */
+static uint64_t count_latency(struct cnc_writer *w, const struct cnc_stored *recs, size_t n)
 {
     int64_t committed_ms = cnc_wall_ms();
+    uint64_t messages = 0;
     for (size_t i = 0; i < n; i++) {
+        if ((recs[i].state_flags & CNC_STATE_EVENT_ONLY) != 0) {
+            continue;
+        }
+        messages++;
         int64_t l = committed_ms - recs[i].received_ms;
         size_t b = l < 0 ? 0 : l >= CNC_LATENCY_BUCKETS ? CNC_LATENCY_BUCKETS - 1 : (size_t)l;
         atomic_fetch_add_explicit(&w->stats.latency_ms[b], 1, memory_order_relaxed);
     }
+    return messages;
 }
 
 /*
@@ -358,8 +366,7 @@ static bool store_one_by_one(struct cnc_writer *w, size_t good)
             return false;
         }
         if (stored) {
-            count_latency(w, &w->decoded[i], 1);
-            atomic_fetch_add(&w->stats.stored, 1);
+            atomic_fetch_add(&w->stats.stored, count_latency(w, &w->decoded[i], 1));
         }
     }
     return true;
@@ -408,8 +415,8 @@ static bool store(struct cnc_writer *w, size_t n)
             strerror(errno));
         return false;
     }
-    count_latency(w, w->decoded, good);
-    atomic_fetch_add(&w->stats.stored, good); /* once checkpointed: a retry is not counted twice */
+    /* Once checkpointed: a retry is not counted twice. */
+    atomic_fetch_add(&w->stats.stored, count_latency(w, w->decoded, good));
     atomic_store(&w->stats.last_batch_ms, (uint64_t)(cnc_mono_ms() - t0));
     atomic_store(&w->stats.last_cause, CNC_DB_OK);
     atomic_store(&w->stats.dead_letters_full, 0); /* whatever held it up is gone */

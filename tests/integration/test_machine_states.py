@@ -175,3 +175,18 @@ def test_states_config_errors_name_key_and_line(broker_factory):
     wait_for(lambda: b.proc.poll() is not None, timeout=15, what="mosquitto refusing the config")
     assert "cnc_ingest.yaml:4: handlers.lathe.states.offline_after_s: must be an integer from 1" \
         in b.log_text()
+
+
+def test_mes_tables_off_stores_the_messages_alone(broker_factory, mariadb, tmp_path):
+    """mysql.mes_tables: false - the messages and their rows, none of the MES tables' (the
+    writer's cost before them, bench/RESULTS.md)."""
+    yaml = STATES_YAML + mariadb.mysql_yaml().replace("}\n", ", mes_tables: false}\n") + \
+        f'spool: {{dir: "{tmp_path / "spool"}"}}\nwriter: {{flush_interval_ms: 20}}\n'
+    b = broker_factory(yaml)
+    send_all(b.port, "lathe-gw", [message("M1", T0, "running", parts=1),
+                                  message("M1", T0 + 1000, "alarm", alarm_code="E1", parts=2)])
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 2, timeout=30,
+             what="2 messages stored")
+    for table in ("cnc_state_interval", "cnc_machine_state", "cnc_rollup_minute",
+                  "cnc_rollup_hour", "cnc_part_count"):
+        assert mariadb.scalar(f"SELECT COUNT(*) FROM {table}") == 0, table

@@ -37,7 +37,8 @@ static void schema_and_global_grants(void **state)
     }
     grants("GRANT ALL PRIVILEGES ON `cnc`.* TO `cnc`@`localhost`", "cnc", h);
     assert_true(h[CNC_DB_CREATE_VIEW] && h[CNC_DB_ALTER]);
-    grants("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, CREATE VIEW ON `cnc`.* TO `c`@`%`",
+    grants("GRANT SELECT, INSERT, UPDATE, DELETE, CREATE, ALTER, DROP, CREATE VIEW ON `cnc`.* TO "
+           "`c`@`%`",
            "cnc", h);
     for (int p = 0; p < CNC_DB_N_PRIVS; p++) {
         assert_true(h[p]);
