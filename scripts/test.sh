@@ -3,7 +3,7 @@
 #   1. unit tests (cmocka via ctest)
 #   2. the same unit tests under AddressSanitizer + UndefinedBehaviorSanitizer
 #   3. the threaded unit tests (spool appender vs reader) under ThreadSanitizer
-#   4. the fuzz harnesses: corpus replay plus a short fuzzing run (FUZZ_SECONDS, default 20)
+#   4. the fuzz harnesses: corpus replay plus a short fuzzing run (FUZZ_SECONDS, default 10)
 #   5. the dashboard: npm ci + bundle copy, its model's and label layout's unit tests (node --test)
 #   6. integration tests: a real mosquitto with the built plugin and a private MariaDB (pytest),
 #      the dashboard among them in Debian's chromium (screenshot: build/test-artifacts/), and the
@@ -33,7 +33,7 @@ cmake --build build-fuzz -j"$(nproc)" --target fuzz_envelope fuzz_config fuzz_id
 for f in envelope config identity spool_record sim_wire reject script; do
   ./build-fuzz/fuzz_$f tests/fuzz/corpus/$f -runs=0
   work=$(mktemp -d)
-  if ! ./build-fuzz/fuzz_$f "$work" tests/fuzz/corpus/$f -max_total_time="${FUZZ_SECONDS:-20}" \
+  if ! ./build-fuzz/fuzz_$f "$work" tests/fuzz/corpus/$f -max_total_time="${FUZZ_SECONDS:-10}" \
       -print_final_stats=1 -artifact_prefix="$work/" >"$work/log" 2>&1; then
     tail -40 "$work/log"
     echo "fuzz_$f found a crash; the input is in $work" >&2
