@@ -5,6 +5,7 @@
  * init). Prepared statements only; every value is bound, never formatted
  * into SQL text.
  */
+#include "grow.h"
 #include "sink_mysql.h"
 
 #include <errno.h>
@@ -684,29 +685,11 @@ void cnc_mysql_describe(const struct cnc_mysql *db, char *where, size_t len, uin
 
 /* ---- binding: mysql_bind.h ---- */
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t c = *cap ? *cap : 256;
-    while (c < need) {
-        c *= 2;
-    }
-    void *n = realloc(*p, c * size);
-    if (n == NULL) {
-        return CNC_ENOMEM;
-    }
-    *p = n;
-    *cap = c;
-    return 0;
-}
-
 static MYSQL_BIND *row(struct cnc_mysql *db, int t)
 {
     struct table_rows *tr = &db->t[t];
-    if (grow((void **)&tr->binds, &tr->cap, (tr->rows + 1) * (size_t)tables[t].ncols,
-             sizeof(MYSQL_BIND)) != 0) {
+    if (cnc_grow((void **)&tr->binds, &tr->cap, (tr->rows + 1) * (size_t)tables[t].ncols,
+                 sizeof(MYSQL_BIND)) != 0) {
         return NULL;
     }
     return &tr->binds[tr->rows++ * (size_t)tables[t].ncols];
@@ -722,15 +705,16 @@ static int bind_batch(struct cnc_mysql *db, const struct cnc_stored *recs, size_
         total_r += recs[i].n_readings;
         total_a += recs[i].n_anomalies;
     }
-    if (grow((void **)&db->msgs, &db->cap_msgs, n, sizeof *db->msgs) != 0) {
+    if (cnc_grow((void **)&db->msgs, &db->cap_msgs, n, sizeof *db->msgs) != 0) {
         return CNC_ENOMEM;
     }
     for (size_t i = 0; i < n; i++) {
         db->msgs[i].printed = NULL;
     }
     db->n_bound = n; /* the slots whose printed payload cnc_mysql_write frees */
-    if (grow((void **)&db->readings, &db->cap_readings, total_r + 1, sizeof *db->readings) != 0 ||
-        grow((void **)&db->anomalies, &db->cap_anomalies, total_a + 1, sizeof *db->anomalies) !=
+    if (cnc_grow((void **)&db->readings, &db->cap_readings, total_r + 1, sizeof *db->readings) !=
+            0 ||
+        cnc_grow((void **)&db->anomalies, &db->cap_anomalies, total_a + 1, sizeof *db->anomalies) !=
             0) {
         return CNC_ENOMEM;
     }

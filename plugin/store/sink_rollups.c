@@ -6,6 +6,7 @@
  * statement), or, after a replay, each bucket is computed again from the
  * stored rows (two statements per minute, one per hour).
  */
+#include "grow.h"
 #include "sink_rollups.h"
 
 #include <math.h>
@@ -162,32 +163,15 @@ int cnc_rollup_sink_prepare(struct cnc_rollup_sink *rs, MYSQL *conn, char *err, 
     return 0;
 }
 
-static int grow(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t c = *cap ? *cap : 64;
-    while (c < need) {
-        c *= 2;
-    }
-    void *n = realloc(*p, c * size);
-    if (n == NULL) {
-        return -1;
-    }
-    *p = n;
-    *cap = c;
-    return 0;
-}
-
 static int reset_sums(struct table_sums *t, size_t n)
 {
     size_t slots = 16;
     while (slots < 2 * n) {
         slots *= 2;
     }
-    if (grow((void **)&t->b, &t->cap, n + 1, sizeof *t->b) != 0 ||
-        (slots > t->n_slots && grow((void **)&t->slots, &t->n_slots, slots, sizeof *t->slots))) {
+    if (cnc_grow((void **)&t->b, &t->cap, n + 1, sizeof *t->b) != 0 ||
+        (slots > t->n_slots &&
+         cnc_grow((void **)&t->slots, &t->n_slots, slots, sizeof *t->slots))) {
         return -1;
     }
     memset(t->slots, 0, t->n_slots * sizeof *t->slots);
@@ -279,7 +263,7 @@ static int add_sums(struct cnc_rollup_sink *rs, struct table_sums *t, struct cnc
                     char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     qsort(t->b, t->n, sizeof *t->b, cmp_bucket); /* the slots are not used after this */
-    if (grow((void **)&rs->binds, &rs->cap_binds, t->n * NCOLS + 1, sizeof *rs->binds) != 0) {
+    if (cnc_grow((void **)&rs->binds, &rs->cap_binds, t->n * NCOLS + 1, sizeof *rs->binds) != 0) {
         snprintf(err, err_len, "mysql: out of memory binding the rollups");
         *cause = CNC_DB_OTHER;
         return -1;

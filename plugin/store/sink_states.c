@@ -8,6 +8,7 @@
  * statements in cnc_id order (the same lock order on every broker of a
  * cluster).
  */
+#include "grow.h"
 #include "sink_states.h"
 
 #include <math.h>
@@ -490,30 +491,12 @@ static void bind_latest(MYSQL_BIND *b, struct latest *l)
     b_time(&b[8], &l->since);
 }
 
-static int grow_to(void **p, size_t *cap, size_t need, size_t size)
-{
-    if (need <= *cap) {
-        return 0;
-    }
-    size_t c = *cap ? *cap : 64;
-    while (c < need) {
-        c *= 2;
-    }
-    void *n = realloc(*p, c * size);
-    if (n == NULL) {
-        return -1;
-    }
-    *p = n;
-    *cap = c;
-    return 0;
-}
-
 static int upsert_latest(struct cnc_state_sink *ss, char *err, size_t err_len,
                          enum cnc_db_cause *cause)
 {
     qsort(ss->latest, ss->n_latest, sizeof *ss->latest, cmp_latest);
-    if (grow_to((void **)&ss->binds, &ss->cap_binds, ss->n_latest * UPSERT_PARAMS + 1,
-                sizeof *ss->binds) != 0) {
+    if (cnc_grow((void **)&ss->binds, &ss->cap_binds, ss->n_latest * UPSERT_PARAMS + 1,
+                 sizeof *ss->binds) != 0) {
         snprintf(err, err_len, "mysql: out of memory binding the machines' states");
         *cause = CNC_DB_OTHER;
         return -1;
@@ -532,9 +515,9 @@ int cnc_state_sink_write(struct cnc_state_sink *ss, const struct cnc_stored *rec
     while (slots < 2 * n) {
         slots *= 2;
     }
-    if (grow_to((void **)&ss->latest, &ss->cap_latest, n + 1, sizeof *ss->latest) != 0 ||
+    if (cnc_grow((void **)&ss->latest, &ss->cap_latest, n + 1, sizeof *ss->latest) != 0 ||
         (slots > ss->n_slots &&
-         grow_to((void **)&ss->slots, &ss->n_slots, slots, sizeof *ss->slots) != 0)) {
+         cnc_grow((void **)&ss->slots, &ss->n_slots, slots, sizeof *ss->slots) != 0)) {
         snprintf(err, err_len, "mysql: out of memory for a batch of %zu machine states", n);
         *cause = CNC_DB_OTHER;
         return -1;
