@@ -6,14 +6,19 @@
  *       spool.fsync never, batch and always, with a reader thread consuming
  *       and committing as the writer would (so the spool never fills).
  *   bench_storage writer SOCKET PASSWORD_FILE [MESSAGES] [rows|json] [BATCH] [INSERT]
+ *                        [MACHINES] [states]
  *       writer throughput into MySQL/MariaDB: a spool prefilled with MESSAGES
- *       machine_tool messages (6 readings each) drained by the real writer
- *       thread into a real database; messages/s and rows/s. INSERT is
- *       mysql.insert: auto (default), bulk or multi_row.
+ *       machine_tool messages (6 readings each, from MACHINES machines, 10,000
+ *       by default, 1 ms apart) drained by the real writer thread into a real
+ *       database; messages/s and rows/s. INSERT is mysql.insert: auto
+ *       (default), bulk or multi_row. With "states" the handler maps machine
+ *       states (the part program changes at every message of a machine, so
+ *       every message starts an interval: the worst case for the intervals).
  *
  * Not a test: asserts nothing about time. bench/run_storage.sh runs both.
  */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +27,7 @@
 #include <unistd.h>
 
 #include "ingest.h"
+#include "machine_states.h"
 #include "safe_file.h"
 #include "sink_mysql.h"
 #include "spool.h"
@@ -38,6 +44,13 @@ static double now_s(void)
 static const char *yaml = "handlers:\n  lathe:\n    type: machine_tool\n"
                           "    params: {spindle: [0, 12000], axes: {X-Axis: [0, 600]}}\n"
                           "routes: [{match: \"*\", handler: lathe}]\n";
+static const char *yaml_states = "handlers:\n  lathe:\n    type: machine_tool\n"
+                                 "    params: {spindle: [0, 12000], axes: {X-Axis: [0, 600]}}\n"
+                                 "    states: {offline_after_s: 86400}\n"
+                                 "routes: [{match: \"*\", handler: lathe}]\n";
+
+static long machines = 10000;
+static struct cnc_machine_states *states; /* NULL: no machine states */
 
 /* Encodes message i (a 6-reading machine_tool message) into buf through the real pipeline. */
 static int encode(struct cnc_ingest *ing, long i, struct cnc_buf *buf, char *text, size_t cap)
@@ -46,11 +59,17 @@ static int encode(struct cnc_ingest *ing, long i, struct cnc_buf *buf, char *tex
                      "{\"cnc_id\":\"M%05ld\",\"part_program\":\"P-%ld\",\"timestamp\":%lld,"
                      "\"payload\":{\"status\":\"running\",\"spin\":%ld,\"X-Axis\":%ld,"
                      "\"Y-Axis\":80.5,\"Z-Axis\":12.25,\"feed\":350}}",
-                     i % 10000, i % 13, 1747379028000LL + i, 1000 + i % 500, i % 600);
+                     i % machines, i % 13, 1747379028000LL + i, 1000 + i % 500, i % 600);
     struct cnc_ingest_result res;
     int rc = cnc_ingest_process(ing, NULL, text, (size_t)n, INT64_C(1747400000000), NULL, &res);
+    struct cnc_state_event ev = {0};
+    if (rc == 0 && states != NULL && res.instance->states != NULL) {
+        rc = cnc_machine_states_observe(states, res.instance->states, res.instance->name, &res.msg,
+                                        &res.state, i, &ev);
+    }
     if (rc == 0) {
-        rc = cnc_stored_encode(buf, &res.msg, &res.rec, text, (size_t)n, 1747400000000LL);
+        rc =
+            cnc_stored_encode_state(buf, &res.msg, &res.rec, text, (size_t)n, 1747400000000LL, &ev);
     }
     cnc_ingest_result_release(&res);
     return rc;
@@ -150,6 +169,7 @@ static int bench_writer(const char *sock, const char *pwfile, long n, const char
         .password_file = (char *)pwfile,
         .database = "cnc",
         .create_schema = true,
+        .mes_tables = true,
         .readings = strcmp(layout, "json") == 0 ? CNC_READINGS_JSON : CNC_READINGS_ROWS,
         .insert = strcmp(insert, "bulk") == 0        ? CNC_INSERT_BULK
                   : strcmp(insert, "multi_row") == 0 ? CNC_INSERT_MULTI_ROW
@@ -211,8 +231,16 @@ static int bench_writer(const char *sock, const char *pwfile, long n, const char
 int main(int argc, char **argv)
 {
     char err[512];
+    bool with_states = argc > 9 && strcmp(argv[9], "states") == 0;
+    if (argc > 8) {
+        machines = atol(argv[8]) > 0 ? atol(argv[8]) : 1;
+    }
+    if (with_states && (states = cnc_machine_states_create((size_t)machines)) == NULL) {
+        return 1;
+    }
+    const char *text = with_states ? yaml_states : yaml;
     struct cnc_registry *reg = cnc_registry_create(NULL, 0, err, sizeof err);
-    struct cnc_config *cfg = cnc_config_load_buffer("bench", yaml, strlen(yaml), err, sizeof err);
+    struct cnc_config *cfg = cnc_config_load_buffer("bench", text, strlen(text), err, sizeof err);
     struct cnc_ingest *ing = cfg ? cnc_ingest_create(cfg, reg, NULL, err, sizeof err) : NULL;
     if (ing == NULL) {
         fprintf(stderr, "%s\n", err);
@@ -227,9 +255,10 @@ int main(int argc, char **argv)
                           argc > 7 ? argv[7] : "auto", ing);
     } else {
         fprintf(stderr, "usage: bench_storage spool DIR | writer SOCKET PASSWORD_FILE [MESSAGES] "
-                        "[rows|json] [BATCH] [auto|bulk|multi_row]\n");
+                        "[rows|json] [BATCH] [auto|bulk|multi_row] [MACHINES] [states]\n");
     }
     cnc_ingest_destroy(ing);
+    cnc_machine_states_destroy(states);
     cnc_registry_destroy(reg);
     return rc;
 }

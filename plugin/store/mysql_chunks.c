@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "mysql_stmts.h"
+
 static const unsigned sizes[CNC_CHUNK_SIZES] = {64, 16, 4, 1};
 
 void cnc_chunked_close(struct cnc_chunked *c)
@@ -21,23 +23,20 @@ void cnc_chunked_close(struct cnc_chunked *c)
     }
 }
 
-static int fail(MYSQL_STMT *st, const char *what, char *err, size_t err_len,
-                enum cnc_db_cause *cause)
-{
-    snprintf(err, err_len, "mysql: %s: %s (%u)", what, mysql_stmt_error(st), mysql_stmt_errno(st));
-    *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
-    return -1;
-}
-
-int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, int ncols,
-                        const char *tail, const char *what, char *err, size_t err_len,
-                        enum cnc_db_cause *cause)
+/* Rows as "(?,..,?),(?,..,?)", or with names "SELECT ? AS a,.. UNION ALL SELECT ?,..". */
+static int prepare_rows(struct cnc_chunked *c, MYSQL *conn, const char *head, int ncols,
+                        const char *const *names, const char *tail, const char *what, char *err,
+                        size_t err_len, enum cnc_db_cause *cause)
 {
     cnc_chunked_close(c);
     c->ncols = ncols;
     c->what = what;
+    size_t named = 0;
+    for (int k = 0; names != NULL && k < ncols; k++) {
+        named += strlen(names[k]) + 4;
+    }
     for (size_t i = 0; i < CNC_CHUNK_SIZES; i++) {
-        size_t cap = strlen(head) + strlen(tail) + sizes[i] * (size_t)(ncols * 2 + 3) + 8;
+        size_t cap = strlen(head) + strlen(tail) + sizes[i] * (size_t)(ncols * 2 + 20) + named + 8;
         char *sql = malloc(cap);
         MYSQL_STMT *st = sql != NULL ? mysql_stmt_init(conn) : NULL;
         if (st == NULL) {
@@ -49,15 +48,24 @@ int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, in
         }
         size_t n = (size_t)snprintf(sql, cap, "%s", head);
         for (unsigned r = 0; r < sizes[i]; r++) {
-            sql[n++] = r ? ',' : ' ';
-            sql[n++] = '(';
+            if (names != NULL) {
+                n += (size_t)snprintf(sql + n, cap - n, "%s", r ? " UNION ALL SELECT " : "SELECT ");
+            } else {
+                sql[n++] = r ? ',' : ' ';
+                sql[n++] = '(';
+            }
             for (int k = 0; k < ncols; k++) {
                 if (k) {
                     sql[n++] = ',';
                 }
                 sql[n++] = '?';
+                if (names != NULL && r == 0) {
+                    n += (size_t)snprintf(sql + n, cap - n, " AS %s", names[k]);
+                }
             }
-            sql[n++] = ')';
+            if (names == NULL) {
+                sql[n++] = ')';
+            }
         }
         snprintf(sql + n, cap - n, "%s", tail);
         int rc = mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql));
@@ -65,7 +73,7 @@ int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, in
         if (rc != 0) {
             char w[128];
             snprintf(w, sizeof w, "preparing the %s", what);
-            fail(st, w, err, err_len, cause);
+            cnc_stmt_fail(st, w, err, err_len, cause);
             mysql_stmt_close(st);
             cnc_chunked_close(c);
             return -1;
@@ -73,6 +81,21 @@ int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, in
         c->stmt[i] = st;
     }
     return 0;
+}
+
+int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, int ncols,
+                        const char *tail, const char *what, char *err, size_t err_len,
+                        enum cnc_db_cause *cause)
+{
+    return prepare_rows(c, conn, head, ncols, NULL, tail, what, err, err_len, cause);
+}
+
+int cnc_chunked_prepare_select(struct cnc_chunked *c, MYSQL *conn, const char *head,
+                               const char *const *names, int ncols, const char *tail,
+                               const char *what, char *err, size_t err_len,
+                               enum cnc_db_cause *cause)
+{
+    return prepare_rows(c, conn, head, ncols, names, tail, what, err, err_len, cause);
 }
 
 int cnc_chunked_execute(struct cnc_chunked *c, MYSQL_BIND *binds, size_t rows, char *err,
@@ -87,7 +110,7 @@ int cnc_chunked_execute(struct cnc_chunked *c, MYSQL_BIND *binds, size_t rows, c
         MYSQL_STMT *st = c->stmt[i];
         if (mysql_stmt_bind_param(st, &binds[done * (size_t)c->ncols]) != 0 ||
             mysql_stmt_execute(st) != 0) {
-            return fail(st, c->what, err, err_len, cause);
+            return cnc_stmt_fail(st, c->what, err, err_len, cause);
         }
         done += sizes[i];
     }

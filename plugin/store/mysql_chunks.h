@@ -1,7 +1,8 @@
 /*
  * mysql_chunks.h - one multi-row statement prepared in a few sizes (64, 16, 4
  * and 1 rows), and rows sent through the largest that fit: for the writer's
- * upserts (sink_states.c, sink_rollups.c), whose row counts vary per batch.
+ * upserts and inserts (sink_states.c, sink_intervals.c, sink_state_time.c,
+ * sink_rollups.c), whose row counts vary per batch.
  *
  * Writer thread.
  */
@@ -29,6 +30,15 @@ struct cnc_chunked {
 int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, int ncols,
                         const char *tail, const char *what, char *err, size_t err_len,
                         enum cnc_db_cause *cause);
+
+/*
+ * The same with the rows as a derived table: "head SELECT ? AS names[0],.. UNION ALL SELECT
+ * ?,.. tail" (head ends in "FROM (", tail starts with ") alias").
+ */
+int cnc_chunked_prepare_select(struct cnc_chunked *c, MYSQL *conn, const char *head,
+                               const char *const *names, int ncols, const char *tail,
+                               const char *what, char *err, size_t err_len,
+                               enum cnc_db_cause *cause);
 
 /* Sends rows rows of binds (ncols each, row after row). 0, or -1 with err and *cause. */
 int cnc_chunked_execute(struct cnc_chunked *c, MYSQL_BIND *binds, size_t rows, char *err,

@@ -1,6 +1,7 @@
 /*
  * sink_states.h - the writer's statements for machine states: the intervals
- * (cnc_state_interval) and the current state of every machine
+ * (cnc_state_interval, sink_intervals.h), their time per hour and shift
+ * (sink_state_time.h) and the current state of every machine
  * (cnc_machine_state), written in the batch's transaction.
  *
  * Writer thread (prepare, write, close); create/destroy where the sink is.

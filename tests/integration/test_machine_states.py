@@ -190,3 +190,105 @@ def test_mes_tables_off_stores_the_messages_alone(broker_factory, mariadb, tmp_p
     for table in ("cnc_state_interval", "cnc_machine_state", "cnc_rollup_minute",
                   "cnc_rollup_hour", "cnc_part_count"):
         assert mariadb.scalar(f"SELECT COUNT(*) FROM {table}") == 0, table
+
+
+def split_hours(a, b):
+    """[a, b) in ms by UTC hour: (hour_ms, seconds, starts) as the writer counts them."""
+    h = a - a % 3600000
+    while h < b:
+        yield h, (min(b, h + 3600000) - max(a, h)) / 1000, int(a >= h)
+        h += 3600000
+
+
+def assert_state_time_is_its_intervals(db):
+    """cnc_state_hour and cnc_state_shift hold exactly the closed intervals' time (by hour, by
+    shift), and cnc_downtime_hour the downtime of cnc_state_hour."""
+    ms = lambda d: round((d - datetime.datetime(1970, 1, 1)).total_seconds() * 1000)  # noqa: E731
+    closed = [(c, ms(a), ms(e), cat, reason or "") for c, a, e, cat, reason in db.query(
+        "SELECT cnc_id, started_at, ended_at, category, reason FROM cnc_state_interval"
+        " WHERE ended_at IS NOT NULL")]
+    hours, shifts = {}, {}
+    cal = [(ms(s), ms(e), name) for s, e, name in db.query(
+        "SELECT shift_start, shift_end, name FROM cnc_shift")]
+    for c, a, e, cat, reason in closed:
+        for h, secs, starts in split_hours(a, e):
+            got = hours.setdefault((c, h, cat, reason), [0.0, 0])
+            got[0] += secs
+            got[1] += starts
+        for s, t, name in cal:
+            if a < t and e > s:
+                got = shifts.setdefault((c, s, name, cat, reason), [0.0, 0])
+                got[0] += (min(e, t) - max(a, s)) / 1000
+                got[1] += int(a >= s)
+
+    def table(sql):
+        return {tuple(ms(k) if isinstance(k, datetime.datetime) else k for k in row[:-2]):
+                [row[-2], int(row[-1])] for row in db.query(sql)}
+
+    def same(got, want):
+        assert set(got) == set(want), (set(got) ^ set(want))
+        for k, (secs, starts) in want.items():
+            assert abs(got[k][0] - secs) < 1e-6 and got[k][1] == starts, (k, got[k], secs, starts)
+
+    same(table("SELECT cnc_id, hour, category, reason, seconds, starts FROM cnc_state_hour"),
+         hours)
+    same(table("SELECT cnc_id, shift_start, shift_name, category, reason, seconds, starts"
+               " FROM cnc_state_shift"), shifts)
+    downtime = {}
+    for (c, h, cat, reason), (secs, starts) in hours.items():
+        if cat in ("planned_downtime", "unplanned_downtime"):
+            got = downtime.setdefault((h, cat, reason), [0.0, 0])
+            got[0] += secs
+            got[1] += starts
+    same(table("SELECT hour, category, reason, seconds, starts FROM cnc_downtime_hour"), downtime)
+
+
+def test_state_time_is_its_intervals(broker_factory, mariadb, tmp_path):
+    """State time per hour and per shift, kept by addition as intervals close and computed again
+    where one lands between two others (a late message through a second broker), equals the
+    intervals' own time: dense changes (every 5 s over two hours), a silence of more than two
+    hours, shifts at odd minutes, two brokers writing one machine."""
+    from test_states_sim import load_time_zones
+
+    load_time_zones(mariadb)
+    now = int(time.time() * 1000)
+    base = now - 3 * 3600000
+    hm = lambda t: time.strftime("%H:%M", time.gmtime(t / 1000))  # noqa: E731
+    shifts = (f"shifts:\n  time_zone: UTC\n  history_days: 2\n  calendar:\n"
+              f"    - {{name: a, days: [mon, tue, wed, thu, fri, sat, sun], start: \"{hm(base + 37 * 60000)}\", end: \"{hm(base + 97 * 60000)}\"}}\n"
+              f"    - {{name: b, days: [mon, tue, wed, thu, fri, sat, sun], start: \"{hm(base + 97 * 60000)}\", end: \"{hm(base + 157 * 60000)}\"}}\n")
+    yaml_a = STATES_YAML + shifts + storage_yaml(mariadb, tmp_path / "a")
+    yaml_b = STATES_YAML + shifts + storage_yaml(mariadb, tmp_path / "b")
+    a = broker_factory(yaml_a)
+    b = broker_factory(yaml_b)
+    cycle = [("running", {}), ("idle", {}), ("alarm", {"alarm_code": "E42"}),
+             ("alarm", {"alarm_code": "E17"}), ("setup", {})]
+    dense = [message("M1", base + i * 5000, cycle[i % 5][0], **cycle[i % 5][1])
+             for i in range(1500)]                                    # 2 h 5 min, every 5 s
+    silent = [message("M2", base + 1000, "running"),
+              message("M2", base + 2 * 3600000 + 1234, "running", program="P-9")]  # 2 h 0 m
+    send_all(a.port, "gw-a", dense + silent)
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 1502, timeout=60,
+             what="1502 messages through broker a")
+    # Through broker b: M1's messages between a's (each lands between two intervals), then
+    # newer than all (appended in the same batch).
+    late = [message("M1", base + i * 5000 + 2500, "stopped") for i in (10, 700, 1400)]
+    newer = [message("M1", base + 1500 * 5000 + i * 5000, cycle[i % 5][0], **cycle[i % 5][1])
+             for i in range(40)]
+    send_all(b.port, "gw-b", late + newer)
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 1545, timeout=60,
+             what="1545 messages through both brokers")
+    assert mariadb.scalar("SELECT COUNT(*) FROM cnc_state_interval WHERE cnc_id = 'M1'") == \
+        1500 + 2 * 3 + 40
+    assert mariadb.scalar("SELECT COUNT(*) FROM cnc_shift") > 0
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_downtime_hour") > 0, timeout=30,
+             what="cnc_downtime_hour refreshed")
+    deadline = time.monotonic() + 30
+    while True:  # the downtime refresh follows the batches' commits
+        try:
+            assert_state_time_is_its_intervals(mariadb)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
