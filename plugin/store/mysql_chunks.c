@@ -23,20 +23,18 @@ void cnc_chunked_close(struct cnc_chunked *c)
     }
 }
 
-/* Rows as "(?,..,?),(?,..,?)", or with names "SELECT ? AS a,.. UNION ALL SELECT ?,..". */
-static int prepare_rows(struct cnc_chunked *c, MYSQL *conn, const char *head, int ncols,
-                        const char *const *names, const char *tail, const char *what, char *err,
-                        size_t err_len, enum cnc_db_cause *cause)
+int cnc_chunked_prepare_rows(struct cnc_chunked *c, MYSQL *conn, const char *head, const char *row,
+                             const char *sep, const char *tail, const char *what, char *err,
+                             size_t err_len, enum cnc_db_cause *cause)
 {
     cnc_chunked_close(c);
-    c->ncols = ncols;
-    c->what = what;
-    size_t named = 0;
-    for (int k = 0; names != NULL && k < ncols; k++) {
-        named += strlen(names[k]) + 4;
+    c->ncols = 0;
+    for (const char *q = row; *q != '\0'; q++) {
+        c->ncols += *q == '?';
     }
+    c->what = what;
     for (size_t i = 0; i < CNC_CHUNK_SIZES; i++) {
-        size_t cap = strlen(head) + strlen(tail) + sizes[i] * (size_t)(ncols * 2 + 20) + named + 8;
+        size_t cap = strlen(head) + strlen(tail) + sizes[i] * (strlen(row) + strlen(sep)) + 8;
         char *sql = malloc(cap);
         MYSQL_STMT *st = sql != NULL ? mysql_stmt_init(conn) : NULL;
         if (st == NULL) {
@@ -48,24 +46,7 @@ static int prepare_rows(struct cnc_chunked *c, MYSQL *conn, const char *head, in
         }
         size_t n = (size_t)snprintf(sql, cap, "%s", head);
         for (unsigned r = 0; r < sizes[i]; r++) {
-            if (names != NULL) {
-                n += (size_t)snprintf(sql + n, cap - n, "%s", r ? " UNION ALL SELECT " : "SELECT ");
-            } else {
-                sql[n++] = r ? ',' : ' ';
-                sql[n++] = '(';
-            }
-            for (int k = 0; k < ncols; k++) {
-                if (k) {
-                    sql[n++] = ',';
-                }
-                sql[n++] = '?';
-                if (names != NULL && r == 0) {
-                    n += (size_t)snprintf(sql + n, cap - n, " AS %s", names[k]);
-                }
-            }
-            if (names == NULL) {
-                sql[n++] = ')';
-            }
+            n += (size_t)snprintf(sql + n, cap - n, "%s%s", r ? sep : "", row);
         }
         snprintf(sql + n, cap - n, "%s", tail);
         int rc = mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql));
@@ -87,15 +68,33 @@ int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, in
                         const char *tail, const char *what, char *err, size_t err_len,
                         enum cnc_db_cause *cause)
 {
-    return prepare_rows(c, conn, head, ncols, NULL, tail, what, err, err_len, cause);
+    char row[2 * 256 + 3];
+    if (ncols < 1 || ncols > 256) {
+        snprintf(err, err_len, "mysql: preparing the %s: %d columns", what, ncols);
+        *cause = CNC_DB_OTHER;
+        return -1;
+    }
+    size_t n = 0;
+    row[n++] = '(';
+    for (int k = 0; k < ncols; k++) {
+        if (k) {
+            row[n++] = ',';
+        }
+        row[n++] = '?';
+    }
+    row[n++] = ')';
+    row[n] = '\0';
+    return cnc_chunked_prepare_rows(c, conn, head, row, ",", tail, what, err, err_len, cause);
 }
 
-int cnc_chunked_prepare_select(struct cnc_chunked *c, MYSQL *conn, const char *head,
-                               const char *const *names, int ncols, const char *tail,
-                               const char *what, char *err, size_t err_len,
-                               enum cnc_db_cause *cause)
+size_t cnc_chunked_next(const struct cnc_chunked *c, size_t remaining, MYSQL_STMT **st)
 {
-    return prepare_rows(c, conn, head, ncols, names, tail, what, err, err_len, cause);
+    size_t i = 0;
+    while (i + 1 < CNC_CHUNK_SIZES && sizes[i] > remaining) {
+        i++;
+    }
+    *st = c->stmt[i];
+    return sizes[i];
 }
 
 int cnc_chunked_execute(struct cnc_chunked *c, MYSQL_BIND *binds, size_t rows, char *err,

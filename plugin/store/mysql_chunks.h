@@ -32,17 +32,22 @@ int cnc_chunked_prepare(struct cnc_chunked *c, MYSQL *conn, const char *head, in
                         enum cnc_db_cause *cause);
 
 /*
- * The same with the rows as a derived table: "head SELECT ? AS names[0],.. UNION ALL SELECT
- * ?,.. tail" (head ends in "FROM (", tail starts with ") alias").
+ * The same with each row the text row (its '?' the row's parameters), rows joined by sep: a
+ * derived table ("SELECT ? AS a, ? AS b", " UNION ALL "), or a query per row.
  */
-int cnc_chunked_prepare_select(struct cnc_chunked *c, MYSQL *conn, const char *head,
-                               const char *const *names, int ncols, const char *tail,
-                               const char *what, char *err, size_t err_len,
-                               enum cnc_db_cause *cause);
+int cnc_chunked_prepare_rows(struct cnc_chunked *c, MYSQL *conn, const char *head, const char *row,
+                             const char *sep, const char *tail, const char *what, char *err,
+                             size_t err_len, enum cnc_db_cause *cause);
 
 /* Sends rows rows of binds (ncols each, row after row). 0, or -1 with err and *cause. */
 int cnc_chunked_execute(struct cnc_chunked *c, MYSQL_BIND *binds, size_t rows, char *err,
                         size_t err_len, enum cnc_db_cause *cause);
+
+/*
+ * For a statement with results, sent by the caller: the statement for the next rows of
+ * remaining (> 0) in *st, and how many rows it takes.
+ */
+size_t cnc_chunked_next(const struct cnc_chunked *c, size_t remaining, MYSQL_STMT **st);
 
 void cnc_chunked_close(struct cnc_chunked *c);
 

@@ -18,14 +18,27 @@
 #include "mysql_stmts.h"
 #include "state_map.h"
 
-/* A machine's newest interval, locked: no other broker appends to the machine meanwhile. */
-static const char newest_sql[] =
-    "SELECT started_at, state, category, reason, part_program FROM cnc_state_interval"
-    " WHERE cnc_id = ? ORDER BY started_at DESC LIMIT 1 FOR UPDATE";
+/* The columns read back of an interval (struct read_back). */
+#define READ_COLS "cnc_id, started_at, ended_at, state, category, reason, part_program"
 
-/* It ends where the first of the batch's starts. */
-static const char end_sql[] =
-    "UPDATE cnc_state_interval SET ended_at = ? WHERE cnc_id = ? AND started_at = ?";
+/*
+ * The newest interval of each machine of a batch, each read locking (and the gap after it:
+ * nothing appended meanwhile) by a descent of the primary key, in one statement.
+ */
+static const char newest_many_row[] = "(SELECT " READ_COLS " FROM cnc_state_interval"
+                                      " WHERE cnc_id = ? ORDER BY started_at DESC LIMIT 1"
+                                      " FOR UPDATE)";
+
+/* One machine's newest interval, locked (and the gap after it: nothing appended meanwhile). */
+static const char newest_sql[] = "SELECT " READ_COLS " FROM cnc_state_interval"
+                                 " WHERE cnc_id = ? ORDER BY started_at DESC LIMIT 1 FOR UPDATE";
+
+/* The newest intervals end where the first of the batch's start (each row's key exists). */
+#define CLOSE_ROW_PARAMS 7
+static const char closes_head[] =
+    "INSERT INTO cnc_state_interval (cnc_id, started_at, state, category, part_program, handler,"
+    " ended_at) VALUES";
+static const char closes_tail[] = " ON DUPLICATE KEY UPDATE ended_at = VALUES(ended_at)";
 
 /* The batch's new intervals after the newest of their machines. */
 #define ROW_PARAMS 9
@@ -65,15 +78,36 @@ static const char close_sql[] =
  * one before it is what the new one closed.
  */
 static const char neighbours_sql[] =
-    "SELECT started_at, ended_at, category, reason FROM cnc_state_interval"
+    "SELECT " READ_COLS " FROM cnc_state_interval"
     " WHERE cnc_id = ? AND started_at <= ? ORDER BY started_at DESC LIMIT 2 LOCK IN SHARE MODE";
 
 /* The columns of an interval as read back (utf8mb4: 4 bytes a character). */
 struct read_back {
     MYSQL_TIME started, ended;
-    char state[1025], category[32], reason[1025], program[513];
-    unsigned long state_len, category_len, reason_len, program_len;
+    char cnc_id[257], state[1025], category[32], reason[1025], program[513];
+    unsigned long cnc_id_len, state_len, category_len, reason_len, program_len;
     cnc_mybool null_ended, null_reason;
+};
+
+/* A machine's newest interval as read; its strings are offsets into text. */
+struct newest {
+    size_t id, id_len, state, state_len, category, category_len, reason, reason_len, program,
+        program_len;
+    MYSQL_TIME started;
+    int64_t started_ms;
+    bool open, null_reason;
+};
+
+/* A machine of the batch: where its changes start, its newest interval (-1: none read). */
+struct group {
+    size_t at;
+    long newest;
+};
+
+/* A newest interval closed by the batch's first new one of its machine. */
+struct close_row {
+    const struct cnc_str *cnc_id;
+    MYSQL_TIME started, end;
 };
 
 /* A row of the multi-row insert. */
@@ -84,10 +118,18 @@ struct row {
 };
 
 struct cnc_intervals {
-    MYSQL_STMT *newest, *end, *insert, *close, *neighbours;
-    struct cnc_chunked rows;
+    MYSQL_STMT *newest, *insert, *close, *neighbours;
+    struct cnc_chunked rows, newest_many, closes;
     struct row *row;
     size_t n_rows, cap_rows;
+    struct newest *newest_of;
+    size_t n_newest, cap_newest;
+    struct close_row *close_of;
+    size_t n_closes, cap_closes;
+    struct group *group;
+    size_t n_groups, cap_groups;
+    char *text;
+    size_t n_text, cap_text;
     MYSQL_BIND *binds;
     size_t cap_binds;
     struct read_back rb;
@@ -102,7 +144,6 @@ struct cnc_intervals *cnc_intervals_create(void)
 #define DEFS(iv)                                                                                   \
     {                                                                                              \
         {&(iv)->newest, newest_sql, "the newest interval of a machine"},                           \
-            {&(iv)->end, end_sql, "the end of the newest interval"},                               \
             {&(iv)->insert, insert_sql, "the insert into cnc_state_interval"},                     \
             {&(iv)->close, close_sql, "the update of cnc_state_interval"},                         \
             {&(iv)->neighbours, neighbours_sql, "the neighbours of an interval"},                  \
@@ -116,6 +157,8 @@ void cnc_intervals_close(struct cnc_intervals *iv)
     const struct cnc_stmt_def defs[] = DEFS(iv);
     cnc_stmts_close(defs, sizeof defs / sizeof defs[0]);
     cnc_chunked_close(&iv->rows);
+    cnc_chunked_close(&iv->newest_many);
+    cnc_chunked_close(&iv->closes);
 }
 
 void cnc_intervals_destroy(struct cnc_intervals *iv)
@@ -125,6 +168,10 @@ void cnc_intervals_destroy(struct cnc_intervals *iv)
     }
     cnc_intervals_close(iv);
     free(iv->row);
+    free(iv->newest_of);
+    free(iv->close_of);
+    free(iv->group);
+    free(iv->text);
     free(iv->binds);
     free(iv);
 }
@@ -138,7 +185,11 @@ int cnc_intervals_prepare(struct cnc_intervals *iv, MYSQL *conn, char *err, size
         return -1;
     }
     if (cnc_chunked_prepare(&iv->rows, conn, rows_head, ROW_PARAMS, "",
-                            "insert into cnc_state_interval", err, err_len, cause) != 0) {
+                            "insert into cnc_state_interval", err, err_len, cause) != 0 ||
+        cnc_chunked_prepare_rows(&iv->newest_many, conn, "", newest_many_row, " UNION ALL ", "",
+                                 "read of the newest intervals", err, err_len, cause) != 0 ||
+        cnc_chunked_prepare(&iv->closes, conn, closes_head, CLOSE_ROW_PARAMS, closes_tail,
+                            "end of the newest intervals", err, err_len, cause) != 0) {
         cnc_intervals_close(iv);
         return -1;
     }
@@ -164,38 +215,29 @@ static const char *category_name(uint8_t category)
     return cnc_state_category_name((enum cnc_state_category)category);
 }
 
-/* Result binds for the read-back columns from started_at on, in the order given. */
-static void bind_result(MYSQL_BIND *r, struct read_back *rb, bool with_state)
+static void bind_text(MYSQL_BIND *r, char *buf, size_t cap, unsigned long *len)
 {
-    memset(r, 0, 5 * sizeof *r);
-    size_t k = 0;
-    r[k].buffer_type = MYSQL_TYPE_DATETIME;
-    r[k++].buffer = &rb->started;
-    if (!with_state) { /* neighbours: started_at, ended_at, category, reason */
-        r[k].buffer_type = MYSQL_TYPE_DATETIME;
-        r[k].buffer = &rb->ended;
-        r[k++].is_null = &rb->null_ended;
-    } else { /* newest: started_at, state, category, reason, part_program */
-        r[k].buffer_type = MYSQL_TYPE_STRING;
-        r[k].buffer = rb->state;
-        r[k].buffer_length = sizeof rb->state;
-        r[k++].length = &rb->state_len;
-    }
-    r[k].buffer_type = MYSQL_TYPE_STRING;
-    r[k].buffer = rb->category;
-    r[k].buffer_length = sizeof rb->category;
-    r[k++].length = &rb->category_len;
-    r[k].buffer_type = MYSQL_TYPE_STRING;
-    r[k].buffer = rb->reason;
-    r[k].buffer_length = sizeof rb->reason;
-    r[k].length = &rb->reason_len;
-    r[k++].is_null = &rb->null_reason;
-    if (with_state) {
-        r[k].buffer_type = MYSQL_TYPE_STRING;
-        r[k].buffer = rb->program;
-        r[k].buffer_length = sizeof rb->program;
-        r[k].length = &rb->program_len;
-    }
+    r->buffer_type = MYSQL_TYPE_STRING;
+    r->buffer = buf;
+    r->buffer_length = (unsigned long)cap;
+    r->length = len;
+}
+
+/* Result binds for READ_COLS into rb. */
+static void bind_result(MYSQL_BIND *r, struct read_back *rb)
+{
+    memset(r, 0, 7 * sizeof *r);
+    bind_text(&r[0], rb->cnc_id, sizeof rb->cnc_id, &rb->cnc_id_len);
+    r[1].buffer_type = MYSQL_TYPE_DATETIME;
+    r[1].buffer = &rb->started;
+    r[2].buffer_type = MYSQL_TYPE_DATETIME;
+    r[2].buffer = &rb->ended;
+    r[2].is_null = &rb->null_ended;
+    bind_text(&r[3], rb->state, sizeof rb->state, &rb->state_len);
+    bind_text(&r[4], rb->category, sizeof rb->category, &rb->category_len);
+    bind_text(&r[5], rb->reason, sizeof rb->reason, &rb->reason_len);
+    r[5].is_null = &rb->null_reason;
+    bind_text(&r[6], rb->program, sizeof rb->program, &rb->program_len);
 }
 
 /* One interval placed on its own; c->inserted and its span set. 0 or -1. */
@@ -240,11 +282,11 @@ static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_st
     }
     /* What it changed: when nothing follows it, the one before it closed (added); else the
        closed time from the start of the one before it to the start of the one after it. */
-    MYSQL_BIND p[2], r[5];
+    MYSQL_BIND p[2], r[7];
     b_cstr(&p[0], id);
     b_time(&p[1], &start);
     struct read_back *rb = &iv->rb;
-    bind_result(r, rb, false);
+    bind_result(r, rb);
     MYSQL_STMT *st = iv->neighbours;
     if (mysql_stmt_bind_param(st, p) != 0 || mysql_stmt_execute(st) != 0 ||
         mysql_stmt_bind_result(st, r) != 0 || mysql_stmt_store_result(st) != 0) {
@@ -294,34 +336,119 @@ static bool same_change(const struct cnc_change *a, const struct cnc_change *b)
            same_str(a->reason, b->reason) && same_str(a->program, b->program);
 }
 
-/*
- * A machine's changes c[0..n) (in batch order): appended after its newest interval when all
- * are newer, in order; else each on its own. 0 or -1.
- */
-static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
-                       struct cnc_state_time *time, char *err, size_t err_len,
-                       enum cnc_db_cause *cause)
+/* A copy of p in text; its offset, or SIZE_MAX when out of memory. */
+static size_t keep_text(struct cnc_intervals *iv, const char *p, size_t len)
 {
-    const struct cnc_str *id = &c[0].s->cnc_id;
-    struct read_back *rb = &iv->rb;
-    MYSQL_BIND p[1], r[5];
-    b_cstr(&p[0], id);
-    bind_result(r, rb, true);
-    MYSQL_STMT *st = iv->newest;
-    if (mysql_stmt_bind_param(st, p) != 0 || mysql_stmt_execute(st) != 0 ||
-        mysql_stmt_bind_result(st, r) != 0 || mysql_stmt_store_result(st) != 0) {
-        return cnc_stmt_fail(st, "the newest interval of a machine", err, err_len, cause);
+    if (cnc_grow((void **)&iv->text, &iv->cap_text, iv->n_text + len + 1, 1) != 0) {
+        return SIZE_MAX;
     }
-    int rc = mysql_stmt_fetch(st);
+    size_t at = iv->n_text;
+    if (len > 0) {
+        memcpy(iv->text + at, p, len);
+    }
+    iv->n_text += len;
+    return at;
+}
+
+static int cmp_id(const struct cnc_str *p, const char *q, size_t q_len)
+{
+    int c = memcmp(p->p, q, p->len < q_len ? p->len : q_len);
+    return c != 0 ? c : (p->len > q_len) - (p->len < q_len);
+}
+
+/* The group of the batch's machine with exactly these bytes, or NULL. */
+static struct group *group_of(struct cnc_intervals *iv, const struct cnc_change *ch, const char *id,
+                              size_t len)
+{
+    size_t lo = 0, hi = iv->n_groups;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        int c = cmp_id(&ch[iv->group[mid].at].s->cnc_id, id, len);
+        if (c == 0) {
+            return &iv->group[mid];
+        }
+        if (c < 0) {
+            lo = mid + 1;
+        } else {
+            hi = mid;
+        }
+    }
+    return NULL;
+}
+
+/*
+ * The rows st's execute returned, onto newest_of, each given to its machine's group (to only,
+ * when not NULL: a machine read on its own). 0 or -1.
+ */
+static int fetch_newest(struct cnc_intervals *iv, MYSQL_STMT *st, const char *what,
+                        const struct cnc_change *ch, struct group *to, char *err, size_t err_len,
+                        enum cnc_db_cause *cause)
+{
+    struct read_back *rb = &iv->rb;
+    MYSQL_BIND r[7];
+    bind_result(r, rb);
+    if (mysql_stmt_bind_result(st, r) != 0 || mysql_stmt_store_result(st) != 0) {
+        return cnc_stmt_fail(st, what, err, err_len, cause);
+    }
+    int rc;
+    while ((rc = mysql_stmt_fetch(st)) == 0) {
+        if (cnc_grow((void **)&iv->newest_of, &iv->cap_newest, iv->n_newest + 1,
+                     sizeof *iv->newest_of) != 0) {
+            rc = CNC_ENOMEM;
+            break;
+        }
+        struct newest *w = &iv->newest_of[iv->n_newest];
+        w->id = keep_text(iv, rb->cnc_id, rb->cnc_id_len);
+        w->id_len = rb->cnc_id_len;
+        w->state = keep_text(iv, rb->state, rb->state_len);
+        w->state_len = rb->state_len;
+        w->category = keep_text(iv, rb->category, rb->category_len);
+        w->category_len = rb->category_len;
+        w->null_reason = rb->null_reason;
+        w->reason = keep_text(iv, rb->reason, rb->null_reason ? 0 : rb->reason_len);
+        w->reason_len = rb->null_reason ? 0 : rb->reason_len;
+        w->program = keep_text(iv, rb->program, rb->program_len);
+        w->program_len = rb->program_len;
+        w->started = rb->started;
+        w->started_ms = from_mysql_time(&rb->started);
+        w->open = rb->null_ended;
+        if (w->id == SIZE_MAX || w->state == SIZE_MAX || w->category == SIZE_MAX ||
+            w->reason == SIZE_MAX || w->program == SIZE_MAX) {
+            rc = CNC_ENOMEM;
+            break;
+        }
+        struct group *g = to != NULL ? to : group_of(iv, ch, rb->cnc_id, rb->cnc_id_len);
+        if (g != NULL) {
+            g->newest = (long)iv->n_newest;
+        }
+        iv->n_newest++;
+    }
     mysql_stmt_free_result(st);
-    if (rc != 0 && rc != MYSQL_NO_DATA) {
-        snprintf(err, err_len, "mysql: the newest interval of %.*s does not fit", (int)id->len,
-                 id->p);
+    if (rc != MYSQL_NO_DATA) {
+        snprintf(err, err_len, "mysql: %s: %s", what,
+                 rc == MYSQL_DATA_TRUNCATED ? "a value does not fit" : "out of memory");
         *cause = CNC_DB_OTHER;
         return -1;
     }
-    bool have = rc == 0;
-    int64_t newest_ms = have ? from_mysql_time(&rb->started) : INT64_MIN;
+    return 0;
+}
+
+static bool same_kept(const struct cnc_intervals *iv, size_t at, size_t len,
+                      const struct cnc_str *s)
+{
+    return same_text(iv->text + at, len, s);
+}
+
+/*
+ * A machine's changes c[0..n) (in batch order) after its newest interval nw (NULL: none):
+ * appended when all are newer, in order; else each on its own. 0 or -1.
+ */
+static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
+                       const struct newest *nw, struct cnc_state_time *time, char *err,
+                       size_t err_len, enum cnc_db_cause *cause)
+{
+    const struct cnc_str *id = &c[0].s->cnc_id;
+    int64_t newest_ms = nw != NULL ? nw->started_ms : INT64_MIN;
     bool in_order = true;
     for (size_t i = 0; i < n && in_order; i++) {
         in_order = c[i].start_ms > (i == 0 ? newest_ms : c[i - 1].start_ms);
@@ -339,11 +466,10 @@ static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
     for (size_t i = 0; i < n; i++) {
         struct cnc_change *x = &c[i];
         const char *cat = category_name(x->category);
-        if (prev == NULL && have && same_text(rb->state, rb->state_len, x->state) &&
-            same_text(rb->category, rb->category_len, &(struct cnc_str){cat, strlen(cat)}) &&
-            (rb->null_reason ? x->reason->len == 0
-                             : same_text(rb->reason, rb->reason_len, x->reason)) &&
-            same_text(rb->program, rb->program_len, x->program)) {
+        if (prev == NULL && nw != NULL && same_kept(iv, nw->state, nw->state_len, x->state) &&
+            same_kept(iv, nw->category, nw->category_len, &(struct cnc_str){cat, strlen(cat)}) &&
+            same_kept(iv, nw->reason, nw->reason_len, x->reason) &&
+            same_kept(iv, nw->program, nw->program_len, x->program)) {
             continue; /* a restarted broker's first message: the open interval goes on */
         }
         if (prev != NULL && same_change(prev, x)) {
@@ -355,10 +481,10 @@ static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
             closed = cnc_state_time_closed(time, id, prev->start_ms, x->start_ms, pc, strlen(pc),
                                            prev->reason->len ? prev->reason->p : NULL,
                                            prev->reason->len);
-        } else if (have) {
-            closed = cnc_state_time_closed(time, id, newest_ms, x->start_ms, rb->category,
-                                           rb->category_len, rb->null_reason ? NULL : rb->reason,
-                                           rb->reason_len);
+        } else if (nw != NULL) {
+            closed = cnc_state_time_closed(
+                time, id, newest_ms, x->start_ms, iv->text + nw->category, nw->category_len,
+                nw->null_reason ? NULL : iv->text + nw->reason, nw->reason_len);
         } else {
             closed = 0;
         }
@@ -379,15 +505,58 @@ static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
         x->inserted = true;
         prev = x;
     }
-    if (have && iv->n_rows > first_row) {
-        MYSQL_TIME newest = rb->started;
-        MYSQL_BIND u[3];
-        b_time(&u[0], &iv->row[first_row].start);
-        b_cstr(&u[1], id);
-        b_time(&u[2], &newest);
-        if (mysql_stmt_bind_param(iv->end, u) != 0 || mysql_stmt_execute(iv->end) != 0) {
-            return cnc_stmt_fail(iv->end, "update of cnc_state_interval", err, err_len, cause);
+    if (nw != NULL && iv->n_rows > first_row) {
+        if (cnc_grow((void **)&iv->close_of, &iv->cap_closes, iv->n_closes + 1,
+                     sizeof *iv->close_of) != 0) {
+            snprintf(err, err_len, "mysql: out of memory for a batch's intervals");
+            *cause = CNC_DB_OTHER;
+            return -1;
         }
+        struct close_row *k = &iv->close_of[iv->n_closes++];
+        k->cnc_id = id;
+        k->started = nw->started;
+        k->end = iv->row[first_row].start;
+    }
+    return 0;
+}
+
+/* One machine's newest interval read on its own, locked, into its group. 0 or -1. */
+static int newest_alone(struct cnc_intervals *iv, const struct cnc_change *ch, struct group *g,
+                        char *err, size_t err_len, enum cnc_db_cause *cause)
+{
+    MYSQL_BIND p[1];
+    b_cstr(&p[0], &ch[g->at].s->cnc_id);
+    g->newest = -1;
+    if (mysql_stmt_bind_param(iv->newest, p) != 0 || mysql_stmt_execute(iv->newest) != 0) {
+        return cnc_stmt_fail(iv->newest, "the newest interval of a machine", err, err_len, cause);
+    }
+    return fetch_newest(iv, iv->newest, "the newest interval of a machine", ch, g, err, err_len,
+                        cause);
+}
+
+/* The newest interval of every machine of the batch, read locking, onto newest_of. 0 or -1. */
+static int newest_of_all(struct cnc_intervals *iv, const struct cnc_change *ch, char *err,
+                         size_t err_len, enum cnc_db_cause *cause)
+{
+    if (cnc_grow((void **)&iv->binds, &iv->cap_binds, iv->n_groups + 1, sizeof *iv->binds) != 0) {
+        snprintf(err, err_len, "mysql: out of memory binding a batch's machines");
+        *cause = CNC_DB_OTHER;
+        return -1;
+    }
+    for (size_t g = 0; g < iv->n_groups; g++) {
+        b_cstr(&iv->binds[g], &ch[iv->group[g].at].s->cnc_id);
+    }
+    for (size_t done = 0; done < iv->n_groups;) {
+        MYSQL_STMT *st;
+        size_t k = cnc_chunked_next(&iv->newest_many, iv->n_groups - done, &st);
+        if (mysql_stmt_bind_param(st, &iv->binds[done]) != 0 || mysql_stmt_execute(st) != 0) {
+            return cnc_stmt_fail(st, "read of the newest intervals", err, err_len, cause);
+        }
+        if (fetch_newest(iv, st, "read of the newest intervals", ch, NULL, err, err_len, cause) !=
+            0) {
+            return -1;
+        }
+        done += k;
     }
     return 0;
 }
@@ -403,29 +572,30 @@ static int cmp_change(const void *a, const void *b)
     return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
-int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t n,
-                        struct cnc_state_time *time, char *err, size_t err_len,
-                        enum cnc_db_cause *cause)
+static int send_rows(struct cnc_intervals *iv, char *err, size_t err_len, enum cnc_db_cause *cause)
 {
-    qsort(ch, n, sizeof *ch, cmp_change);
-    iv->n_rows = 0;
-    for (size_t i = 0; i < n;) {
-        size_t j = i + 1;
-        while (j < n && same_str(&ch[j].s->cnc_id, &ch[i].s->cnc_id)) {
-            j++;
-        }
-        if (put_machine(iv, &ch[i], j - i, time, err, err_len, cause) != 0) {
-            return -1;
-        }
-        i = j;
-    }
-    if (iv->n_rows == 0) {
-        return 0;
-    }
-    if (cnc_grow((void **)&iv->binds, &iv->cap_binds, iv->n_rows * ROW_PARAMS + 1,
-                 sizeof *iv->binds) != 0) {
+    size_t need = iv->n_rows * ROW_PARAMS > iv->n_closes * CLOSE_ROW_PARAMS
+                      ? iv->n_rows * ROW_PARAMS
+                      : iv->n_closes * CLOSE_ROW_PARAMS;
+    if (cnc_grow((void **)&iv->binds, &iv->cap_binds, need + 1, sizeof *iv->binds) != 0) {
         snprintf(err, err_len, "mysql: out of memory binding a batch's intervals");
         *cause = CNC_DB_OTHER;
+        return -1;
+    }
+    static const char unknown[] = "unknown";
+    for (size_t i = 0; i < iv->n_closes; i++) {
+        struct close_row *k = &iv->close_of[i];
+        MYSQL_BIND *b = &iv->binds[i * CLOSE_ROW_PARAMS];
+        b_cstr(&b[0], k->cnc_id);
+        b_time(&b[1], &k->started);
+        b_str(&b[2], "", 0);
+        b_str(&b[3], unknown, sizeof unknown - 1);
+        b_str(&b[4], "", 0);
+        b_str(&b[5], "", 0);
+        b_time(&b[6], &k->end);
+    }
+    if (iv->n_closes > 0 &&
+        cnc_chunked_execute(&iv->closes, iv->binds, iv->n_closes, err, err_len, cause) != 0) {
         return -1;
     }
     for (size_t i = 0; i < iv->n_rows; i++) {
@@ -447,5 +617,50 @@ int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t 
             b_null(&b[8]);
         }
     }
-    return cnc_chunked_execute(&iv->rows, iv->binds, iv->n_rows, err, err_len, cause);
+    return iv->n_rows > 0
+               ? cnc_chunked_execute(&iv->rows, iv->binds, iv->n_rows, err, err_len, cause)
+               : 0;
+}
+
+int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t n,
+                        struct cnc_state_time *time, char *err, size_t err_len,
+                        enum cnc_db_cause *cause)
+{
+    qsort(ch, n, sizeof *ch, cmp_change);
+    iv->n_rows = iv->n_newest = iv->n_closes = iv->n_groups = iv->n_text = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (i == 0 || !same_str(&ch[i].s->cnc_id, &ch[i - 1].s->cnc_id)) {
+            if (cnc_grow((void **)&iv->group, &iv->cap_groups, iv->n_groups + 1,
+                         sizeof *iv->group) != 0) {
+                snprintf(err, err_len, "mysql: out of memory for a batch's machines");
+                *cause = CNC_DB_OTHER;
+                return -1;
+            }
+            iv->group[iv->n_groups++] = (struct group){i, -1};
+        }
+    }
+    if (iv->n_groups == 0) {
+        return 0;
+    }
+    if (newest_of_all(iv, ch, err, err_len, cause) != 0) {
+        return -1;
+    }
+    for (size_t g = 0; g < iv->n_groups; g++) {
+        struct group *gr = &iv->group[g];
+        size_t at = gr->at, end = g + 1 < iv->n_groups ? iv->group[g + 1].at : n;
+        if (gr->newest < 0 || !iv->newest_of[gr->newest].open) {
+            /* None read under these very bytes (a machine with no interval yet, or one the
+               server's collation matched under another spelling), or a newest that is not
+               open: read on its own, whatever it matches, as one interval at a time would. */
+            if (newest_alone(iv, ch, gr, err, err_len, cause) != 0) {
+                return -1;
+            }
+        }
+        long k = gr->newest;
+        if (put_machine(iv, &ch[at], end - at, k >= 0 ? &iv->newest_of[k] : NULL, time, err,
+                        err_len, cause) != 0) {
+            return -1;
+        }
+    }
+    return send_rows(iv, err, err_len, cause);
 }

@@ -30,7 +30,7 @@ static const char hour_add_tail[] = " ON DUPLICATE KEY UPDATE seconds = seconds 
  * table (a shift lasts at most a day: the day before an interval bounds the shifts to look at).
  */
 #define SHIFT_ADD_PARAMS 5
-static const char *const shift_add_names[SHIFT_ADD_PARAMS] = {"c", "a", "b", "cat", "r"};
+static const char shift_add_row[] = "SELECT ? AS c, ? AS a, ? AS b, ? AS cat, ? AS r";
 static const char shift_add_head[] =
     "INSERT INTO cnc_state_shift (cnc_id, shift_start, shift_name, category, reason, seconds,"
     " starts)"
@@ -169,9 +169,9 @@ int cnc_state_time_prepare(struct cnc_state_time *st, MYSQL *conn, char *err, si
     }
     if (cnc_chunked_prepare(&st->hour_add, conn, hour_add_head, HOUR_ADD_PARAMS, hour_add_tail,
                             "addition to cnc_state_hour", err, err_len, cause) != 0 ||
-        cnc_chunked_prepare_select(&st->shift_add, conn, shift_add_head, shift_add_names,
-                                   SHIFT_ADD_PARAMS, shift_add_tail, "addition to cnc_state_shift",
-                                   err, err_len, cause) != 0) {
+        cnc_chunked_prepare_rows(&st->shift_add, conn, shift_add_head, shift_add_row, " UNION ALL ",
+                                 shift_add_tail, "addition to cnc_state_shift", err, err_len,
+                                 cause) != 0) {
         cnc_state_time_close(st);
         return -1;
     }
