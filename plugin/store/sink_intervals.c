@@ -240,6 +240,20 @@ static void bind_result(MYSQL_BIND *r, struct read_back *rb)
     bind_text(&r[6], rb->program, sizeof rb->program, &rb->program_len);
 }
 
+/* The interval c starts at start: cnc_id .. ideal_cycle_s, b[0..8). */
+static void bind_interval(MYSQL_BIND *b, const struct cnc_change *c, MYSQL_TIME *start)
+{
+    const char *cat = category_name(c->category);
+    b_cstr(&b[0], &c->s->cnc_id);
+    b_time(&b[1], start);
+    b_cstr(&b[2], c->state);
+    b_str(&b[3], cat, strlen(cat));
+    b_reason(&b[4], c->reason);
+    b_cstr(&b[5], c->program);
+    b_cstr(&b[6], &c->s->handler);
+    b_double(&b[7], c->ideal_cycle_s);
+}
+
 /* One interval placed on its own; c->inserted and its span set. 0 or -1. */
 static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_state_time *time,
                    char *err, size_t err_len, enum cnc_db_cause *cause)
@@ -247,16 +261,8 @@ static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_st
     const struct cnc_str *id = &c->s->cnc_id;
     MYSQL_TIME start;
     to_mysql_time(c->start_ms, &start);
-    const char *cat = category_name(c->category);
     MYSQL_BIND b[INSERT_PARAMS];
-    b_cstr(&b[0], id);
-    b_time(&b[1], &start);
-    b_cstr(&b[2], c->state);
-    b_str(&b[3], cat, strlen(cat));
-    b_reason(&b[4], c->reason);
-    b_cstr(&b[5], c->program);
-    b_cstr(&b[6], &c->s->handler);
-    b_double(&b[7], c->ideal_cycle_s);
+    bind_interval(b, c, &start);
     b_cstr(&b[8], id);
     b_time(&b[9], &start);
     b_cstr(&b[10], id);
@@ -602,15 +608,7 @@ static int send_rows(struct cnc_intervals *iv, char *err, size_t err_len, enum c
         struct row *w = &iv->row[i];
         const struct cnc_change *c = w->c;
         MYSQL_BIND *b = &iv->binds[i * ROW_PARAMS];
-        const char *cat = category_name(c->category);
-        b_cstr(&b[0], &c->s->cnc_id);
-        b_time(&b[1], &w->start);
-        b_cstr(&b[2], c->state);
-        b_str(&b[3], cat, strlen(cat));
-        b_reason(&b[4], c->reason);
-        b_cstr(&b[5], c->program);
-        b_cstr(&b[6], &c->s->handler);
-        b_double(&b[7], c->ideal_cycle_s);
+        bind_interval(b, c, &w->start);
         if (w->ends) {
             b_time(&b[8], &w->end);
         } else {
