@@ -62,7 +62,7 @@ static const char insert_sql[] =
     " (SELECT p.state, p.category, p.reason, p.part_program FROM cnc_state_interval p"
     " WHERE p.cnc_id = ? AND p.started_at < ? ORDER BY p.started_at DESC LIMIT 1) prev"
     " WHERE prev.state = ? AND prev.category = ? AND prev.reason <=> ?"
-    " AND prev.part_program = ?)";
+    " AND BINARY prev.part_program = ?)";
 #define INSERT_PARAMS 16
 
 /* The interval before a new one ends where the new one starts. */
@@ -84,7 +84,7 @@ static const char neighbours_sql[] =
 /* The columns of an interval as read back (utf8mb4: 4 bytes a character). */
 struct read_back {
     MYSQL_TIME started, ended;
-    char cnc_id[257], state[1025], category[32], reason[1025], program[513];
+    char cnc_id[257], state[1025], category[81], reason[1025], program[513];
     unsigned long cnc_id_len, state_len, category_len, reason_len, program_len;
     cnc_mybool null_ended, null_reason;
 };
@@ -302,6 +302,11 @@ static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_st
     bool followed = rc == 0 && !rb->null_ended;
     int64_t next_ms = followed ? from_mysql_time(&rb->ended) : c->start_ms;
     rc = rc == 0 ? mysql_stmt_fetch(st) : rc; /* the one before it */
+    if (rc == 1) {
+        cnc_stmt_fail(st, "the neighbours of an interval", err, err_len, cause);
+        mysql_stmt_free_result(st);
+        return -1;
+    }
     mysql_stmt_free_result(st);
     if (rc == MYSQL_DATA_TRUNCATED) {
         snprintf(err, err_len, "mysql: the interval before one of %.*s does not fit", (int)id->len,
@@ -356,13 +361,26 @@ static size_t keep_text(struct cnc_intervals *iv, const char *p, size_t len)
     return at;
 }
 
+/*
+ * Machines compared as the database compares cnc_id (utf8mb4_general_ci: a cnc_id is ASCII
+ * letters, digits and _ . : -, so letters without case): CNC1 and cnc1 are one machine's rows
+ * there, so they are one group here, its intervals in one sequence.
+ */
 static int cmp_id(const struct cnc_str *p, const char *q, size_t q_len)
 {
-    int c = memcmp(p->p, q, p->len < q_len ? p->len : q_len);
-    return c != 0 ? c : (p->len > q_len) - (p->len < q_len);
+    size_t n = p->len < q_len ? p->len : q_len;
+    for (size_t i = 0; i < n; i++) {
+        int a = (unsigned char)p->p[i], b = (unsigned char)q[i];
+        a = a >= 'A' && a <= 'Z' ? a + 32 : a;
+        b = b >= 'A' && b <= 'Z' ? b + 32 : b;
+        if (a != b) {
+            return a - b;
+        }
+    }
+    return (p->len > q_len) - (p->len < q_len);
 }
 
-/* The group of the batch's machine with exactly these bytes, or NULL. */
+/* The group of the batch's machine the database knows by this cnc_id, or NULL. */
 static struct group *group_of(struct cnc_intervals *iv, const struct cnc_change *ch, const char *id,
                               size_t len)
 {
@@ -429,6 +447,11 @@ static int fetch_newest(struct cnc_intervals *iv, MYSQL_STMT *st, const char *wh
         }
         iv->n_newest++;
     }
+    if (rc == 1) {
+        cnc_stmt_fail(st, what, err, err_len, cause);
+        mysql_stmt_free_result(st);
+        return -1;
+    }
     mysql_stmt_free_result(st);
     if (rc != MYSQL_NO_DATA) {
         snprintf(err, err_len, "mysql: %s: %s", what,
@@ -455,7 +478,7 @@ static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
 {
     const struct cnc_str *id = &c[0].s->cnc_id;
     int64_t newest_ms = nw != NULL ? nw->started_ms : INT64_MIN;
-    bool in_order = true;
+    bool in_order = nw == NULL || nw->open; /* a closed newest: placed as a late one would be */
     for (size_t i = 0; i < n && in_order; i++) {
         in_order = c[i].start_ms > (i == 0 ? newest_ms : c[i - 1].start_ms);
     }
@@ -570,11 +593,7 @@ static int newest_of_all(struct cnc_intervals *iv, const struct cnc_change *ch, 
 static int cmp_change(const void *a, const void *b)
 {
     const struct cnc_change *x = a, *y = b;
-    const struct cnc_str *p = &x->s->cnc_id, *q = &y->s->cnc_id;
-    int c = memcmp(p->p, q->p, p->len < q->len ? p->len : q->len);
-    if (c == 0) {
-        c = (p->len > q->len) - (p->len < q->len);
-    }
+    int c = cmp_id(&x->s->cnc_id, y->s->cnc_id.p, y->s->cnc_id.len);
     return c != 0 ? c : (x->seq > y->seq) - (x->seq < y->seq);
 }
 
@@ -627,7 +646,8 @@ int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t 
     qsort(ch, n, sizeof *ch, cmp_change);
     iv->n_rows = iv->n_newest = iv->n_closes = iv->n_groups = iv->n_text = 0;
     for (size_t i = 0; i < n; i++) {
-        if (i == 0 || !same_str(&ch[i].s->cnc_id, &ch[i - 1].s->cnc_id)) {
+        if (i == 0 ||
+            cmp_id(&ch[i].s->cnc_id, ch[i - 1].s->cnc_id.p, ch[i - 1].s->cnc_id.len) != 0) {
             if (cnc_grow((void **)&iv->group, &iv->cap_groups, iv->n_groups + 1,
                          sizeof *iv->group) != 0) {
                 snprintf(err, err_len, "mysql: out of memory for a batch's machines");
@@ -647,9 +667,8 @@ int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t 
         struct group *gr = &iv->group[g];
         size_t at = gr->at, end = g + 1 < iv->n_groups ? iv->group[g + 1].at : n;
         if (gr->newest < 0 || !iv->newest_of[gr->newest].open) {
-            /* None read under these very bytes (a machine with no interval yet, or one the
-               server's collation matched under another spelling), or a newest that is not
-               open: read on its own, whatever it matches, as one interval at a time would. */
+            /* A machine with no interval yet, or whose newest is not open (a row not written by
+               a writer): read on its own. */
             if (newest_alone(iv, ch, gr, err, err_len, cause) != 0) {
                 return -1;
             }

@@ -30,7 +30,10 @@ static const char hour_add_tail[] = " ON DUPLICATE KEY UPDATE seconds = seconds 
  * table (a shift lasts at most a day: the day before an interval bounds the shifts to look at).
  */
 #define SHIFT_ADD_PARAMS 5
-static const char shift_add_row[] = "SELECT ? AS c, ? AS a, ? AS b, ? AS cat, ? AS r";
+/* (the reason compared as its column compares it: byte for byte, trailing spaces too) */
+static const char shift_add_row[] = "SELECT ? AS c, ? AS a, ? AS b, ? AS cat,"
+                                    " CAST(? AS CHAR CHARACTER SET utf8mb4) COLLATE"
+                                    " utf8mb4_nopad_bin AS r";
 static const char shift_add_head[] =
     "INSERT INTO cnc_state_shift (cnc_id, shift_start, shift_name, category, reason, seconds,"
     " starts)"
@@ -43,20 +46,27 @@ static const char shift_add_tail[] =
     " ON DUPLICATE KEY UPDATE seconds = seconds + VALUES(seconds), starts = starts + "
     "VALUES(starts)";
 
-/* Computed again where an interval came between two others. */
+/*
+ * Computed again where an interval came between two others. The intervals read are bounded in
+ * the primary key from below by the one under way at the hour's start (or, for shifts, a day
+ * before the span: a shift lasts at most a day), not by the machine's whole history.
+ */
 static const char hour_clear_sql[] = "DELETE FROM cnc_state_hour WHERE cnc_id = ? AND hour = ?";
+#define HOUR_AGAIN_PARAMS 10
 static const char hour_again_sql[] =
     "INSERT INTO cnc_state_hour (cnc_id, hour, category, reason, seconds, starts)"
     " SELECT cnc_id, ?, category, COALESCE(reason, ''),"
     " SUM(TIMESTAMPDIFF(MICROSECOND, GREATEST(started_at, ?),"
     " LEAST(ended_at, ? + INTERVAL 1 HOUR))) / 1e6, SUM(started_at >= ?)"
     " FROM cnc_state_interval WHERE cnc_id = ? AND ended_at > ? AND started_at < ? + INTERVAL 1 "
-    "HOUR"
+    "HOUR AND started_at >= COALESCE((SELECT MAX(j.started_at) FROM cnc_state_interval j"
+    " WHERE j.cnc_id = ? AND j.started_at <= ?), ?)"
     " GROUP BY cnc_id, category, COALESCE(reason, '')";
 static const char shift_clear_sql[] =
     "DELETE x FROM cnc_state_shift x JOIN cnc_shift s"
     " ON s.shift_start = x.shift_start AND s.name = x.shift_name"
-    " WHERE x.cnc_id = ? AND s.shift_start < ? AND s.shift_end > ?";
+    " WHERE x.cnc_id = ? AND s.shift_start < ? AND s.shift_end > ?"
+    " AND s.shift_start > ? - INTERVAL 1 DAY";
 static const char shift_again_sql[] =
     "INSERT INTO cnc_state_shift (cnc_id, shift_start, shift_name, category, reason, seconds,"
     " starts)"
@@ -65,7 +75,9 @@ static const char shift_again_sql[] =
     " LEAST(i.ended_at, s.shift_end))) / 1e6, SUM(i.started_at >= s.shift_start)"
     " FROM cnc_shift s JOIN cnc_state_interval i"
     " ON i.cnc_id = ? AND i.ended_at > s.shift_start AND i.started_at < s.shift_end"
-    " WHERE s.shift_start < ? AND s.shift_end > ?"
+    " WHERE s.shift_start < ? AND s.shift_end > ? AND s.shift_start > ? - INTERVAL 1 DAY"
+    " AND i.started_at >= COALESCE((SELECT MAX(j.started_at) FROM cnc_state_interval j"
+    " WHERE j.cnc_id = ? AND j.started_at <= ? - INTERVAL 1 DAY), ? - INTERVAL 1 DAY)"
     " GROUP BY i.cnc_id, s.shift_start, s.name, i.category, COALESCE(i.reason, '')";
 
 /*
@@ -376,13 +388,14 @@ int cnc_state_time_again(struct cnc_state_time *st, const struct cnc_str *cnc_id
     for (int64_t hour = first_hour(from_ms, to_ms); hour < to_ms; hour += HOUR_MS) {
         MYSQL_TIME h;
         to_mysql_time(hour, &h);
-        MYSQL_BIND c[2], a[7];
+        MYSQL_BIND c[2], a[HOUR_AGAIN_PARAMS];
         b_str(&c[0], cnc_id->p, cnc_id->len);
         b_time(&c[1], &h);
-        for (int k = 0; k < 7; k++) {
+        for (int k = 0; k < HOUR_AGAIN_PARAMS; k++) {
             b_time(&a[k], &h);
         }
         b_str(&a[4], cnc_id->p, cnc_id->len);
+        b_str(&a[7], cnc_id->p, cnc_id->len);
         if (run(st->hour_clear, c, "delete from cnc_state_hour", err, err_len, cause) != 0 ||
             run(st->hour_again, a, "insert into cnc_state_hour", err, err_len, cause) != 0) {
             return -1;
@@ -392,10 +405,14 @@ int cnc_state_time_again(struct cnc_state_time *st, const struct cnc_str *cnc_id
     MYSQL_TIME from, to;
     to_mysql_time(from_ms, &from);
     to_mysql_time(to_ms, &to);
-    MYSQL_BIND b[3];
+    MYSQL_BIND b[7];
     b_str(&b[0], cnc_id->p, cnc_id->len);
     b_time(&b[1], &to);
     b_time(&b[2], &from);
+    b_time(&b[3], &from);
+    b[4] = b[0];
+    b_time(&b[5], &from);
+    b_time(&b[6], &from);
     if (run(st->shift_clear, b, "delete from cnc_state_shift", err, err_len, cause) != 0 ||
         run(st->shift_again, b, "insert into cnc_state_shift", err, err_len, cause) != 0) {
         return -1;

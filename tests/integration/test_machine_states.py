@@ -204,7 +204,8 @@ def assert_state_time_is_its_intervals(db):
     """cnc_state_hour and cnc_state_shift hold exactly the closed intervals' time (by hour, by
     shift), and cnc_downtime_hour the downtime of cnc_state_hour."""
     ms = lambda d: round((d - datetime.datetime(1970, 1, 1)).total_seconds() * 1000)  # noqa: E731
-    closed = [(c, ms(a), ms(e), cat, reason or "") for c, a, e, cat, reason in db.query(
+    # (cnc_id compares without case in the database: CNC1 and cnc1 are one machine's rows)
+    closed = [(c.lower(), ms(a), ms(e), cat, reason or "") for c, a, e, cat, reason in db.query(
         "SELECT cnc_id, started_at, ended_at, category, reason FROM cnc_state_interval"
         " WHERE ended_at IS NOT NULL")]
     hours, shifts = {}, {}
@@ -221,8 +222,9 @@ def assert_state_time_is_its_intervals(db):
                 got[0] += (min(e, t) - max(a, s)) / 1000
                 got[1] += int(a >= s)
 
-    def table(sql):
-        return {tuple(ms(k) if isinstance(k, datetime.datetime) else k for k in row[:-2]):
+    def table(sql, fold=True):
+        return {tuple(ms(k) if isinstance(k, datetime.datetime) else
+                      (k.lower() if fold and i == 0 else k) for i, k in enumerate(row[:-2])):
                 [row[-2], int(row[-1])] for row in db.query(sql)}
 
     def same(got, want):
@@ -240,7 +242,8 @@ def assert_state_time_is_its_intervals(db):
             got = downtime.setdefault((h, cat, reason), [0.0, 0])
             got[0] += secs
             got[1] += starts
-    same(table("SELECT hour, category, reason, seconds, starts FROM cnc_downtime_hour"), downtime)
+    same(table("SELECT hour, category, reason, seconds, starts FROM cnc_downtime_hour",
+               fold=False), downtime)
 
 
 def test_state_time_is_its_intervals(broker_factory, mariadb, tmp_path):
@@ -292,3 +295,47 @@ def test_state_time_is_its_intervals(broker_factory, mariadb, tmp_path):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def test_one_machine_spelled_two_ways(broker_factory, mariadb, tmp_path):
+    """The broker tracks CNC7 and cnc7 apart (both are valid ids); the database compares cnc_id
+    without case, so their intervals are one sequence there: still one open interval, none
+    overlapping, and the state time equal to the intervals' even when both spellings change
+    state in one batch. A reason differing only in case or a trailing space is its own reason
+    per hour and per shift alike."""
+    from test_states_sim import load_time_zones
+
+    load_time_zones(mariadb)
+    now = int(time.time() * 1000)
+    base = now - 2 * 3600000
+    hm = lambda t: time.strftime("%H:%M", time.gmtime(t / 1000))  # noqa: E731
+    shifts = (f"shifts:\n  time_zone: UTC\n  history_days: 2\n  calendar:\n"
+              f"    - {{name: a, days: [mon, tue, wed, thu, fri, sat, sun], start: \"{hm(base)}\","
+              f" end: \"{hm(base + 110 * 60000)}\"}}\n")
+    b = broker_factory(STATES_YAML + shifts + storage_yaml(mariadb, tmp_path))
+    send_all(b.port, "gw", [message("CNC7", base, "running")])
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 1, timeout=30,
+             what="the first message stored")
+    send_all(b.port, "gw", [
+        message("CNC7", base + 20000, "alarm", alarm_code="Tool"),  # (offline_after_s is 60)
+        message("cnc7", base + 40000, "alarm", alarm_code="tool"),
+        message("CNC7", base + 60000, "alarm", alarm_code="tool "),
+        message("cnc7", base + 80000, "idle"),
+    ])
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 5, timeout=30,
+             what="5 messages stored")
+    rows = mariadb.query("SELECT started_at, ended_at, reason FROM cnc_state_interval"
+                         " ORDER BY started_at")
+    assert len(rows) == 5 and sum(e is None for _, e, _ in rows) == 1, rows
+    assert all(rows[i][1] == rows[i + 1][0] for i in range(4)), rows
+    assert [r for _, _, r in rows] == [None, "Tool", "tool", "tool ", None]
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert_state_time_is_its_intervals(mariadb)
+            break
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+    assert mariadb.scalar("SELECT COUNT(*) FROM cnc_state_shift WHERE reason <> ''") == 3
