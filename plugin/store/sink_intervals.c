@@ -22,14 +22,17 @@
 #define READ_COLS "cnc_id, started_at, ended_at, state, category, reason, part_program"
 
 /*
- * The newest interval of each machine of a batch, each read locking (and the gap after it:
- * nothing appended meanwhile) by a descent of the primary key, in one statement.
+ * The newest interval of each machine of a batch, each read locking by a descent of the
+ * primary key, in one statement. The lock is InnoDB's next-key lock: the row and the gap before
+ * it. Another broker appending to the machine waits on the row (it closes it too); when the
+ * machine has one interval or none, the gap reaches back to the machine before it in key order,
+ * so two brokers starting new machines may deadlock, and one batch is retried (a lock wait).
  */
 static const char newest_many_row[] = "(SELECT " READ_COLS " FROM cnc_state_interval"
                                       " WHERE cnc_id = ? ORDER BY started_at DESC LIMIT 1"
                                       " FOR UPDATE)";
 
-/* One machine's newest interval, locked (and the gap after it: nothing appended meanwhile). */
+/* One machine's newest interval, locked as above. */
 static const char newest_sql[] = "SELECT " READ_COLS " FROM cnc_state_interval"
                                  " WHERE cnc_id = ? ORDER BY started_at DESC LIMIT 1 FOR UPDATE";
 
