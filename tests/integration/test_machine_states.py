@@ -246,20 +246,41 @@ def assert_state_time_is_its_intervals(db):
                fold=False), downtime)
 
 
+def utc_shifts(mariadb, *spans):
+    """A shifts: block in UTC, every day, a shift per (start_ms, end_ms) (their times of day);
+    the server's time zone tables loaded."""
+    from test_states_sim import load_time_zones
+
+    load_time_zones(mariadb)
+    hm = lambda t: time.strftime("%H:%M", time.gmtime(t / 1000))  # noqa: E731
+    days = "[mon, tue, wed, thu, fri, sat, sun]"
+    return ("shifts:\n  time_zone: UTC\n  history_days: 2\n  calendar:\n" +
+            "".join(f'    - {{name: {chr(97 + i)}, days: {days}, start: "{hm(a)}", end: "{hm(b)}"}}\n'
+                    for i, (a, b) in enumerate(spans)))
+
+
+def wait_state_time_is_its_intervals(db):
+    """assert_state_time_is_its_intervals, once the downtime refresh after the batches' commits
+    is in."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert_state_time_is_its_intervals(db)
+            return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
 def test_state_time_is_its_intervals(broker_factory, mariadb, tmp_path):
     """State time per hour and per shift, kept by addition as intervals close and computed again
     where one lands between two others (a late message through a second broker), equals the
     intervals' own time: dense changes (every 5 s over two hours), a silence of more than two
     hours, shifts at odd minutes, two brokers writing one machine."""
-    from test_states_sim import load_time_zones
-
-    load_time_zones(mariadb)
-    now = int(time.time() * 1000)
-    base = now - 3 * 3600000
-    hm = lambda t: time.strftime("%H:%M", time.gmtime(t / 1000))  # noqa: E731
-    shifts = (f"shifts:\n  time_zone: UTC\n  history_days: 2\n  calendar:\n"
-              f"    - {{name: a, days: [mon, tue, wed, thu, fri, sat, sun], start: \"{hm(base + 37 * 60000)}\", end: \"{hm(base + 97 * 60000)}\"}}\n"
-              f"    - {{name: b, days: [mon, tue, wed, thu, fri, sat, sun], start: \"{hm(base + 97 * 60000)}\", end: \"{hm(base + 157 * 60000)}\"}}\n")
+    base = int(time.time() * 1000) - 3 * 3600000
+    shifts = utc_shifts(mariadb, (base + 37 * 60000, base + 97 * 60000),
+                        (base + 97 * 60000, base + 157 * 60000))
     yaml_a = STATES_YAML + shifts + storage_yaml(mariadb, tmp_path / "a")
     yaml_b = STATES_YAML + shifts + storage_yaml(mariadb, tmp_path / "b")
     a = broker_factory(yaml_a)
@@ -286,15 +307,7 @@ def test_state_time_is_its_intervals(broker_factory, mariadb, tmp_path):
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_shift") > 0
     wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_downtime_hour") > 0, timeout=30,
              what="cnc_downtime_hour refreshed")
-    deadline = time.monotonic() + 30
-    while True:  # the downtime refresh follows the batches' commits
-        try:
-            assert_state_time_is_its_intervals(mariadb)
-            break
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    wait_state_time_is_its_intervals(mariadb)
 
 
 def test_one_machine_spelled_two_ways(broker_factory, mariadb, tmp_path):
@@ -303,15 +316,8 @@ def test_one_machine_spelled_two_ways(broker_factory, mariadb, tmp_path):
     overlapping, and the state time equal to the intervals' even when both spellings change
     state in one batch. A reason differing only in case or a trailing space is its own reason
     per hour and per shift alike."""
-    from test_states_sim import load_time_zones
-
-    load_time_zones(mariadb)
-    now = int(time.time() * 1000)
-    base = now - 2 * 3600000
-    hm = lambda t: time.strftime("%H:%M", time.gmtime(t / 1000))  # noqa: E731
-    shifts = (f"shifts:\n  time_zone: UTC\n  history_days: 2\n  calendar:\n"
-              f"    - {{name: a, days: [mon, tue, wed, thu, fri, sat, sun], start: \"{hm(base)}\","
-              f" end: \"{hm(base + 110 * 60000)}\"}}\n")
+    base = int(time.time() * 1000) - 2 * 3600000
+    shifts = utc_shifts(mariadb, (base, base + 110 * 60000))
     b = broker_factory(STATES_YAML + shifts + storage_yaml(mariadb, tmp_path))
     send_all(b.port, "gw", [message("CNC7", base, "running")])
     wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 1, timeout=30,
@@ -329,13 +335,5 @@ def test_one_machine_spelled_two_ways(broker_factory, mariadb, tmp_path):
     assert len(rows) == 5 and sum(e is None for _, e, _ in rows) == 1, rows
     assert all(rows[i][1] == rows[i + 1][0] for i in range(4)), rows
     assert [r for _, _, r in rows] == [None, "Tool", "tool", "tool ", None]
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            assert_state_time_is_its_intervals(mariadb)
-            break
-        except AssertionError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+    wait_state_time_is_its_intervals(mariadb)
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_state_shift WHERE reason <> ''") == 3
