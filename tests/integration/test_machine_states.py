@@ -337,3 +337,24 @@ def test_one_machine_spelled_two_ways(broker_factory, mariadb, tmp_path):
     assert [r for _, _, r in rows] == [None, "Tool", "tool", "tool ", None]
     wait_state_time_is_its_intervals(mariadb)
     assert mariadb.scalar("SELECT COUNT(*) FROM cnc_state_shift WHERE reason <> ''") == 3
+
+
+def test_shifts_without_time_zone_tables_warn_once_and_store(broker_factory, mariadb, tmp_path):
+    """A shift calendar on a server whose time zone tables are empty (Debian's default): the
+    writer says once what to load and how, no shift is written, and every message and interval
+    is stored."""
+    shifts = ("shifts:\n  time_zone: Europe/Berlin\n  calendar:\n"
+              "    - {name: early, days: [mon, tue, wed, thu, fri, sat, sun], start: \"06:00\","
+              " end: \"14:00\"}\n")
+    b = broker_factory(STATES_YAML + shifts + storage_yaml(mariadb, tmp_path))
+    base = int(time.time() * 1000) - 3600000
+    for k in range(3):  # three batches at least: a message, then wait for it
+        send_all(b.port, f"gw{k}", [message("Z1", base + k * 1000, ("running", "idle")[k % 2])])
+        wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == k + 1,
+                 timeout=30, what=f"{k + 1} messages stored")
+    assert mariadb.scalar("SELECT COUNT(*) FROM cnc_state_interval") == 3
+    assert mariadb.scalar("SELECT COUNT(*) FROM cnc_shift") == 0
+    warning = 'does not know the time zone "Europe/Berlin"'
+    wait_for(lambda: warning in b.log_text(), timeout=30, what="the time zone warning")
+    assert b.log_text().count(warning) == 1, b.log_text()
+    assert "mariadb-tzinfo-to-sql /usr/share/zoneinfo | mariadb mysql" in b.log_text()
