@@ -120,6 +120,20 @@ static void publish_analytics(struct cnc_plugin *p, const struct cnc_ingest_resu
     }
 }
 
+/* A machine's offline interval on its analytics topic (found on TICK, or from a gap). */
+static void publish_offline_analytics(struct cnc_plugin *p, const struct cnc_offline_machine *om)
+{
+    const char *base = cnc_ingest_config(p->ingest)->analytics.topic;
+    size_t len;
+    const char *json;
+    char topic[512];
+    int n = snprintf(topic, sizeof topic, "%s/%s", base, om->cnc_id);
+    if (base[0] != '\0' && n > 0 && (size_t)n < sizeof topic &&
+        (json = cnc_ingest_offline_analytics(p->ingest, om, &len)) != NULL) {
+        mosquitto_broker_publish_copy(NULL, topic, (int)len, json, 0, false, NULL);
+    }
+}
+
 /*
  * Appends the accepted message to the spool before the broker acknowledges
  * it: from here on a broker crash or a database outage loses nothing.
@@ -256,6 +270,19 @@ static int on_message(int event, void *event_data, void *userdata)
     cnc_stats_count(&p->stats, res.rej.code);
     if (rc == 0) {
         p->stats.anomalies += res.rec.n_anomalies;
+        if ((state.flags & CNC_STATE_GAP) != 0) {
+            /* A silence seen between two timestamps: said as one found on TICK is, before the
+               message that ends it. */
+            const struct cnc_offline_machine om = {
+                .cnc_id = res.msg.cnc_id,
+                .handler = res.instance->name,
+                .part_program = state.gap_program,
+                .last_ts_ms = state.offline_from_ms - 1,
+                .event = {.flags = CNC_STATE_EVENT_ONLY,
+                          .category = CNC_STATE_UNPLANNED_DOWNTIME,
+                          .started_ms = state.offline_from_ms}};
+            publish_offline_analytics(p, &om);
+        }
         publish_analytics(p, &res);
         cnc_ingest_result_release(&res);
         return MOSQ_ERR_SUCCESS;
@@ -408,15 +435,7 @@ static void emit_offline(void *arg, const struct cnc_offline_machine *om)
     } else if (p->spool != NULL) {
         cnc_writer_notify(p->writer);
     }
-    const char *base = cnc_ingest_config(p->ingest)->analytics.topic;
-    size_t len;
-    const char *json;
-    char topic[512];
-    int n = snprintf(topic, sizeof topic, "%s/%s", base, om->cnc_id);
-    if (base[0] != '\0' && n > 0 && (size_t)n < sizeof topic &&
-        (json = cnc_ingest_offline_analytics(p->ingest, om, &len)) != NULL) {
-        mosquitto_broker_publish_copy(NULL, topic, (int)len, json, 0, false, NULL);
-    }
+    publish_offline_analytics(p, om);
 }
 
 static int on_tick(int event, void *event_data, void *userdata)

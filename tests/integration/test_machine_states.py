@@ -109,12 +109,20 @@ def test_intervals_are_exact_and_idempotent(broker_factory, collector_factory, m
     )
     assert mariadb.query("SELECT cnc_id, ts FROM cnc_latest ORDER BY cnc_id") == (
         ("M1", at(T0 + 200 * s)), ("M2", at(T0)))
-    # Every analytics message carries its state and category.
-    seen = [json.loads(p) for _, p in sub.wait_count("cnc/analytics/M", 12)]
+    # Every analytics message carries its state and category; the silence seen between two
+    # timestamps is said too, as one found on TICK is, right before the message that ends it.
+    seen = [json.loads(p) for _, p in sub.wait_count("cnc/analytics/M", 13)]
+    assert len(seen) == 13
     assert [(a["state"], a["category"]) for a in seen if a["cnc_id"] == "M2"] == [
         ("setup", "planned_downtime")]
-    assert {(a["state"], a.get("reason")) for a in seen if a["cnc_id"] == "M1"} == {
-        ("running", None), ("idle", None), ("alarm", "E42"), ("alarm", "E17")}
+    m1 = [a for a in seen if a["cnc_id"] == "M1"]
+    assert {(a["state"], a.get("reason")) for a in m1} == {
+        ("running", None), ("idle", None), ("alarm", "E42"), ("alarm", "E17"),
+        ("offline", "no_data")}
+    gone = [i for i, a in enumerate(m1) if a["state"] == "offline"]
+    assert len(gone) == 1 and m1[gone[0]]["ts"] == "2025-05-16T07:03:55.001Z"
+    assert m1[gone[0]]["part_program"] == "P-2" and m1[gone[0]]["category"] == "unplanned_downtime"
+    assert m1[gone[0] + 1]["part_program"] == "P-3" and m1[gone[0] + 1]["state"] == "running"
     b.stop()
 
     # A restarted broker knows no machine: its first message of the same state is merged into
