@@ -67,9 +67,10 @@ def with_states_lathe(yaml_text):
 
 def play_states(port, collector="dashboard-states"):
     """The scripted run of STATES_MACHINE, its timestamps 10 minutes back from now (a collector
-    catching up): running 5 min, alarm E42 2 min, then silence: the plugin publishes offline 1 ms
-    after the last alarm message (the interval runs until the next message, 1 min later), then
-    running until now. Returns the first timestamp (ms)."""
+    catching up), a message a second (offline_after_s is 2: a longer gap between timestamps is
+    an offline interval of its own): running 5 min, alarm E42 2 min, then silence: the plugin
+    publishes offline 1 ms after the last alarm message (the interval runs until the next
+    message, 1 min later), then running until now. Returns the first timestamp (ms)."""
     base = int(time.time() * 1000) - 600_000
 
     def msg(offset_s, status, **extra):
@@ -82,8 +83,9 @@ def play_states(port, collector="dashboard-states"):
                            stdout=subprocess.PIPE, text=True)
     try:
         pub = RawPublisher(port, collector, protocol=5)
-        for step in (msg(0, "running"), msg(240, "running"), msg(300, "alarm", alarm_code="E42"),
-                     msg(420, "alarm", alarm_code="E42")):
+        steps = [msg(t, "running") for t in range(300)]
+        steps += [msg(t, "alarm", alarm_code="E42") for t in range(300, 421)]
+        for step in steps:
             assert pub.publish(topic, step, qos=1) in (0, 0x10)
         # The plugin's offline message, 2 s (its offline_after_s) to 3 s later.
         timer = threading.Timer(15, sub.terminate)
