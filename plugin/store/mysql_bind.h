@@ -16,6 +16,7 @@
 
 #include <mysql.h>
 
+#include "stored_record.h"
 #include "timestamp.h"
 
 #if defined(MARIADB_BASE_VERSION) || defined(MARIADB_PACKAGE_VERSION) || MYSQL_VERSION_ID < 80000
@@ -30,6 +31,12 @@ static inline void b_str(MYSQL_BIND *b, const char *p, size_t len)
     b->buffer_type = MYSQL_TYPE_STRING;
     b->buffer = (void *)p;
     b->buffer_length = (unsigned long)len;
+}
+
+/* A record's string (stored_record.h). */
+static inline void b_cstr(MYSQL_BIND *b, const struct cnc_str *s)
+{
+    b_str(b, s->p, s->len);
 }
 
 static inline void b_blob(MYSQL_BIND *b, const void *p, size_t len)

@@ -16,6 +16,15 @@ int cnc_stmt_fail(MYSQL_STMT *st, const char *what, char *err, size_t err_len,
     return -1;
 }
 
+int cnc_stmt_run(MYSQL_STMT *st, MYSQL_BIND *b, const char *what, char *err, size_t err_len,
+                 enum cnc_db_cause *cause)
+{
+    if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0) {
+        return cnc_stmt_fail(st, what, err, err_len, cause);
+    }
+    return 0;
+}
+
 void cnc_stmts_close(const struct cnc_stmt_def *defs, size_t n)
 {
     for (size_t i = 0; i < n; i++) {

@@ -1,7 +1,7 @@
 /*
  * mysql_stmts.h - the writer's prepared statements: a list prepared together
  * (all or none) and closed together, and a failed statement's error text and
- * cause (sink_intervals.c, sink_state_time.c, mysql_chunks.c).
+ * cause (sink_intervals.c, sink_state_time.c, sink_rollups.c, mysql_chunks.c).
  *
  * Writer thread.
  */
@@ -23,6 +23,10 @@ struct cnc_stmt_def {
 /* "mysql: what: error (errno)" into err, *cause from the error. Returns -1. */
 int cnc_stmt_fail(MYSQL_STMT *st, const char *what, char *err, size_t err_len,
                   enum cnc_db_cause *cause);
+
+/* Binds b and executes st. 0, or -1 with err and *cause (cnc_stmt_fail). */
+int cnc_stmt_run(MYSQL_STMT *st, MYSQL_BIND *b, const char *what, char *err, size_t err_len,
+                 enum cnc_db_cause *cause);
 
 /* Prepares every statement of defs on conn. 0, or -1 with err and *cause (none left open). */
 int cnc_stmts_prepare(MYSQL *conn, const struct cnc_stmt_def *defs, size_t n, char *err,

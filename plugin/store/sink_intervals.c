@@ -131,8 +131,7 @@ struct cnc_intervals {
     size_t n_closes, cap_closes;
     struct group *group;
     size_t n_groups, cap_groups;
-    char *text;
-    size_t n_text, cap_text;
+    struct cnc_text text; /* newest_of's strings */
     MYSQL_BIND *binds;
     size_t cap_binds;
     struct read_back rb;
@@ -174,7 +173,7 @@ void cnc_intervals_destroy(struct cnc_intervals *iv)
     free(iv->newest_of);
     free(iv->close_of);
     free(iv->group);
-    free(iv->text);
+    free(iv->text.p);
     free(iv->binds);
     free(iv);
 }
@@ -197,11 +196,6 @@ int cnc_intervals_prepare(struct cnc_intervals *iv, MYSQL *conn, char *err, size
         return -1;
     }
     return 0;
-}
-
-static void b_cstr(MYSQL_BIND *b, const struct cnc_str *s)
-{
-    b_str(b, s->p, s->len);
 }
 
 static void b_reason(MYSQL_BIND *b, const struct cnc_str *reason)
@@ -274,8 +268,8 @@ static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_st
     b[13] = b[3];
     b[14] = b[4];
     b[15] = b[5];
-    if (mysql_stmt_bind_param(iv->insert, b) != 0 || mysql_stmt_execute(iv->insert) != 0) {
-        return cnc_stmt_fail(iv->insert, "insert into cnc_state_interval", err, err_len, cause);
+    if (cnc_stmt_run(iv->insert, b, "insert into cnc_state_interval", err, err_len, cause) != 0) {
+        return -1;
     }
     c->inserted = mysql_stmt_affected_rows(iv->insert) == 1;
     if (!c->inserted) {
@@ -286,8 +280,8 @@ static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_st
     b_time(&u[1], &start);
     b_time(&u[2], &start);
     b_cstr(&u[3], id);
-    if (mysql_stmt_bind_param(iv->close, u) != 0 || mysql_stmt_execute(iv->close) != 0) {
-        return cnc_stmt_fail(iv->close, "update of cnc_state_interval", err, err_len, cause);
+    if (cnc_stmt_run(iv->close, u, "update of cnc_state_interval", err, err_len, cause) != 0) {
+        return -1;
     }
     /* What it changed: when nothing follows it, the one before it closed (added); else the
        closed time from the start of the one before it to the start of the one after it. */
@@ -348,20 +342,6 @@ static bool same_change(const struct cnc_change *a, const struct cnc_change *b)
 {
     return a->category == b->category && same_str(a->state, b->state) &&
            same_str(a->reason, b->reason) && same_str(a->program, b->program);
-}
-
-/* A copy of p in text; its offset, or SIZE_MAX when out of memory. */
-static size_t keep_text(struct cnc_intervals *iv, const char *p, size_t len)
-{
-    if (cnc_grow((void **)&iv->text, &iv->cap_text, iv->n_text + len + 1, 1) != 0) {
-        return SIZE_MAX;
-    }
-    size_t at = iv->n_text;
-    if (len > 0) {
-        memcpy(iv->text + at, p, len);
-    }
-    iv->n_text += len;
-    return at;
 }
 
 /*
@@ -425,16 +405,16 @@ static int fetch_newest(struct cnc_intervals *iv, MYSQL_STMT *st, const char *wh
             break;
         }
         struct newest *w = &iv->newest_of[iv->n_newest];
-        w->id = keep_text(iv, rb->cnc_id, rb->cnc_id_len);
+        w->id = cnc_text_keep(&iv->text, rb->cnc_id, rb->cnc_id_len);
         w->id_len = rb->cnc_id_len;
-        w->state = keep_text(iv, rb->state, rb->state_len);
+        w->state = cnc_text_keep(&iv->text, rb->state, rb->state_len);
         w->state_len = rb->state_len;
-        w->category = keep_text(iv, rb->category, rb->category_len);
+        w->category = cnc_text_keep(&iv->text, rb->category, rb->category_len);
         w->category_len = rb->category_len;
         w->null_reason = rb->null_reason;
-        w->reason = keep_text(iv, rb->reason, rb->null_reason ? 0 : rb->reason_len);
+        w->reason = cnc_text_keep(&iv->text, rb->reason, rb->null_reason ? 0 : rb->reason_len);
         w->reason_len = rb->null_reason ? 0 : rb->reason_len;
-        w->program = keep_text(iv, rb->program, rb->program_len);
+        w->program = cnc_text_keep(&iv->text, rb->program, rb->program_len);
         w->program_len = rb->program_len;
         w->started = rb->started;
         w->started_ms = from_mysql_time(&rb->started);
@@ -468,7 +448,7 @@ static int fetch_newest(struct cnc_intervals *iv, MYSQL_STMT *st, const char *wh
 static bool same_kept(const struct cnc_intervals *iv, size_t at, size_t len,
                       const struct cnc_str *s)
 {
-    return same_text(iv->text + at, len, s);
+    return same_text(iv->text.p + at, len, s);
 }
 
 /*
@@ -515,8 +495,8 @@ static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
                                            prev->reason->len);
         } else if (nw != NULL) {
             closed = cnc_state_time_closed(
-                time, id, newest_ms, x->start_ms, iv->text + nw->category, nw->category_len,
-                nw->null_reason ? NULL : iv->text + nw->reason, nw->reason_len);
+                time, id, newest_ms, x->start_ms, iv->text.p + nw->category, nw->category_len,
+                nw->null_reason ? NULL : iv->text.p + nw->reason, nw->reason_len);
         } else {
             closed = 0;
         }
@@ -647,7 +627,7 @@ int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t 
                         enum cnc_db_cause *cause)
 {
     qsort(ch, n, sizeof *ch, cmp_change);
-    iv->n_rows = iv->n_newest = iv->n_closes = iv->n_groups = iv->n_text = 0;
+    iv->n_rows = iv->n_newest = iv->n_closes = iv->n_groups = iv->text.n = 0;
     for (size_t i = 0; i < n; i++) {
         if (i == 0 ||
             cmp_id(&ch[i].s->cnc_id, ch[i - 1].s->cnc_id.p, ch[i - 1].s->cnc_id.len) != 0) {

@@ -20,6 +20,7 @@
 #include "machine_states.h"
 #include "mysql_bind.h"
 #include "mysql_chunks.h"
+#include "mysql_stmts.h"
 
 #define COLUMNS                                                                                    \
     " messages, eff_n, eff_sum, eff_min, eff_max, anomalies, parts, good, rejects, ideal_s"
@@ -92,6 +93,13 @@ struct cnc_rollup_sink *cnc_rollup_sink_create(void)
     return rs;
 }
 
+/* The statements prepared one by one, in order. */
+#define DEFS(rs)                                                                                   \
+    {                                                                                              \
+        {&(rs)->minute_again, minute_again_sql, "the minute rollup again"},                        \
+            {&(rs)->hour_again, hour_again_sql, "the hour rollup again"},                          \
+    }
+
 void cnc_rollup_sink_close(struct cnc_rollup_sink *rs)
 {
     if (rs == NULL) {
@@ -99,13 +107,8 @@ void cnc_rollup_sink_close(struct cnc_rollup_sink *rs)
     }
     cnc_chunked_close(&rs->add_minute);
     cnc_chunked_close(&rs->add_hour);
-    MYSQL_STMT **again[] = {&rs->minute_again, &rs->hour_again};
-    for (size_t i = 0; i < 2; i++) {
-        if (*again[i] != NULL) {
-            mysql_stmt_close(*again[i]);
-            *again[i] = NULL;
-        }
-    }
+    const struct cnc_stmt_def defs[] = DEFS(rs);
+    cnc_stmts_close(defs, sizeof defs / sizeof defs[0]);
 }
 
 void cnc_rollup_sink_destroy(struct cnc_rollup_sink *rs)
@@ -123,29 +126,11 @@ void cnc_rollup_sink_destroy(struct cnc_rollup_sink *rs)
     free(rs);
 }
 
-static MYSQL_STMT *prepare_one(MYSQL *conn, const char *sql, const char *what, char *err,
-                               size_t err_len, enum cnc_db_cause *cause)
-{
-    MYSQL_STMT *st = mysql_stmt_init(conn);
-    if (st != NULL && mysql_stmt_prepare(st, sql, (unsigned long)strlen(sql)) == 0) {
-        return st;
-    }
-    if (st == NULL) {
-        snprintf(err, err_len, "mysql: preparing %s: out of memory", what);
-        *cause = CNC_DB_OTHER;
-    } else {
-        snprintf(err, err_len, "mysql: preparing %s: %s (%u)", what, mysql_stmt_error(st),
-                 mysql_stmt_errno(st));
-        *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
-        mysql_stmt_close(st);
-    }
-    return NULL;
-}
-
 int cnc_rollup_sink_prepare(struct cnc_rollup_sink *rs, MYSQL *conn, char *err, size_t err_len,
                             enum cnc_db_cause *cause)
 {
     cnc_rollup_sink_close(rs);
+    const struct cnc_stmt_def defs[] = DEFS(rs);
     if (cnc_chunked_prepare(&rs->add_minute, conn,
                             "INSERT INTO cnc_rollup_minute (cnc_id, minute," COLUMNS ") VALUES",
                             NCOLS, ADD_UPDATE, "upsert into cnc_rollup_minute", err, err_len,
@@ -153,10 +138,7 @@ int cnc_rollup_sink_prepare(struct cnc_rollup_sink *rs, MYSQL *conn, char *err, 
         cnc_chunked_prepare(&rs->add_hour, conn,
                             "INSERT INTO cnc_rollup_hour (cnc_id, hour," COLUMNS ") VALUES", NCOLS,
                             ADD_UPDATE, "upsert into cnc_rollup_hour", err, err_len, cause) != 0 ||
-        (rs->minute_again = prepare_one(conn, minute_again_sql, "the minute rollup again", err,
-                                        err_len, cause)) == NULL ||
-        (rs->hour_again = prepare_one(conn, hour_again_sql, "the hour rollup again", err, err_len,
-                                      cause)) == NULL) {
+        cnc_stmts_prepare(conn, defs, sizeof defs / sizeof defs[0], err, err_len, cause) != 0) {
         cnc_rollup_sink_close(rs);
         return -1;
     }
@@ -274,18 +256,6 @@ static int add_sums(struct cnc_rollup_sink *rs, struct table_sums *t, struct cnc
     return cnc_chunked_execute(c, rs->binds, t->n, err, err_len, cause);
 }
 
-static int again(MYSQL_STMT *st, MYSQL_BIND *b, const char *what, char *err, size_t err_len,
-                 enum cnc_db_cause *cause)
-{
-    if (mysql_stmt_bind_param(st, b) != 0 || mysql_stmt_execute(st) != 0) {
-        snprintf(err, err_len, "mysql: %s: %s (%u)", what, mysql_stmt_error(st),
-                 mysql_stmt_errno(st));
-        *cause = cnc_db_classify(mysql_stmt_errno(st), mysql_stmt_sqlstate(st));
-        return -1;
-    }
-    return 0;
-}
-
 /* After a replay: each touched minute, then each touched hour, from what is stored. */
 static int compute_again(struct cnc_rollup_sink *rs, char *err, size_t err_len,
                          enum cnc_db_cause *cause)
@@ -303,7 +273,8 @@ static int compute_again(struct cnc_rollup_sink *rs, char *err, size_t err_len,
             b_time(&b[3 + 3 * q], &from);
             b_time(&b[4 + 3 * q], &to);
         }
-        if (again(rs->minute_again, b, "the minute rollup again", err, err_len, cause) != 0) {
+        if (cnc_stmt_run(rs->minute_again, b, "the minute rollup again", err, err_len, cause) !=
+            0) {
             return -1;
         }
     }
@@ -317,7 +288,7 @@ static int compute_again(struct cnc_rollup_sink *rs, char *err, size_t err_len,
         b_str(&b[1], k->cnc_id.p, k->cnc_id.len);
         b_time(&b[2], &from);
         b_time(&b[3], &to);
-        if (again(rs->hour_again, b, "the hour rollup again", err, err_len, cause) != 0) {
+        if (cnc_stmt_run(rs->hour_again, b, "the hour rollup again", err, err_len, cause) != 0) {
             return -1;
         }
     }

@@ -123,8 +123,7 @@ struct cnc_state_time {
     size_t n_closed, cap_closed;
     struct hour_add *adds;
     size_t n_adds, cap_adds;
-    char *text;
-    size_t n_text, cap_text;
+    struct cnc_text text; /* the closed intervals' categories and reasons */
     MYSQL_BIND *binds;
     size_t cap_binds;
     int64_t touched[TOUCHED_HOURS_MAX];
@@ -166,7 +165,7 @@ void cnc_state_time_destroy(struct cnc_state_time *st)
     cnc_state_time_close(st);
     free(st->closed);
     free(st->adds);
-    free(st->text);
+    free(st->text.p);
     free(st->binds);
     free(st);
 }
@@ -194,7 +193,7 @@ void cnc_state_time_begin(struct cnc_state_time *st)
 {
     st->n_closed = 0;
     st->n_adds = 0;
-    st->n_text = 0;
+    st->text.n = 0;
 }
 
 static void touch_hour(struct cnc_state_time *st, int64_t hour)
@@ -207,20 +206,6 @@ static void touch_hour(struct cnc_state_time *st, int64_t hour)
     if (st->n_touched < TOUCHED_HOURS_MAX) {
         st->touched[st->n_touched++] = hour;
     }
-}
-
-/* A copy of p in text; its offset, or SIZE_MAX when out of memory. */
-static size_t keep_text(struct cnc_state_time *st, const char *p, size_t len)
-{
-    if (cnc_grow((void **)&st->text, &st->cap_text, st->n_text + len + 1, 1) != 0) {
-        return SIZE_MAX;
-    }
-    size_t at = st->n_text;
-    if (len > 0) {
-        memcpy(st->text + at, p, len);
-    }
-    st->n_text += len;
-    return at;
 }
 
 static int64_t hour_of(int64_t ms)
@@ -251,9 +236,9 @@ int cnc_state_time_closed(struct cnc_state_time *st, const struct cnc_str *cnc_i
     c->cnc_id = cnc_id;
     c->from_ms = from_ms;
     c->to_ms = to_ms;
-    c->category = keep_text(st, category, category_len);
+    c->category = cnc_text_keep(&st->text, category, category_len);
     c->category_len = category_len;
-    c->reason = keep_text(st, reason, reason != NULL ? reason_len : 0);
+    c->reason = cnc_text_keep(&st->text, reason, reason != NULL ? reason_len : 0);
     c->reason_len = reason != NULL ? reason_len : 0;
     if (c->category == SIZE_MAX || c->reason == SIZE_MAX) {
         return -1;
@@ -300,23 +285,14 @@ static int cmp_add(const void *x, const void *y)
     return c;
 }
 
-static int run(MYSQL_STMT *s, MYSQL_BIND *b, const char *what, char *err, size_t err_len,
-               enum cnc_db_cause *cause)
-{
-    if (mysql_stmt_bind_param(s, b) != 0 || mysql_stmt_execute(s) != 0) {
-        return cnc_stmt_fail(s, what, err, err_len, cause);
-    }
-    return 0;
-}
-
 static int add_hours(struct cnc_state_time *st, char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     if (st->n_adds == 0) {
         return 0;
     }
     for (size_t i = 0; i < st->n_adds; i++) {
-        st->adds[i].category_p = st->text + st->adds[i].category;
-        st->adds[i].reason_p = st->text + st->adds[i].reason;
+        st->adds[i].category_p = st->text.p + st->adds[i].category;
+        st->adds[i].reason_p = st->text.p + st->adds[i].reason;
     }
     qsort(st->adds, st->n_adds, sizeof *st->adds, cmp_add);
     size_t n = 0;
@@ -367,8 +343,8 @@ static int add_shifts(struct cnc_state_time *st, char *err, size_t err_len,
         b_str(&b[0], c->cnc_id->p, c->cnc_id->len);
         b_time(&b[1], &c->from);
         b_time(&b[2], &c->to);
-        b_str(&b[3], st->text + c->category, c->category_len);
-        b_str(&b[4], st->text + c->reason, c->reason_len);
+        b_str(&b[3], st->text.p + c->category, c->category_len);
+        b_str(&b[4], st->text.p + c->reason, c->reason_len);
     }
     return cnc_chunked_execute(&st->shift_add, st->binds, st->n_closed, err, err_len, cause);
 }
@@ -396,8 +372,10 @@ int cnc_state_time_again(struct cnc_state_time *st, const struct cnc_str *cnc_id
         }
         b_str(&a[4], cnc_id->p, cnc_id->len);
         b_str(&a[7], cnc_id->p, cnc_id->len);
-        if (run(st->hour_clear, c, "delete from cnc_state_hour", err, err_len, cause) != 0 ||
-            run(st->hour_again, a, "insert into cnc_state_hour", err, err_len, cause) != 0) {
+        if (cnc_stmt_run(st->hour_clear, c, "delete from cnc_state_hour", err, err_len, cause) !=
+                0 ||
+            cnc_stmt_run(st->hour_again, a, "insert into cnc_state_hour", err, err_len, cause) !=
+                0) {
             return -1;
         }
         touch_hour(st, hour);
@@ -413,8 +391,8 @@ int cnc_state_time_again(struct cnc_state_time *st, const struct cnc_str *cnc_id
     b[4] = b[0];
     b_time(&b[5], &from);
     b_time(&b[6], &from);
-    if (run(st->shift_clear, b, "delete from cnc_state_shift", err, err_len, cause) != 0 ||
-        run(st->shift_again, b, "insert into cnc_state_shift", err, err_len, cause) != 0) {
+    if (cnc_stmt_run(st->shift_clear, b, "delete from cnc_state_shift", err, err_len, cause) != 0 ||
+        cnc_stmt_run(st->shift_again, b, "insert into cnc_state_shift", err, err_len, cause) != 0) {
         return -1;
     }
     return 0;
@@ -432,10 +410,10 @@ int cnc_state_time_refresh_downtime(struct cnc_state_time *st, MYSQL *conn, char
         to_mysql_time(st->touched[i], &h);
         MYSQL_BIND b[1];
         b_time(&b[0], &h);
-        if (run(st->downtime_clear, b, "delete from cnc_downtime_hour", warn, warn_len, &cause) !=
-                0 ||
-            run(st->downtime_again, b, "insert into cnc_downtime_hour", warn, warn_len, &cause) !=
-                0) {
+        if (cnc_stmt_run(st->downtime_clear, b, "delete from cnc_downtime_hour", warn, warn_len,
+                         &cause) != 0 ||
+            cnc_stmt_run(st->downtime_again, b, "insert into cnc_downtime_hour", warn, warn_len,
+                         &cause) != 0) {
             mysql_rollback(conn);
             return -1;
         }

@@ -135,11 +135,6 @@ int cnc_state_sink_prepare(struct cnc_state_sink *ss, MYSQL *conn, char *err, si
     return 0;
 }
 
-static void b_cstr(MYSQL_BIND *b, const struct cnc_str *s)
-{
-    b_str(b, s->p, s->len);
-}
-
 static bool same_str(const struct cnc_str *a, const struct cnc_str *b)
 {
     return a->len == b->len && memcmp(a->p, b->p, a->len) == 0;
