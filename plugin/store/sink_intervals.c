@@ -32,10 +32,6 @@ static const char newest_many_row[] = "(SELECT " READ_COLS " FROM cnc_state_inte
                                       " WHERE cnc_id = ? ORDER BY started_at DESC LIMIT 1"
                                       " FOR UPDATE)";
 
-/* One machine's newest interval, locked as above. */
-static const char newest_sql[] = "SELECT " READ_COLS " FROM cnc_state_interval"
-                                 " WHERE cnc_id = ? ORDER BY started_at DESC LIMIT 1 FOR UPDATE";
-
 /* The newest intervals end where the first of the batch's start (each row's key exists). */
 #define CLOSE_ROW_PARAMS 7
 static const char closes_head[] =
@@ -94,17 +90,20 @@ struct read_back {
 
 /* A machine's newest interval as read; its strings are offsets into text. */
 struct newest {
-    size_t id, id_len, state, state_len, category, category_len, reason, reason_len, program,
-        program_len;
+    size_t state, state_len, category, category_len, reason, reason_len, program, program_len;
     MYSQL_TIME started;
     int64_t started_ms;
     bool open, null_reason;
 };
 
-/* A machine of the batch: where its changes start, its newest interval (-1: none read). */
+/*
+ * A machine of the batch: where its changes start, its newest interval (-1: none read), the
+ * closed time its changes placed between others changed (span_to > span_from: computed again).
+ */
 struct group {
     size_t at;
     long newest;
+    int64_t span_from, span_to;
 };
 
 /* A newest interval closed by the batch's first new one of its machine. */
@@ -121,7 +120,7 @@ struct row {
 };
 
 struct cnc_intervals {
-    MYSQL_STMT *newest, *insert, *close, *neighbours;
+    MYSQL_STMT *insert, *close, *neighbours;
     struct cnc_chunked rows, newest_many, closes;
     struct row *row;
     size_t n_rows, cap_rows;
@@ -145,8 +144,7 @@ struct cnc_intervals *cnc_intervals_create(void)
 /* The statements, in the order they are prepared. */
 #define DEFS(iv)                                                                                   \
     {                                                                                              \
-        {&(iv)->newest, newest_sql, "the newest interval of a machine"},                           \
-            {&(iv)->insert, insert_sql, "the insert into cnc_state_interval"},                     \
+        {&(iv)->insert, insert_sql, "the insert into cnc_state_interval"},                         \
             {&(iv)->close, close_sql, "the update of cnc_state_interval"},                         \
             {&(iv)->neighbours, neighbours_sql, "the neighbours of an interval"},                  \
     }
@@ -251,9 +249,9 @@ static void bind_interval(MYSQL_BIND *b, const struct cnc_change *c, MYSQL_TIME 
     b_double(&b[7], c->ideal_cycle_s);
 }
 
-/* One interval placed on its own; c->inserted and its span set. 0 or -1. */
-static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_state_time *time,
-                   char *err, size_t err_len, enum cnc_db_cause *cause)
+/* One interval placed on its own; c->inserted set, g's span widened. 0 or -1. */
+static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct group *g,
+                   struct cnc_state_time *time, char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     const struct cnc_str *id = &c->s->cnc_id;
     MYSQL_TIME start;
@@ -322,8 +320,8 @@ static int put_one(struct cnc_intervals *iv, struct cnc_change *c, struct cnc_st
         }
         return 0;
     }
-    c->span_from = prev_ms;
-    c->span_to = next_ms;
+    g->span_from = prev_ms < g->span_from ? prev_ms : g->span_from;
+    g->span_to = next_ms > g->span_to ? next_ms : g->span_to;
     return 0;
 }
 
@@ -383,12 +381,9 @@ static struct group *group_of(struct cnc_intervals *iv, const struct cnc_change 
     return NULL;
 }
 
-/*
- * The rows st's execute returned, onto newest_of, each given to its machine's group (to only,
- * when not NULL: a machine read on its own). 0 or -1.
- */
+/* The rows st's execute returned, onto newest_of, each given to its machine's group. 0 or -1. */
 static int fetch_newest(struct cnc_intervals *iv, MYSQL_STMT *st, const char *what,
-                        const struct cnc_change *ch, struct group *to, char *err, size_t err_len,
+                        const struct cnc_change *ch, char *err, size_t err_len,
                         enum cnc_db_cause *cause)
 {
     struct read_back *rb = &iv->rb;
@@ -405,8 +400,6 @@ static int fetch_newest(struct cnc_intervals *iv, MYSQL_STMT *st, const char *wh
             break;
         }
         struct newest *w = &iv->newest_of[iv->n_newest];
-        w->id = cnc_text_keep(&iv->text, rb->cnc_id, rb->cnc_id_len);
-        w->id_len = rb->cnc_id_len;
         w->state = cnc_text_keep(&iv->text, rb->state, rb->state_len);
         w->state_len = rb->state_len;
         w->category = cnc_text_keep(&iv->text, rb->category, rb->category_len);
@@ -419,12 +412,12 @@ static int fetch_newest(struct cnc_intervals *iv, MYSQL_STMT *st, const char *wh
         w->started = rb->started;
         w->started_ms = from_mysql_time(&rb->started);
         w->open = rb->null_ended;
-        if (w->id == SIZE_MAX || w->state == SIZE_MAX || w->category == SIZE_MAX ||
-            w->reason == SIZE_MAX || w->program == SIZE_MAX) {
+        if (w->state == SIZE_MAX || w->category == SIZE_MAX || w->reason == SIZE_MAX ||
+            w->program == SIZE_MAX) {
             rc = CNC_ENOMEM;
             break;
         }
-        struct group *g = to != NULL ? to : group_of(iv, ch, rb->cnc_id, rb->cnc_id_len);
+        struct group *g = group_of(iv, ch, rb->cnc_id, rb->cnc_id_len);
         if (g != NULL) {
             g->newest = (long)iv->n_newest;
         }
@@ -456,8 +449,8 @@ static bool same_kept(const struct cnc_intervals *iv, size_t at, size_t len,
  * appended when all are newer, in order; else each on its own. 0 or -1.
  */
 static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
-                       const struct newest *nw, struct cnc_state_time *time, char *err,
-                       size_t err_len, enum cnc_db_cause *cause)
+                       const struct newest *nw, struct group *g, struct cnc_state_time *time,
+                       char *err, size_t err_len, enum cnc_db_cause *cause)
 {
     const struct cnc_str *id = &c[0].s->cnc_id;
     int64_t newest_ms = nw != NULL ? nw->started_ms : INT64_MIN;
@@ -467,7 +460,7 @@ static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
     }
     if (!in_order) {
         for (size_t i = 0; i < n; i++) {
-            if (put_one(iv, &c[i], time, err, err_len, cause) != 0) {
+            if (put_one(iv, &c[i], g, time, err, err_len, cause) != 0) {
                 return -1;
             }
         }
@@ -532,20 +525,6 @@ static int put_machine(struct cnc_intervals *iv, struct cnc_change *c, size_t n,
     return 0;
 }
 
-/* One machine's newest interval read on its own, locked, into its group. 0 or -1. */
-static int newest_alone(struct cnc_intervals *iv, const struct cnc_change *ch, struct group *g,
-                        char *err, size_t err_len, enum cnc_db_cause *cause)
-{
-    MYSQL_BIND p[1];
-    b_cstr(&p[0], &ch[g->at].s->cnc_id);
-    g->newest = -1;
-    if (mysql_stmt_bind_param(iv->newest, p) != 0 || mysql_stmt_execute(iv->newest) != 0) {
-        return cnc_stmt_fail(iv->newest, "the newest interval of a machine", err, err_len, cause);
-    }
-    return fetch_newest(iv, iv->newest, "the newest interval of a machine", ch, g, err, err_len,
-                        cause);
-}
-
 /* The newest interval of every machine of the batch, read locking, onto newest_of. 0 or -1. */
 static int newest_of_all(struct cnc_intervals *iv, const struct cnc_change *ch, char *err,
                          size_t err_len, enum cnc_db_cause *cause)
@@ -564,8 +543,7 @@ static int newest_of_all(struct cnc_intervals *iv, const struct cnc_change *ch, 
         if (mysql_stmt_bind_param(st, &iv->binds[done]) != 0 || mysql_stmt_execute(st) != 0) {
             return cnc_stmt_fail(st, "read of the newest intervals", err, err_len, cause);
         }
-        if (fetch_newest(iv, st, "read of the newest intervals", ch, NULL, err, err_len, cause) !=
-            0) {
+        if (fetch_newest(iv, st, "read of the newest intervals", ch, err, err_len, cause) != 0) {
             return -1;
         }
         done += k;
@@ -637,7 +615,7 @@ int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t 
                 *cause = CNC_DB_OTHER;
                 return -1;
             }
-            iv->group[iv->n_groups++] = (struct group){i, -1};
+            iv->group[iv->n_groups++] = (struct group){i, -1, INT64_MAX, INT64_MIN};
         }
     }
     if (iv->n_groups == 0) {
@@ -649,18 +627,24 @@ int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t 
     for (size_t g = 0; g < iv->n_groups; g++) {
         struct group *gr = &iv->group[g];
         size_t at = gr->at, end = g + 1 < iv->n_groups ? iv->group[g + 1].at : n;
-        if (gr->newest < 0 || !iv->newest_of[gr->newest].open) {
-            /* A machine with no interval yet, or whose newest is not open (a row not written by
-               a writer): read on its own. */
-            if (newest_alone(iv, ch, gr, err, err_len, cause) != 0) {
-                return -1;
-            }
-        }
         long k = gr->newest;
-        if (put_machine(iv, &ch[at], end - at, k >= 0 ? &iv->newest_of[k] : NULL, time, err,
+        if (put_machine(iv, &ch[at], end - at, k >= 0 ? &iv->newest_of[k] : NULL, gr, time, err,
                         err_len, cause) != 0) {
             return -1;
         }
     }
-    return send_rows(iv, err, err_len, cause);
+    if (send_rows(iv, err, err_len, cause) != 0 ||
+        cnc_state_time_add(time, err, err_len, cause) != 0) {
+        return -1;
+    }
+    /* After the additions: each recompute overwrites whatever they put in its hours. */
+    for (size_t g = 0; g < iv->n_groups; g++) {
+        const struct group *gr = &iv->group[g];
+        if (gr->span_to > gr->span_from &&
+            cnc_state_time_again(time, &ch[gr->at].s->cnc_id, gr->span_from, gr->span_to, err,
+                                 err_len, cause) != 0) {
+            return -1;
+        }
+    }
+    return 0;
 }

@@ -30,12 +30,9 @@ struct cnc_change {
     const struct cnc_str *state, *reason, *program; /* reason length 0: none */
     const double *ideal_cycle_s;                    /* NaN: NULL */
     uint8_t category;
-    bool gap;     /* the offline interval before the record's message */
-    uint32_t seq; /* order in the batch */
-    /* Out: stored (not a replay, not the same as the one before it); the closed time to
-       compute again (span_to > span_from: it came between two others). */
-    bool inserted;
-    int64_t span_from, span_to;
+    bool gap;      /* the offline interval before the record's message */
+    uint32_t seq;  /* order in the batch */
+    bool inserted; /* out: stored (not a replay, not the same as the one before it) */
 };
 
 struct cnc_intervals;
@@ -47,8 +44,10 @@ int cnc_intervals_prepare(struct cnc_intervals *iv, MYSQL *conn, char *err, size
 void cnc_intervals_close(struct cnc_intervals *iv);
 
 /*
- * Writes the changes (sorted here by cnc_id, then seq); the intervals they closed in order go
- * to time (cnc_state_time_closed). 0, or -1 with err and *cause.
+ * Writes the changes (sorted here by cnc_id, then seq), then the state time they changed:
+ * the intervals they closed in order added (cnc_state_time_closed, cnc_state_time_add), the
+ * time around those placed between others computed again (cnc_state_time_again). 0, or -1
+ * with err and *cause.
  */
 int cnc_intervals_write(struct cnc_intervals *iv, struct cnc_change *ch, size_t n,
                         struct cnc_state_time *time, char *err, size_t err_len,

@@ -56,7 +56,6 @@ static const char upsert_update[] =
 
 /* One machine of the batch: its newest message and its newest stored state change. */
 struct latest {
-    int64_t span_from, span_to;     /* closed intervals changed: state time to compute again */
     const struct cnc_stored *msg;   /* NULL: only an offline interval in this batch */
     const struct cnc_stored *state; /* NULL: no change stored by this batch */
     const struct cnc_stored *any;   /* a record of the machine (its cnc_id, handler) */
@@ -151,8 +150,6 @@ static struct latest *latest_of(struct cnc_state_sink *ss, const struct cnc_stor
             struct latest *l = &ss->latest[ss->n_latest];
             memset(l, 0, sizeof *l);
             l->any = s;
-            l->span_from = INT64_MAX;
-            l->span_to = INT64_MIN;
             ss->slots[i] = (uint32_t)++ss->n_latest;
             return l;
         }
@@ -304,23 +301,7 @@ int cnc_state_sink_write(struct cnc_state_sink *ss, const struct cnc_stored *rec
         if (!c->inserted) {
             continue;
         }
-        struct latest *l = latest_of(ss, c->s);
-        note_state(l, c->s, c->start_ms, c->gap);
-        if (c->span_to > c->span_from) {
-            l->span_from = c->span_from < l->span_from ? c->span_from : l->span_from;
-            l->span_to = c->span_to > l->span_to ? c->span_to : l->span_to;
-        }
-    }
-    if (cnc_state_time_add(ss->time, err, err_len, cause) != 0) {
-        return -1;
-    }
-    for (size_t i = 0; i < ss->n_latest; i++) {
-        struct latest *l = &ss->latest[i];
-        if (l->span_to > l->span_from &&
-            cnc_state_time_again(ss->time, &l->any->cnc_id, l->span_from, l->span_to, err, err_len,
-                                 cause) != 0) {
-            return -1;
-        }
+        note_state(latest_of(ss, c->s), c->s, c->start_ms, c->gap);
     }
     return upsert_latest(ss, err, err_len, cause);
 }
