@@ -366,3 +366,43 @@ def test_shifts_without_time_zone_tables_warn_once_and_store(broker_factory, mar
     wait_for(lambda: warning in b.log_text(), timeout=30, what="the time zone warning")
     assert b.log_text().count(warning) == 1, b.log_text()
     assert "mariadb-tzinfo-to-sql /usr/share/zoneinfo | mariadb mysql" in b.log_text()
+
+
+def test_longest_multibyte_state_and_a_newest_closed_by_hand(broker_factory, mariadb, tmp_path):
+    """The writer reads a machine's newest interval back to merge a restarted broker's first
+    message: a state and reason of the payload's longest strings (256 bytes of 2- and 4-byte
+    UTF-8) read back whole, so the restart splits nothing. A newest interval an administrator
+    closed by hand is not taken for the open one: the next change is placed between its
+    neighbours, and the state time still equals the intervals."""
+    state, reason = "\u00e9" * 128, "\U0001F600" * 64  # 256 bytes each
+    assert len(state.encode()) == len(reason.encode()) == 256
+    yaml = ("handlers:\n  any:\n    type: generic\n    states:\n      variable: state\n"
+            "      reason_variable: why\n      offline_after_s: 60\n"
+            f'      categories: {{unplanned_downtime: ["{state}"], idle: [idle]}}\n'
+            'routes:\n  - {match: "*", handler: any}\n' + storage_yaml(mariadb, tmp_path))
+    t = int(time.time() * 1000) - 600000
+
+    def msg(ts, st, why=None):  # the UTF-8 itself, not \u escapes
+        payload = {"state": st, **({"why": why} if why else {})}
+        return json.dumps({"cnc_id": "W1", "part_program": "P-1", "timestamp": ts,
+                           "payload": payload}, ensure_ascii=False)
+    b = broker_factory(yaml)
+    send_all(b.port, "gw", [msg(t, state, reason)])
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 1, timeout=30,
+             what="the first message stored")
+    b.stop()
+    b2 = broker_factory(yaml)  # knows no machine: its first message is a change to it
+    send_all(b2.port, "gw", [msg(t + 1000, state, reason)])
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 2, timeout=30,
+             what="the restarted broker's message stored")
+    assert mariadb.query("SELECT state, reason, ended_at FROM cnc_state_interval") == (
+        (state, reason, None),)
+    # Closed by hand (a repair, a purge gone wrong): the newest is no longer open.
+    mariadb.query("UPDATE cnc_state_interval SET ended_at = %s", at(t + 5000))
+    send_all(b2.port, "gw", [msg(t + 20000, "idle")])
+    wait_for(lambda: mariadb.scalar("SELECT COUNT(*) FROM cnc_message") == 3, timeout=30,
+             what="3 messages stored")
+    assert intervals(mariadb, "W1") == (
+        (at(t), at(t + 20000), state, "unplanned_downtime", reason, "P-1"),
+        (at(t + 20000), None, "idle", "idle", None, "P-1"))
+    wait_state_time_is_its_intervals(mariadb)
